@@ -1,0 +1,218 @@
+"""Identity rules: accounts, sessions, token rotation with reuse detection, deletion and export."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from app.auth.schemas import (
+    AccountExport,
+    AuthResponse,
+    DeleteAccountResponse,
+    ProfileUpdate,
+    SigninRequest,
+    SignupRequest,
+    User,
+)
+from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.passwords import hash_password, verify_password
+from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
+from app.db.queries import auth as q
+from app.db.queries import users as users_q
+from app.db.types import Connection
+from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, RealtimeEvent, publish
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The authenticated caller: their profile and the session their access token belongs to."""
+
+    user: User
+    session_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    validator: AccessTokenValidator
+    access_ttl_seconds: int
+    refresh_ttl: datetime.timedelta
+
+
+def _user(row: Any) -> User:
+    return msgspec.convert(row, User, from_attributes=True)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def _start_session(conn: Connection, issuer: TokenIssuer, user_id: uuid.UUID) -> tuple[uuid.UUID, str]:
+    session_id = await q.create_session(conn, user_id=user_id)
+    assert session_id is not None  # INSERT ... RETURNING always yields the row
+    refresh_token = await _store_refresh_token(conn, issuer, user_id, session_id)
+    return session_id, refresh_token
+
+
+async def _store_refresh_token(conn: Connection, issuer: TokenIssuer, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
+    token = new_refresh_token()
+    expires_at = datetime.datetime.now(datetime.UTC) + issuer.refresh_ttl
+    await q.insert_refresh_token(
+        conn, user_id=user_id, session_id=session_id, token_hash=hash_refresh_token(token), expires_at=expires_at
+    )
+    return token
+
+
+async def _auth_response(
+    conn: Connection, issuer: TokenIssuer, user_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
+) -> AuthResponse:
+    row = await q.get_session_user(conn, session_id=session_id, user_id=user_id)
+    if row is None:
+        raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+    return AuthResponse(
+        user=_user(row),
+        access_token=issuer.validator.issue(user_id, session_id),
+        refresh_token=refresh_token,
+        expires_in=issuer.access_ttl_seconds,
+    )
+
+
+async def sign_up(conn: Connection, issuer: TokenIssuer, request: SignupRequest) -> AuthResponse:
+    password_hash = await hash_password(request.password)
+    async with conn.transaction():
+        try:
+            user_id = await q.create_user(
+                conn, email=normalise_email(request.email), password_hash=password_hash, name=request.name.strip()
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict("EMAIL_TAKEN", "An account with this email already exists.") from None
+        assert user_id is not None
+        session_id, refresh_token = await _start_session(conn, issuer, user_id)
+        return await _auth_response(conn, issuer, user_id, session_id, refresh_token)
+
+
+async def sign_in(conn: Connection, issuer: TokenIssuer, request: SigninRequest) -> AuthResponse:
+    credentials = await q.get_credentials_by_email(conn, email=normalise_email(request.email))
+    valid = await verify_password(credentials.password_hash if credentials else None, request.password)
+    if credentials is None or not valid:
+        raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
+    async with conn.transaction():
+        session_id, refresh_token = await _start_session(conn, issuer, credentials.id)
+        return await _auth_response(conn, issuer, credentials.id, session_id, refresh_token)
+
+
+async def refresh(conn: Connection, issuer: TokenIssuer, refresh_token: str) -> AuthResponse:
+    """Spend the refresh token and issue a new pair; a reused token revokes its whole session."""
+    token_hash = hash_refresh_token(refresh_token)
+    async with conn.transaction():
+        spent = await q.spend_refresh_token(conn, token_hash=token_hash)
+        if spent is not None:
+            new_token = await _store_refresh_token(conn, issuer, spent.user_id, spent.session_id)
+            return await _auth_response(conn, issuer, spent.user_id, spent.session_id, new_token)
+        known = await q.get_refresh_token(conn, token_hash=token_hash)
+        reused = known is not None and known.spent_at is not None
+        if known is not None and reused:
+            await _revoke_session(conn, known.user_id, known.session_id, "refresh_token_reuse")
+    # Raised after the commit so that the revocation above is kept.
+    if known is None:
+        raise Unauthorized("REFRESH_TOKEN_INVALID", "The refresh token is not recognised; sign in again.")
+    if reused:
+        raise Unauthorized(
+            "REFRESH_TOKEN_REUSED", "This refresh token was already used; the session was ended for safety."
+        )
+    if known.expires_at <= datetime.datetime.now(datetime.UTC):
+        raise Unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; sign in again.")
+    raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+
+
+async def _revoke_session(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> bool:
+    revoked = await q.revoke_session(conn, session_id=session_id, user_id=user_id, reason=reason) == 1
+    if revoked:
+        await publish(conn, user_id, RealtimeEvent(SESSION_REVOKED, {"session_id": str(session_id)}))
+    return revoked
+
+
+async def sign_out(conn: Connection, caller: CurrentUser, refresh_token: str | None) -> None:
+    """End the caller's session, and the session of `refresh_token` too when it is the caller's own."""
+    async with conn.transaction():
+        await _revoke_session(conn, caller.id, caller.session_id, "signout")
+        if refresh_token is not None:
+            other = await q.get_session_for_refresh_token(
+                conn, token_hash=hash_refresh_token(refresh_token), user_id=caller.id
+            )
+            if other is not None and other != caller.session_id:
+                await _revoke_session(conn, caller.id, other, "signout")
+
+
+async def authenticate(conn: Connection, validator: AccessTokenValidator, token: str) -> CurrentUser:
+    """Validate an access token and load its user, provided the session is still live."""
+    claims = validator.validate(token)
+    row = await q.get_session_user(conn, session_id=claims.session_id, user_id=claims.user_id)
+    if row is None:
+        raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+    return CurrentUser(user=_user(row), session_id=claims.session_id)
+
+
+async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileUpdate) -> User:
+    row = await users_q.update_profile(
+        conn,
+        user_id=caller.id,
+        name=update.name.strip() if update.name else None,
+        avatar_url=update.avatar_url,
+        onboarding_completed=update.onboarding_completed,
+        default_serving_size=update.default_serving_size,
+        meal_prep_enabled=update.meal_prep_enabled,
+        default_meal_prep_count=update.default_meal_prep_count,
+        kitchen_appliances=update.kitchen_appliances,
+        dietary_preferences=update.dietary_preferences,
+        cuisine_preferences=update.cuisine_preferences,
+        cooking_skill_level=update.cooking_skill_level,
+    )
+    if row is None:
+        raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
+    return _user(row)
+
+
+async def link_referral(conn: Connection, caller: CurrentUser, referral_code: str) -> bool:
+    """Store the code the user arrived with; the first attribution wins and later different codes are refused."""
+    if await q.link_referral(conn, user_id=caller.id, referral_code=referral_code) == 1:
+        return True
+    existing = await q.export_referral(conn, user_id=caller.id)
+    if existing is not None and existing.referral_code == referral_code:
+        return True
+    raise Conflict("REFERRAL_ALREADY_LINKED", "This account is already linked to another referral code.")
+
+
+async def delete_account(conn: Connection, caller: CurrentUser, confirm_password: str) -> DeleteAccountResponse:
+    """Erase the account and everything it owns (ON DELETE CASCADE) in one transaction."""
+    password_hash = await q.get_password_hash(conn, user_id=caller.id)
+    if not await verify_password(password_hash, confirm_password):
+        raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
+    async with conn.transaction():
+        await publish(conn, caller.id, RealtimeEvent(ACCOUNT_DELETED))
+        if await q.delete_user(conn, user_id=caller.id) != 1:
+            raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
+    return DeleteAccountResponse(
+        message="Your account and all of its data have been deleted.",
+        deleted_at=datetime.datetime.now(datetime.UTC),
+    )
+
+
+async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        sessions = await q.export_sessions(conn, user_id=caller.id)
+        referral = await q.export_referral(conn, user_id=caller.id)
+    return AccountExport(
+        exported_at=datetime.datetime.now(datetime.UTC),
+        user=caller.user,
+        sessions=[msgspec.to_builtins(s) for s in sessions],
+        referral=msgspec.to_builtins(referral) if referral else None,
+    )

@@ -1,0 +1,177 @@
+"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.settings import Settings, SettingsError, load_settings, redacted, set_process_environment
+
+
+def _load_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise the embedded PostgreSQL (development and test only), stopped on exit."""
+    if settings.database.url:
+        yield settings.database.url
+        return
+    from app.db.embedded import EmbeddedDatabaseError, start_embedded  # noqa: PLC0415 - heavy, optional
+
+    try:
+        server = start_embedded(Path(settings.data_dir))
+    except EmbeddedDatabaseError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"Using the embedded PostgreSQL under {settings.data_dir}/ (set DATABASE_URL to use your own).")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _migrate(dsn: str) -> None:
+    from app.db.migrations import MigrationError, migrate  # noqa: PLC0415
+
+    try:
+        applied = asyncio.run(migrate(dsn))
+    except MigrationError as exc:
+        print(f"Migration failed: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    print(f"Migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ", schema current."))
+
+
+def _seed(dsn: str, settings: Settings) -> None:
+    from app.ops.seed import seed  # noqa: PLC0415
+
+    print(asyncio.run(seed(dsn, settings)))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _load_or_exit()
+    from granian import Granian  # noqa: PLC0415
+    from granian.constants import Interfaces  # noqa: PLC0415
+
+    host = args.host or settings.http.host
+    port = args.port or settings.http.port
+    workers = args.workers or settings.http.workers
+    with database_url(settings) as dsn:
+        _migrate(dsn)
+        if settings.app_env == "development" and not args.no_seed:
+            _seed(dsn, settings)
+        metrics_dir = Path(settings.data_dir).resolve() / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        # Workers build their own Settings from the environment; hand them the database and the metrics directory.
+        set_process_environment({"DATABASE_URL": dsn, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+        print(f"Serving on http://{host}:{port} with {workers} worker(s); API docs at http://{host}:{port}/schema")
+        Granian(
+            "app.server:create_app_from_environment",
+            factory=True,
+            interface=Interfaces.ASGI,
+            address=host,
+            port=port,
+            workers=workers,
+            log_access=False,
+            # A worker gets this long after SIGTERM to finish in-flight requests before it is killed.
+            workers_kill_timeout=max(1, int(settings.http.shutdown_drain_seconds)),
+        ).serve()
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        _migrate(dsn)
+    return 0
+
+
+def cmd_seed(_: argparse.Namespace) -> int:
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        _migrate(dsn)
+        _seed(dsn, settings)
+    return 0
+
+
+def cmd_codegen(args: argparse.Namespace) -> int:
+    from app.db import codegen  # noqa: PLC0415
+
+    return codegen.main(["--check"] if args.check else [])
+
+
+def cmd_config_check(_: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(json.dumps(redacted(settings), indent=2, sort_keys=True))
+    print("Configuration is valid.", file=sys.stderr)
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from app.ops.jobs import JOBS, run_job  # noqa: PLC0415
+
+    if args.name not in JOBS:
+        print(f"Unknown job {args.name!r}; known jobs: {', '.join(sorted(JOBS))}", file=sys.stderr)
+        return 2
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        print(asyncio.run(run_job(args.name, dsn)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, seed (development) and serve under granian")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--no-seed", action="store_true", help="skip the demo data in development")
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply pending migrations").set_defaults(handler=cmd_migrate)
+    commands.add_parser("seed", help="migrate, then load demo data").set_defaults(handler=cmd_seed)
+
+    codegen = commands.add_parser("codegen", help="regenerate app/db/queries from sql/ with sqlc")
+    codegen.add_argument("--check", action="store_true", help="fail when the generated files are stale")
+    codegen.set_defaults(handler=cmd_codegen)
+
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands.add_parser("check", help="validate and print the effective configuration").set_defaults(
+        handler=cmd_config_check
+    )
+
+    jobs = commands.add_parser("jobs", help="periodic jobs")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    run = jobs_commands.add_parser("run", help="run one job now")
+    run.add_argument("name")
+    run.set_defaults(handler=cmd_jobs_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""The outermost ASGI layer: request id, security headers, metrics and the access log for every HTTP response,
+including the ones the router itself answers (unknown routes, wrong methods)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core import metrics
+from app.core.request_context import accept_or_make_request_id, request_id_var, user_id_var
+from app.core.tracing import name_current_span
+
+access_log = logging.getLogger("cookcam.access")
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cache-control", b"no-store"),
+]
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+# The OpenAPI viewer loads its scripts from a CDN; everything else is JSON and needs nothing.
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self._app = app
+        self._extra_headers = [*SECURITY_HEADERS, HSTS] if hsts else list(SECURITY_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = accept_or_make_request_id(_header(scope, b"x-request-id"))
+        request_id_var.set(request_id)
+        user_id_var.set("")
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        is_docs = scope["path"].startswith("/schema")
+        extra = [(b"x-request-id", request_id.encode()), *self._extra_headers]
+        if not is_docs:
+            extra.append(API_CSP)
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_headers)
+        finally:
+            self._record(scope, status, time.perf_counter() - started, request_id)
+
+    @staticmethod
+    def _record(scope: Any, status: int, seconds: float, request_id: str) -> None:
+        route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
+        method = scope.get("method", "")
+        metrics.observe_request(route, method, status, seconds)
+        name_current_span(method, route)
+        access_log.info(
+            "%s %s %s %.1fms",
+            method,
+            route,
+            status,
+            seconds * 1000,
+            extra={"route": route, "method": method, "status": status, "duration_ms": round(seconds * 1000, 2)},
+        )

@@ -1,0 +1,201 @@
+"""Domain errors and the one error envelope.
+
+Services raise `AppError` subclasses with a stable code; this module alone decides the HTTP status and body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+
+from app.core.request_context import current_request_id
+
+log = logging.getLogger("cookcam.errors")
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    code: str
+    message: str
+    request_id: str
+    details: list[ErrorDetail] | None = None
+
+
+class AppError(Exception):
+    status_code = 400
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: list[ErrorDetail] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+class BadRequest(AppError):
+    status_code = 400
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+class NotFound(AppError):
+    status_code = 404
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+class Unprocessable(AppError):
+    status_code = 422
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+
+    def __init__(self, code: str, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(code, message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+
+    def __init__(self, code: str, message: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(code, message, headers={"Retry-After": str(retry_after_seconds)})
+
+
+def envelope(
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    body = ErrorBody(code=code, message=message, request_id=current_request_id(), details=details)
+    return Response(
+        content=msgspec.json.encode(body), status_code=status_code, headers=headers, media_type=MediaType.JSON
+    )
+
+
+def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+    return envelope(exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers)
+
+
+# Litestar's own HTTP errors (routing, body size, validation) mapped to stable codes.
+_HTTP_CODES = {
+    400: ("BAD_REQUEST", "The request could not be understood."),
+    401: ("UNAUTHENTICATED", "Sign in to continue."),
+    403: ("FORBIDDEN", "You are not allowed to do that."),
+    404: ("NOT_FOUND", "There is nothing at this address."),
+    405: ("METHOD_NOT_ALLOWED", "This address does not accept that method."),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "The request body has an unsupported content type."),
+    429: ("RATE_LIMITED", "Too many requests; try again later."),
+}
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def _validation_details(extra: Any) -> list[ErrorDetail]:
+    details = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        key, source, message = item.get("key"), item.get("source"), str(item.get("message", "invalid value"))
+        if source == "body" and key == "data":
+            # Litestar names the whole body "data": name the unknown field when that is the problem, else "body".
+            unknown = _UNKNOWN_FIELD.search(message)
+            key = unknown.group(1) if unknown else "body"
+            message = "The request body is required." if message == "'data'" else message
+        field = f"{source}.{key}" if source and key and source != "body" else key
+        details.append(ErrorDetail(message=message, field=field))
+    return details
+
+
+def _is_malformed_body(exc: HTTPException) -> bool:
+    return not isinstance(exc, ValidationException) and isinstance(exc.__cause__, SerializationException)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if _is_malformed_body(exc):
+        return envelope(400, "MALFORMED_JSON", "The request body is not valid JSON.", headers=headers)
+    if isinstance(exc, ValidationException):
+        details = _validation_details(exc.extra)
+        field_list = ", ".join(d.field for d in details if d.field)
+        message = f"Invalid value for {field_list}." if field_list else "The request has invalid values."
+        return envelope(422, "VALIDATION_ERROR", message, details=details or None, headers=headers)
+    code, message = _HTTP_CODES.get(status, ("HTTP_ERROR", "The request could not be completed."))
+    if status >= 500:
+        log.error("HTTP %s raised inside the framework: %s", status, exc.detail)
+        code, message = "INTERNAL_ERROR", "Something went wrong on our side."
+    return envelope(status, code, message, headers=headers)
+
+
+# SQLSTATE classes a service did not translate itself.
+def _database_error(_: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[bytes]:
+    state = getattr(exc, "sqlstate", "") or ""
+    if state == "23505":
+        return envelope(409, "ALREADY_EXISTS", "That already exists.")
+    if state == "23503":
+        return envelope(409, "REFERENCE_CONFLICT", "That refers to something that does not exist or is in use.")
+    if state in ("23514", "23502", "22001", "22003", "22P02", "22007", "22008"):
+        return envelope(422, "CONSTRAINT_VIOLATION", "A value is out of the allowed range.")
+    if state in ("40001", "40P01"):
+        # Retried by the transaction helper already; still conflicting under load.
+        return envelope(503, "CONTENTION", "The server is busy; try again.", headers={"Retry-After": "1"})
+    if state.startswith("08") or state.startswith("57P") or state == "53300":
+        return _unavailable(_, exc)
+    return _unexpected(_, exc)
+
+
+def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return envelope(
+        503, "DATABASE_UNAVAILABLE", "The service is temporarily unavailable.", headers={"Retry-After": "5"}
+    )
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled error", exc_info=exc)
+    return envelope(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    AppError: _app_error,
+    HTTPException: _http_error,
+    asyncpg.PostgresError: _database_error,
+    asyncpg.InterfaceError: _unavailable,
+    asyncpg.exceptions.ConnectionDoesNotExistError: _unavailable,
+    ConnectionError: _unavailable,
+    asyncio.TimeoutError: _unavailable,
+    Exception: _unexpected,
+}

@@ -1,0 +1,99 @@
+"""Log configuration: JSON lines in staging/production, readable text elsewhere; secrets and personal data scrubbed.
+
+Every record carries the request id and user id of the request it belongs to (from context variables).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import sys
+from typing import Any
+
+import msgspec
+
+from app.core.request_context import request_id_var, user_id_var
+from app.settings import Settings
+
+SECRET_KEYS = re.compile(
+    r"(password|passwd|secret|token|authorization|cookie|receipt|signed_transaction|purchase_token|api_key|"
+    r"confirm_password|private_key|card)",
+    re.IGNORECASE,
+)
+EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b(password|secret|token|refresh_token|access_token|receipt)(\"?\s*[:=]\s*\"?)([^\s\",}]+)"
+)
+REDACTED = "[redacted]"
+
+# Attributes every LogRecord has; anything else was passed through `extra=` and is logged as a field.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+def scrub_text(text: str) -> str:
+    text = BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = JWT_LIKE.sub(REDACTED, text)
+    text = SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    return EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
+def scrub_value(key: str, value: Any) -> Any:
+    if SECRET_KEYS.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: scrub_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_value(key, v) for v in value]
+    return value
+
+
+class ContextFilter(logging.Filter):
+    """Adds the request and user ids of the current request to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.user_id = user_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub_text(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and value not in ("", None):
+                entry[key] = scrub_value(key, value)
+        if record.exc_info:
+            entry["exception"] = scrub_text(self.formatException(record.exc_info))
+        return msgspec.json.encode(entry).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())}"
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and v not in ("", None)}
+        if fields:
+            line += " " + " ".join(f"{k}={scrub_value(k, v)}" for k, v in fields.items())
+        if record.exc_info:
+            line += "\n" + scrub_text(self.formatException(record.exc_info))
+        return line
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter() if settings.is_production_like else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # Access lines are ours (cookcam.access); silence duplicates from libraries.
+    logging.getLogger("granian.access").setLevel(logging.WARNING)

@@ -1,0 +1,53 @@
+"""Prometheus metrics, correct across granian workers.
+
+When PROMETHEUS_MULTIPROC_DIR is set (the CLI sets it before workers start), prometheus_client keeps each
+process's values in memory-mapped files there and `render()` aggregates them all; otherwise it uses this process's
+registry (tests, one-process tools).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+REQUESTS = Counter(
+    "cookcam_http_requests_total", "HTTP requests by route template, method and status", ["route", "method", "status"]
+)
+LATENCY = Histogram(
+    "cookcam_http_request_duration_seconds",
+    "HTTP request duration by route template and method",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+POOL_SIZE = Gauge("cookcam_db_pool_size", "Open database connections", multiprocess_mode="livesum")
+POOL_IDLE = Gauge("cookcam_db_pool_idle", "Idle database connections", multiprocess_mode="livesum")
+POOL_MAX = Gauge("cookcam_db_pool_max", "Configured maximum database connections", multiprocess_mode="livesum")
+WEBSOCKETS = Gauge("cookcam_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum")
+
+UNMATCHED_ROUTE = "<unmatched>"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route, method).observe(seconds)
+
+
+def is_multiprocess() -> bool:
+    return values.ValueClass is not values.MutexValue
+
+
+def render() -> bytes:
+    if is_multiprocess():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()

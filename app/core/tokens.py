@@ -1,0 +1,87 @@
+"""Access tokens (JWT, HS256, with `kid`) and opaque refresh tokens.
+
+One validator, `AccessTokenValidator.validate`, serves the HTTP guard and the WebSocket handshake. Verification
+accepts the current and the previous signing key, chosen by `kid`, so keys rotate without signing anyone out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from app.core.errors import Unauthorized
+from app.settings import JwtSettings
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    expires_at: int
+
+
+class AccessTokenValidator:
+    def __init__(self, settings: JwtSettings) -> None:
+        self._settings = settings
+        self._keys = {settings.key_id: settings.secret}
+        if settings.previous_secret and settings.previous_key_id:
+            self._keys[settings.previous_key_id] = settings.previous_secret
+
+    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: float | None = None) -> str:
+        issued_at = int(now if now is not None else time.time())
+        claims = {
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "iss": self._settings.issuer,
+            "iat": issued_at,
+            "exp": issued_at + self._settings.access_ttl_seconds,
+        }
+        return jwt.encode(claims, self._settings.secret, algorithm=ALGORITHM, headers={"kid": self._settings.key_id})
+
+    def validate(self, token: str) -> AccessClaims:
+        """Return the token's claims or raise Unauthorized with TOKEN_EXPIRED / TOKEN_INVALID."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise Unauthorized("TOKEN_INVALID", "The access token is malformed.") from None
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthorized("TOKEN_INVALID", "The access token was signed with an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self._settings.issuer,
+                options={"require": ["exp", "iat", "sub", "sid", "iss"]},
+            )
+            return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), int(claims["exp"]))
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("TOKEN_EXPIRED", "The access token has expired; refresh it.") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise Unauthorized("TOKEN_INVALID", "The access token is invalid.") from None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    # Refresh tokens are 256 random bits, so a fast unsalted hash is enough to make a stolen table useless.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

@@ -1,0 +1,41 @@
+"""The asyncpg pool and the codecs every connection gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from app.settings import DatabaseSettings
+
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder()
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    # jsonb's binary format is a version byte (1) followed by the JSON text.
+    return b"\x01" + _json_encoder.encode(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return _json_decoder.decode(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
+    )
+
+
+async def create_pool(dsn: str, settings: DatabaseSettings) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        command_timeout=settings.command_timeout_seconds,
+        init=_init_connection,
+        server_settings={"application_name": "cookcam-api"},
+    )
+    assert pool is not None  # create_pool returns None only when awaited improperly
+    return pool

@@ -1,0 +1,66 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import Response, get
+from litestar.datastructures import State
+
+from app.core import metrics
+from app.core.dependencies import services_from
+from app.db.migrations import check_current
+from app.db.queries import ops as q
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    status: str
+    checks: dict[str, str]
+
+
+@get("/health", operation_id="health", tags=["ops"])
+async def health() -> Health:
+    """The process is alive and its event loop answers; says nothing about dependencies."""
+    return Health(status="ok")
+
+
+@get("/ready", operation_id="ready", tags=["ops"])
+async def ready(state: State) -> Response[Readiness]:
+    """Ready when the database answers within the timeout and has exactly this code's migrations applied."""
+    services = services_from(state)
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(services.settings.database.ready_timeout_seconds):
+            async with services.pool.acquire() as conn:
+                await q.database_now(conn)
+                checks["database"] = "ok"
+                problem = await check_current(conn, services.migrations)
+                checks["migrations"] = problem or "ok"
+    except Exception as exc:  # any failure to reach the database means not ready
+        checks.setdefault("database", f"unavailable: {type(exc).__name__}")
+    checks["realtime"] = "ok" if services.hub.listening else "reconnecting"
+    healthy = all(value == "ok" for value in checks.values())
+    return Response(
+        Readiness(status="ready" if healthy else "unavailable", checks=checks),
+        status_code=200 if healthy else 503,
+        headers={} if healthy else {"Retry-After": "5"},
+    )
+
+
+@get("/metrics", operation_id="metrics", tags=["ops"], media_type=metrics.CONTENT_TYPE)
+async def metrics_endpoint(state: State) -> Response[bytes]:
+    update_pool_gauges(services_from(state).pool, services_from(state).hub.socket_count())
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+
+def update_pool_gauges(pool: Any, sockets: int) -> None:
+    metrics.POOL_SIZE.set(pool.get_size())
+    metrics.POOL_IDLE.set(pool.get_idle_size())
+    metrics.POOL_MAX.set(pool.get_max_size())
+    metrics.WEBSOCKETS.set(sockets)

@@ -1,0 +1,24 @@
+"""Demo data for the development default: one account whose credentials the README states."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.auth.service import normalise_email
+from app.core.passwords import hash_password
+from app.db.queries import auth as q
+from app.settings import Settings
+
+
+async def seed(dsn: str, settings: Settings) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        email = normalise_email(settings.demo.email)
+        if await q.get_credentials_by_email(conn, email=email) is not None:
+            return f"Demo user {email} already exists."
+        await q.create_user(
+            conn, email=email, password_hash=await hash_password(settings.demo.password), name="Demo Cook"
+        )
+        return f"Seeded demo user {email}."
+    finally:
+        await conn.close()

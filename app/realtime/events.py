@@ -1,0 +1,39 @@
+"""Real-time events: small payloads (ids + type); clients resync over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from app.db.queries import realtime as q
+from app.db.types import Connection
+
+CHANNEL = "cookcam_events"
+# PostgreSQL caps NOTIFY payloads at 8000 bytes; events must stay far below that.
+MAX_PAYLOAD_BYTES = 4000
+
+# Event types the real-time hub itself acts on, besides delivering them.
+SESSION_REVOKED = "session.revoked"
+ACCOUNT_DELETED = "account.deleted"
+
+
+class RealtimeEvent(msgspec.Struct, frozen=True):
+    type: str
+    data: dict[str, Any] = {}
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """What travels through pg_notify: the recipient and the event."""
+
+    user_id: uuid.UUID
+    event: RealtimeEvent
+
+
+async def publish(conn: Connection, user_id: uuid.UUID, event: RealtimeEvent) -> None:
+    """Queue `event` for `user_id`'s sockets on every worker; it is delivered only if the transaction commits."""
+    payload = msgspec.json.encode(Envelope(user_id=user_id, event=event))
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"real-time event {event.type} is {len(payload)} bytes; keep payloads to ids")
+    await q.notify_user_event(conn, payload=payload.decode())

@@ -1,0 +1,178 @@
+"""/api/v1/ws: authenticated with the same validator as HTTP; heartbeats; per-connection limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from app.auth.service import CurrentUser, authenticate
+from app.core.errors import AppError
+from app.core.tokens import bearer_token
+from app.realtime.hub import CLOSE_GOING_AWAY, CLOSE_UNAUTHENTICATED
+from app.services import Services
+
+CLOSE_AUTH_TIMEOUT = 4408
+CLOSE_RATE_LIMITED = 4429
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+class ClientMessage(msgspec.Struct, frozen=True):
+    type: str
+    token: str | None = None
+
+
+class TokenBucket:
+    """Allows `burst` messages at once and `rate` per second after that."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate, self._capacity = rate, float(burst)
+        self._tokens, self._last = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class ClientSocket:
+    """A connected, authenticated client as the hub sees it."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], caller: CurrentUser) -> None:
+        self._socket = socket
+        self.user_id = caller.id
+        self.session_id = caller.session_id
+        self._send_lock = asyncio.Lock()
+        self.closed = False
+        # The task reading the client's messages; cancelled on close, because the ASGI server finishes the
+        # connection only when the handler returns, and the handler waits in receive otherwise.
+        self.reader: asyncio.Task[None] | None = None
+        self.close_code, self.close_reason = 1000, ""
+
+    async def send_event(self, payload: bytes) -> None:
+        async with self._send_lock:
+            # Text frames: browsers and the mobile client read JSON events as text.
+            await self._socket.send_text(payload.decode())
+
+    async def close(self, code: int, reason: str) -> None:
+        """Ask the connection's handler to close it: the handler's own task sends the close frame, because
+        granian delivers a close only from the task serving the connection."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code, self.close_reason = code, reason
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
+
+    async def finish(self) -> None:
+        with contextlib.suppress(Exception):  # the peer may already be gone
+            await self._socket.close(code=self.close_code, reason=self.close_reason)
+
+
+def _error_text(code: str, message: str) -> str:
+    return msgspec.json.encode({"type": "error", "code": code, "message": message}).decode()
+
+
+async def _first_message_token(socket: WebSocket[Any, Any, Any], services: Services) -> str | None:
+    """Wait for {"type": "auth", "token": ...} as the first message, within the configured time."""
+    raw = await asyncio.wait_for(socket.receive_text(), timeout=services.settings.ws.auth_timeout_seconds)
+    if len(raw) > services.settings.ws.max_message_bytes:
+        return None
+    try:
+        message = msgspec.json.decode(raw, type=ClientMessage)
+    except msgspec.DecodeError:
+        return None
+    return message.token if message.type == "auth" else None
+
+
+async def _authenticate_socket(socket: WebSocket[Any, Any, Any], services: Services) -> CurrentUser | None:
+    token = bearer_token(socket.headers.get("authorization")) or socket.query_params.get("token")
+    if token is None:
+        try:
+            token = await _first_message_token(socket, services)
+        except TimeoutError:
+            await socket.send_text(_error_text("AUTH_TIMEOUT", "Authenticate within the time allowed."))
+            await socket.close(code=CLOSE_AUTH_TIMEOUT, reason="authentication timeout")
+            return None
+    if token is None:
+        await socket.send_text(_error_text("UNAUTHENTICATED", "The first message must be {type: auth, token}."))
+        await socket.close(code=CLOSE_UNAUTHENTICATED, reason="unauthenticated")
+        return None
+    try:
+        async with services.pool.acquire() as conn:
+            return await authenticate(conn, services.token_validator, token)
+    except AppError as exc:
+        await socket.send_text(_error_text(exc.code, exc.message))
+        await socket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
+        return None
+
+
+async def _heartbeat(client: ClientSocket, interval: float) -> None:
+    beat = msgspec.json.encode({"type": "heartbeat"})
+    while not client.closed:
+        await asyncio.sleep(interval)
+        await client.send_event(beat)
+
+
+async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket, services: Services) -> None:
+    limits = services.settings.ws
+    bucket = TokenBucket(limits.messages_per_second, limits.message_burst)
+    while not client.closed:
+        raw = await socket.receive_text()
+        if not bucket.take():
+            await client.close(CLOSE_RATE_LIMITED, "rate limited")
+            return
+        if len(raw) > limits.max_message_bytes:
+            await client.close(CLOSE_MESSAGE_TOO_BIG, "message too big")
+            return
+        try:
+            message = msgspec.json.decode(raw, type=ClientMessage)
+        except msgspec.DecodeError:
+            await client.send_event(_error_text("MALFORMED_MESSAGE", "Messages are JSON objects with a type.").encode())
+            continue
+        if message.type == "ping":
+            await client.send_event(b'{"type":"pong"}')
+        else:
+            await client.send_event(_error_text("UNKNOWN_MESSAGE_TYPE", "Unknown message type.").encode())
+
+
+@websocket("/api/v1/ws", opt={"skip_metrics": True})
+async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    services: Services = socket.app.state.services
+    await socket.accept()
+    if services.hub.stopping:
+        await socket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
+        return
+    caller = await _authenticate_socket(socket, services)
+    if caller is None:
+        return
+    client = ClientSocket(socket, caller)
+    services.hub.add(client)
+    heartbeat = asyncio.create_task(_heartbeat(client, services.settings.ws.heartbeat_seconds))
+    try:
+        ready = {
+            "type": "ready",
+            "user_id": str(caller.id),
+            "worker_pid": os.getpid(),
+            "connection_id": uuid.uuid4().hex,
+        }
+        await client.send_event(msgspec.json.encode(ready))
+        client.reader = asyncio.create_task(_serve_messages(socket, client, services))
+        await client.reader
+    except (WebSocketDisconnect, asyncio.CancelledError):
+        pass
+    finally:
+        heartbeat.cancel()
+        services.hub.remove(client)
+        await client.finish()

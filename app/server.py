@@ -1,0 +1,136 @@
+"""create_app(settings): the one place that wires routes, dependencies, error handling and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from app.auth.routes import AuthController
+from app.core.dependencies import provide_db
+from app.core.edge import EdgeMiddleware
+from app.core.errors import EXCEPTION_HANDLERS, AppError
+from app.core.logging import configure_logging
+from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters
+from app.core.shutdown import run_before_server_shutdown
+from app.core.tokens import AccessTokenValidator
+from app.core.tracing import configure_tracing, instrument_asgi
+from app.db.migrations import load_migrations
+from app.db.pool import create_pool
+from app.ops.routes import health, metrics_endpoint, ready, update_pool_gauges
+from app.realtime.hub import Hub
+from app.realtime.routes import realtime_socket
+from app.services import Services, token_issuer_for, trusted_proxies_for
+from app.settings import Settings, load_settings
+
+JSON_CONTENT_TYPES = ("application/json",)
+POOL_GAUGE_INTERVAL_SECONDS = 5.0
+
+
+def _require_json_body(request: Request[Any, Any, Any]) -> None:
+    """Bodies must be JSON unless a route declares other content types in opt["content_types"]."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not has_body:
+        return
+    allowed = request.route_handler.opt.get("content_types", JSON_CONTENT_TYPES)
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in allowed:
+        raise UnsupportedMediaType(allowed)
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        super().__init__("UNSUPPORTED_MEDIA_TYPE", f"Send the body as {' or '.join(allowed)}.")
+
+
+async def _refresh_pool_gauges(services: Services) -> None:
+    while True:
+        update_pool_gauges(services.pool, services.hub.socket_count())
+        await asyncio.sleep(POOL_GAUGE_INTERVAL_SECONDS)
+
+
+def _lifespan(settings: Settings) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        dsn = settings.database.url
+        if not dsn:
+            raise RuntimeError("DATABASE_URL is not set; start the service with `cookcam serve`.")
+        pool = await create_pool(dsn, settings.database)
+        hub = Hub(dsn)
+        counters = RedisCounters.from_url(settings.ratelimit.redis_url) if settings.ratelimit.redis_url else None
+        validator = AccessTokenValidator(settings.jwt)
+        services = Services(
+            settings=settings,
+            pool=pool,
+            token_validator=validator,
+            token_issuer=token_issuer_for(settings, validator),
+            rate_limiter=RateLimiter(counters or PostgresCounters(pool)),
+            trusted_proxies=trusted_proxies_for(settings),
+            hub=hub,
+            migrations=load_migrations(),
+        )
+        app.state.services = services
+        await hub.start()
+        # WebSockets get their 1001 close before granian starts its own shutdown (see app/core/shutdown.py).
+        run_before_server_shutdown(hub.close_all, timeout=min(5.0, settings.http.shutdown_drain_seconds))
+        gauges = asyncio.create_task(_refresh_pool_gauges(services))
+        try:
+            yield
+        finally:
+            gauges.cancel()
+            await hub.stop()
+            if counters is not None:
+                await counters.close()
+            await pool.close()
+
+    return lifespan
+
+
+def create_app(settings: Settings) -> Litestar:
+    configure_logging(settings)
+    tracing_enabled = configure_tracing(settings)
+    app = Litestar(
+        route_handlers=[AuthController, realtime_socket, health, ready, metrics_endpoint],
+        dependencies={"db": Provide(provide_db)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=_require_json_body,
+        lifespan=[_lifespan(settings)],
+        cors_config=CORSConfig(
+            allow_origins=list(settings.cors_origin),
+            allow_credentials=False,
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+        if settings.cors_origin
+        else None,
+        openapi_config=OpenAPIConfig(
+            title="CookCam API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        request_max_body_size=settings.http.max_body_bytes,
+        debug=False,
+        # Logging is configured by app/core/logging.py; Litestar must not replace the handlers.
+        logging_config=None,
+    )
+    # Outermost layers, around Litestar's router, so that unknown routes get a request id and metrics too.
+    edge = EdgeMiddleware(app.asgi_handler, hsts=settings.is_production_like)
+    app.asgi_handler = instrument_asgi(edge) if tracing_enabled else edge
+    return app
+
+
+def create_app_from_environment() -> Litestar:
+    """The granian target: every worker process builds its app from the same environment."""
+    return create_app(load_settings())

@@ -1,0 +1,40 @@
+"""The long-lived objects one worker process shares between requests, built in the app's lifespan."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.auth.service import TokenIssuer
+from app.core.client_address import Network, parse_networks
+from app.core.ratelimit import RateLimiter
+from app.core.tokens import AccessTokenValidator
+from app.db.migrations import Migration
+from app.realtime.hub import Hub
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    token_validator: AccessTokenValidator
+    token_issuer: TokenIssuer
+    rate_limiter: RateLimiter
+    trusted_proxies: tuple[Network, ...]
+    hub: Hub
+    migrations: list[Migration]
+
+
+def token_issuer_for(settings: Settings, validator: AccessTokenValidator) -> TokenIssuer:
+    return TokenIssuer(
+        validator=validator,
+        access_ttl_seconds=settings.jwt.access_ttl_seconds,
+        refresh_ttl=datetime.timedelta(days=settings.jwt.refresh_ttl_days),
+    )
+
+
+def trusted_proxies_for(settings: Settings) -> tuple[Network, ...]:
+    return parse_networks(settings.http.trusted_proxies)

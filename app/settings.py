@@ -1,0 +1,235 @@
+"""Settings: the only module that reads the environment.
+
+Each field of a section maps to one environment variable named ``<SECTION>_<FIELD>`` in upper case
+(``Settings.jwt.secret`` <- ``JWT_SECRET``); top-level fields map to their own name (``APP_ENV``).
+``load_settings`` converts every variable, applies the rules of the environment, and raises one
+``SettingsError`` that lists every problem at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import msgspec
+
+Environment = Literal["development", "test", "staging", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# Known only to development and test; staging and production refuse it.
+DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
+MIN_SECRET_LENGTH = 32
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    url: str | None = None
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    command_timeout_seconds: float = 30.0
+    ready_timeout_seconds: float = 2.0
+
+
+class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
+    secret: str = DEVELOPMENT_JWT_SECRET
+    key_id: str = "k1"
+    # The key in force before the last rotation: tokens it signed stay valid until they expire.
+    previous_secret: str | None = None
+    previous_key_id: str | None = None
+    issuer: str = "cookcam-api"
+    access_ttl_seconds: int = 900
+    refresh_ttl_days: int = 30
+
+
+class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = 10 * 1024 * 1024
+    # Peers whose X-Forwarded-For is believed (CIDRs or addresses, comma separated).
+    trusted_proxies: tuple[str, ...] = ()
+    shutdown_drain_seconds: float = 25.0
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
+class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # With a Redis URL the counters live in Redis; otherwise in PostgreSQL.
+    redis_url: str | None = None
+    window_seconds: int = 900
+    per_account: int = 10
+    per_address: int = 50
+
+
+class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
+    auth_timeout_seconds: float = 5.0
+    heartbeat_seconds: float = 25.0
+    max_message_bytes: int = 16 * 1024
+    messages_per_second: float = 10.0
+    message_burst: int = 20
+
+
+class LogfireSettings(msgspec.Struct, frozen=True, kw_only=True):
+    token: str | None = None
+    service_name: str = "cookcam-api"
+
+
+class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
+    email: str = "demo@cookcam.app"
+    password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    app_env: Environment = "development"
+    log_level: LogLevel = "INFO"
+    cors_origin: tuple[str, ...] = ()
+    data_dir: str = ".cookcam"
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    jwt: JwtSettings = msgspec.field(default_factory=JwtSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
+    logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
+    demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
+
+    @property
+    def is_production_like(self) -> bool:
+        return self.app_env in ("staging", "production")
+
+
+SECRET_FIELDS = frozenset({"jwt.secret", "jwt.previous_secret", "logfire.token", "demo.password"})
+
+
+class SettingsError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def env_name(section: str | None, field: str) -> str:
+    return (f"{section}_{field}" if section else field).upper()
+
+
+def _convert(raw: str, annotation: Any) -> Any:
+    """Convert one environment string to the field's type; comma-separated for tuples."""
+    if get_origin(annotation) is tuple:
+        raw_items = [item.strip() for item in raw.split(",") if item.strip()]
+        return msgspec.convert(raw_items, annotation, strict=False)
+    if raw == "" and type(None) in get_args(annotation):
+        return None
+    return msgspec.convert(raw, annotation, strict=False)
+
+
+def _read_struct(
+    struct_type: type[msgspec.Struct], section: str | None, environ: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(struct_type):
+        name = env_name(section, field.name)
+        if name in environ:
+            try:
+                values[field.name] = _convert(environ[name], field.type)
+            except msgspec.ValidationError as exc:
+                problems.append(f"{name}: {exc}")
+    return values
+
+
+def _check_environment_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
+    if settings.jwt.previous_secret and not settings.jwt.previous_key_id:
+        problems.append("JWT_PREVIOUS_KEY_ID is required when JWT_PREVIOUS_SECRET is set")
+    if settings.jwt.previous_key_id and settings.jwt.previous_key_id == settings.jwt.key_id:
+        problems.append("JWT_PREVIOUS_KEY_ID must differ from JWT_KEY_ID")
+    if settings.database.pool_min_size > settings.database.pool_max_size:
+        problems.append("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
+    if settings.http.workers < 1:
+        problems.append("HTTP_WORKERS must be at least 1")
+    for proxy in settings.http.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            problems.append(f"HTTP_TRUSTED_PROXIES: {proxy!r} is not an address or CIDR")
+    if settings.is_production_like:
+        _check_production_rules(settings, environ, problems)
+
+
+def _check_production_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
+    # Staging and production: every secret they use is set, long, and not a development default.
+    if "JWT_SECRET" not in environ:
+        problems.append(f"JWT_SECRET is required in {settings.app_env}")
+    elif settings.jwt.secret == DEVELOPMENT_JWT_SECRET:
+        problems.append("JWT_SECRET must not be the development default")
+    for label, secret in (("JWT_SECRET", settings.jwt.secret), ("JWT_PREVIOUS_SECRET", settings.jwt.previous_secret)):
+        if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+            problems.append(f"{label} must be at least {MIN_SECRET_LENGTH} characters in {settings.app_env}")
+    if not settings.database.url:
+        problems.append(f"DATABASE_URL is required in {settings.app_env} (no embedded database there)")
+    if "*" in settings.cors_origin:
+        problems.append(f"CORS_ORIGIN must list origins, not '*', in {settings.app_env}")
+    for origin in settings.cors_origin:
+        if not origin.startswith("https://"):
+            problems.append(f"CORS_ORIGIN: {origin!r} must be https in {settings.app_env}")
+    if not settings.http.public_base_url.startswith("https://"):
+        problems.append(f"HTTP_PUBLIC_BASE_URL must be https in {settings.app_env}")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a simple KEY=VALUE .env file (comments and blank lines ignored, optional quotes)."""
+    values: dict[str, str] = {}
+    for raw_line in path.read_text().splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Build validated Settings from the environment (and .env, whose values the environment overrides)."""
+    merged: dict[str, str] = {}
+    if environ is None:
+        if env_file is not None and env_file.is_file():
+            merged.update(read_env_file(env_file))
+        merged.update(os.environ)
+    else:
+        merged.update(environ)
+    problems: list[str] = []
+    top = _read_struct(Settings, None, merged, problems)
+    sections: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            top.pop(field.name, None)
+            sections[field.name] = field.type(**_read_struct(field.type, field.name, merged, problems))
+    # Fields that failed to convert keep their defaults so the rules below still report their own problems.
+    settings = Settings(**top, **sections)
+    _check_environment_rules(settings, merged, problems)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as a dict, secrets replaced, for `cookcam config check`."""
+    data: dict[str, Any] = msgspec.to_builtins(settings)
+    for dotted in SECRET_FIELDS:
+        section, _, name = dotted.partition(".")
+        if data[section].get(name):
+            data[section][name] = "***redacted***"
+    url = data["database"].get("url")
+    if url and "@" in url:
+        scheme, _, rest = url.partition("://")
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        data["database"]["url"] = f"{scheme}://{user}:***@{host}"
+    return data
+
+
+def environment_with(overrides: Mapping[str, str]) -> dict[str, str]:
+    """The process environment plus overrides, for child processes the CLI starts (granian workers)."""
+    return {**os.environ, **overrides}
+
+
+def set_process_environment(overrides: Mapping[str, str]) -> None:
+    """Export values to this process's environment so that spawned workers load the same settings."""
+    os.environ.update(overrides)

@@ -1,0 +1,2 @@
+-- name: DatabaseNow :one
+select now()::timestamptz as now;

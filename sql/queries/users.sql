@@ -1,0 +1,18 @@
+-- name: UpdateProfile :one
+-- Absent fields (null parameters) keep their stored value.
+update users set
+    name = coalesce(sqlc.narg(name), name),
+    avatar_url = coalesce(sqlc.narg(avatar_url), avatar_url),
+    onboarding_completed = coalesce(sqlc.narg(onboarding_completed), onboarding_completed),
+    default_serving_size = coalesce(sqlc.narg(default_serving_size), default_serving_size),
+    meal_prep_enabled = coalesce(sqlc.narg(meal_prep_enabled), meal_prep_enabled),
+    default_meal_prep_count = coalesce(sqlc.narg(default_meal_prep_count), default_meal_prep_count),
+    kitchen_appliances = coalesce(sqlc.narg(kitchen_appliances)::text[], kitchen_appliances),
+    dietary_preferences = coalesce(sqlc.narg(dietary_preferences)::text[], dietary_preferences),
+    cuisine_preferences = coalesce(sqlc.narg(cuisine_preferences)::text[], cuisine_preferences),
+    cooking_skill_level = coalesce(sqlc.narg(cooking_skill_level), cooking_skill_level),
+    updated_at = now()
+where id = @user_id
+returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_completed,
+          default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
+          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at;

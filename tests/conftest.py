@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from app.db.migrations import migrate
+from app.server import create_app
+from app.settings import DatabaseSettings, RateLimitSettings, Settings
+from tests.support import PostgresForTests
+
+# Tables that hold no per-test data and must survive the per-test wipe.
+KEEP_TABLES = {"schema_migrations"}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresForTests]:
+    server = PostgresForTests()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres: PostgresForTests) -> AsyncIterator[str]:
+    """One database built from sql/migrations for the whole run; tests are isolated by the wipe below."""
+    name, dsn = await postgres.create_database()
+    await migrate(dsn)
+    yield dsn
+    await postgres.drop_database(name)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(autouse=True)
+async def _wipe_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    dsn = request.getfixturevalue("database_url")
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
+        names = [f'"{t["tablename"]}"' for t in tables if t["tablename"] not in KEEP_TABLES]
+        if names:
+            await conn.execute(f"truncate {', '.join(names)} cascade")
+    finally:
+        await conn.close()
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    base = Settings(
+        app_env="test",
+        database=DatabaseSettings(url=database_url, pool_min_size=1, pool_max_size=5),
+        ratelimit=RateLimitSettings(per_account=1000, per_address=1000),
+    )
+    return msgspec.structs.replace(base, **overrides)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client

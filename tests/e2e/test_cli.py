@@ -1,0 +1,84 @@
+"""The `cookcam` command as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import asyncpg
+
+from tests.e2e.server import COOKCAM, REPO, free_port
+
+
+def cookcam(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
+    environment.update(env or {})
+    return subprocess.run(
+        [str(COOKCAM), *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_config_check_lists_every_problem_and_redacts_secrets() -> None:
+    bad = cookcam("config", "check", env={"APP_ENV": "production", "JWT_SECRET": "short", "HTTP_PORT": "x"})
+    assert bad.returncode == 2
+    assert "JWT_SECRET must be at least 32 characters" in bad.stderr
+    assert "HTTP_PORT" in bad.stderr
+    assert "DATABASE_URL is required in production" in bad.stderr
+    good = cookcam("config", "check", env={"JWT_SECRET": "a-long-development-secret-of-40-characters"})
+    assert good.returncode == 0, good.stderr
+    config = json.loads(good.stdout)
+    assert config["jwt"]["secret"] == "***redacted***"
+    assert "a-long-development-secret" not in good.stdout
+
+
+async def test_migrate_seed_and_jobs(postgres) -> None:
+    name, dsn = await postgres.create_database("cookcam_cli")
+    env = {"DATABASE_URL": dsn, "APP_ENV": "test"}
+    try:
+        first = cookcam("migrate", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "0001_identity.sql" in first.stdout
+        assert "schema current" in cookcam("migrate", env=env).stdout
+        assert "Seeded demo user demo@cookcam.app" in cookcam("seed", env=env).stdout
+        assert "already exists" in cookcam("seed", env=env).stdout
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "insert into rate_limit_counters (bucket, window_start, hits) values ('old', now() - interval '2 days', 1)"
+            )
+            job = cookcam("jobs", "run", "purge-expired", env=env)
+            assert job.returncode == 0, job.stderr
+            assert "1 rate-limit window(s)" in job.stdout
+            assert await conn.fetchval("select count(*) from rate_limit_counters") == 0
+            # An applied migration whose file no longer matches stops start-up with a clear message.
+            await conn.execute("update schema_migrations set checksum = 'edited' where version = '0001_identity.sql'")
+        finally:
+            await conn.close()
+        serve = cookcam("serve", "--port", str(free_port()), env=env)
+        assert serve.returncode == 3
+        assert "0001_identity.sql was edited after it was applied" in serve.stderr
+    finally:
+        await postgres.drop_database(name)
+
+
+def test_unknown_job_is_refused() -> None:
+    result = cookcam("jobs", "run", "no-such-job")
+    assert result.returncode == 2
+    assert "known jobs: purge-expired" in result.stderr
+
+
+def test_codegen_check_passes_on_the_committed_queries() -> None:
+    result = cookcam("codegen", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
+    env = {"DATA_DIR": str(tmp_path / "data")}
+    result = cookcam("migrate", env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "embedded PostgreSQL" in result.stdout
+    assert "0001_identity.sql" in result.stdout
+    # The data survives: a second run finds the schema current.
+    again = cookcam("migrate", env=env, timeout=180)
+    assert "schema current" in again.stdout

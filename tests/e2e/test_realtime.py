@@ -1,0 +1,135 @@
+"""The WebSocket against real granian workers: authentication, limits and cross-worker delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.server import RunningServer
+from tests.support import PASSWORD, new_email
+
+AUTH = "/api/v1/auth"
+
+
+async def _signup(server: RunningServer, email: str | None = None) -> dict:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post(
+            AUTH + "/signup", json={"email": email or new_email(), "password": PASSWORD, "name": "Ws"}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+async def _next(ws: ClientConnection, timeout: float = 5) -> dict:
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=timeout))
+        if message["type"] != "heartbeat":
+            return message
+
+
+async def _closed_code(ws: ClientConnection, timeout: float = 5) -> int:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout=timeout)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+async def test_authenticates_by_header_query_and_first_message(server: RunningServer) -> None:
+    auth = await _signup(server)
+    token = auth["access_token"]
+    async with connect(server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert (await _next(ws))["type"] == "ready"
+    async with connect(f"{server.ws_url}?token={token}") as ws:
+        assert (await _next(ws))["user_id"] == auth["user"]["id"]
+    async with connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        assert (await _next(ws))["type"] == "ready"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert (await _next(ws))["type"] == "pong"
+
+
+async def test_no_auth_message_in_time_closes_4408(server: RunningServer) -> None:
+    async with connect(server.ws_url) as ws:
+        assert (await _next(ws))["code"] == "AUTH_TIMEOUT"
+        assert await _closed_code(ws) == 4408
+
+
+async def test_bad_token_closes_4401(server: RunningServer) -> None:
+    async with connect(f"{server.ws_url}?token=not-a-token") as ws:
+        assert (await _next(ws))["code"] == "TOKEN_INVALID"
+        assert await _closed_code(ws) == 4401
+    async with connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        assert await _closed_code(ws) == 4401
+
+
+async def test_flooding_closes_4429_and_oversize_closes_1009(server: RunningServer) -> None:
+    token = (await _signup(server))["access_token"]
+    async with connect(f"{server.ws_url}?token={token}") as ws:
+        await _next(ws)
+        for _ in range(40):
+            try:
+                await ws.send(json.dumps({"type": "ping"}))
+            except ConnectionClosed:
+                break
+        assert await _closed_code(ws) == 4429
+    async with connect(f"{server.ws_url}?token={token}") as ws:
+        await _next(ws)
+        await ws.send(json.dumps({"type": "ping", "pad": "x" * 4096}))
+        assert await _closed_code(ws) == 1009
+
+
+async def _sockets_on_both_workers(server: RunningServer, token: str) -> list[tuple[ClientConnection, int]]:
+    sockets: list[tuple[ClientConnection, int]] = []
+    for _ in range(40):
+        ws = await connect(f"{server.ws_url}?token={token}")
+        ready = await _next(ws)
+        sockets.append((ws, ready["worker_pid"]))
+        if len({pid for _, pid in sockets}) == 2:
+            return sockets
+    for ws, _ in sockets:
+        await ws.close()
+    raise AssertionError("granian never spread 40 connections over its two workers")
+
+
+async def test_events_cross_workers_and_signout_closes_that_sessions_sockets(server: RunningServer) -> None:
+    email = new_email()
+    staying = await _signup(server, email)
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        leaving = (await http.post(AUTH + "/signin", json={"email": email, "password": PASSWORD})).json()
+        watchers = await _sockets_on_both_workers(server, staying["access_token"])
+        doomed = await connect(f"{server.ws_url}?token={leaving['access_token']}")
+        await _next(doomed)
+        try:
+            out = await http.post(AUTH + "/signout", headers={"Authorization": f"Bearer {leaving['access_token']}"})
+            assert out.status_code == 204
+            for ws, _pid in watchers:
+                event = await _next(ws)
+                assert event["type"] == "session.revoked"
+            assert (await _next(doomed))["type"] == "session.revoked"
+            assert await _closed_code(doomed) == 4401
+        finally:
+            for ws, _ in watchers:
+                await ws.close()
+            await doomed.close()
+
+
+async def test_account_deletion_closes_every_socket(server: RunningServer) -> None:
+    auth = await _signup(server)
+    sockets = await _sockets_on_both_workers(server, auth["access_token"])
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        deleted = await http.request(
+            "DELETE",
+            AUTH + "/account",
+            headers={"Authorization": f"Bearer {auth['access_token']}"},
+            json={"confirm_password": PASSWORD},
+        )
+        assert deleted.status_code == 200
+    for ws, _ in sockets:
+        assert await _closed_code(ws) == 4401

@@ -1,0 +1,68 @@
+"""Health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from app.db.migrations import migrate
+from app.server import create_app
+from tests.conftest import make_settings
+from tests.support import sign_up
+
+
+async def test_health(client) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_database_and_migrations_are_current(client) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ok", "realtime": "ok"}
+
+
+async def test_not_ready_when_a_migration_is_missing(client, db: asyncpg.Connection) -> None:
+    row = await db.fetchrow("select version, checksum from schema_migrations order by version desc limit 1")
+    await db.execute("delete from schema_migrations where version = $1", row["version"])
+    try:
+        response = await client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["checks"]["migrations"].startswith("1 migration(s) not applied")
+        assert response.headers["retry-after"] == "5"
+    finally:
+        await db.execute("insert into schema_migrations (version, checksum) values ($1, $2)", *row)
+
+
+async def test_not_ready_when_the_database_is_unreachable(postgres) -> None:
+    name, dsn = await postgres.create_database("cookcam_ready")
+    await migrate(dsn)
+    async with AsyncTestClient(app=create_app(make_settings(dsn))) as client:
+        assert (await client.get("/ready")).status_code == 200
+        await postgres.drop_database(name)  # terminates the pool's connections; new ones cannot be made
+        response = await client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["checks"]["database"].startswith("unavailable")
+        assert response.json()["status"] == "unavailable"
+        # Liveness does not depend on the database.
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_metrics_count_requests_by_route_template(client) -> None:
+    auth = await sign_up(client)
+    await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {auth['access_token']}"})
+    await client.get("/api/v1/does-not-exist")
+    text = (await client.get("/metrics")).text
+    assert 'cookcam_http_requests_total{method="GET",route="/api/v1/auth/me",status="200"}' in text
+    assert 'route="<unmatched>",status="404"' in text
+    assert "cookcam_http_request_duration_seconds_bucket" in text
+    assert "cookcam_db_pool_max" in text
+
+
+async def test_openapi_schema_is_served(client) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/v1/auth/signup" in paths
+    assert "/api/v1/auth/me" in paths

@@ -1,0 +1,88 @@
+"""Test infrastructure: a real PostgreSQL (the local server when one answers, else the embedded one)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+LOCAL_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+async def _can_connect(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+class PostgresForTests:
+    """Creates throwaway databases on whichever server is available."""
+
+    def __init__(self) -> None:
+        self._embedded = None
+        if _port_open("127.0.0.1", 5432) and asyncio.run(_can_connect(LOCAL_ADMIN_DSN)):
+            self.admin_dsn = LOCAL_ADMIN_DSN
+        else:
+            from app.db.embedded import start_embedded
+
+            self._embedded = start_embedded(Path(tempfile.mkdtemp(prefix="cookcam-test-pg-")))
+            self.admin_dsn = self._embedded.url
+
+    def dsn_for(self, database: str) -> str:
+        if "?" in self.admin_dsn:  # unix-socket form: postgresql://user:@/db?host=/path
+            base, _, query = self.admin_dsn.partition("?")
+            return f"{base.rsplit('/', 1)[0]}/{database}?{query}"
+        return f"{self.admin_dsn.rsplit('/', 1)[0]}/{database}"
+
+    async def create_database(self, prefix: str = "cookcam_test") -> tuple[str, str]:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            await conn.execute(f'create database "{name}"')
+        finally:
+            await conn.close()
+        return name, self.dsn_for(name)
+
+    async def drop_database(self, name: str) -> None:
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            await conn.execute(f'drop database if exists "{name}" with (force)')
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        if self._embedded is not None:
+            self._embedded.stop()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def new_email() -> str:
+    return f"cook-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def sign_up(client, *, email: str | None = None, password: str = PASSWORD, name: str = "Test Cook") -> dict:
+    response = await client.post(
+        "/api/v1/auth/signup", json={"email": email or new_email(), "password": password, "name": name}
+    )
+    assert response.status_code == 201, response.text
+    body: dict = response.json()
+    return body
+
+
+def bearer(auth: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {auth['access_token']}"}

@@ -1,0 +1,351 @@
+"""app/db/codegen.py: golden output from a tiny schema, error reporting, and the --check/regenerate CLI.
+
+The golden files in tests/unit/codegen_golden/expected/ are what the generator must produce for
+codegen_golden/schema + codegen_golden/queries. After an intended change to the generator, rewrite them with
+    CODEGEN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_codegen.py --no-cov
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from app.db import codegen
+
+GOLDEN = Path(__file__).parent / "codegen_golden"
+EXPECTED = GOLDEN / "expected"
+GOLDEN_SOURCE_DIR = "tests/unit/codegen_golden/queries"
+LINE_LENGTH = 120
+
+requires_sqlc = pytest.mark.skipif(codegen.find_sqlc() is None, reason="sqlc is not installed")
+
+
+def write_sqlc_config(directory: Path, schema: Path, queries: Path) -> tuple[Path, Path]:
+    """A sqlc config in `directory` reading copies of schema/ and queries/; returns (config, json output)."""
+    # sqlc resolves every path relative to its config file, even absolute ones, so work on copies.
+    shutil.copytree(schema, directory / "schema")
+    shutil.copytree(queries, directory / "queries")
+    config = {
+        "version": "2",
+        "sql": [
+            {
+                "engine": "postgresql",
+                "schema": "schema",
+                "queries": "queries",
+                "gen": {"json": {"out": "out", "filename": "codegen.json", "indent": "  "}},
+            }
+        ],
+    }
+    config_path = directory / "sqlc.json"
+    config_path.write_text(json.dumps(config))
+    return config_path, directory / "out" / "codegen.json"
+
+
+@pytest.fixture(scope="module")
+def golden_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    if codegen.find_sqlc() is None:
+        pytest.skip("sqlc is not installed")
+    config, json_output = write_sqlc_config(tmp_path_factory.mktemp("sqlc"), GOLDEN / "schema", GOLDEN / "queries")
+    return codegen.generate(
+        codegen.run_sqlc(config, json_output), source_dir=GOLDEN_SOURCE_DIR, line_length=LINE_LENGTH
+    )
+
+
+def test_output_matches_the_golden_files(golden_output: dict[str, str]) -> None:
+    if os.environ.get("CODEGEN_UPDATE_GOLDEN"):
+        for path in EXPECTED.glob("*.py"):
+            path.unlink()
+        for name, source in golden_output.items():
+            (EXPECTED / name).write_text(source, encoding="utf-8")
+    expected = {path.name: path.read_text(encoding="utf-8") for path in sorted(EXPECTED.glob("*.py"))}
+    assert sorted(golden_output) == sorted(expected)
+    for name, source in golden_output.items():
+        assert source == expected[name], f"{name} differs from the golden file; see this module's docstring"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def test_golden_output_is_formatted_and_lint_clean(golden_output: dict[str, str]) -> None:
+    ruff = _tool("ruff")
+    for name, source in golden_output.items():
+        # Lint it as a real generated module would be, under app/db/queries/ with the project's rules.
+        as_if = f"app/db/queries/{name}"
+        for command in (["format", "--check"], ["check", "--no-fix"]):
+            result = subprocess.run(
+                [ruff, *command, "--line-length", str(LINE_LENGTH), "--stdin-filename", as_if, "-"],
+                input=source,
+                capture_output=True,
+                text=True,
+                cwd=codegen.REPO_ROOT,
+                check=False,
+            )
+            assert result.returncode == 0, f"ruff {command[0]} {name}:\n{result.stdout}{result.stderr}"
+
+
+def test_golden_output_passes_mypy_strict() -> None:
+    pytest.importorskip("mypy")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(EXPECTED / "kitchen.py")],
+        capture_output=True,
+        text=True,
+        cwd=codegen.REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Hand-written sqlc JSON: errors, naming, escaping (no sqlc needed) ---
+
+
+def column(name: str, pg_type: str, *, schema: str = "", not_null: bool = True, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "not_null": not_null, "type": {"schema": schema, "name": pg_type}, **extra}
+
+
+def sqlc_json(*queries: dict[str, Any], enums: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    schemas = [{"name": "public", "enums": enums or []}]
+    return {"catalog": {"default_schema": "public", "schemas": schemas}, "queries": list(queries)}
+
+
+def query(name: str, cmd: str, columns: list[dict[str, Any]], params: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    numbered = [{"number": number, "column": param} for number, param in enumerate(params, start=1)]
+    return {
+        "name": name,
+        "cmd": cmd,
+        "text": "select 1",
+        "filename": "things.sql",
+        "columns": columns,
+        "params": numbered,
+    }
+
+
+@pytest.mark.parametrize(
+    ("pg_type", "hint"),
+    [("void", ":exec"), ("any", "explicit cast"), ("anyarray", "cast"), ("float", "numeric"), ("tsvector", "PG_TYPES")],
+)
+def test_a_column_type_without_mapping_names_query_column_and_type(pg_type: str, hint: str) -> None:
+    bad = query("GetThing", ":one", [column("id", "uuid"), column("weird", pg_type)])
+    with pytest.raises(codegen.CodegenError) as raised:
+        codegen.generate(sqlc_json(bad))
+    message = str(raised.value)
+    for part in ("sql/queries/things.sql", "GetThing", "'weird'", repr(pg_type), hint):
+        assert part in message
+
+
+def test_a_parameter_type_without_mapping_is_reported() -> None:
+    bad = query("DeleteThing", ":exec", [], [column("thing", "tsvector", schema="pg_catalog")])
+    with pytest.raises(codegen.CodegenError, match=r"DeleteThing, parameter \$1 \(thing\).*'pg_catalog.tsvector'"):
+        codegen.generate(sqlc_json(bad))
+
+
+def test_a_type_in_another_schema_is_not_taken_for_a_builtin() -> None:
+    bad = query("GetThing", ":one", [column("id", "text", schema="extensions")])
+    with pytest.raises(codegen.CodegenError, match=r"'extensions\.text'"):
+        codegen.generate(sqlc_json(bad))
+
+
+def test_columns_of_exec_queries_are_ignored() -> None:
+    # `select pg_notify(...)` returns void; :exec never reads it.
+    notify = query("Notify", ":exec", [column("pg_notify", "void")], [column("payload", "text")])
+    assert (
+        "async def notify(conn: Connection, *, payload: str) -> None:"
+        in codegen.generate(sqlc_json(notify))["things.py"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (query("BatchThings", ":batchexec", []), ":batchexec is not supported"),
+        (query("GetNothing", ":one", []), "must return columns"),
+        (query("Embedded", ":one", [column("things", "", embed_table={"name": "things"})]), "sqlc.embed"),
+        (query("CopyThings", ":copyfrom", [], [column("a", "text")]), "insert into <table>"),
+    ],
+)
+def test_unsupported_queries_are_reported(bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(codegen.CodegenError, match=message):
+        codegen.generate(sqlc_json(bad))
+
+
+def test_clashing_names_are_reported() -> None:
+    # The query's function would shadow the uuid module the module imports.
+    clash = query("Uuid", ":many", [column("id", "uuid"), column("name", "text")])
+    with pytest.raises(codegen.CodegenError, match="'uuid'"):
+        codegen.generate(sqlc_json(clash))
+
+
+def test_unexpected_json_is_reported() -> None:
+    with pytest.raises(codegen.CodegenError, match="unexpected sqlc JSON"):
+        codegen.generate({"catalog": {}, "queries": [{"name": 1}]})
+
+
+def test_enums_become_literal_aliases_and_nullable_json_stays_any() -> None:
+    mood = {"name": "mood", "vals": ["happy", "sad"]}
+    get = query("GetMood", ":one", [column("mood", "mood"), column("meta", "jsonb", not_null=False)])
+    source = codegen.generate(sqlc_json(get, enums=[mood]))["things.py"]
+    assert 'Mood: TypeAlias = Literal["happy", "sad"]' in source
+    assert "    mood: Mood\n    meta: Any\n" in source
+
+
+TRICKY_SQL = [
+    "select 1",
+    "select 'a\\b' as backslash, '\"\"\"' as triple, 'tab\there' as tab, 'é' as accent from things where x = '\"'",
+    "select id\r\nfrom things\r\nwhere note = 'carriage returns'",
+    "select " + "x" * 150 + " from things",
+    "select " + ", ".join(f"column_{n}" for n in range(40)) + "\nfrom things\nwhere id = $1",
+]
+
+
+@pytest.mark.parametrize("line_length", [40, 88, 120])
+@pytest.mark.parametrize("text", TRICKY_SQL)
+def test_sql_constants_keep_the_exact_text_within_the_line_length(text: str, line_length: int) -> None:
+    get = query("GetThing", ":one", [column("id", "uuid")])
+    get["text"] = text
+    get["comments"] = ["", " Tricky text.", ""]
+    source = codegen.generate(sqlc_json(get), line_length=line_length)["things.py"]
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "things.py", "exec"), namespace)
+    assert namespace["GET_THING"] == text
+    assert namespace["get_thing"].__doc__ == "Tricky text."
+    constant = source[source.index("GET_THING = ") : source.index("\n\n\nasync def")]
+    assert all(len(line) <= line_length for line in constant.splitlines() if " " in line.strip())
+
+
+def test_identifiers_are_sanitised_and_deduplicated() -> None:
+    names = ("1st", "", "class", "Mixed Case", "id", "id", "str", "value")
+    params = [column("", "text"), column("from", "text"), column("value", "text"), column("id", "text")]
+    get = query("ListThings", ":many", [column(name, "text") for name in names], params)
+    source = codegen.generate(sqlc_json(get))["things.py"]
+    fields = ["column_1st", "column_2", "class_", "mixed_case", "id", "id_2", "str_", "value"]
+    assert "".join(f"    {field}: str\n" for field in fields) in source
+    assert "*, p1: str, from_: str, value_: str, id: str)" in source
+
+
+@pytest.mark.parametrize(
+    ("filenames", "message"),
+    [(["class.sql"], "cannot name a Python module"), (["a-b.sql", "a_b.sql"], "would both generate a_b.py")],
+)
+def test_bad_module_names_are_reported(filenames: list[str], message: str) -> None:
+    queries = []
+    for number, filename in enumerate(filenames):
+        queries.append(query(f"Q{number}", ":exec", []) | {"filename": filename})
+    with pytest.raises(codegen.CodegenError, match=message):
+        codegen.generate(sqlc_json(*queries))
+
+
+def test_golden_module_imports_and_builds_rows() -> None:
+    spec = importlib.util.spec_from_file_location("codegen_golden_kitchen", EXPECTED / "kitchen.py")
+    assert spec is not None and spec.loader is not None
+    kitchen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kitchen)
+    cook_id = uuid.uuid4()
+    item = kitchen.AddPantryItemsParams(cook_id, "flour", decimal.Decimal(500), "g", None)
+    assert msgspec.structs.astuple(item) == (cook_id, "flour", decimal.Decimal(500), "g", None)
+    assert kitchen.TouchCookRow(*(cook_id, None, None)).id == cook_id
+
+
+# --- sqlc failures and the CLI ---
+
+
+@requires_sqlc
+def test_sqlc_errors_are_reported_with_its_message(tmp_path: Path) -> None:
+    queries = tmp_path / "src" / "queries"
+    queries.mkdir(parents=True)
+    (queries / "broken.sql").write_text("-- name: Broken :one\nselect id from no_such_table;\n")
+    config, json_output = write_sqlc_config(tmp_path / "work", GOLDEN / "schema", queries)
+    with pytest.raises(
+        codegen.CodegenError, match=r'sqlc generate failed(.|\n)*relation "no_such_table" does not exist'
+    ):
+        codegen.run_sqlc(config, json_output)
+
+
+def test_a_missing_sqlc_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codegen, "find_sqlc", lambda: None)
+    with pytest.raises(codegen.CodegenError, match="sqlc not found"):
+        codegen.run_sqlc(tmp_path / "sqlc.json", tmp_path / "out.json")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """main() pointed at a throwaway copy of the golden schema and queries; yields the output directory."""
+    if codegen.find_sqlc() is None:
+        pytest.skip("sqlc is not installed")
+    config, json_output = write_sqlc_config(tmp_path / "sql", GOLDEN / "schema", GOLDEN / "queries")
+    output_dir = tmp_path / "app" / "db" / "queries"
+    monkeypatch.setattr(codegen, "SQLC_CONFIG", config)
+    monkeypatch.setattr(codegen, "SQLC_JSON", json_output)
+    monkeypatch.setattr(codegen, "OUTPUT_DIR", output_dir)
+    yield output_dir
+
+
+def test_check_fails_until_generated_then_passes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert codegen.main(["--check"]) == 1
+    assert "missing: " in capsys.readouterr().err
+
+    assert codegen.main([]) == 0
+    assert sorted(path.name for path in project.iterdir()) == ["__init__.py", "kitchen.py"]
+    assert codegen.main(["--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_check_names_stale_and_extra_files_and_regenerating_fixes_them(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert codegen.main([]) == 0
+    kitchen = project / "kitchen.py"
+    kitchen.write_text(kitchen.read_text() + "# edited by hand\n")
+    (project / "gone.py").write_text(f"{codegen.GENERATED_MARKER} from sql/queries/gone.sql. DO NOT EDIT.\n")
+    (project / "helpers.py").write_text("# written by a person\n")
+    capsys.readouterr()
+
+    assert codegen.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "stale:" in err and "kitchen.py" in err
+    assert "extra:" in err and "gone.py" in err
+    assert "helpers.py" not in err
+
+    assert codegen.main([]) == 0
+    assert not (project / "gone.py").exists()
+    assert (project / "helpers.py").exists()  # hand-written files are left alone
+    assert codegen.main(["--check"]) == 0
+
+
+def test_main_reports_sqlc_failures(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    queries = codegen.SQLC_CONFIG.parent / "queries"
+    (queries / "broken.sql").write_text("-- name: Broken :one\nselect nope from cooks;\n")
+    assert codegen.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "sqlc generate failed" in err and 'column "nope" does not exist' in err
+
+
+def test_a_hand_written_file_is_never_overwritten(project: Path) -> None:
+    project.mkdir(parents=True)
+    (project / "kitchen.py").write_text("# written by a person\n")
+    assert codegen.main([]) == 1
+    assert (project / "kitchen.py").read_text() == "# written by a person\n"
+
+
+def test_line_length_comes_from_ruff_config(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.ruff]\nline-length = 99\n")
+    assert codegen.ruff_line_length(pyproject) == 99
+    pyproject.write_text("[project]\nname = 'x'\n")
+    assert codegen.ruff_line_length(pyproject) == 88
+    assert codegen.ruff_line_length(tmp_path / "missing.toml") == codegen.DEFAULT_LINE_LENGTH

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import pytest
+
+from app.settings import DEVELOPMENT_JWT_SECRET, SettingsError, load_settings, read_env_file, redacted
+
+PRODUCTION_OK = {
+    "APP_ENV": "production",
+    "JWT_SECRET": "p" * 40,
+    "DATABASE_URL": "postgresql://cookcam:hunter2hunter2@db.internal:5432/cookcam",
+    "CORS_ORIGIN": "https://cookcam.app,https://www.cookcam.app",
+    "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
+}
+
+
+def test_development_defaults_need_nothing() -> None:
+    settings = load_settings({})
+    assert settings.app_env == "development"
+    assert settings.jwt.secret == DEVELOPMENT_JWT_SECRET
+    assert settings.http.port == 8000
+    assert settings.http.max_body_bytes == 10 * 1024 * 1024
+
+
+def test_values_convert_from_strings() -> None:
+    settings = load_settings(
+        {
+            "HTTP_PORT": "9001",
+            "WS_MESSAGES_PER_SECOND": "2.5",
+            "CORS_ORIGIN": "http://a, http://b",
+            "LOG_LEVEL": "DEBUG",
+        }
+    )
+    assert settings.http.port == 9001
+    assert settings.ws.messages_per_second == 2.5
+    assert settings.cors_origin == ("http://a", "http://b")
+
+
+def test_production_accepts_a_complete_configuration() -> None:
+    settings = load_settings(PRODUCTION_OK)
+    assert settings.is_production_like
+    assert settings.cors_origin == ("https://cookcam.app", "https://www.cookcam.app")
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            {
+                "APP_ENV": "production",
+                "JWT_SECRET": "short",
+                "HTTP_PORT": "eighty",
+                "DATABASE_POOL_MIN_SIZE": "not-a-number",
+                "CORS_ORIGIN": "*",
+            }
+        )
+    problems = "\n".join(raised.value.problems)
+    assert "HTTP_PORT" in problems
+    assert "DATABASE_POOL_MIN_SIZE" in problems
+    assert "JWT_SECRET must be at least 32 characters" in problems
+    assert "DATABASE_URL is required in production" in problems
+    assert "CORS_ORIGIN must list origins" in problems
+    assert "HTTP_PUBLIC_BASE_URL must be https" in problems
+    assert len(raised.value.problems) >= 6
+
+
+def test_production_refuses_the_development_secret_and_missing_secret() -> None:
+    env = {**PRODUCTION_OK, "JWT_SECRET": DEVELOPMENT_JWT_SECRET}
+    with pytest.raises(SettingsError, match="development default"):
+        load_settings(env)
+    env = {k: v for k, v in PRODUCTION_OK.items() if k != "JWT_SECRET"}
+    with pytest.raises(SettingsError, match="JWT_SECRET is required"):
+        load_settings(env)
+
+
+def test_staging_has_production_rules() -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL is required in staging"):
+        load_settings({"APP_ENV": "staging", "JWT_SECRET": "s" * 40})
+
+
+def test_previous_key_needs_an_id_distinct_from_the_current() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"JWT_PREVIOUS_SECRET": "x" * 40})
+    assert "JWT_PREVIOUS_KEY_ID is required" in str(raised.value)
+    with pytest.raises(SettingsError, match="must differ"):
+        load_settings({"JWT_PREVIOUS_SECRET": "x" * 40, "JWT_PREVIOUS_KEY_ID": "k1"})
+
+
+def test_unknown_environment_is_refused() -> None:
+    with pytest.raises(SettingsError, match="APP_ENV"):
+        load_settings({"APP_ENV": "prod"})
+
+
+def test_redaction_hides_secrets_and_database_password() -> None:
+    data = redacted(load_settings({**PRODUCTION_OK, "LOGFIRE_TOKEN": "lf_secret_token"}))
+    text = repr(data)
+    assert "p" * 40 not in text
+    assert "hunter2" not in text
+    assert "lf_secret_token" not in text
+    assert data["jwt"]["secret"] == "***redacted***"
+    assert data["database"]["url"] == "postgresql://cookcam:***@db.internal:5432/cookcam"
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nHTTP_PORT=9100\nLOG_LEVEL='DEBUG'\n\nnot a pair\n")
+    assert read_env_file(env_file) == {"HTTP_PORT": "9100", "LOG_LEVEL": "DEBUG"}
