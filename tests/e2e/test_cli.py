@@ -45,7 +45,8 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
         conn = await asyncpg.connect(dsn)
         try:
             await conn.execute(
-                "insert into rate_limit_counters (bucket, window_start, hits) values ('old', now() - interval '2 days', 1)"
+                "insert into rate_limit_counters (bucket, window_start, hits) "
+                "values ('old', now() - interval '2 days', 1)"
             )
             job = cookcam("jobs", "run", "purge-expired", env=env)
             assert job.returncode == 0, job.stderr
