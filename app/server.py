@@ -24,6 +24,7 @@ from app.core.tokens import AccessTokenValidator
 from app.core.tracing import configure_tracing, instrument_asgi
 from app.db.migrations import load_migrations
 from app.db.pool import create_pool
+from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready, update_pool_gauges
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
@@ -84,11 +85,14 @@ def _lifespan(settings: Settings) -> Any:
         await hub.start()
         # WebSockets get their 1001 close before granian starts its own shutdown (see app/core/shutdown.py).
         run_before_server_shutdown(hub.close_all, timeout=min(5.0, settings.http.shutdown_drain_seconds))
-        gauges = asyncio.create_task(_refresh_pool_gauges(services))
+        background = [asyncio.create_task(_refresh_pool_gauges(services))]
+        if settings.jobs.scheduler_enabled:
+            background.append(asyncio.create_task(run_periodically(pool, settings.jobs.interval_seconds)))
         try:
             yield
         finally:
-            gauges.cancel()
+            for task in background:
+                task.cancel()
             await hub.stop()
             if counters is not None:
                 await counters.close()

@@ -75,6 +75,13 @@ class LogfireSettings(msgspec.Struct, frozen=True, kw_only=True):
     service_name: str = "cookcam-api"
 
 
+class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Runs the periodic jobs inside each worker (advisory-locked), for the single-machine default. Turn it off
+    # where cron, systemd timers or a Kubernetes CronJob run `cookcam jobs run NAME` instead.
+    scheduler_enabled: bool = True
+    interval_seconds: float = 3600.0
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     email: str = "demo@cookcam.app"
     password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
@@ -91,6 +98,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
+    jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property

@@ -66,3 +66,30 @@ async def test_openapi_schema_is_served(client) -> None:
     paths = response.json()["paths"]
     assert "/api/v1/auth/signup" in paths
     assert "/api/v1/auth/me" in paths
+
+
+async def test_production_exposes_only_product_routes_and_sends_hsts(database_url: str) -> None:
+    from app.settings import load_settings
+
+    settings = load_settings(
+        {
+            "APP_ENV": "production",
+            "JWT_SECRET": "p" * 48,
+            "DATABASE_URL": database_url,
+            "CORS_ORIGIN": "https://cookcam.app",
+            "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
+            "JOBS_SCHEDULER_ENABLED": "false",
+        }
+    )
+    app = create_app(settings)
+    assert app.debug is False
+    paths = {route.path for route in app.routes}
+    product = {p for p in paths if p.startswith("/api/v1/")}
+    assert product == {
+        f"/api/v1/auth/{name}"
+        for name in ("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup")
+    } | {"/api/v1/ws"}
+    assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/health")
+        assert response.headers["strict-transport-security"].startswith("max-age=")

@@ -1,0 +1,52 @@
+"""Periodic jobs: the advisory lock admits one runner, and the in-process scheduler runs them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from app.ops.jobs import run_locked
+from app.server import create_app
+from app.settings import JobsSettings
+from tests.conftest import make_settings
+from tests.support import sign_up
+
+
+async def _expired_rows(db: asyncpg.Connection) -> None:
+    await db.execute("update refresh_tokens set expires_at = now() - interval '1 minute'")
+    await db.execute(
+        "insert into rate_limit_counters (bucket, window_start, hits) values ('old', now() - interval '2 days', 3)"
+    )
+
+
+async def test_a_second_runner_waits_its_turn(client, db: asyncpg.Connection, database_url: str) -> None:
+    await sign_up(client)
+    await _expired_rows(db)
+    other = await asyncpg.connect(database_url)
+    try:
+        async with db.transaction():
+            await db.execute("select pg_advisory_xact_lock(hashtext('purge-expired'))")
+            assert "another runner holds the lock" in await run_locked(other, "purge-expired")
+        assert "purged 1 expired refresh token(s) and 1 rate-limit window(s)" in await run_locked(
+            other, "purge-expired"
+        )
+    finally:
+        await other.close()
+
+
+async def test_in_process_scheduler_runs_the_jobs(database_url: str, db: asyncpg.Connection) -> None:
+    settings = msgspec.structs.replace(
+        make_settings(database_url), jobs=JobsSettings(scheduler_enabled=True, interval_seconds=0.2)
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await sign_up(client)
+        await _expired_rows(db)
+        for _ in range(50):
+            if await db.fetchval("select count(*) from refresh_tokens") == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await db.fetchval("select count(*) from refresh_tokens") == 0
+        assert await db.fetchval("select count(*) from rate_limit_counters where bucket = 'old'") == 0
