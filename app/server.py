@@ -76,7 +76,7 @@ def _lifespan(settings: Settings) -> Any:
             pool=pool,
             token_validator=validator,
             token_issuer=token_issuer_for(settings, validator),
-            rate_limiter=RateLimiter(counters or PostgresCounters(pool)),
+            rate_limiter=RateLimiter(counters or PostgresCounters()),
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),

@@ -45,7 +45,7 @@ class AuthController(Controller):
     ) -> AuthResponse:
         services = services_from(state)
         await throttle(
-            services.rate_limiter, services.settings.ratelimit, "signup", address=client_address, account=data.email
+            db, services.rate_limiter, services.settings.ratelimit, "signup", address=client_address, account=data.email
         )
         return await service.sign_up(db, services.token_issuer, data)
 
@@ -59,7 +59,7 @@ class AuthController(Controller):
     ) -> AuthResponse:
         services = services_from(state)
         await throttle(
-            services.rate_limiter, services.settings.ratelimit, "signin", address=client_address, account=data.email
+            db, services.rate_limiter, services.settings.ratelimit, "signin", address=client_address, account=data.email
         )
         return await service.sign_in(db, services.token_issuer, data)
 
@@ -74,6 +74,7 @@ class AuthController(Controller):
         services = services_from(state)
         # The account is not known before the token is checked; its hash names the token's own bucket.
         await throttle(
+            db,
             services.rate_limiter,
             services.settings.ratelimit,
             "refresh",

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import asyncpg
 import redis.asyncio as redis
 
 from app.core.errors import TooManyRequests
 from app.db.queries import ratelimit as q
+from app.db.types import Connection
 
 
 @dataclass(frozen=True)
@@ -22,16 +22,15 @@ class RateLimit:
 
 
 class CounterStore(Protocol):
-    async def hit(self, bucket: str, window_start: int, window_seconds: int) -> int: ...
+    async def hit(self, conn: Connection, bucket: str, window_start: int, window_seconds: int) -> int: ...
 
 
 class PostgresCounters:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    """Counters in PostgreSQL, counted on the request's own connection: outside any transaction, so an attempt
+    counts even when the request then fails, and without borrowing a second pooled connection."""
 
-    async def hit(self, bucket: str, window_start: int, window_seconds: int) -> int:
-        async with self._pool.acquire() as conn:
-            hits = await q.hit_rate_limit(conn, bucket=bucket, window_start=datetime.fromtimestamp(window_start, UTC))
+    async def hit(self, conn: Connection, bucket: str, window_start: int, window_seconds: int) -> int:
+        hits = await q.hit_rate_limit(conn, bucket=bucket, window_start=datetime.fromtimestamp(window_start, UTC))
         assert hits is not None  # an upsert with RETURNING always returns its row
         return hits
 
@@ -47,7 +46,7 @@ class RedisCounters:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def hit(self, bucket: str, window_start: int, window_seconds: int) -> int:
+    async def hit(self, conn: Connection, bucket: str, window_start: int, window_seconds: int) -> int:
         key = f"ratelimit:{bucket}:{window_start}"
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.incr(key)
@@ -60,11 +59,11 @@ class RateLimiter:
     def __init__(self, store: CounterStore) -> None:
         self._store = store
 
-    async def check(self, rule: RateLimit, subject: str, *, now: float | None = None) -> None:
+    async def check(self, conn: Connection, rule: RateLimit, subject: str, *, now: float | None = None) -> None:
         """Count one attempt for `subject` under `rule`; raise TooManyRequests past the limit."""
         moment = time.time() if now is None else now
         window_start = int(moment // rule.window_seconds) * rule.window_seconds
-        hits = await self._store.hit(f"{rule.name}:{subject}", window_start, rule.window_seconds)
+        hits = await self._store.hit(conn, f"{rule.name}:{subject}", window_start, rule.window_seconds)
         if hits > rule.limit:
             retry_after = int(window_start + rule.window_seconds - moment) + 1
             raise TooManyRequests(

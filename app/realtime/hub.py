@@ -43,6 +43,7 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._emptied = asyncio.Event()
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._decoder = msgspec.json.Decoder(Envelope)
         self._encoder = msgspec.json.Encoder()
@@ -95,7 +96,10 @@ class Hub:
         except msgspec.DecodeError:
             log.warning("ignoring malformed real-time payload")
             return
-        asyncio.get_running_loop().create_task(self.deliver(envelope))
+        task = asyncio.get_running_loop().create_task(self.deliver(envelope))
+        # The loop keeps only weak references to tasks: hold each delivery until it is done.
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     # -- listener lifecycle ----------------------------------------------------------------------------------
     async def start(self, *, wait: bool = True) -> None:

@@ -71,15 +71,15 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(database_url) -> 
         assert second.status_code == 429
 
 
-async def test_redis_counters_limit_the_same_way() -> None:
+async def test_redis_counters_limit_the_same_way(db) -> None:
     store = RedisCounters.from_url("redis://127.0.0.1:6379/15")
     limiter = RateLimiter(store)
     rule = RateLimit(f"test-{new_email()}", limit=2, window_seconds=60)
-    await limiter.check(rule, "subject", now=1_000_000.0)
-    await limiter.check(rule, "subject", now=1_000_001.0)
+    await limiter.check(db, rule, "subject", now=1_000_000.0)
+    await limiter.check(db, rule, "subject", now=1_000_001.0)
     with pytest.raises(TooManyRequests) as raised:
-        await limiter.check(rule, "subject", now=1_000_002.0)
+        await limiter.check(db, rule, "subject", now=1_000_002.0)
     assert raised.value.retry_after_seconds == 1_000_020 - 1_000_002 + 1
     # A new window starts fresh.
-    await limiter.check(rule, "subject", now=1_000_021.0)
+    await limiter.check(db, rule, "subject", now=1_000_021.0)
     await store.close()
