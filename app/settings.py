@@ -52,6 +52,8 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     shutdown_drain_seconds: float = 25.0
     public_base_url: str = "http://127.0.0.1:8000"
+    # When set, GET /metrics requires "Authorization: Bearer <token>" (Prometheus bearer_token).
+    metrics_token: str | None = None
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,7 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.app_env in ("staging", "production")
 
 
-SECRET_FIELDS = frozenset({"jwt.secret", "jwt.previous_secret", "logfire.token", "demo.password"})
+SECRET_FIELDS = frozenset({"jwt.secret", "jwt.previous_secret", "logfire.token", "demo.password", "http.metrics_token"})
 
 
 class SettingsError(Exception):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 import msgspec
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 
 from app.core import metrics
 from app.core.dependencies import services_from
+from app.core.errors import Unauthorized
+from app.core.tokens import bearer_token
 from app.db.migrations import check_current
 from app.db.queries import ops as q
 
@@ -54,7 +57,12 @@ async def ready(state: State) -> Response[Readiness]:
 
 
 @get("/metrics", operation_id="metrics", tags=["ops"], media_type=metrics.CONTENT_TYPE)
-async def metrics_endpoint(state: State) -> Response[bytes]:
+async def metrics_endpoint(state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
+    required = services_from(state).settings.http.metrics_token
+    if required is not None:
+        presented = bearer_token(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(presented.encode(), required.encode()):
+            raise Unauthorized("METRICS_TOKEN_REQUIRED", "Metrics need the configured bearer token.")
     update_pool_gauges(services_from(state).pool, services_from(state).hub.socket_count())
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 

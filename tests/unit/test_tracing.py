@@ -17,4 +17,3 @@ def test_request_span_is_named_by_route_template() -> None:
     (span,) = exporter.get_finished_spans()
     assert span.name == "GET /api/v1/recipes/{recipe_id:uuid}"
     assert span.attributes is not None and span.attributes["http.route"] == "/api/v1/recipes/{recipe_id:uuid}"
-

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncpg
+import msgspec
 from litestar.testing import AsyncTestClient
 
 from app.db.migrations import migrate
 from app.server import create_app
+from app.settings import HttpSettings
 from tests.conftest import make_settings
 from tests.support import sign_up
 
@@ -93,3 +95,16 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/health")
         assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_metrics_token_when_configured(database_url: str) -> None:
+    settings = msgspec.structs.replace(
+        make_settings(database_url), http=HttpSettings(metrics_token="scrape-token-0123456789-0123456789")
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert (await client.get("/metrics")).json()["code"] == "METRICS_TOKEN_REQUIRED"
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = await client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789-0123456789"})
+        assert right.status_code == 200
+        assert "cookcam_http_requests_total" in right.text
