@@ -133,3 +133,17 @@ async def test_account_deletion_closes_every_socket(server: RunningServer) -> No
         assert deleted.status_code == 200
     for ws, _ in sockets:
         assert await _closed_code(ws) == 4401
+
+
+async def test_malformed_and_unknown_messages_get_an_error_and_keep_the_socket(server: RunningServer) -> None:
+    token = (await _signup(server))["access_token"]
+    async with connect(f"{server.ws_url}?token={token}") as ws:
+        await _next(ws)
+        await ws.send("not json")
+        assert (await _next(ws))["code"] == "MALFORMED_MESSAGE"
+        await ws.send(b"\x00\x01binary")
+        assert (await _next(ws))["code"] == "MALFORMED_MESSAGE"
+        await ws.send(json.dumps({"type": "launch-missiles"}))
+        assert (await _next(ws))["code"] == "UNKNOWN_MESSAGE_TYPE"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert (await _next(ws))["type"] == "pong"
