@@ -100,6 +100,9 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 def cmd_seed(_: argparse.Namespace) -> int:
     settings = _load_or_exit()
+    if settings.is_production_like:
+        print(f"Refusing to seed demo data in {settings.app_env}: its password is public.", file=sys.stderr)
+        return 2
     with database_url(settings) as dsn:
         _migrate(dsn)
         _seed(dsn, settings)

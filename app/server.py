@@ -28,14 +28,15 @@ from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready, update_pool_gauges
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
-from app.services import Services, token_issuer_for, trusted_proxies_for
+from app.services import Services, credentials_for, trusted_proxies_for
 from app.settings import Settings, load_settings
 
 JSON_CONTENT_TYPES = ("application/json",)
 POOL_GAUGE_INTERVAL_SECONDS = 5.0
 
 
-def _require_json_body(request: Request[Any, Any, Any]) -> None:
+async def _require_json_body(request: Request[Any, Any, Any]) -> None:
+    # async on purpose: Litestar runs a sync hook in a worker thread, a thread hop on every request.
     """Bodies must be JSON unless a route declares other content types in opt["content_types"]."""
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return
@@ -75,7 +76,7 @@ def _lifespan(settings: Settings) -> Any:
             settings=settings,
             pool=pool,
             token_validator=validator,
-            token_issuer=token_issuer_for(settings, validator),
+            credentials=credentials_for(settings, validator),
             rate_limiter=RateLimiter(counters or PostgresCounters()),
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,

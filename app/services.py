@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.auth.service import TokenIssuer
+from app.auth.service import Credentials
 from app.core.client_address import Network, parse_networks
+from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
 from app.core.tokens import AccessTokenValidator
 from app.db.migrations import Migration
@@ -21,18 +22,19 @@ class Services:
     settings: Settings
     pool: asyncpg.Pool
     token_validator: AccessTokenValidator
-    token_issuer: TokenIssuer
+    credentials: Credentials
     rate_limiter: RateLimiter
     trusted_proxies: tuple[Network, ...]
     hub: Hub
     migrations: list[Migration]
 
 
-def token_issuer_for(settings: Settings, validator: AccessTokenValidator) -> TokenIssuer:
-    return TokenIssuer(
+def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Credentials:
+    return Credentials(
         validator=validator,
         access_ttl_seconds=settings.jwt.access_ttl_seconds,
         refresh_ttl=datetime.timedelta(days=settings.jwt.refresh_ttl_days),
+        passwords=Passwords(settings.password.max_concurrent_hashes),
     )
 
 

@@ -30,6 +30,8 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     pool_max_size: int = 10
     command_timeout_seconds: float = 30.0
     ready_timeout_seconds: float = 2.0
+    # How long a request waits for a pooled connection before answering 503.
+    acquire_timeout_seconds: float = 5.0
 
 
 class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +56,12 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = "http://127.0.0.1:8000"
     # When set, GET /metrics requires "Authorization: Bearer <token>" (Prometheus bearer_token).
     metrics_token: str | None = None
+
+
+class PasswordSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Each argon2id hash takes 64 MiB and most of a core for tens of milliseconds: cap how many run at once per
+    # worker, so a burst of sign-ins queues instead of exhausting memory.
+    max_concurrent_hashes: int = 2
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,6 +106,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt: JwtSettings = msgspec.field(default_factory=JwtSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    password: PasswordSettings = msgspec.field(default_factory=PasswordSettings)
     ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)

@@ -26,7 +26,6 @@ from app.auth.schemas import (
 from app.auth.service import CurrentUser
 from app.auth.throttle import throttle
 from app.core.dependencies import provide_caller, provide_client_address, services_from
-from app.core.tokens import hash_refresh_token
 from app.db.types import Connection
 
 
@@ -47,7 +46,7 @@ class AuthController(Controller):
         await throttle(
             db, services.rate_limiter, services.settings.ratelimit, "signup", address=client_address, account=data.email
         )
-        return await service.sign_up(db, services.token_issuer, data)
+        return await service.sign_up(db, services.credentials, data)
 
     @post("/signin", status_code=200, operation_id="signIn")
     async def signin(
@@ -61,7 +60,7 @@ class AuthController(Controller):
         await throttle(
             db, services.rate_limiter, services.settings.ratelimit, "signin", address=client_address, account=data.email
         )
-        return await service.sign_in(db, services.token_issuer, data)
+        return await service.sign_in(db, services.credentials, data)
 
     @post("/refresh", status_code=200, operation_id="refreshTokens")
     async def refresh(
@@ -72,16 +71,16 @@ class AuthController(Controller):
         data: JSONBody[RefreshRequest],
     ) -> AuthResponse:
         services = services_from(state)
-        # The account is not known before the token is checked; its hash names the token's own bucket.
+        # The account is not known before the token is checked: the token itself names the bucket.
         await throttle(
             db,
             services.rate_limiter,
             services.settings.ratelimit,
             "refresh",
             address=client_address,
-            account=hash_refresh_token(data.refresh_token).hex()[:32],
+            account=data.refresh_token,
         )
-        return await service.refresh(db, services.token_issuer, data.refresh_token)
+        return await service.refresh(db, services.credentials, data.refresh_token)
 
     @post(
         "/signout",
@@ -118,11 +117,14 @@ class AuthController(Controller):
     @delete("/account", status_code=200, operation_id="deleteAccount", dependencies={"caller": Provide(provide_caller)})
     async def delete_account(
         self,
+        state: State,
         db: NamedDependency[Connection],
         caller: NamedDependency[CurrentUser],
         data: JSONBody[DeleteAccountRequest],
     ) -> DeleteAccountResponse:
-        return await service.delete_account(db, caller, data.confirm_password)
+        return await service.delete_account(
+            db, services_from(state).credentials.passwords, caller, data.confirm_password
+        )
 
     @get("/export", operation_id="exportAccount", dependencies={"caller": Provide(provide_caller)})
     async def export(

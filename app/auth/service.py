@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -20,10 +19,12 @@ from app.auth.schemas import (
     User,
 )
 from app.core.errors import Conflict, NotFound, Unauthorized
-from app.core.passwords import hash_password, verify_password
+from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
 from app.db.queries import users as users_q
+from app.db.queries.auth import GetSessionUserRow
+from app.db.queries.users import UpdateProfileRow
 from app.db.types import Connection
 from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, RealtimeEvent, publish
 
@@ -41,28 +42,32 @@ class CurrentUser:
 
 
 @dataclass(frozen=True)
-class TokenIssuer:
+class Credentials:
+    """What the credential flows need besides a connection: token issuing and password hashing."""
+
     validator: AccessTokenValidator
     access_ttl_seconds: int
     refresh_ttl: datetime.timedelta
+    passwords: Passwords
 
 
-def _user(row: Any) -> User:
-    return msgspec.convert(row, User, from_attributes=True)
+def _user(row: GetSessionUserRow | UpdateProfileRow) -> User:
+    # Both queries select exactly User's columns in User's order (a test checks the field lists match).
+    return User(*msgspec.structs.astuple(row))
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def _start_session(conn: Connection, issuer: TokenIssuer, user_id: uuid.UUID) -> tuple[uuid.UUID, str]:
+async def _start_session(conn: Connection, issuer: Credentials, user_id: uuid.UUID) -> tuple[uuid.UUID, str]:
     session_id = await q.create_session(conn, user_id=user_id)
     assert session_id is not None  # INSERT ... RETURNING always yields the row
     refresh_token = await _store_refresh_token(conn, issuer, user_id, session_id)
     return session_id, refresh_token
 
 
-async def _store_refresh_token(conn: Connection, issuer: TokenIssuer, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
+async def _store_refresh_token(conn: Connection, issuer: Credentials, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
     token = new_refresh_token()
     expires_at = datetime.datetime.now(datetime.UTC) + issuer.refresh_ttl
     await q.insert_refresh_token(
@@ -72,7 +77,7 @@ async def _store_refresh_token(conn: Connection, issuer: TokenIssuer, user_id: u
 
 
 async def _auth_response(
-    conn: Connection, issuer: TokenIssuer, user_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
+    conn: Connection, issuer: Credentials, user_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
 ) -> AuthResponse:
     row = await q.get_session_user(conn, session_id=session_id, user_id=user_id)
     if row is None:
@@ -85,8 +90,8 @@ async def _auth_response(
     )
 
 
-async def sign_up(conn: Connection, issuer: TokenIssuer, request: SignupRequest) -> AuthResponse:
-    password_hash = await hash_password(request.password)
+async def sign_up(conn: Connection, issuer: Credentials, request: SignupRequest) -> AuthResponse:
+    password_hash = await issuer.passwords.hash(request.password)
     async with conn.transaction():
         try:
             user_id = await q.create_user(
@@ -99,9 +104,9 @@ async def sign_up(conn: Connection, issuer: TokenIssuer, request: SignupRequest)
         return await _auth_response(conn, issuer, user_id, session_id, refresh_token)
 
 
-async def sign_in(conn: Connection, issuer: TokenIssuer, request: SigninRequest) -> AuthResponse:
+async def sign_in(conn: Connection, issuer: Credentials, request: SigninRequest) -> AuthResponse:
     credentials = await q.get_credentials_by_email(conn, email=normalise_email(request.email))
-    valid = await verify_password(credentials.password_hash if credentials else None, request.password)
+    valid = await issuer.passwords.verify(credentials.password_hash if credentials else None, request.password)
     if credentials is None or not valid:
         raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
     async with conn.transaction():
@@ -109,7 +114,7 @@ async def sign_in(conn: Connection, issuer: TokenIssuer, request: SigninRequest)
         return await _auth_response(conn, issuer, credentials.id, session_id, refresh_token)
 
 
-async def refresh(conn: Connection, issuer: TokenIssuer, refresh_token: str) -> AuthResponse:
+async def refresh(conn: Connection, issuer: Credentials, refresh_token: str) -> AuthResponse:
     """Spend the refresh token and issue a new pair; a reused token revokes its whole session."""
     token_hash = hash_refresh_token(refresh_token)
     async with conn.transaction():
@@ -191,10 +196,12 @@ async def link_referral(conn: Connection, caller: CurrentUser, referral_code: st
     raise Conflict("REFERRAL_ALREADY_LINKED", "This account is already linked to another referral code.")
 
 
-async def delete_account(conn: Connection, caller: CurrentUser, confirm_password: str) -> DeleteAccountResponse:
+async def delete_account(
+    conn: Connection, passwords: Passwords, caller: CurrentUser, confirm_password: str
+) -> DeleteAccountResponse:
     """Erase the account and everything it owns (ON DELETE CASCADE) in one transaction."""
     password_hash = await q.get_password_hash(conn, user_id=caller.id)
-    if not await verify_password(password_hash, confirm_password):
+    if not await passwords.verify(password_hash, confirm_password):
         raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
     async with conn.transaction():
         await publish(conn, caller.id, RealtimeEvent(ACCOUNT_DELETED))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import asyncpg
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -25,8 +24,8 @@ def services_from(state: State) -> Services:
 
 
 async def provide_db(state: State) -> AsyncGenerator[Connection, None]:
-    pool: asyncpg.Pool = services_from(state).pool
-    async with pool.acquire() as conn:
+    services = services_from(state)
+    async with services.pool.acquire(timeout=services.settings.database.acquire_timeout_seconds) as conn:
         yield conn
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
@@ -170,7 +171,7 @@ def _database_error(_: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Re
     if state in ("23514", "23502", "22001", "22003", "22P02", "22007", "22008"):
         return envelope(422, "CONSTRAINT_VIOLATION", "A value is out of the allowed range.")
     if state in ("40001", "40P01"):
-        # Retried by the transaction helper already; still conflicting under load.
+        # Concurrent transactions conflicted; the client may simply try again.
         return envelope(503, "CONTENTION", "The server is busy; try again.", headers={"Retry-After": "1"})
     if state.startswith("08") or state.startswith("57P") or state == "53300":
         return _unavailable(_, exc)
@@ -182,6 +183,11 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     return envelope(
         503, "DATABASE_UNAVAILABLE", "The service is temporarily unavailable.", headers={"Retry-After": "5"}
     )
+
+
+def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("redis unavailable: %s", type(exc).__name__)
+    return envelope(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable.", headers={"Retry-After": "5"})
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -197,5 +203,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     asyncpg.exceptions.ConnectionDoesNotExistError: _unavailable,
     ConnectionError: _unavailable,
     asyncio.TimeoutError: _unavailable,
+    redis.exceptions.RedisError: _redis_unavailable,
     Exception: _unexpected,
 }

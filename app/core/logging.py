@@ -27,6 +27,7 @@ JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
 SECRET_ASSIGNMENT = re.compile(
     r"(?i)\b(password|secret|token|refresh_token|access_token|receipt)(\"?\s*[:=]\s*\"?)([^\s\",}]+)"
 )
+_SECRET_WORDS = re.compile(r"password|secret|token|receipt")
 REDACTED = "[redacted]"
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged as a field.
@@ -34,10 +35,17 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message"
 
 
 def scrub_text(text: str) -> str:
-    text = BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    text = JWT_LIKE.sub(REDACTED, text)
-    text = SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
-    return EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    # Every log line passes through here: run each pattern only when its cheap marker is present.
+    lowered = text.lower()
+    if "bearer" in lowered:
+        text = BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    if "eyJ" in text:
+        text = JWT_LIKE.sub(REDACTED, text)
+    if ("=" in text or ":" in text) and _SECRET_WORDS.search(lowered):
+        text = SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    if "@" in text:
+        text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return text
 
 
 def scrub_value(key: str, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""argon2id password hashing, run in a worker thread so the event loop keeps serving."""
+"""argon2id password hashing, run in worker threads so the event loop keeps serving, a few at a time."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("no-such-account-placeholder-password")
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
@@ -26,8 +22,19 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    if password_hash is None:
-        await asyncio.to_thread(_verify, _DUMMY_HASH, password)
-        return False
-    return await asyncio.to_thread(_verify, password_hash, password)
+class Passwords:
+    """Hashes and verifies passwords with at most `max_concurrent` argon2id computations at once."""
+
+    def __init__(self, max_concurrent: int) -> None:
+        self._slots = asyncio.Semaphore(max(1, max_concurrent))
+
+    async def hash(self, password: str) -> str:
+        async with self._slots:
+            return await asyncio.to_thread(_hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        async with self._slots:
+            if password_hash is None:
+                await asyncio.to_thread(_verify, _DUMMY_HASH, password)
+                return False
+            return await asyncio.to_thread(_verify, password_hash, password)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +42,8 @@ class RedisCounters:
 
     @classmethod
     def from_url(cls, url: str) -> RedisCounters:
-        return cls(redis.Redis.from_url(url))
+        # Short timeouts: a slow Redis must turn into a quick 503, not hang sign-ins.
+        return cls(redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0))
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -63,7 +65,9 @@ class RateLimiter:
         """Count one attempt for `subject` under `rule`; raise TooManyRequests past the limit."""
         moment = time.time() if now is None else now
         window_start = int(moment // rule.window_seconds) * rule.window_seconds
-        hits = await self._store.hit(conn, f"{rule.name}:{subject}", window_start, rule.window_seconds)
+        # Buckets are stored pseudonymised: the counters table holds no emails or addresses.
+        bucket = f"{rule.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+        hits = await self._store.hit(conn, bucket, window_start, rule.window_seconds)
         if hits > rule.limit:
             retry_after = int(window_start + rule.window_seconds - moment) + 1
             raise TooManyRequests(

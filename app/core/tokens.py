@@ -6,6 +6,7 @@ accepts the current and the previous signing key, chosen by `kid`, so keys rotat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -18,6 +19,8 @@ from app.core.errors import Unauthorized
 from app.settings import JwtSettings
 
 ALGORITHM = "HS256"
+# Distinct live access tokens one worker remembers as verified (about 200 bytes each).
+VERIFIED_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class AccessTokenValidator:
         self._keys = {settings.key_id: settings.secret}
         if settings.previous_secret and settings.previous_key_id:
             self._keys[settings.previous_key_id] = settings.previous_secret
+        self._verified = functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._verify)
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: float | None = None) -> str:
         issued_at = int(now if now is not None else time.time())
@@ -45,8 +49,19 @@ class AccessTokenValidator:
         }
         return jwt.encode(claims, self._settings.secret, algorithm=ALGORITHM, headers={"kid": self._settings.key_id})
 
-    def validate(self, token: str) -> AccessClaims:
-        """Return the token's claims or raise Unauthorized with TOKEN_EXPIRED / TOKEN_INVALID."""
+    def validate(self, token: str, *, now: float | None = None) -> AccessClaims:
+        """Return the token's claims or raise Unauthorized with TOKEN_EXPIRED / TOKEN_INVALID.
+
+        A client sends the same access token on every request for its 15 minutes, so the signature check (the
+        expensive part) is remembered per exact token string; expiry is checked on every call. Only tokens that
+        verified are remembered, and a forged token differs in its signature, so it never matches an entry.
+        """
+        claims = self._verified(token)
+        if claims.expires_at <= (time.time() if now is None else now):
+            raise Unauthorized("TOKEN_EXPIRED", "The access token has expired; refresh it.")
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
@@ -60,11 +75,10 @@ class AccessTokenValidator:
                 key,
                 algorithms=[ALGORITHM],
                 issuer=self._settings.issuer,
-                options={"require": ["exp", "iat", "sub", "sid", "iss"]},
+                # Expiry is checked by validate() on every use, the cached path included.
+                options={"require": ["exp", "iat", "sub", "sid", "iss"], "verify_exp": False},
             )
             return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), int(claims["exp"]))
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("TOKEN_EXPIRED", "The access token has expired; refresh it.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("TOKEN_INVALID", "The access token is invalid.") from None
 

@@ -8,6 +8,7 @@ a hard error, because the schema in the database would no longer be what the rep
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import asyncpg
 from app.db.types import Connection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
+log = logging.getLogger("cookcam.migrations")
+
 # Arbitrary constant shared by every runner of this application ("cookcam" in ASCII).
 ADVISORY_LOCK_KEY = 0x636F6F6B63616D
 
@@ -47,15 +50,23 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def verify_applied(applied: dict[str, str], migrations: list[Migration]) -> None:
-    """Raise when the database has a migration the repository lacks, or one whose file changed."""
+def verify_applied(applied: dict[str, str], migrations: list[Migration]) -> list[str]:
+    """Raise when an applied file changed, or when the database has a migration the repository lacks among its
+    own; return the applied versions newer than every file here (a newer release migrated first)."""
     known = {m.version: m for m in migrations}
+    newest_known = max(known, default="")
+    ahead = []
     for version, checksum in sorted(applied.items()):
         migration = known.get(version)
         if migration is None:
+            if version > newest_known:
+                # Rolling deploys: the new release migrates while old instances still run. Migrations are
+                # additive (expand first, contract later), so older code keeps working against a newer schema.
+                ahead.append(version)
+                continue
             raise MigrationError(
-                f"Database has migration {version} applied, but sql/migrations has no such file. "
-                "Is this an older checkout of the code?"
+                f"Database has migration {version} applied, but sql/migrations has no such file, and newer files "
+                "exist. The repository and the database disagree about history."
             )
         if migration.checksum != checksum:
             raise MigrationError(
@@ -63,6 +74,7 @@ def verify_applied(applied: dict[str, str], migrations: list[Migration]) -> None
                 f"file sha256 {migration.checksum[:12]}…). Migrations are forward-only: restore the file "
                 "and put the change in a new migration."
             )
+    return ahead
 
 
 async def applied_migrations(conn: Connection) -> dict[str, str]:
@@ -82,7 +94,9 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
         try:
             await conn.execute(CREATE_LEDGER)
             applied = await applied_migrations(conn)
-            verify_applied(applied, migrations)
+            ahead = verify_applied(applied, migrations)
+            if ahead:
+                log.warning("database is ahead of this code by %d migration(s): %s", len(ahead), ", ".join(ahead))
             done = []
             for migration in migrations:
                 if migration.version in applied:
@@ -106,7 +120,7 @@ async def check_current(conn: Connection, migrations: list[Migration]) -> str | 
     """None when the database has exactly the repository's migrations applied; otherwise the problem."""
     applied = await applied_migrations(conn)
     try:
-        verify_applied(applied, migrations)
+        verify_applied(applied, migrations)  # a database ahead of this code is fine (rolling deploys)
     except MigrationError as exc:
         return str(exc)
     missing = [m.version for m in migrations if m.version not in applied]

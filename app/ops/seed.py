@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.auth.service import normalise_email
-from app.core.passwords import hash_password
+from app.core.passwords import Passwords
 from app.db.queries import auth as q
 from app.settings import Settings
 
@@ -17,7 +17,7 @@ async def seed(dsn: str, settings: Settings) -> str:
         if await q.get_credentials_by_email(conn, email=email) is not None:
             return f"Demo user {email} already exists."
         await q.create_user(
-            conn, email=email, password_hash=await hash_password(settings.demo.password), name="Demo Cook"
+            conn, email=email, password_hash=await Passwords(1).hash(settings.demo.password), name="Demo Cook"
         )
         return f"Seeded demo user {email}."
     finally:

@@ -147,7 +147,7 @@ async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket
             await client.send_event(_error_text("UNKNOWN_MESSAGE_TYPE", "Unknown message type.").encode())
 
 
-@websocket("/api/v1/ws", opt={"skip_metrics": True})
+@websocket("/api/v1/ws")
 async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
     services: Services = socket.app.state.services
     await socket.accept()

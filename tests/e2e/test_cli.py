@@ -63,6 +63,18 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
         await postgres.drop_database(name)
 
 
+def test_seed_refuses_production() -> None:
+    env = {
+        "APP_ENV": "production",
+        "JWT_SECRET": "p" * 40,
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
+        "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
+    }
+    result = cookcam("seed", env=env)
+    assert result.returncode == 2
+    assert "Refusing to seed demo data in production" in result.stderr
+
+
 def test_unknown_job_is_refused() -> None:
     result = cookcam("jobs", "run", "no-such-job")
     assert result.returncode == 2

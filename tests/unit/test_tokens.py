@@ -102,3 +102,22 @@ def test_refresh_tokens_are_random_and_hashed() -> None:
 )
 def test_bearer_token_parsing(header: str | None, expected: str | None) -> None:
     assert bearer_token(header) == expected
+
+
+def test_remembered_token_still_expires() -> None:
+    validator = AccessTokenValidator(SETTINGS)
+    token = validator.issue(uuid.uuid4(), uuid.uuid4())
+    claims = validator.validate(token)
+    assert validator.validate(token) == claims  # second call answered from the verified-token cache
+    with pytest.raises(Unauthorized) as raised:
+        validator.validate(token, now=claims.expires_at + 1)
+    assert raised.value.code == "TOKEN_EXPIRED"
+
+
+def test_tampered_copy_of_a_remembered_token_is_refused() -> None:
+    validator = AccessTokenValidator(SETTINGS)
+    token = validator.issue(uuid.uuid4(), uuid.uuid4())
+    validator.validate(token)
+    header, _payload, signature = token.split(".")
+    other_payload = AccessTokenValidator(SETTINGS).issue(uuid.uuid4(), uuid.uuid4()).split(".")[1]
+    assert _code(f"{header}.{other_payload}.{signature}") == "TOKEN_INVALID"

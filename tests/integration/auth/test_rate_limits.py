@@ -83,3 +83,21 @@ async def test_redis_counters_limit_the_same_way(db) -> None:
     # A new window starts fresh.
     await limiter.check(db, rule, "subject", now=1_000_021.0)
     await store.close()
+
+
+async def test_counters_store_no_emails_or_addresses(client, db) -> None:
+    email = new_email()
+    await client.post(SIGNIN, json={"email": email, "password": "x"})
+    buckets = [row["bucket"] for row in await db.fetch("select bucket from rate_limit_counters")]
+    assert len(buckets) == 2
+    assert all(email not in b and "testclient" not in b for b in buckets)
+
+
+async def test_unreachable_redis_answers_503_quickly(database_url) -> None:
+    settings = make_settings(database_url)
+    limits = msgspec.structs.replace(settings.ratelimit, redis_url="redis://127.0.0.1:1/0")
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, ratelimit=limits))) as client:
+        response = await client.post(SIGNIN, json={"email": new_email(), "password": "x"})
+        assert response.status_code == 503
+        assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+        assert response.headers["retry-after"] == "5"

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.db.migrations import MIGRATIONS_DIR, MigrationError, migrate
+from app.db.migrations import MIGRATIONS_DIR, MigrationError, check_current, load_migrations, migrate
 
 
 @pytest.fixture
@@ -67,13 +67,30 @@ async def test_failed_migration_leaves_nothing_half_applied(empty_database, tmp_
         await conn.close()
 
 
-async def test_database_ahead_of_the_code_is_refused(empty_database, tmp_path) -> None:
-    directory = _copy_migrations(tmp_path)
-    await migrate(empty_database, directory)
-    conn = await asyncpg.connect(empty_database)
+async def _record_applied(dsn: str, version: str) -> None:
+    conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("insert into schema_migrations (version, checksum) values ('9999_future.sql', 'x')")
+        await conn.execute("insert into schema_migrations (version, checksum) values ($1, 'x')", version)
     finally:
         await conn.close()
-    with pytest.raises(MigrationError, match="no such file"):
+
+
+async def test_database_ahead_of_the_code_is_tolerated(empty_database, tmp_path) -> None:
+    """A newer release migrated first (rolling deploy): this code still starts and is ready."""
+    directory = _copy_migrations(tmp_path)
+    await migrate(empty_database, directory)
+    await _record_applied(empty_database, "9999_from_a_newer_release.sql")
+    assert await migrate(empty_database, directory) == []
+    conn = await asyncpg.connect(empty_database)
+    try:
+        assert await check_current(conn, load_migrations(directory)) is None
+    finally:
+        await conn.close()
+
+
+async def test_unknown_migration_among_known_ones_is_refused(empty_database, tmp_path) -> None:
+    directory = _copy_migrations(tmp_path)
+    await migrate(empty_database, directory)
+    await _record_applied(empty_database, "0000_deleted_file.sql")
+    with pytest.raises(MigrationError, match="disagree about history"):
         await migrate(empty_database, directory)
