@@ -1,0 +1,187 @@
+"""The results as markdown: a table, the facts needed to compare runs, the verdict on the /auth/me target, and
+the "Latest results" section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.scenarios import Scenario
+from bench.wrk import WrkResult
+
+DOCS_FILE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+LATEST_HEADING = "## Latest results"
+# The project's target for GET /api/v1/auth/me, measured here and never asserted by the tests.
+TARGET_SHARE_OF_BASELINE = 0.5
+TARGET_P99_MS = 20.0
+TARGET_CONNECTIONS = 32
+TARGET_CORES = 2
+
+
+@dataclass(frozen=True)
+class Measured:
+    scenario: Scenario
+    result: WrkResult
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    command: str
+    date: str
+    workers: int
+    connections: int
+    threads: int
+    duration_seconds: int
+    warmup_seconds: int
+    wrk_version: str
+    database: str
+    # Read when the run starts: the load average then says whether something else was busy.
+    machine: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def machine_facts() -> tuple[str, ...]:
+    return (
+        f"CPU: {_cpu_model()}, {os.cpu_count()} logical cores (`nproc`: {len(os.sched_getaffinity(0))})",
+        f"Memory: {_meminfo_gib('MemTotal')} GiB total, {_meminfo_gib('MemAvailable')} GiB available at start",
+        f"OS: {platform.system()} {platform.release()}; Python {platform.python_version()}",
+        f"CPU idle in the second before the run: {_idle_share():.0%} (anything less means something else was busy)",
+    )
+
+
+def _idle_share(seconds: float = 1.0) -> float:
+    # A one-second sample of /proc/stat; this VM's load average stays above 2 even when idle, so it says little.
+    def sample() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    idle_before, total_before = sample()
+    time.sleep(seconds)
+    idle_after, total_after = sample()
+    return (idle_after - idle_before) / max(1, total_after - total_before)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or "unknown"
+
+
+def _meminfo_gib(field: str) -> str:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return f"{int(line.split()[1]) / 1024 / 1024:.1f}"
+    return "?"
+
+
+def _baseline_rps(measured: list[Measured]) -> float | None:
+    for row in measured:
+        if row.scenario.server == "baseline":
+            return row.result.requests_per_second
+    return None
+
+
+def _non_2xx_cell(row: Measured) -> str:
+    """The non-2xx count; for a scenario that exists to be refused, split into expected and unexpected answers."""
+    result, scenario = row.result, row.scenario
+    unexpected = {status: n for status, n in result.statuses.items() if status not in scenario.expected_statuses}
+    if not scenario.expects_errors:
+        return f"{result.non_2xx} ({_status_list(unexpected)})" if unexpected else str(result.non_2xx)
+    expected = sum(n for status, n in result.statuses.items() if status in scenario.expected_statuses)
+    cell = f"{expected:,} expected ({'/'.join(map(str, sorted(scenario.expected_statuses)))})"
+    return cell + (f"; unexpected: {_status_list(unexpected)}" if unexpected else "")
+
+
+def _status_list(statuses: dict[int, int]) -> str:
+    return ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+
+
+def _ms(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+
+def results_table(measured: list[Measured]) -> str:
+    baseline = _baseline_rps(measured)
+    lines = [
+        "| scenario | requests/s | p50 ms | p99 ms | non-2xx | socket errors / timeouts | vs baseline |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for row in measured:
+        result = row.result
+        share = f"{result.requests_per_second / baseline:.0%}" if baseline else "n/a"
+        lines.append(
+            f"| {row.scenario.label} | {result.requests_per_second:,.0f} | {_ms(result.p50_ms)} | "
+            f"{_ms(result.p99_ms)} | {_non_2xx_cell(row)} | {result.socket_errors} / {result.timeouts} | {share} |"
+        )
+    return "\n".join(lines)
+
+
+def verdict(measured: list[Measured], connections: int) -> str:
+    """Met or not, with the numbers; says why when this run cannot decide."""
+    baseline = _baseline_rps(measured)
+    me = next((row.result for row in measured if row.scenario.key == "me"), None)
+    if me is None or baseline is None:
+        return "Not assessed: the target needs both the `baseline` and the `me` scenarios in the same run."
+    share = me.requests_per_second / baseline
+    checks = [
+        (share >= TARGET_SHARE_OF_BASELINE, f"{share:.0%} of the baseline's requests/s (target ≥ 50 %)"),
+        (me.p99_ms < TARGET_P99_MS, f"p99 {_ms(me.p99_ms)} ms (target < 20 ms)"),
+        (
+            me.non_2xx == 0 and me.socket_errors + me.timeouts == 0,
+            f"{me.non_2xx} non-2xx and {me.socket_errors + me.timeouts} socket errors/timeouts (target 0)",
+        ),
+    ]
+    met = all(ok for ok, _ in checks)
+    details = "; ".join(f"{text} {'✓' if ok else '✗'}" for ok, text in checks)
+    caveat = ""
+    if connections != TARGET_CONNECTIONS:
+        caveat += f" This run used {connections} connections, not the target's {TARGET_CONNECTIONS}: indicative only."
+    if os.cpu_count() != TARGET_CORES:
+        caveat += f" The target is set for a {TARGET_CORES}-core machine; this one has {os.cpu_count()}."
+    word = "**met**" if met else "**not met**"
+    return f"`GET /api/v1/auth/me` target {word}: {me.requests_per_second:,.0f} requests/s, {details}.{caveat}"
+
+
+def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
+    setup = [
+        f"Run {facts.date} with `{facts.command}`.",
+        "",
+        *(f"- {fact}" for fact in facts.machine),
+        f"- Load: {facts.wrk_version}, {facts.connections} connections, {facts.threads} threads, "
+        f"{facts.duration_seconds} s per scenario after a {facts.warmup_seconds} s warm-up; "
+        "wrk, granian and PostgreSQL share the machine",
+        f"- Servers: granian, {facts.workers} worker(s) for the app and for the baseline; "
+        f"app with `APP_ENV=test`, default log level (an access line per request, to a file)",
+        f"- Database: fresh `cookcam_bench_*` on the {facts.database}, dropped afterwards",
+        "- Harness setting: `RATELIMIT_PER_ACCOUNT` and `RATELIMIT_PER_ADDRESS` = 100000000, because every "
+        "signin and refresh comes from 127.0.0.1; the counters are still updated on every such request",
+    ]
+    scenario_lines = [f"- {row.scenario.label}: {row.scenario.description}" for row in measured]
+    parts = [
+        LATEST_HEADING,
+        "\n".join(setup),
+        results_table(measured),
+        "\n".join(scenario_lines),
+        verdict(measured, facts.connections),
+    ]
+    if facts.notes:
+        parts.append("\n".join(f"- {note}" for note in facts.notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_latest(section: str, docs_file: Path = DOCS_FILE) -> None:
+    """Replace the "Latest results" section (up to the next `## ` heading) and keep the rest of the file."""
+    text = docs_file.read_text() if docs_file.exists() else ""
+    pattern = re.compile(rf"^{re.escape(LATEST_HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        updated = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        updated = text.rstrip("\n") + ("\n\n" if text else "") + section
+    docs_file.parent.mkdir(parents=True, exist_ok=True)
+    docs_file.write_text(updated)

@@ -1,0 +1,246 @@
+"""The load benchmark: `bash bench/run.sh [options]` (or `.venv/bin/python -m bench.run`).
+
+Starts the baseline app and then the real app under granian (the latter against a fresh database), drives wrk at a
+fixed concurrency against each scenario, prints a markdown table and writes it to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
+from bench.report import Measured, RunFacts, latest_section, machine_facts, results_table, verdict, write_latest
+from bench.scenarios import BY_KEY, SCENARIO_KEYS, Fixtures, Scenario
+from bench.servers import ServerProcess, app_server, baseline_server
+from bench.wrk import LoadSettings, WrkUnavailable, ensure_wrk, parse_result, run_wrk, wrk_version
+
+# Refresh tokens per second of load: well above what one 2-core machine can rotate, so the pool cannot run dry;
+# a run that does exhaust it says so and fails rather than reuse a token (which would revoke its session).
+REFRESH_TOKENS_PER_SECOND = 12_000
+MIN_REFRESH_TOKENS = 200_000
+SETTLE_SECONDS = 2.0
+ERROR_LEVEL = re.compile(r"\bERROR\b")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# A throwaway account in a throwaway database.
+BENCH_PASSWORD = "bench-password-not-secret"
+
+
+@dataclass
+class Run:
+    """What one invocation accumulates: measurements, and notes that belong next to them in the report."""
+
+    wrk: str
+    load: LoadSettings
+    warmup_seconds: int
+    workers: int
+    # Scratch (Lua scripts, token files, the app's DATA_DIR), deleted at the end.
+    work_dir: Path
+    # Server logs and wrk's own output, kept for a look after the run (bench/results/ is ignored by git).
+    log_dir: Path
+    measured: list[Measured] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    def problem(self, note: str) -> None:
+        print(f"!! {note}", file=sys.stderr)
+        self.notes.append(f"**Problem:** {note}")
+        self.failed = True
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bash bench/run.sh", description="Load-benchmark the app with wrk.")
+    parser.add_argument("--duration", type=_seconds, default=15, help="seconds per scenario (default 15)")
+    parser.add_argument("--warmup", type=_seconds, default=2, help="unreported seconds before each one (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="open connections (default 32)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="granian workers for both apps (default 2)")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIO_KEYS),
+        help=f"comma-separated subset of {','.join(SCENARIO_KEYS)} (default: all)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="print the table only; leave docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    unknown = set(args.scenarios.split(",")) - set(SCENARIO_KEYS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIO_KEYS)}")
+    if args.duration < 1 or min(args.threads, args.workers) < 1 or args.connections < args.threads:
+        parser.error("need a duration of 1s or more, a thread and a worker, and no fewer connections than threads")
+    return args
+
+
+def _seconds(text: str) -> int:
+    """Whole seconds, with or without wrk's `s` suffix (`15` or `15s`)."""
+    try:
+        return int(text.removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+
+
+def measure(run: Run, scenario: Scenario, server: ServerProcess, fixtures: Fixtures | None) -> None:
+    print(f"-> {scenario.key}: {run.load.duration_seconds}s at {run.load.connections} connections", file=sys.stderr)
+    if run.warmup_seconds:
+        # Unreported: opens the pool's connections and warms caches so the first seconds do not skew the numbers.
+        warmup = scenario.request(fixtures.for_warmup() if fixtures else None)
+        run_wrk(run.wrk, server.base_url, warmup, run.load, run.warmup_seconds, run.work_dir)
+    request = scenario.request(fixtures)
+    output = run_wrk(run.wrk, server.base_url, request, run.load, run.load.duration_seconds, run.work_dir)
+    (run.log_dir / f"wrk-{scenario.key}.txt").write_text(output)
+    result = parse_result(output)
+    run.measured.append(Measured(scenario, result))
+    rps, p50, p99 = result.requests_per_second, result.p50_ms, result.p99_ms
+    print(f"   {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, non-2xx {result.non_2xx}", file=sys.stderr)
+    if result.pool_misses:
+        run.problem(f"the refresh token pool ran out: {result.pool_misses} requests carried no real token.")
+
+
+def run_baseline(run: Run, scenarios: list[Scenario]) -> None:
+    with baseline_server(run.log_dir, run.workers) as server:
+        for scenario in scenarios:
+            measure(run, scenario, server, None)
+    check_clean_exit(run, server)
+
+
+def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> None:
+    data_dir = run.work_dir / "app-data"
+    data_dir.mkdir()
+    with app_server(database.dsn, data_dir, run.log_dir, run.workers) as server:
+        user_id, fixtures = prepare_fixtures(run, server, database, scenarios)
+        for scenario in scenarios:
+            measure(run, scenario, server, fixtures)
+        # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
+        time.sleep(SETTLE_SECONDS)
+    check_clean_exit(run, server)
+    if any(scenario.key == "refresh" for scenario in scenarios):
+        spent = spent_pool_tokens(database.dsn, user_id)
+        run.notes.append(f"Refresh token pool: {spent:,} of the prepared tokens spent (warm-up included).")
+    report_server_errors(run, server)
+
+
+def prepare_fixtures(
+    run: Run, server: ServerProcess, database: BenchDatabase, scenarios: list[Scenario]
+) -> tuple[str, Fixtures]:
+    """One account signed up over HTTP; for the refresh scenario, a pool of single-use tokens for it."""
+    response = httpx.post(
+        server.base_url + "/api/v1/auth/signup",
+        json={"email": f"bench-{uuid.uuid4().hex[:12]}@example.com", "password": BENCH_PASSWORD, "name": "Bench"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    auth = response.json()
+    user_id = auth["user"]["id"]
+    fixtures = Fixtures(
+        access_token=auth["access_token"],
+        wrk_threads=run.load.threads,
+        refresh_token_file=run.work_dir / "refresh-tokens.txt",
+        warmup_refresh_token_file=run.work_dir / "refresh-tokens-warmup.txt",
+    )
+    if any(scenario.key == "refresh" for scenario in scenarios):
+        print("   preparing refresh tokens ...", file=sys.stderr)
+        measured_pool = max(MIN_REFRESH_TOKENS, REFRESH_TOKENS_PER_SECOND * run.load.duration_seconds)
+        create_refresh_token_pool(database.dsn, user_id, measured_pool, fixtures.refresh_token_file)
+        if run.warmup_seconds:
+            warmup_pool = REFRESH_TOKENS_PER_SECOND * run.warmup_seconds
+            create_refresh_token_pool(database.dsn, user_id, warmup_pool, fixtures.warmup_refresh_token_file)
+    return user_id, fixtures
+
+
+def check_clean_exit(run: Run, server: ServerProcess) -> None:
+    if server.exit_code != 0:
+        run.problem(f"the {server.name} server exited with {server.exit_code} after SIGTERM (expected 0).")
+
+
+def report_server_errors(run: Run, server: ServerProcess) -> None:
+    """Errors the app logged: under load they are a problem; during shutdown they are worth a note."""
+    lines = server.log_path.read_text(errors="replace").splitlines()
+    shutdown_at = next((i for i, line in enumerate(lines) if "Shutting down granian" in line), len(lines))
+    under_load = [line for line in lines[:shutdown_at] if _is_error(line)]
+    at_shutdown = [line for line in lines[shutdown_at:] if _is_error(line)]
+    if under_load:
+        run.problem(f"the app logged {len(under_load)} error line(s) under load, the first: `{under_load[0][:160]}`")
+    if at_shutdown:
+        run.notes.append(
+            f"The app logged {len(at_shutdown)} error line(s) while shutting down after the run, the first: "
+            f"`{at_shutdown[0][:160]}` (see bench/results/last-run/app.log)."
+        )
+
+
+def _is_error(line: str) -> bool:
+    # The text format writes the level as a word, the JSON format as "level": "ERROR".
+    return ERROR_LEVEL.search(line) is not None or line.startswith("Traceback")
+
+
+def run_facts(args: argparse.Namespace, run: Run, database: str, machine: tuple[str, ...], argv: list[str]) -> RunFacts:
+    return RunFacts(
+        command=shlex.join(["bash", "bench/run.sh", *argv]),
+        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        workers=args.workers,
+        connections=args.connections,
+        threads=args.threads,
+        duration_seconds=args.duration,
+        warmup_seconds=args.warmup,
+        wrk_version=wrk_version(run.wrk),
+        database=database,
+        machine=machine,
+        notes=tuple(run.notes),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    chosen = set(args.scenarios.split(","))
+    baseline = [BY_KEY[key] for key in SCENARIO_KEYS if key in chosen and BY_KEY[key].server == "baseline"]
+    app = [BY_KEY[key] for key in SCENARIO_KEYS if key in chosen and BY_KEY[key].server == "app"]
+    try:
+        wrk = ensure_wrk()
+    except WrkUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    machine = machine_facts()
+    load = LoadSettings(duration_seconds=args.duration, connections=args.connections, threads=args.threads)
+    database_description = "n/a (no app scenario)"
+    # Only the last run's logs are kept: the access log alone is tens of MB per run.
+    log_dir = RESULTS_DIR / "last-run"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="cookcam-bench-") as work_dir:
+        run = Run(wrk, load, args.warmup, args.workers, Path(work_dir), log_dir)
+        try:
+            if baseline:
+                run_baseline(run, baseline)
+            if app:
+                with fresh_database() as database:
+                    database_description = f"{database.server} PostgreSQL server {database.version}"
+                    run_app(run, app, database)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            # A server that would not start, wrk failing, or the sign-up refused: no numbers rather than wrong ones.
+            print(f"The benchmark stopped: {exc}", file=sys.stderr)
+            return 1
+    facts = run_facts(args, run, database_description, machine, argv)
+    print(results_table(run.measured))
+    print()
+    print(verdict(run.measured, args.connections))
+    for note in run.notes:
+        print(f"- {note}")
+    if not args.no_write:
+        write_latest(latest_section(facts, run.measured))
+        print("\nWritten to docs/benchmarks.md (section 'Latest results').", file=sys.stderr)
+    print(f"Server logs and wrk output: {log_dir}", file=sys.stderr)
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

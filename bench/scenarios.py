@@ -1,0 +1,94 @@
+"""What each scenario sends, which server it hits, and which answers it expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from bench.wrk import Request
+
+# Wrong types for both fields: fails msgspec validation before the handler (and its rate limiter) runs.
+MALFORMED_SIGNIN_BODY = '{"email": 42, "password": false}'
+JSON = ("Content-Type", "application/json")
+
+
+@dataclass(frozen=True)
+class Fixtures:
+    """Data the app scenarios need, prepared before any of them runs."""
+
+    access_token: str
+    wrk_threads: int
+    # Two disjoint token files: each wrk invocation reads its file from the top, so the warm-up needs its own.
+    refresh_token_file: Path
+    warmup_refresh_token_file: Path
+
+    def for_warmup(self) -> Fixtures:
+        return replace(self, refresh_token_file=self.warmup_refresh_token_file)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    server: Literal["baseline", "app"]
+    description: str
+    # Statuses that are the point of the scenario; anything else is reported as unexpected.
+    expected_statuses: frozenset[int] = frozenset({200})
+
+    @property
+    def expects_errors(self) -> bool:
+        return any(not 200 <= status < 300 for status in self.expected_statuses)
+
+    def request(self, fixtures: Fixtures | None) -> Request:
+        if self.server == "baseline":
+            return Request("/")
+        assert fixtures is not None, "app scenarios need their fixtures"
+        return _APP_REQUESTS[self.key](fixtures)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("baseline", "baseline: bare Litestar `GET /`", "baseline", "bench/baseline_app.py, one small JSON route"),
+    Scenario("health", "`GET /health`", "app", "the full middleware stack, no database"),
+    Scenario("me", "`GET /api/v1/auth/me`", "app", "JWT validation + one query (session joined to its user)"),
+    Scenario(
+        "signin-invalid",
+        "`POST /api/v1/auth/signin` (invalid body)",
+        "app",
+        f"body `{MALFORMED_SIGNIN_BODY}`: the validation path, 422 expected",
+        expected_statuses=frozenset({422}),
+    ),
+    Scenario(
+        "refresh",
+        "`POST /api/v1/auth/refresh`",
+        "app",
+        "rotation: 2 rate-limit upserts + a transaction (spend, insert, read); each pool token used once",
+    ),
+)
+SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
+BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
+
+
+def _health(_: Fixtures) -> Request:
+    return Request("/health")
+
+
+def _me(fixtures: Fixtures) -> Request:
+    return Request("/api/v1/auth/me", headers=(("Authorization", f"Bearer {fixtures.access_token}"),))
+
+
+def _signin_invalid(_: Fixtures) -> Request:
+    return Request("/api/v1/auth/signin", method="POST", body=MALFORMED_SIGNIN_BODY, headers=(JSON,))
+
+
+def _refresh(fixtures: Fixtures) -> Request:
+    return Request(
+        "/api/v1/auth/refresh",
+        method="POST",
+        headers=(JSON,),
+        dynamic_lua="refresh.lua",
+        script_args=(str(fixtures.refresh_token_file), str(fixtures.wrk_threads)),
+    )
+
+
+_APP_REQUESTS = {"health": _health, "me": _me, "signin-invalid": _signin_invalid, "refresh": _refresh}
