@@ -62,7 +62,7 @@ def _seed(dsn: str, settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _load_or_exit()
     from granian import Granian  # noqa: PLC0415
-    from granian.constants import Interfaces  # noqa: PLC0415
+    from granian.constants import Interfaces, Loops  # noqa: PLC0415
 
     host = args.host or settings.http.host
     port = args.port or settings.http.port
@@ -81,6 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "app.server:create_app_from_environment",
             factory=True,
             interface=Interfaces.ASGI,
+            # The stdlib loop, even where uvloop is installed: app/core/shutdown.py needs asyncio's signal map to
+            # close WebSockets with 1001 before granian's own shutdown (uvloop measured ~20 % faster on /auth/me).
+            loop=Loops.asyncio,
             address=host,
             port=port,
             workers=workers,

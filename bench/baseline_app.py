@@ -27,7 +27,7 @@ app = Litestar(route_handlers=[hello], debug=False, logging_config=None)
 
 def main() -> None:
     from granian import Granian  # noqa: PLC0415 - only the server process needs it
-    from granian.constants import Interfaces  # noqa: PLC0415
+    from granian.constants import Interfaces, Loops  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, required=True)
@@ -36,6 +36,7 @@ def main() -> None:
     Granian(
         "bench.baseline_app:app",
         interface=Interfaces.ASGI,
+        loop=Loops.asyncio,  # the same event loop cookcam serve uses
         address="127.0.0.1",
         port=args.port,
         workers=args.workers,

@@ -69,6 +69,16 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields passed with `extra=` (and the context ids), scrubbed."""
+    attributes = record.__dict__
+    return {
+        key: scrub_value(key, attributes[key])
+        for key in attributes.keys() - _STANDARD_ATTRS
+        if attributes[key] not in ("", None)
+    }
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -77,9 +87,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub_text(record.getMessage()),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and value not in ("", None):
-                entry[key] = scrub_value(key, value)
+        entry.update(_extra_fields(record))
         if record.exc_info:
             entry["exception"] = scrub_text(self.formatException(record.exc_info))
         return msgspec.json.encode(entry).decode()
@@ -88,9 +96,9 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())}"
-        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and v not in ("", None)}
+        fields = _extra_fields(record)
         if fields:
-            line += " " + " ".join(f"{k}={scrub_value(k, v)}" for k, v in fields.items())
+            line += " " + " ".join(f"{key}={value}" for key, value in sorted(fields.items()))
         if record.exc_info:
             line += "\n" + scrub_text(self.formatException(record.exc_info))
         return line

@@ -38,6 +38,7 @@ class Socket(Protocol):
 class Hub:
     def __init__(self, dsn: str, *, reconnect_max_seconds: float = 10.0) -> None:
         self._dsn = dsn
+        self.node_id = uuid.uuid4().hex[:12]
         self._sockets: dict[uuid.UUID, set[Socket]] = defaultdict(set)
         self._reconnect_max_seconds = reconnect_max_seconds
         self._task: asyncio.Task[None] | None = None

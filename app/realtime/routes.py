@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import logging
 import time
-import uuid
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from app.auth.service import CurrentUser, authenticate
 from app.core.errors import AppError
+from app.core.request_context import current_request_id
 from app.core.tokens import bearer_token
 from app.realtime.hub import CLOSE_GOING_AWAY, CLOSE_UNAUTHENTICATED
 from app.services import Services
 
+log = logging.getLogger("cookcam.realtime")
+
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_RATE_LIMITED = 4429
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class ClientMessage(msgspec.Struct, frozen=True):
@@ -80,8 +84,14 @@ class ClientSocket:
             await self._socket.close(code=self.close_code, reason=self.close_reason)
 
 
-def _error_text(code: str, message: str) -> str:
-    return msgspec.json.encode({"type": "error", "code": code, "message": message}).decode()
+def _error_payload(code: str, message: str) -> bytes:
+    """The HTTP error envelope's fields, as a WebSocket message."""
+    return msgspec.json.encode({"type": "error", "code": code, "message": message, "request_id": current_request_id()})
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], close_code: int, code: str, message: str) -> None:
+    await socket.send_text(_error_payload(code, message).decode())
+    await socket.close(code=close_code, reason=code)
 
 
 async def _first_message_token(socket: WebSocket[Any, Any, Any], services: Services) -> str | None:
@@ -102,20 +112,21 @@ async def _authenticate_socket(socket: WebSocket[Any, Any, Any], services: Servi
         try:
             token = await _first_message_token(socket, services)
         except TimeoutError:
-            await socket.send_text(_error_text("AUTH_TIMEOUT", "Authenticate within the time allowed."))
-            await socket.close(code=CLOSE_AUTH_TIMEOUT, reason="authentication timeout")
+            await _refuse(socket, CLOSE_AUTH_TIMEOUT, "AUTH_TIMEOUT", "Authenticate within the time allowed.")
             return None
     if token is None:
-        await socket.send_text(_error_text("UNAUTHENTICATED", "The first message must be {type: auth, token}."))
-        await socket.close(code=CLOSE_UNAUTHENTICATED, reason="unauthenticated")
+        await _refuse(
+            socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "The first message must be {type: auth, token}."
+        )
         return None
     try:
-        async with services.pool.acquire() as conn:
+        async with services.pool.acquire(timeout=services.settings.database.acquire_timeout_seconds) as conn:
             return await authenticate(conn, services.token_validator, token)
     except AppError as exc:
-        await socket.send_text(_error_text(exc.code, exc.message))
-        await socket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
-        return None
+        await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        await _refuse(socket, CLOSE_TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable.")
+    return None
 
 
 async def _heartbeat(client: ClientSocket, interval: float) -> None:
@@ -139,12 +150,12 @@ async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket
         try:
             message = msgspec.json.decode(raw, type=ClientMessage)
         except msgspec.DecodeError:
-            await client.send_event(_error_text("MALFORMED_MESSAGE", "Messages are JSON objects with a type.").encode())
+            await client.send_event(_error_payload("MALFORMED_MESSAGE", "Messages are JSON objects with a type."))
             continue
         if message.type == "ping":
             await client.send_event(b'{"type":"pong"}')
         else:
-            await client.send_event(_error_text("UNKNOWN_MESSAGE_TYPE", "Unknown message type.").encode())
+            await client.send_event(_error_payload("UNKNOWN_MESSAGE_TYPE", "Unknown message type."))
 
 
 @websocket("/api/v1/ws")
@@ -161,16 +172,15 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
     services.hub.add(client)
     heartbeat = asyncio.create_task(_heartbeat(client, services.settings.ws.heartbeat_seconds))
     try:
-        ready = {
-            "type": "ready",
-            "user_id": str(caller.id),
-            "worker_pid": os.getpid(),
-            "connection_id": uuid.uuid4().hex,
-        }
+        # `node` names the worker process (an opaque id), so clients and tests can tell workers apart.
+        ready = {"type": "ready", "user_id": str(caller.id), "node": services.hub.node_id}
         await client.send_event(msgspec.json.encode(ready))
         client.reader = asyncio.create_task(_serve_messages(socket, client, services))
-        await client.reader
-    except (WebSocketDisconnect, asyncio.CancelledError):
+        # wait() rather than await: the reader is cancelled when the hub closes the socket, and that is not an error.
+        await asyncio.wait({client.reader})
+        if not client.reader.cancelled() and not isinstance(client.reader.exception(), WebSocketDisconnect | None):
+            log.error("WebSocket reader failed", exc_info=client.reader.exception())
+    except WebSocketDisconnect:
         pass
     finally:
         heartbeat.cancel()

@@ -61,8 +61,9 @@ async def test_no_auth_message_in_time_closes_4408(server: RunningServer) -> Non
 
 
 async def test_bad_token_closes_4401(server: RunningServer) -> None:
-    async with connect(f"{server.ws_url}?token=not-a-token") as ws:
-        assert (await _next(ws))["code"] == "TOKEN_INVALID"
+    async with connect(f"{server.ws_url}?token=not-a-token", additional_headers={"X-Request-ID": "ws-req-1"}) as ws:
+        error = await _next(ws)
+        assert (error["code"], error["request_id"]) == ("TOKEN_INVALID", "ws-req-1")
         assert await _closed_code(ws) == 4401
     async with connect(server.ws_url) as ws:
         await ws.send(json.dumps({"type": "hello"}))
@@ -90,7 +91,7 @@ async def _sockets_on_both_workers(server: RunningServer, token: str) -> list[tu
     for _ in range(40):
         ws = await connect(f"{server.ws_url}?token={token}")
         ready = await _next(ws)
-        sockets.append((ws, ready["worker_pid"]))
+        sockets.append((ws, ready["node"]))
         if len({pid for _, pid in sockets}) == 2:
             return sockets
     for ws, _ in sockets:
