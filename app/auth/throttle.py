@@ -22,7 +22,8 @@ async def throttle(
     account: str | None,
 ) -> None:
     """Count the attempt from `address` (and against `account` when known); raise TooManyRequests past a limit."""
-    await limiter.check(conn, RateLimit(f"{action}:addr", settings.per_address, settings.window_seconds), address)
+    attempts = [(RateLimit(f"{action}:addr", settings.per_address, settings.window_seconds), address)]
     if account is not None:
         subject = normalise_email(account) if "@" in account else account
-        await limiter.check(conn, RateLimit(f"{action}:acct", settings.per_account, settings.window_seconds), subject)
+        attempts.append((RateLimit(f"{action}:acct", settings.per_account, settings.window_seconds), subject))
+    await limiter.check(conn, attempts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -22,18 +23,32 @@ class RateLimit:
     window_seconds: int
 
 
+@dataclass(frozen=True)
+class Counter:
+    """One bucket's current window."""
+
+    bucket: str
+    window_start: int
+    window_seconds: int
+
+
 class CounterStore(Protocol):
-    async def hit(self, conn: Connection, bucket: str, window_start: int, window_seconds: int) -> int: ...
+    async def hit(self, conn: Connection, counters: Sequence[Counter]) -> dict[str, int]:
+        """Add one to each counter; return each bucket's total in its window."""
+        ...
 
 
 class PostgresCounters:
     """Counters in PostgreSQL, counted on the request's own connection: outside any transaction, so an attempt
     counts even when the request then fails, and without borrowing a second pooled connection."""
 
-    async def hit(self, conn: Connection, bucket: str, window_start: int, window_seconds: int) -> int:
-        hits = await q.hit_rate_limit(conn, bucket=bucket, window_start=datetime.fromtimestamp(window_start, UTC))
-        assert hits is not None  # an upsert with RETURNING always returns its row
-        return hits
+    async def hit(self, conn: Connection, counters: Sequence[Counter]) -> dict[str, int]:
+        rows = await q.hit_rate_limits(
+            conn,
+            buckets=[c.bucket for c in counters],
+            window_starts=[datetime.fromtimestamp(c.window_start, UTC) for c in counters],
+        )
+        return {row.bucket: row.hits for row in rows}
 
 
 class RedisCounters:
@@ -48,28 +63,40 @@ class RedisCounters:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def hit(self, conn: Connection, bucket: str, window_start: int, window_seconds: int) -> int:
-        key = f"ratelimit:{bucket}:{window_start}"
+    async def hit(self, conn: Connection, counters: Sequence[Counter]) -> dict[str, int]:
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, window_seconds * 2)
-            hits, _ = await pipe.execute()
-        return int(hits)
+            for counter in counters:
+                key = f"ratelimit:{counter.bucket}:{counter.window_start}"
+                pipe.incr(key)
+                pipe.expire(key, counter.window_seconds * 2)
+            results = await pipe.execute()
+        return {counter.bucket: int(results[2 * i]) for i, counter in enumerate(counters)}
 
 
 class RateLimiter:
     def __init__(self, store: CounterStore) -> None:
         self._store = store
 
-    async def check(self, conn: Connection, rule: RateLimit, subject: str, *, now: float | None = None) -> None:
-        """Count one attempt for `subject` under `rule`; raise TooManyRequests past the limit."""
+    async def check(
+        self, conn: Connection, attempts: Sequence[tuple[RateLimit, str]], *, now: float | None = None
+    ) -> None:
+        """Count one attempt per (rule, subject), all in one round trip; raise TooManyRequests if any is past its
+        limit, with the longest wait among them."""
         moment = time.time() if now is None else now
-        window_start = int(moment // rule.window_seconds) * rule.window_seconds
-        # Buckets are stored pseudonymised: the counters table holds no emails or addresses.
-        bucket = f"{rule.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
-        hits = await self._store.hit(conn, bucket, window_start, rule.window_seconds)
-        if hits > rule.limit:
-            retry_after = int(window_start + rule.window_seconds - moment) + 1
+        counters = {}
+        for rule, subject in attempts:
+            # Buckets are stored pseudonymised: the counters table holds no emails or addresses.
+            bucket = f"{rule.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+            window_start = int(moment // rule.window_seconds) * rule.window_seconds
+            counters[bucket] = (rule, Counter(bucket, window_start, rule.window_seconds))
+        totals = await self._store.hit(conn, [counter for _, counter in counters.values()])
+        waits = [
+            int(counter.window_start + counter.window_seconds - moment) + 1
+            for bucket, (rule, counter) in counters.items()
+            if totals[bucket] > rule.limit
+        ]
+        if waits:
+            retry_after = max(waits)
             raise TooManyRequests(
                 "RATE_LIMITED",
                 f"Too many attempts; try again in {retry_after} seconds.",

@@ -4,20 +4,33 @@
 from __future__ import annotations
 
 import datetime
-from typing import cast
+
+import msgspec
 
 from app.db.types import Connection
 
-HIT_RATE_LIMIT = """insert into rate_limit_counters (bucket, window_start, hits)
-values ($1, $2, 1)
+HIT_RATE_LIMITS = """insert into rate_limit_counters (bucket, window_start, hits)
+select unnest($1::text[]), unnest($2::timestamptz[]), 1
 on conflict (bucket, window_start) do update set hits = rate_limit_counters.hits + 1
-returning hits"""
+returning bucket, hits"""
 
 
-async def hit_rate_limit(conn: Connection, *, bucket: str, window_start: datetime.datetime) -> int | None:
-    """Counts one hit in the bucket's current window and returns the window's total, atomically."""
-    value = await conn.fetchval(HIT_RATE_LIMIT, bucket, window_start)
-    return cast("int | None", value)
+class HitRateLimitsRow(msgspec.Struct, frozen=True):
+    bucket: str
+    hits: int
+
+
+async def hit_rate_limits(
+    conn: Connection,
+    *,
+    buckets: list[str],
+    window_starts: list[datetime.datetime],
+) -> list[HitRateLimitsRow]:
+    """Counts one hit in each bucket's current window and returns the windows' totals, atomically, in one round trip.
+    (Two unnest calls in one select list advance together, pairing each bucket with its window.)
+    """
+    records = await conn.fetch(HIT_RATE_LIMITS, buckets, window_starts)
+    return [HitRateLimitsRow(*record) for record in records]
 
 
 PURGE_RATE_LIMIT_COUNTERS = """delete from rate_limit_counters where window_start < $1"""

@@ -7,7 +7,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.core.errors import TooManyRequests
-from app.core.ratelimit import RateLimit, RateLimiter, RedisCounters
+from app.core.ratelimit import PostgresCounters, RateLimit, RateLimiter, RedisCounters
 from app.server import create_app
 from tests.conftest import make_settings
 from tests.support import PASSWORD, new_email
@@ -75,13 +75,13 @@ async def test_redis_counters_limit_the_same_way(db) -> None:
     store = RedisCounters.from_url("redis://127.0.0.1:6379/15")
     limiter = RateLimiter(store)
     rule = RateLimit(f"test-{new_email()}", limit=2, window_seconds=60)
-    await limiter.check(db, rule, "subject", now=1_000_000.0)
-    await limiter.check(db, rule, "subject", now=1_000_001.0)
+    await limiter.check(db, [(rule, "subject")], now=1_000_000.0)
+    await limiter.check(db, [(rule, "subject")], now=1_000_001.0)
     with pytest.raises(TooManyRequests) as raised:
-        await limiter.check(db, rule, "subject", now=1_000_002.0)
+        await limiter.check(db, [(rule, "subject")], now=1_000_002.0)
     assert raised.value.retry_after_seconds == 1_000_020 - 1_000_002 + 1
     # A new window starts fresh.
-    await limiter.check(db, rule, "subject", now=1_000_021.0)
+    await limiter.check(db, [(rule, "subject")], now=1_000_021.0)
     await store.close()
 
 
@@ -101,3 +101,26 @@ async def test_unreachable_redis_answers_503_quickly(database_url) -> None:
         assert response.status_code == 503
         assert response.json()["code"] == "SERVICE_UNAVAILABLE"
         assert response.headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+async def test_several_rules_are_counted_in_one_call(db, store: str) -> None:
+    counters = RedisCounters.from_url("redis://127.0.0.1:6379/15") if store == "redis" else PostgresCounters()
+    limiter = RateLimiter(counters)
+    tag = new_email()
+    short = RateLimit(f"short-{tag}", limit=1, window_seconds=10)
+    long = RateLimit(f"long-{tag}", limit=5, window_seconds=3600)
+    now = 7_200_000.0  # a multiple of both windows
+    await limiter.check(db, [(short, "a"), (long, "a")], now=now)
+    with pytest.raises(TooManyRequests) as raised:
+        await limiter.check(db, [(short, "a"), (long, "a")], now=now + 1)
+    assert raised.value.retry_after_seconds == 10  # only the short window is exceeded
+    for _ in range(3):
+        with pytest.raises(TooManyRequests):
+            await limiter.check(db, [(short, "a"), (long, "a")], now=now + 2)
+    # The long rule (5 per hour) is now past its limit too: the longer wait wins.
+    with pytest.raises(TooManyRequests) as raised:
+        await limiter.check(db, [(short, "a"), (long, "a")], now=now + 12)
+    assert raised.value.retry_after_seconds == 3600 - 12 + 1
+    if isinstance(counters, RedisCounters):
+        await counters.close()
