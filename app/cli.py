@@ -16,10 +16,14 @@ from app.settings import Settings, SettingsError, load_settings, redacted, set_p
 
 def _load_or_exit() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+    from app.core.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings)  # warnings from the CLI's own steps follow the same format and scrubbing
+    return settings
 
 
 @contextmanager

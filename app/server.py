@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -62,6 +63,12 @@ async def _refresh_pool_gauges(services: Services) -> None:
         await asyncio.sleep(POOL_GAUGE_INTERVAL_SECONDS)
 
 
+def _pseudonym_key(settings: Settings) -> bytes:
+    # Derived from the signing secret so that no extra secret must be configured; rotating the secret merely
+    # starts the rate-limit windows afresh.
+    return hashlib.sha256(b"cookcam-ratelimit-buckets:" + settings.jwt.secret.encode()).digest()
+
+
 def _lifespan(settings: Settings) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -77,7 +84,7 @@ def _lifespan(settings: Settings) -> Any:
             pool=pool,
             token_validator=validator,
             credentials=credentials_for(settings, validator),
-            rate_limiter=RateLimiter(counters or PostgresCounters()),
+            rate_limiter=RateLimiter(counters or PostgresCounters(), pseudonym_key=_pseudonym_key(settings)),
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import asyncpg
@@ -13,6 +14,7 @@ from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
 from app.core.tokens import AccessTokenValidator
 from app.db.migrations import Migration
+from app.db.types import Connection
 from app.realtime.hub import Hub
 from app.settings import Settings
 
@@ -27,6 +29,13 @@ class Services:
     trusted_proxies: tuple[Network, ...]
     hub: Hub
     migrations: list[Migration]
+
+    def connection(self) -> AbstractAsyncContextManager[Connection]:
+        """Borrow a pooled connection; waiting longer than DATABASE_ACQUIRE_TIMEOUT_SECONDS raises TimeoutError."""
+        acquired: AbstractAsyncContextManager[Connection] = self.pool.acquire(
+            timeout=self.settings.database.acquire_timeout_seconds
+        )
+        return acquired
 
 
 def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Credentials:

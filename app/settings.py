@@ -161,8 +161,22 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         problems.append("JWT_PREVIOUS_KEY_ID must differ from JWT_KEY_ID")
     if settings.database.pool_min_size > settings.database.pool_max_size:
         problems.append("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
-    if settings.http.workers < 1:
-        problems.append("HTTP_WORKERS must be at least 1")
+    for name, value in (
+        ("HTTP_WORKERS", settings.http.workers),
+        ("PASSWORD_MAX_CONCURRENT_HASHES", settings.password.max_concurrent_hashes),
+        ("DATABASE_POOL_MAX_SIZE", settings.database.pool_max_size),
+    ):
+        if value < 1:
+            problems.append(f"{name} must be at least 1")
+    for name, seconds in (
+        ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", settings.database.acquire_timeout_seconds),
+        ("DATABASE_READY_TIMEOUT_SECONDS", settings.database.ready_timeout_seconds),
+        ("JOBS_INTERVAL_SECONDS", settings.jobs.interval_seconds),
+        ("WS_AUTH_TIMEOUT_SECONDS", settings.ws.auth_timeout_seconds),
+        ("WS_HEARTBEAT_SECONDS", settings.ws.heartbeat_seconds),
+    ):
+        if seconds <= 0:
+            problems.append(f"{name} must be greater than 0")
     for proxy in settings.http.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)

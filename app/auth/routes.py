@@ -38,49 +38,35 @@ class AuthController(Controller):
     async def signup(
         self,
         state: State,
-        db: NamedDependency[Connection],
         client_address: NamedDependency[str],
         data: JSONBody[SignupRequest],
     ) -> AuthResponse:
         services = services_from(state)
-        await throttle(
-            db, services.rate_limiter, services.settings.ratelimit, "signup", address=client_address, account=data.email
-        )
-        return await service.sign_up(db, services.credentials, data)
+        await throttle(services, "signup", address=client_address, account=data.email)
+        return await service.sign_up(services.connection, services.credentials, data)
 
     @post("/signin", status_code=200, operation_id="signIn")
     async def signin(
         self,
         state: State,
-        db: NamedDependency[Connection],
         client_address: NamedDependency[str],
         data: JSONBody[SigninRequest],
     ) -> AuthResponse:
         services = services_from(state)
-        await throttle(
-            db, services.rate_limiter, services.settings.ratelimit, "signin", address=client_address, account=data.email
-        )
-        return await service.sign_in(db, services.credentials, data)
+        await throttle(services, "signin", address=client_address, account=data.email)
+        return await service.sign_in(services.connection, services.credentials, data)
 
     @post("/refresh", status_code=200, operation_id="refreshTokens")
     async def refresh(
         self,
         state: State,
-        db: NamedDependency[Connection],
         client_address: NamedDependency[str],
         data: JSONBody[RefreshRequest],
     ) -> AuthResponse:
         services = services_from(state)
         # The account is not known before the token is checked: the token itself names the bucket.
-        await throttle(
-            db,
-            services.rate_limiter,
-            services.settings.ratelimit,
-            "refresh",
-            address=client_address,
-            account=data.refresh_token,
-        )
-        return await service.refresh(db, services.credentials, data.refresh_token)
+        await throttle(services, "refresh", address=client_address, account=data.refresh_token)
+        return await service.refresh(services.connection, services.credentials, data.refresh_token)
 
     @post(
         "/signout",

@@ -24,8 +24,7 @@ def services_from(state: State) -> Services:
 
 
 async def provide_db(state: State) -> AsyncGenerator[Connection, None]:
-    services = services_from(state)
-    async with services.pool.acquire(timeout=services.settings.database.acquire_timeout_seconds) as conn:
+    async with services_from(state).connection() as conn:
         yield conn
 
 

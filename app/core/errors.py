@@ -201,7 +201,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     asyncpg.PostgresError: _database_error,
     asyncpg.InterfaceError: _unavailable,
     asyncpg.exceptions.ConnectionDoesNotExistError: _unavailable,
-    ConnectionError: _unavailable,
+    OSError: _unavailable,  # connection refused or reset, DNS failures, unreachable hosts
     asyncio.TimeoutError: _unavailable,
     redis.exceptions.RedisError: _redis_unavailable,
     Exception: _unexpected,

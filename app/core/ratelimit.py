@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,8 +75,11 @@ class RedisCounters:
 
 
 class RateLimiter:
-    def __init__(self, store: CounterStore) -> None:
+    def __init__(self, store: CounterStore, pseudonym_key: bytes) -> None:
         self._store = store
+        # Bucket names are keyed hashes of the subject: the counters hold no emails or addresses, and without the
+        # key nobody can test guesses (all IPv4 addresses) against them.
+        self._pseudonym_key = pseudonym_key
 
     async def check(
         self, conn: Connection, attempts: Sequence[tuple[RateLimit, str]], *, now: float | None = None
@@ -85,8 +89,8 @@ class RateLimiter:
         moment = time.time() if now is None else now
         counters = {}
         for rule, subject in attempts:
-            # Buckets are stored pseudonymised: the counters table holds no emails or addresses.
-            bucket = f"{rule.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+            digest = hmac.new(self._pseudonym_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
+            bucket = f"{rule.name}:{digest}"
             window_start = int(moment // rule.window_seconds) * rule.window_seconds
             counters[bucket] = (rule, Counter(bucket, window_start, rule.window_seconds))
         totals = await self._store.hit(conn, [counter for _, counter in counters.values()])

@@ -19,7 +19,7 @@ from app.core.errors import Unauthorized
 from app.settings import JwtSettings
 
 ALGORITHM = "HS256"
-# Distinct live access tokens one worker remembers as verified (about 200 bytes each).
+# Distinct live access tokens one worker remembers as verified (each under 1 KB: the token and its claims).
 VERIFIED_CACHE_SIZE = 8192
 
 

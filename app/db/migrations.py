@@ -117,7 +117,7 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
 
 
 async def check_current(conn: Connection, migrations: list[Migration]) -> str | None:
-    """None when the database has exactly the repository's migrations applied; otherwise the problem."""
+    """None when every repository migration is applied unchanged (extra newer ones are fine); else the problem."""
     applied = await applied_migrations(conn)
     try:
         verify_applied(applied, migrations)  # a database ahead of this code is fine (rolling deploys)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
@@ -15,6 +17,9 @@ else:
     # At runtime (Litestar's dependency injection, msgspec) it must be one class, and asyncpg's metaclass makes
     # isinstance(pool_proxy, asyncpg.Connection) true. The stubs' classes are not subscriptable at runtime.
     Connection = asyncpg.Connection
+
+# Borrows a pooled connection for the duration of an `async with` (Services.connection).
+ConnectionSource: TypeAlias = "Callable[[], AbstractAsyncContextManager[Connection]]"
 
 # asyncpg decodes inet to an address, or to an interface when the value has a prefix length.
 Inet: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Interface | ipaddress.IPv6Interface

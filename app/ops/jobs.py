@@ -49,13 +49,13 @@ async def run_job(name: str, dsn: str) -> str:
         await conn.close()
 
 
-async def run_periodically(pool: asyncpg.Pool, interval_seconds: float) -> None:
+async def run_periodically(pool: asyncpg.Pool, interval_seconds: float, *, acquire_timeout: float = 30.0) -> None:
     """Run every job each interval until cancelled; a failing job is logged and retried next time."""
     while True:
         await asyncio.sleep(interval_seconds)
         for name in JOBS:
             try:
-                async with pool.acquire() as conn:
+                async with pool.acquire(timeout=acquire_timeout) as conn:
                     log.info(await run_locked(conn, name))
             except (asyncpg.PostgresError, OSError, TimeoutError):
                 log.exception("job %s failed", name)

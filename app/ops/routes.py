@@ -35,18 +35,20 @@ async def health() -> Health:
 
 @get("/ready", operation_id="ready", tags=["ops"])
 async def ready(state: State) -> Response[Readiness]:
-    """Ready when the database answers within the timeout and has exactly this code's migrations applied."""
+    """Ready when the database answers within the timeout, every migration of this code is applied and unchanged
+    (a database ahead of the code is fine), and the real-time listener is connected."""
     services = services_from(state)
-    checks: dict[str, str] = {}
+    checks = {"database": "not checked", "migrations": "not checked"}
     try:
         async with asyncio.timeout(services.settings.database.ready_timeout_seconds):
-            async with services.pool.acquire() as conn:
+            async with services.connection() as conn:
                 await q.database_now(conn)
                 checks["database"] = "ok"
                 problem = await check_current(conn, services.migrations)
                 checks["migrations"] = problem or "ok"
-    except Exception as exc:  # any failure to reach the database means not ready
-        checks.setdefault("database", f"unavailable: {type(exc).__name__}")
+    except Exception as exc:  # any failure here means not ready; name which step failed
+        failed = "migrations" if checks["database"] == "ok" else "database"
+        checks[failed] = f"unavailable: {type(exc).__name__}"
     checks["realtime"] = "ok" if services.hub.listening else "reconnecting"
     healthy = all(value == "ok" for value in checks.values())
     return Response(

@@ -120,7 +120,7 @@ async def _authenticate_socket(socket: WebSocket[Any, Any, Any], services: Servi
         )
         return None
     try:
-        async with services.pool.acquire(timeout=services.settings.database.acquire_timeout_seconds) as conn:
+        async with services.connection() as conn:
             return await authenticate(conn, services.token_validator, token)
     except AppError as exc:
         await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)

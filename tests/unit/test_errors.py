@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import asyncpg
 import msgspec
 import pytest
@@ -33,6 +35,8 @@ def _handle(exc: Exception) -> tuple[int, dict, dict]:
         (asyncpg.TooManyConnectionsError("full"), 503, "DATABASE_UNAVAILABLE"),
         (asyncpg.UndefinedTableError("select * from secret_table"), 500, "INTERNAL_ERROR"),
         (ConnectionRefusedError("refused"), 503, "DATABASE_UNAVAILABLE"),
+        (socket.gaierror(-2, "Name or service not known"), 503, "DATABASE_UNAVAILABLE"),
+        (TimeoutError(), 503, "DATABASE_UNAVAILABLE"),
         (RuntimeError("internal detail"), 500, "INTERNAL_ERROR"),
     ],
 )

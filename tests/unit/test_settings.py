@@ -50,6 +50,8 @@ def test_every_problem_is_listed_at_once() -> None:
                 "HTTP_PORT": "eighty",
                 "DATABASE_POOL_MIN_SIZE": "not-a-number",
                 "CORS_ORIGIN": "*",
+                "PASSWORD_MAX_CONCURRENT_HASHES": "0",
+                "DATABASE_ACQUIRE_TIMEOUT_SECONDS": "0",
             }
         )
     problems = "\n".join(raised.value.problems)
@@ -59,7 +61,9 @@ def test_every_problem_is_listed_at_once() -> None:
     assert "DATABASE_URL is required in production" in problems
     assert "CORS_ORIGIN must list origins" in problems
     assert "HTTP_PUBLIC_BASE_URL must be https" in problems
-    assert len(raised.value.problems) >= 6
+    assert "PASSWORD_MAX_CONCURRENT_HASHES must be at least 1" in problems
+    assert "DATABASE_ACQUIRE_TIMEOUT_SECONDS must be greater than 0" in problems
+    assert len(raised.value.problems) >= 8
 
 
 def test_production_refuses_the_development_secret_and_missing_secret() -> None:

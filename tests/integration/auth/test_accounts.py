@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
 from tests.support import PASSWORD, bearer, new_email, sign_up
@@ -35,14 +33,6 @@ async def test_duplicate_email_is_409_case_insensitively(client) -> None:
     response = await client.post(AUTH + "/signup", json={"email": email.upper(), "password": PASSWORD, "name": "B"})
     assert response.status_code == 409
     assert response.json()["code"] == "EMAIL_TAKEN"
-
-
-async def test_concurrent_signups_with_one_email_create_one_account(client, db: asyncpg.Connection) -> None:
-    email = new_email()
-    payload = {"email": email, "password": PASSWORD, "name": "Racer"}
-    responses = await asyncio.gather(*(client.post(AUTH + "/signup", json=payload) for _ in range(5)))
-    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
-    assert await db.fetchval("select count(*) from users where email = $1", email) == 1
 
 
 async def test_signin_with_right_and_wrong_password(client) -> None:

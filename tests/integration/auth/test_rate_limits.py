@@ -73,7 +73,7 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(database_url) -> 
 
 async def test_redis_counters_limit_the_same_way(db) -> None:
     store = RedisCounters.from_url("redis://127.0.0.1:6379/15")
-    limiter = RateLimiter(store)
+    limiter = RateLimiter(store, pseudonym_key=b"test-key")
     rule = RateLimit(f"test-{new_email()}", limit=2, window_seconds=60)
     await limiter.check(db, [(rule, "subject")], now=1_000_000.0)
     await limiter.check(db, [(rule, "subject")], now=1_000_001.0)
@@ -106,7 +106,7 @@ async def test_unreachable_redis_answers_503_quickly(database_url) -> None:
 @pytest.mark.parametrize("store", ["postgres", "redis"])
 async def test_several_rules_are_counted_in_one_call(db, store: str) -> None:
     counters = RedisCounters.from_url("redis://127.0.0.1:6379/15") if store == "redis" else PostgresCounters()
-    limiter = RateLimiter(counters)
+    limiter = RateLimiter(counters, pseudonym_key=b"test-key")
     tag = new_email()
     short = RateLimit(f"short-{tag}", limit=1, window_seconds=10)
     long = RateLimit(f"long-{tag}", limit=5, window_seconds=3600)

@@ -1,0 +1,67 @@
+"""Races, tried for real: concurrent requests against granian workers (Litestar's test client runs requests one
+at a time, so these cannot live in the integration suite)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+
+from tests.e2e.server import RunningServer
+from tests.support import PASSWORD, new_email
+
+AUTH = "/api/v1/auth"
+
+
+async def test_concurrent_signups_with_one_email_create_one_account(server: RunningServer, db: asyncpg.Connection):
+    email = new_email()
+    payload = {"email": email, "password": PASSWORD, "name": "Racer"}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        responses = await asyncio.gather(*(http.post(AUTH + "/signup", json=payload) for _ in range(6)))
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409, 409]
+    assert await db.fetchval("select count(*) from users where email = $1", email) == 1
+
+
+async def test_concurrent_refreshes_of_one_token_issue_at_most_one_pair(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        auth = (
+            await http.post(AUTH + "/signup", json={"email": new_email(), "password": PASSWORD, "name": "R"})
+        ).json()
+        token = {"refresh_token": auth["refresh_token"]}
+        responses = await asyncio.gather(*(http.post(AUTH + "/refresh", json=token) for _ in range(8)))
+    codes = [r.status_code for r in responses]
+    assert codes.count(200) <= 1, codes
+    assert set(codes) <= {200, 401}, codes
+
+
+async def test_a_burst_of_signups_does_not_starve_other_requests_of_connections(database_url, tmp_path) -> None:
+    """Password hashing queues without holding a pooled connection, so /auth/me still gets one at once."""
+    running = RunningServer(
+        database_url,
+        tmp_path,
+        workers=1,
+        env={
+            "DATABASE_POOL_MIN_SIZE": "1",
+            "DATABASE_POOL_MAX_SIZE": "2",
+            "DATABASE_ACQUIRE_TIMEOUT_SECONDS": "0.3",
+            "PASSWORD_MAX_CONCURRENT_HASHES": "1",
+        },
+    )
+    try:
+        async with httpx.AsyncClient(base_url=running.base_url, timeout=60) as http:
+            auth = (
+                await http.post(AUTH + "/signup", json={"email": new_email(), "password": PASSWORD, "name": "Me"})
+            ).json()
+            burst = [
+                asyncio.ensure_future(
+                    http.post(AUTH + "/signup", json={"email": new_email(), "password": PASSWORD, "name": "Burst"})
+                )
+                for _ in range(12)
+            ]
+            await asyncio.sleep(0.2)  # the burst is queued behind one hashing slot by now
+            me = await http.get(AUTH + "/me", headers={"Authorization": f"Bearer {auth['access_token']}"})
+            assert me.status_code == 200, me.text
+            assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
+    finally:
+        assert running.terminate() == 0
