@@ -60,20 +60,17 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def _start_session(conn: Connection, issuer: Credentials, user_id: uuid.UUID) -> tuple[uuid.UUID, str]:
-    session_id = await q.create_session(conn, user_id=user_id)
-    assert session_id is not None  # INSERT ... RETURNING always yields the row
-    refresh_token = await _store_refresh_token(conn, issuer, user_id, session_id)
-    return session_id, refresh_token
+@dataclass(frozen=True)
+class NewRefreshToken:
+    token: str
+    token_hash: bytes
+    expires_at: datetime.datetime
 
 
-async def _store_refresh_token(conn: Connection, issuer: Credentials, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
+def _new_refresh_token(issuer: Credentials) -> NewRefreshToken:
     token = new_refresh_token()
-    expires_at = datetime.datetime.now(datetime.UTC) + issuer.refresh_ttl
-    await q.insert_refresh_token(
-        conn, user_id=user_id, session_id=session_id, token_hash=hash_refresh_token(token), expires_at=expires_at
-    )
-    return token
+    expiry = datetime.datetime.now(datetime.UTC) + issuer.refresh_ttl
+    return NewRefreshToken(token, hash_refresh_token(token), expiry)
 
 
 async def _auth_response(
@@ -96,16 +93,21 @@ async def _auth_response(
 
 async def sign_up(connect: ConnectionSource, issuer: Credentials, request: SignupRequest) -> AuthResponse:
     password_hash = await issuer.passwords.hash(request.password)
-    async with connect() as conn, conn.transaction():
+    refresh_token = _new_refresh_token(issuer)
+    async with connect() as conn:
         try:
-            user_id = await q.create_user(
-                conn, email=normalise_email(request.email), password_hash=password_hash, name=request.name.strip()
+            created = await q.create_account(
+                conn,
+                email=normalise_email(request.email),
+                password_hash=password_hash,
+                name=request.name.strip(),
+                token_hash=refresh_token.token_hash,
+                expires_at=refresh_token.expires_at,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict("EMAIL_TAKEN", "An account with this email already exists.") from None
-        assert user_id is not None
-        session_id, refresh_token = await _start_session(conn, issuer, user_id)
-        return await _auth_response(conn, issuer, user_id, session_id, refresh_token)
+        assert created is not None  # the statement inserts and returns exactly one row
+        return await _auth_response(conn, issuer, created.user_id, created.session_id, refresh_token.token)
 
 
 async def sign_in(connect: ConnectionSource, issuer: Credentials, request: SigninRequest) -> AuthResponse:
@@ -114,23 +116,31 @@ async def sign_in(connect: ConnectionSource, issuer: Credentials, request: Signi
     valid = await issuer.passwords.verify(credentials.password_hash if credentials else None, request.password)
     if credentials is None or not valid:
         raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
-    async with connect() as conn, conn.transaction():
-        session_id, refresh_token = await _start_session(conn, issuer, credentials.id)
-        return await _auth_response(conn, issuer, credentials.id, session_id, refresh_token)
+    refresh_token = _new_refresh_token(issuer)
+    async with connect() as conn:
+        session_id = await q.start_session(
+            conn, user_id=credentials.id, token_hash=refresh_token.token_hash, expires_at=refresh_token.expires_at
+        )
+        assert session_id is not None  # the statement inserts and returns exactly one row
+        return await _auth_response(conn, issuer, credentials.id, session_id, refresh_token.token)
 
 
 async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token: str) -> AuthResponse:
     """Spend the refresh token and issue a new pair; a reused token revokes its whole session."""
     token_hash = hash_refresh_token(refresh_token)
-    async with connect() as conn, conn.transaction():
-        spent = await q.spend_refresh_token(conn, token_hash=token_hash)
-        if spent is not None:
-            new_token = await _store_refresh_token(conn, issuer, spent.user_id, spent.session_id)
-            return await _auth_response(conn, issuer, spent.user_id, spent.session_id, new_token)
-        known = await q.get_refresh_token(conn, token_hash=token_hash)
-        reused = known is not None and known.spent_at is not None
-        if known is not None and reused:
-            await _revoke_session(conn, known.user_id, known.session_id, "refresh_token_reuse")
+    successor = _new_refresh_token(issuer)
+    async with connect() as conn:
+        rotated = await q.rotate_refresh_token(
+            conn, token_hash=token_hash, new_token_hash=successor.token_hash, expires_at=successor.expires_at
+        )
+        if rotated is not None:
+            return await _auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
+        # Not spendable: find out why, and end the session if a spent token came back.
+        async with conn.transaction():
+            known = await q.get_refresh_token(conn, token_hash=token_hash)
+            reused = known is not None and known.spent_at is not None
+            if known is not None and reused:
+                await _revoke_session(conn, known.user_id, known.session_id, "refresh_token_reuse")
     # Raised after the commit so that the revocation above is kept.
     if known is None:
         raise Unauthorized("REFRESH_TOKEN_INVALID", "The refresh token is not recognised; sign in again.")

@@ -1,3 +1,21 @@
+-- name: CreateAccount :one
+-- The user, their first session and its refresh token, in one statement (atomic, one round trip).
+with new_user as (
+    insert into users (email, password_hash, name)
+    values (@email, @password_hash, @name)
+    returning id
+), new_session as (
+    insert into sessions (user_id)
+    select id from new_user
+    returning id, user_id
+), first_token as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, id, @token_hash, @expires_at from new_session
+    returning session_id
+)
+select new_session.user_id, new_session.id as session_id
+from new_session join first_token on first_token.session_id = new_session.id;
+
 -- name: CreateUser :one
 insert into users (email, password_hash, name)
 values (@email, @password_hash, @name)
@@ -9,9 +27,6 @@ select id, password_hash from users where lower(email) = lower(@email);
 -- name: GetPasswordHash :one
 select password_hash from users where id = @user_id;
 
--- name: UpdatePasswordHash :exec
-update users set password_hash = @password_hash where id = @user_id;
-
 -- name: GetSessionUser :one
 -- The one query behind every authenticated request: the user, provided the session is still live.
 select u.id, u.email, u.name, u.avatar_url, u.is_creator, u.creator_tier, u.onboarding_completed,
@@ -21,24 +36,37 @@ from sessions s
 join users u on u.id = s.user_id
 where s.id = @session_id and s.user_id = @user_id and s.revoked_at is null;
 
--- name: CreateSession :one
-insert into sessions (user_id) values (@user_id) returning id;
+-- name: StartSession :one
+-- A new session and its first refresh token, in one statement.
+with new_session as (
+    insert into sessions (user_id) values (@user_id)
+    returning id, user_id
+), first_token as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, id, @token_hash, @expires_at from new_session
+    returning session_id
+)
+select first_token.session_id from first_token;
 
 -- name: RevokeSession :execrows
 update sessions set revoked_at = now(), revoked_reason = @reason
 where id = @session_id and user_id = @user_id and revoked_at is null;
 
--- name: InsertRefreshToken :exec
-insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
-values (@user_id, @session_id, @token_hash, @expires_at);
-
--- name: SpendRefreshToken :one
--- Atomic rotation: only one caller can spend a token; a live session is required.
-update refresh_tokens t set spent_at = now()
-from sessions s
-where t.token_hash = @token_hash and t.spent_at is null and t.expires_at > now()
-  and s.id = t.session_id and s.revoked_at is null
-returning t.user_id, t.session_id;
+-- name: RotateRefreshToken :one
+-- Spends the presented token and stores its successor in the same session, in one statement: only one concurrent
+-- caller can spend a token, and only while it is unexpired and its session live. No row: it could not be spent.
+with spent as (
+    update refresh_tokens t set spent_at = now()
+    from sessions s
+    where t.token_hash = @token_hash and t.spent_at is null and t.expires_at > now()
+      and s.id = t.session_id and s.revoked_at is null
+    returning t.user_id, t.session_id
+), successor as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, session_id, @new_token_hash, @expires_at from spent
+    returning user_id, session_id
+)
+select successor.user_id, successor.session_id from successor;
 
 -- name: GetRefreshToken :one
 select user_id, session_id, spent_at, expires_at from refresh_tokens where token_hash = @token_hash;
@@ -52,9 +80,6 @@ on conflict (user_id) do nothing;
 
 -- name: DeleteUser :execrows
 delete from users where id = @user_id;
-
--- name: ListLiveSessionIds :many
-select id from sessions where user_id = @user_id and revoked_at is null;
 
 -- name: PurgeExpiredRefreshTokens :execrows
 delete from refresh_tokens where expires_at < @before;

@@ -11,6 +11,44 @@ import msgspec
 
 from app.db.types import Connection
 
+CREATE_ACCOUNT = """with new_user as (
+    insert into users (email, password_hash, name)
+    values ($1, $2, $3)
+    returning id
+), new_session as (
+    insert into sessions (user_id)
+    select id from new_user
+    returning id, user_id
+), first_token as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, id, $4, $5 from new_session
+    returning session_id
+)
+select new_session.user_id, new_session.id as session_id
+from new_session join first_token on first_token.session_id = new_session.id"""
+
+
+class CreateAccountRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+async def create_account(
+    conn: Connection,
+    *,
+    email: str,
+    password_hash: str,
+    name: str,
+    token_hash: bytes,
+    expires_at: datetime.datetime,
+) -> CreateAccountRow | None:
+    """The user, their first session and its refresh token, in one statement (atomic, one round trip)."""
+    record = await conn.fetchrow(CREATE_ACCOUNT, email, password_hash, name, token_hash, expires_at)
+    if record is None:
+        return None
+    return CreateAccountRow(*record)
+
+
 CREATE_USER = """insert into users (email, password_hash, name)
 values ($1, $2, $3)
 returning id"""
@@ -42,13 +80,6 @@ GET_PASSWORD_HASH = """select password_hash from users where id = $1"""  # noqa:
 async def get_password_hash(conn: Connection, *, user_id: uuid.UUID) -> str | None:
     value = await conn.fetchval(GET_PASSWORD_HASH, user_id)
     return cast("str | None", value)
-
-
-UPDATE_PASSWORD_HASH = """update users set password_hash = $1 where id = $2"""  # noqa: S105
-
-
-async def update_password_hash(conn: Connection, *, password_hash: str, user_id: uuid.UUID) -> None:
-    await conn.execute(UPDATE_PASSWORD_HASH, password_hash, user_id)
 
 
 GET_SESSION_USER = """select u.id, u.email, u.name, u.avatar_url, u.is_creator, u.creator_tier, u.onboarding_completed,
@@ -85,11 +116,26 @@ async def get_session_user(conn: Connection, *, session_id: uuid.UUID, user_id: 
     return GetSessionUserRow(*record)
 
 
-CREATE_SESSION = """insert into sessions (user_id) values ($1) returning id"""
+START_SESSION = """with new_session as (
+    insert into sessions (user_id) values ($1)
+    returning id, user_id
+), first_token as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, id, $2, $3 from new_session
+    returning session_id
+)
+select first_token.session_id from first_token"""
 
 
-async def create_session(conn: Connection, *, user_id: uuid.UUID) -> uuid.UUID | None:
-    value = await conn.fetchval(CREATE_SESSION, user_id)
+async def start_session(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    token_hash: bytes,
+    expires_at: datetime.datetime,
+) -> uuid.UUID | None:
+    """A new session and its first refresh token, in one statement."""
+    value = await conn.fetchval(START_SESSION, user_id, token_hash, expires_at)
     return cast("uuid.UUID | None", value)
 
 
@@ -102,39 +148,39 @@ async def revoke_session(conn: Connection, *, reason: str | None, session_id: uu
     return int(result.rpartition(" ")[2])
 
 
-INSERT_REFRESH_TOKEN = """insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
-values ($1, $2, $3, $4)"""  # noqa: S105
+ROTATE_REFRESH_TOKEN = """with spent as (
+    update refresh_tokens t set spent_at = now()
+    from sessions s
+    where t.token_hash = $1 and t.spent_at is null and t.expires_at > now()
+      and s.id = t.session_id and s.revoked_at is null
+    returning t.user_id, t.session_id
+), successor as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, session_id, $2, $3 from spent
+    returning user_id, session_id
+)
+select successor.user_id, successor.session_id from successor"""  # noqa: S105
 
 
-async def insert_refresh_token(
-    conn: Connection,
-    *,
-    user_id: uuid.UUID,
-    session_id: uuid.UUID,
-    token_hash: bytes,
-    expires_at: datetime.datetime,
-) -> None:
-    await conn.execute(INSERT_REFRESH_TOKEN, user_id, session_id, token_hash, expires_at)
-
-
-SPEND_REFRESH_TOKEN = """update refresh_tokens t set spent_at = now()
-from sessions s
-where t.token_hash = $1 and t.spent_at is null and t.expires_at > now()
-  and s.id = t.session_id and s.revoked_at is null
-returning t.user_id, t.session_id"""  # noqa: S105
-
-
-class SpendRefreshTokenRow(msgspec.Struct, frozen=True):
+class RotateRefreshTokenRow(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     session_id: uuid.UUID
 
 
-async def spend_refresh_token(conn: Connection, *, token_hash: bytes) -> SpendRefreshTokenRow | None:
-    """Atomic rotation: only one caller can spend a token; a live session is required."""
-    record = await conn.fetchrow(SPEND_REFRESH_TOKEN, token_hash)
+async def rotate_refresh_token(
+    conn: Connection,
+    *,
+    token_hash: bytes,
+    new_token_hash: bytes,
+    expires_at: datetime.datetime,
+) -> RotateRefreshTokenRow | None:
+    """Spends the presented token and stores its successor in the same session, in one statement: only one concurrent
+    caller can spend a token, and only while it is unexpired and its session live. No row: it could not be spent.
+    """
+    record = await conn.fetchrow(ROTATE_REFRESH_TOKEN, token_hash, new_token_hash, expires_at)
     if record is None:
         return None
-    return SpendRefreshTokenRow(*record)
+    return RotateRefreshTokenRow(*record)
 
 
 GET_REFRESH_TOKEN = """select user_id, session_id, spent_at, expires_at from refresh_tokens where token_hash = $1"""  # noqa: S105
@@ -177,14 +223,6 @@ DELETE_USER = """delete from users where id = $1"""
 async def delete_user(conn: Connection, *, user_id: uuid.UUID) -> int:
     result = await conn.execute(DELETE_USER, user_id)
     return int(result.rpartition(" ")[2])
-
-
-LIST_LIVE_SESSION_IDS = """select id from sessions where user_id = $1 and revoked_at is null"""
-
-
-async def list_live_session_ids(conn: Connection, *, user_id: uuid.UUID) -> list[uuid.UUID]:
-    records = await conn.fetch(LIST_LIVE_SESSION_IDS, user_id)
-    return [record[0] for record in records]
 
 
 PURGE_EXPIRED_REFRESH_TOKENS = """delete from refresh_tokens where expires_at < $1"""
