@@ -31,10 +31,11 @@ from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, RealtimeEvent,
 
 @dataclass(frozen=True)
 class CurrentUser:
-    """The authenticated caller: their profile and the session their access token belongs to."""
+    """The authenticated caller: their profile, the session their access token belongs to, and when it expires."""
 
     user: User
     session_id: uuid.UUID
+    token_expires_at: int
 
     @property
     def id(self) -> uuid.UUID:
@@ -178,7 +179,7 @@ async def authenticate(conn: Connection, validator: AccessTokenValidator, token:
     row = await q.get_session_user(conn, session_id=claims.session_id, user_id=claims.user_id)
     if row is None:
         raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
-    return CurrentUser(user=_user(row), session_id=claims.session_id)
+    return CurrentUser(user=_user(row), session_id=claims.session_id, token_expires_at=claims.expires_at)
 
 
 async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileUpdate) -> User:

@@ -57,6 +57,7 @@ class ClientSocket:
         self._socket = socket
         self.user_id = caller.id
         self.session_id = caller.session_id
+        self.token_expires_at = caller.token_expires_at
         self._send_lock = asyncio.Lock()
         self.closed = False
         # The task reading the client's messages; cancelled on close, because the ASGI server finishes the
@@ -136,6 +137,32 @@ async def _heartbeat(client: ClientSocket, interval: float) -> None:
         await client.send_event(beat)
 
 
+async def _close_when_token_expires(client: ClientSocket) -> None:
+    """A socket lives only as long as its access token; the client extends it by sending a fresh token."""
+    while not client.closed:
+        remaining = client.token_expires_at - time.time()
+        if remaining <= 0:
+            await client.send_event(_error_payload("TOKEN_EXPIRED", "The access token expired; reconnect or re-auth."))
+            await client.close(CLOSE_UNAUTHENTICATED, "TOKEN_EXPIRED")
+            return
+        await asyncio.sleep(min(remaining, 60.0))
+
+
+async def _reauthenticate(client: ClientSocket, token: str | None, services: Services) -> None:
+    """An {"type": "auth"} message on an open socket: a fresh token of the same session extends its life."""
+    try:
+        async with services.connection() as conn:
+            caller = await authenticate(conn, services.token_validator, token or "")
+    except AppError as exc:
+        await client.send_event(_error_payload(exc.code, exc.message))
+        return
+    if (caller.id, caller.session_id) != (client.user_id, client.session_id):
+        await client.send_event(_error_payload("TOKEN_MISMATCH", "Re-authenticate with a token of this session."))
+        return
+    client.token_expires_at = caller.token_expires_at
+    await client.send_event(msgspec.json.encode({"type": "auth.ok", "expires_at": caller.token_expires_at}))
+
+
 async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket, services: Services) -> None:
     limits = services.settings.ws
     bucket = TokenBucket(limits.messages_per_second, limits.message_burst)
@@ -154,6 +181,8 @@ async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket
             continue
         if message.type == "ping":
             await client.send_event(b'{"type":"pong"}')
+        elif message.type == "auth":
+            await _reauthenticate(client, message.token, services)
         else:
             await client.send_event(_error_payload("UNKNOWN_MESSAGE_TYPE", "Unknown message type."))
 
@@ -170,7 +199,10 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
         return
     client = ClientSocket(socket, caller)
     services.hub.add(client)
-    heartbeat = asyncio.create_task(_heartbeat(client, services.settings.ws.heartbeat_seconds))
+    watchers = [
+        asyncio.create_task(_heartbeat(client, services.settings.ws.heartbeat_seconds)),
+        asyncio.create_task(_close_when_token_expires(client)),
+    ]
     try:
         # `node` names the worker process (an opaque id), so clients and tests can tell workers apart.
         ready = {"type": "ready", "user_id": str(caller.id), "node": services.hub.node_id}
@@ -183,6 +215,7 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        heartbeat.cancel()
+        for watcher in watchers:
+            watcher.cancel()
         services.hub.remove(client)
         await client.finish()

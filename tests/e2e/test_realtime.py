@@ -148,3 +148,32 @@ async def test_malformed_and_unknown_messages_get_an_error_and_keep_the_socket(s
         assert (await _next(ws))["code"] == "UNKNOWN_MESSAGE_TYPE"
         await ws.send(json.dumps({"type": "ping"}))
         assert (await _next(ws))["type"] == "pong"
+
+
+async def test_socket_closes_when_its_token_expires_unless_reauthenticated(database_url, tmp_path) -> None:
+    running = RunningServer(database_url, tmp_path, workers=1, env={"JWT_ACCESS_TTL_SECONDS": "3"})
+    try:
+        auth = await _signup(running)
+        other = await _signup(running)
+        async with (
+            connect(f"{running.ws_url}?token={auth['access_token']}") as expiring,
+            connect(f"{running.ws_url}?token={auth['access_token']}") as renewed,
+        ):
+            await _next(expiring)
+            await _next(renewed)
+            # A token of another account cannot extend this socket.
+            await renewed.send(json.dumps({"type": "auth", "token": other["access_token"]}))
+            assert (await _next(renewed))["code"] == "TOKEN_MISMATCH"
+            await asyncio.sleep(1.1)  # a new token has a later expiry (whole seconds)
+            async with httpx.AsyncClient(base_url=running.base_url) as http:
+                fresh = (await http.post(AUTH + "/refresh", json={"refresh_token": auth["refresh_token"]})).json()
+            await renewed.send(json.dumps({"type": "auth", "token": fresh["access_token"]}))
+            assert (await _next(renewed))["type"] == "auth.ok"
+            expired = await _next(expiring, timeout=6)
+            assert expired["code"] == "TOKEN_EXPIRED"
+            assert await _closed_code(expiring) == 4401
+            # The renewed socket outlives the first token.
+            await renewed.send(json.dumps({"type": "ping"}))
+            assert (await _next(renewed))["type"] == "pong"
+    finally:
+        assert running.terminate() == 0
