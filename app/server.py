@@ -4,69 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.auth.routes import AuthController
+from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
-from app.core.errors import EXCEPTION_HANDLERS, AppError
+from app.core.errors import EXCEPTION_HANDLERS
 from app.core.logging import configure_logging
-from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters
+from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters, pseudonym_key
 from app.core.shutdown import run_before_server_shutdown
 from app.core.tokens import AccessTokenValidator
 from app.core.tracing import configure_tracing, instrument_asgi
 from app.db.migrations import load_migrations
 from app.db.pool import create_pool
+from app.ops.gauges import refresh_gauges_forever
 from app.ops.jobs import run_periodically
-from app.ops.routes import health, metrics_endpoint, ready, update_pool_gauges
+from app.ops.routes import health, metrics_endpoint, ready
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
 from app.services import Services, credentials_for, trusted_proxies_for
 from app.settings import Settings, load_settings
-
-JSON_CONTENT_TYPES = ("application/json",)
-POOL_GAUGE_INTERVAL_SECONDS = 5.0
-
-
-async def _require_json_body(request: Request[Any, Any, Any]) -> None:
-    # async on purpose: Litestar runs a sync hook in a worker thread, a thread hop on every request.
-    """Bodies must be JSON unless a route declares other content types in opt["content_types"]."""
-    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
-        return
-    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    if not has_body:
-        return
-    allowed = request.route_handler.opt.get("content_types", JSON_CONTENT_TYPES)
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type not in allowed:
-        raise UnsupportedMediaType(allowed)
-
-
-class UnsupportedMediaType(AppError):
-    status_code = 415
-
-    def __init__(self, allowed: tuple[str, ...]) -> None:
-        super().__init__("UNSUPPORTED_MEDIA_TYPE", f"Send the body as {' or '.join(allowed)}.")
-
-
-async def _refresh_pool_gauges(services: Services) -> None:
-    while True:
-        update_pool_gauges(services.pool, services.hub.socket_count())
-        await asyncio.sleep(POOL_GAUGE_INTERVAL_SECONDS)
-
-
-def _pseudonym_key(settings: Settings) -> bytes:
-    # Derived from the signing secret so that no extra secret must be configured; rotating the secret merely
-    # starts the rate-limit windows afresh.
-    return hashlib.sha256(b"cookcam-ratelimit-buckets:" + settings.jwt.secret.encode()).digest()
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -84,7 +49,7 @@ def _lifespan(settings: Settings) -> Any:
             pool=pool,
             token_validator=validator,
             credentials=credentials_for(settings, validator),
-            rate_limiter=RateLimiter(counters or PostgresCounters(), pseudonym_key=_pseudonym_key(settings)),
+            rate_limiter=RateLimiter(counters or PostgresCounters(), pseudonym_key=pseudonym_key(settings.jwt.secret)),
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),
@@ -93,7 +58,7 @@ def _lifespan(settings: Settings) -> Any:
         await hub.start()
         # WebSockets get their 1001 close before granian starts its own shutdown (see app/core/shutdown.py).
         run_before_server_shutdown(hub.close_all, timeout=min(5.0, settings.http.shutdown_drain_seconds))
-        background = [asyncio.create_task(_refresh_pool_gauges(services))]
+        background = [asyncio.create_task(refresh_gauges_forever(pool, hub))]
         if settings.jobs.scheduler_enabled:
             background.append(asyncio.create_task(run_periodically(pool, settings.jobs.interval_seconds)))
         try:
@@ -116,7 +81,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[AuthController, realtime_socket, health, ready, metrics_endpoint],
         dependencies={"db": Provide(provide_db)},
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=_require_json_body,
+        before_request=require_declared_content_type,
         lifespan=[_lifespan(settings)],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origin),

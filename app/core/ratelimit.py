@@ -74,6 +74,12 @@ class RedisCounters:
         return {counter.bucket: int(results[2 * i]) for i, counter in enumerate(counters)}
 
 
+def pseudonym_key(signing_secret: str) -> bytes:
+    """The key for bucket names, derived from the signing secret so that no extra secret must be configured;
+    rotating the secret merely starts the rate-limit windows afresh."""
+    return hashlib.sha256(b"cookcam-ratelimit-buckets:" + signing_secret.encode()).digest()
+
+
 class RateLimiter:
     def __init__(self, store: CounterStore, pseudonym_key: bytes) -> None:
         self._store = store

@@ -16,6 +16,7 @@ from app.core.errors import Unauthorized
 from app.core.tokens import bearer_token
 from app.db.migrations import check_current
 from app.db.queries import ops as q
+from app.ops.gauges import update_gauges
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -65,12 +66,5 @@ async def metrics_endpoint(state: State, request: Request[Any, Any, Any]) -> Res
         presented = bearer_token(request.headers.get("authorization")) or ""
         if not hmac.compare_digest(presented.encode(), required.encode()):
             raise Unauthorized("METRICS_TOKEN_REQUIRED", "Metrics need the configured bearer token.")
-    update_pool_gauges(services_from(state).pool, services_from(state).hub.socket_count())
+    update_gauges(services_from(state).pool, services_from(state).hub)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
-
-
-def update_pool_gauges(pool: Any, sockets: int) -> None:
-    metrics.POOL_SIZE.set(pool.get_size())
-    metrics.POOL_IDLE.set(pool.get_idle_size())
-    metrics.POOL_MAX.set(pool.get_max_size())
-    metrics.WEBSOCKETS.set(sockets)
