@@ -12,7 +12,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
 from app.core.request_context import accept_or_make_request_id, request_id_var, user_id_var
-from app.core.tracing import name_current_span
+from app.core.tracing import label_request_span
 
 access_log = logging.getLogger("cookcam.access")
 
@@ -72,7 +72,7 @@ class EdgeMiddleware:
         route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
         method = scope.get("method", "")
         metrics.observe_request(route, method, status, seconds)
-        name_current_span(method, route)
+        label_request_span(method, route, request_id)
         access_log.info(
             "%s %s %s %.1fms",
             method,

@@ -33,9 +33,11 @@ def instrument_asgi(app: Any) -> Any:
     return logfire.instrument_asgi(app)
 
 
-def name_current_span(method: str, route: str) -> None:
-    """Name the request span after the route template, not the raw path (bounded cardinality)."""
+def label_request_span(method: str, route: str, request_id: str) -> None:
+    """Name the request span after the route template, not the raw path (bounded cardinality), and tag it with
+    the request id that the logs and the response carry."""
     span = trace.get_current_span()
     if span.is_recording():
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
+        span.set_attribute("request.id", request_id)

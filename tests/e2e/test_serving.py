@@ -90,3 +90,38 @@ async def test_openapi_docs_are_served(server: RunningServer) -> None:
         assert (await http.get("/schema")).status_code == 200
         spec = (await http.get("/schema/openapi.json")).json()
         assert spec["info"]["title"] == "CookCam API"
+
+
+async def test_staging_writes_scrubbed_json_access_lines(database_url, tmp_path) -> None:
+    running = RunningServer(
+        database_url,
+        tmp_path,
+        workers=1,
+        env={
+            "APP_ENV": "staging",
+            "JWT_SECRET": "s" * 48,
+            "CORS_ORIGIN": "https://app.cookcam.example",
+            "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.example",
+            "JOBS_SCHEDULER_ENABLED": "false",
+        },
+    )
+    email = new_email()
+    try:
+        async with httpx.AsyncClient(base_url=running.base_url) as http:
+            auth = (
+                await http.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": "Log"})
+            ).json()
+            me = await http.get(
+                "/api/v1/auth/me", headers={"Authorization": f"Bearer {auth['access_token']}", "X-Request-ID": "log-1"}
+            )
+            assert me.headers["strict-transport-security"].startswith("max-age=")
+    finally:
+        assert running.terminate() == 0
+    log = running.log()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    access = {line["request_id"]: line for line in lines if line["logger"] == "cookcam.access"}
+    me_line = access["log-1"]
+    assert me_line["route"] == "/api/v1/auth/me" and me_line["status"] == 200
+    assert me_line["user_id"] == auth["user"]["id"]
+    assert isinstance(me_line["duration_ms"], float)
+    assert email not in log and PASSWORD not in log and auth["access_token"] not in log

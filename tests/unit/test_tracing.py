@@ -4,16 +4,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from app.core.tracing import name_current_span
+from app.core.tracing import label_request_span
 
 
-def test_request_span_is_named_by_route_template() -> None:
+def test_request_span_is_named_by_route_template_and_carries_the_request_id() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("GET /api/v1/recipes/6f1c2a"):
-        name_current_span("GET", "/api/v1/recipes/{recipe_id:uuid}")
+        label_request_span("GET", "/api/v1/recipes/{recipe_id:uuid}", "req-9")
     (span,) = exporter.get_finished_spans()
     assert span.name == "GET /api/v1/recipes/{recipe_id:uuid}"
     assert span.attributes is not None and span.attributes["http.route"] == "/api/v1/recipes/{recipe_id:uuid}"
+    assert span.attributes["request.id"] == "req-9"
