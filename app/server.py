@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.auth.routes import AuthController
+from app.billing.routes import SubscriptionController, user_subscription
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
@@ -78,7 +79,15 @@ def create_app(settings: Settings) -> Litestar:
     configure_logging(settings)
     tracing_enabled = configure_tracing(settings)
     app = Litestar(
-        route_handlers=[AuthController, realtime_socket, health, ready, metrics_endpoint],
+        route_handlers=[
+            AuthController,
+            SubscriptionController,
+            user_subscription,
+            realtime_socket,
+            health,
+            ready,
+            metrics_endpoint,
+        ],
         dependencies={"db": Provide(provide_db)},
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_declared_content_type,

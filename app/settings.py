@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -22,6 +23,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # Known only to development and test; staging and production refuse it.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
 MIN_SECRET_LENGTH = 32
+PRODUCT_MAPPING = re.compile(r"^[A-Za-z0-9._-]{1,200}=(regular|creator):(monthly|yearly)$")
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,6 +94,17 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
     interval_seconds: float = 3600.0
 
 
+class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Store product id -> tier and billing period, as "product_id=tier:period"; the server maps purchases with this,
+    # never with what a client says a product is.
+    products: tuple[str, ...] = (
+        "com.cookcam.pro.monthly=regular:monthly",
+        "com.cookcam.pro.yearly=regular:yearly",
+        "com.cookcam.creator.monthly=creator:monthly",
+        "com.cookcam.creator.yearly=creator:yearly",
+    )
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     email: str = "demo@cookcam.app"
     password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
@@ -110,6 +123,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
+    billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property
@@ -177,6 +191,9 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")
+    for product in settings.billing.products:
+        if not PRODUCT_MAPPING.match(product):
+            problems.append(f"BILLING_PRODUCTS: {product!r} is not product_id=regular|creator:monthly|yearly")
     for proxy in settings.http.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)

@@ -13,8 +13,9 @@ from app.server import create_app
 from app.settings import DatabaseSettings, RateLimitSettings, Settings
 from tests.support import PostgresForTests
 
-# Tables that hold no per-test data and must survive the per-test wipe.
-KEEP_TABLES = {"schema_migrations"}
+# Tables that hold no per-test data and must survive the per-test wipe: the ledger and reference data that
+# migrations seed.
+KEEP_TABLES = {"schema_migrations", "tiers"}
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from app.billing.schemas import UserSubscription
+
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -102,3 +104,5 @@ class AccountExport(msgspec.Struct, frozen=True):
     user: User
     sessions: list[dict[str, Any]]
     referral: dict[str, Any] | None
+    subscriptions: list[UserSubscription]
+    subscription_history: list[dict[str, Any]]

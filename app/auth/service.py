@@ -18,6 +18,7 @@ from app.auth.schemas import (
     SignupRequest,
     User,
 )
+from app.billing import entitlements
 from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
@@ -233,9 +234,13 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         sessions = await q.export_sessions(conn, user_id=caller.id)
         referral = await q.export_referral(conn, user_id=caller.id)
+        subscriptions = await entitlements.user_subscriptions(conn, caller.id)
+        history = await entitlements.status_history(conn, caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
         sessions=[msgspec.to_builtins(s) for s in sessions],
         referral=msgspec.to_builtins(referral) if referral else None,
+        subscriptions=subscriptions,
+        subscription_history=history,
     )

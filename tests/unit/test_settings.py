@@ -107,3 +107,10 @@ def test_env_file_is_read_and_environment_wins(tmp_path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("# comment\nHTTP_PORT=9100\nLOG_LEVEL='DEBUG'\n\nnot a pair\n")
     assert read_env_file(env_file) == {"HTTP_PORT": "9100", "LOG_LEVEL": "DEBUG"}
+
+
+def test_billing_products_must_name_a_paid_tier_and_period() -> None:
+    settings = load_settings({"BILLING_PRODUCTS": "com.x.pro=regular:monthly,com.x.creator=creator:yearly"})
+    assert settings.billing.products == ("com.x.pro=regular:monthly", "com.x.creator=creator:yearly")
+    with pytest.raises(SettingsError, match="BILLING_PRODUCTS"):
+        load_settings({"BILLING_PRODUCTS": "com.x.free=free:monthly"})

@@ -90,7 +90,13 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
     assert product == {
         f"/api/v1/auth/{name}"
         for name in ("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup")
-    } | {"/api/v1/ws"}
+    } | {
+        "/api/v1/ws",
+        "/api/v1/subscription/tiers",
+        "/api/v1/subscription/products",
+        "/api/v1/subscription/status",
+        "/api/v1/users/subscription",
+    }
     assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/health")

@@ -1,0 +1,230 @@
+"""Tiers, entitlements and the one way a subscription's state changes (with its history and real-time event).
+
+The server decides entitlements from verified provider data only: `record_subscription_state` takes a state that a
+provider module has verified; nothing here accepts a tier or product from a client.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+
+from app.billing.schemas import BillingPeriod, Provider, Status, Tier, TierLimits, TierSlug, UserSubscription
+from app.core.errors import Conflict, Forbidden
+from app.db.queries import billing as q
+from app.db.types import Connection
+from app.realtime.events import RealtimeEvent, publish
+
+# Lowest to highest; the ranks seeded in sql/migrations/0002_entitlements.sql follow this order (a test checks).
+TIER_ORDER: tuple[TierSlug, ...] = ("free", "regular", "creator")
+TIER_RANK: dict[str, int] = {slug: rank for rank, slug in enumerate(TIER_ORDER)}
+SUBSCRIPTION_UPDATED = "subscription.updated"
+
+
+class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
+    """A subscription's state as a provider reported it, after verification."""
+
+    user_id: uuid.UUID
+    provider: Provider
+    provider_subscription_id: str
+    tier_slug: TierSlug
+    status: Status
+    environment: Literal["production", "sandbox"] = "production"
+    billing_period: BillingPeriod | None = None
+    trial_ends_at: datetime.datetime | None = None
+    current_period_start: datetime.datetime | None = None
+    current_period_end: datetime.datetime | None = None
+    cancel_at_period_end: bool = False
+    # The provider's own timestamp for this state: older data never overwrites newer (out-of-order delivery).
+    provider_updated_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a state was recorded: a provider event, a job run or an API call, with its reference."""
+
+    kind: str
+    ref: str
+
+
+RecordOutcome = Literal["created", "changed", "unchanged", "stale"]
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    tier: Tier
+    subscription: UserSubscription
+
+    @property
+    def slug(self) -> str:
+        return self.tier.slug
+
+
+def _tier(row: q.ListTiersRow) -> Tier:
+    limits = TierLimits(row.scans_per_day, row.recipes_per_month, row.saved_recipes)
+    return Tier(
+        slug=row.slug,
+        name=row.name,
+        monthly_price_cents=row.monthly_price_cents,
+        yearly_price_cents=row.yearly_price_cents,
+        currency=row.currency,
+        limits=limits,
+        features=row.features,
+        revenue_share_percent=row.revenue_share_percent,
+    )
+
+
+async def list_tiers(conn: Connection) -> list[Tier]:
+    return [_tier(row) for row in await q.list_tiers(conn)]
+
+
+def _user_subscription(row: q.ListUserSubscriptionsRow) -> UserSubscription:
+    return UserSubscription(
+        id=row.id,
+        tier_slug=row.tier_slug,
+        status=row.status,
+        provider=row.provider,
+        trial_ends_at=row.trial_ends_at,
+        current_period_start=row.current_period_start,
+        current_period_end=row.current_period_end,
+        cancel_at_period_end=row.cancel_at_period_end,
+    )
+
+
+FREE_SUBSCRIPTION = UserSubscription(
+    id=None,
+    tier_slug="free",
+    status="active",
+    provider=None,
+    trial_ends_at=None,
+    current_period_start=None,
+    current_period_end=None,
+    cancel_at_period_end=False,
+)
+
+
+async def user_subscriptions(conn: Connection, user_id: uuid.UUID) -> list[UserSubscription]:
+    return [_user_subscription(row) for row in await q.list_user_subscriptions(conn, user_id=user_id)]
+
+
+async def entitlement_for(conn: Connection, user_id: uuid.UUID) -> Entitlement:
+    """The best tier any of the user's subscriptions grants right now (free when none does)."""
+    granting = await q.get_entitled_subscription(conn, user_id=user_id)
+    tiers = {tier.slug: tier for tier in await list_tiers(conn)}
+    if granting is None:
+        return Entitlement(tier=tiers["free"], subscription=FREE_SUBSCRIPTION)
+    subscription = next(s for s in await user_subscriptions(conn, user_id) if s.id == granting.id)
+    return Entitlement(tier=tiers[granting.tier_slug], subscription=subscription)
+
+
+async def status_history(conn: Connection, user_id: uuid.UUID) -> list[dict[str, object]]:
+    """Every recorded status change of the user's subscriptions (for the data export; no provider secrets)."""
+    return [msgspec.to_builtins(row) for row in await q.list_status_history(conn, user_id=user_id)]
+
+
+def require_tier(entitlement: Entitlement, minimum: TierSlug) -> None:
+    """The guard for paid features: raise 403 unless the entitlement is `minimum` or better."""
+    if TIER_RANK[entitlement.slug] >= TIER_RANK[minimum]:
+        return
+    if minimum == "creator":
+        raise Forbidden("CREATOR_REQUIRED", "This needs an active Creator subscription.")
+    raise Forbidden("SUBSCRIPTION_REQUIRED", "This needs an active CookCam Pro or Creator subscription.")
+
+
+async def record_subscription_state(conn: Connection, state: ProviderState, cause: Cause) -> RecordOutcome:
+    """Create or update the subscription from verified provider data, keep the history of every status or tier
+    change with its cause, and publish `subscription.updated` to the user when anything they see changed.
+
+    A state older than the one stored (by the provider's own timestamp) is ignored, so out-of-order deliveries
+    cannot move a subscription backwards. A subscription id already bound to another account is refused.
+    """
+    async with conn.transaction():
+        before = await q.get_entitled_subscription(conn, user_id=state.user_id)
+        created_id = await q.insert_subscription(
+            conn,
+            user_id=state.user_id,
+            provider=state.provider,
+            provider_subscription_id=state.provider_subscription_id,
+            tier_slug=state.tier_slug,
+            status=state.status,
+            environment=state.environment,
+            billing_period=state.billing_period,
+            trial_ends_at=state.trial_ends_at,
+            current_period_start=state.current_period_start,
+            current_period_end=state.current_period_end,
+            cancel_at_period_end=state.cancel_at_period_end,
+            provider_updated_at=state.provider_updated_at,
+        )
+        if created_id is not None:
+            await _append_history(conn, created_id, state=state, from_status=None, from_tier=None, cause=cause)
+            outcome: RecordOutcome = "created"
+        else:
+            outcome = await _update_existing(conn, state, cause)
+        after = await q.get_entitled_subscription(conn, user_id=state.user_id)
+        if outcome in ("created", "changed") or _slug(before) != _slug(after):
+            await publish(
+                conn,
+                state.user_id,
+                RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": _slug(after), "status": state.status}),
+            )
+    return outcome
+
+
+async def _update_existing(conn: Connection, state: ProviderState, cause: Cause) -> RecordOutcome:
+    current = await q.lock_subscription(
+        conn, provider=state.provider, provider_subscription_id=state.provider_subscription_id
+    )
+    assert current is not None  # the insert found it, and subscriptions are only deleted with their user
+    if current.user_id != state.user_id:
+        raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
+    if state.provider_updated_at < current.provider_updated_at:
+        return "stale"
+    await q.update_subscription(
+        conn,
+        id=current.id,
+        tier_slug=state.tier_slug,
+        status=state.status,
+        environment=state.environment,
+        billing_period=state.billing_period,
+        trial_ends_at=state.trial_ends_at,
+        current_period_start=state.current_period_start,
+        current_period_end=state.current_period_end,
+        cancel_at_period_end=state.cancel_at_period_end,
+        provider_updated_at=state.provider_updated_at,
+    )
+    if (current.status, current.tier_slug) == (state.status, state.tier_slug):
+        return "unchanged"
+    await _append_history(
+        conn, current.id, state=state, from_status=current.status, from_tier=current.tier_slug, cause=cause
+    )
+    return "changed"
+
+
+async def _append_history(
+    conn: Connection,
+    subscription_id: uuid.UUID,
+    *,
+    state: ProviderState,
+    from_status: str | None,
+    from_tier: str | None,
+    cause: Cause,
+) -> None:
+    await q.insert_status_history(
+        conn,
+        subscription_id=subscription_id,
+        user_id=state.user_id,
+        from_status=from_status,
+        to_status=state.status,
+        from_tier=from_tier,
+        to_tier=state.tier_slug,
+        cause_kind=cause.kind,
+        cause_ref=cause.ref,
+    )
+
+
+def _slug(row: q.GetEntitledSubscriptionRow | None) -> str:
+    return row.tier_slug if row is not None else "free"

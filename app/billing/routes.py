@@ -1,0 +1,50 @@
+"""/api/v1/subscription (tiers, products, status) and /api/v1/users/subscription."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+
+from app.auth.service import CurrentUser
+from app.billing import entitlements
+from app.billing.products import parse_products, product_catalogue
+from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
+from app.core.dependencies import provide_caller, services_from
+from app.db.types import Connection
+
+
+class SubscriptionController(Controller):
+    path = "/api/v1/subscription"
+    tags = ["subscription"]
+
+    @get("/tiers", operation_id="listTiers")
+    async def tiers(self, db: NamedDependency[Connection]) -> list[Tier]:
+        return await entitlements.list_tiers(db)
+
+    @get("/products", operation_id="listProducts")
+    async def products(self, state: State, db: NamedDependency[Connection]) -> list[Product]:
+        mappings = parse_products(services_from(state).settings.billing.products)
+        return product_catalogue(mappings, await entitlements.list_tiers(db))
+
+    @get("/status", operation_id="subscriptionStatus", dependencies={"caller": Provide(provide_caller)})
+    async def status(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> SubscriptionStatus:
+        entitlement = await entitlements.entitlement_for(db, caller.id)
+        return SubscriptionStatus(
+            tier_slug=entitlement.slug,
+            is_paid=entitlement.slug != "free",
+            limits=entitlement.tier.limits,
+            features=entitlement.tier.features,
+            subscription=entitlement.subscription,
+            subscriptions=await entitlements.user_subscriptions(db, caller.id),
+        )
+
+
+@get(
+    "/api/v1/users/subscription",
+    operation_id="userSubscription",
+    tags=["users"],
+    dependencies={"caller": Provide(provide_caller)},
+)
+async def user_subscription(db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> UserSubscription:
+    return (await entitlements.entitlement_for(db, caller.id)).subscription

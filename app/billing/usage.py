@@ -1,0 +1,66 @@
+"""Usage limits for tier-limited features: atomic counters per user, metric and period in PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Literal
+
+from app.core.errors import AppError, ErrorDetail
+from app.db.queries import billing as q
+from app.db.types import Connection
+
+Period = Literal["day", "month"]
+
+
+class UsageLimitReached(AppError):
+    status_code = 429
+
+    def __init__(self, code: str, metric: str, limit: int, period: Period, resets_at: datetime.datetime) -> None:
+        wait = max(1, int((resets_at - datetime.datetime.now(datetime.UTC)).total_seconds()))
+        super().__init__(
+            code,
+            f"You have used all {limit} {metric.replace('_', ' ')} of this {period}; the limit resets at "
+            f"{resets_at.isoformat()}.",
+            details=[ErrorDetail(message=resets_at.isoformat(), field="resets_at")],
+            headers={"Retry-After": str(wait)},
+        )
+        self.resets_at = resets_at
+
+
+def period_bounds(period: Period, now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    """The UTC start of the current period and the moment the next one starts."""
+    day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day, day + datetime.timedelta(days=1)
+    month = day.replace(day=1)
+    following = (month + datetime.timedelta(days=32)).replace(day=1)
+    return month, following
+
+
+async def consume(
+    conn: Connection,
+    user_id: uuid.UUID,
+    metric: str,
+    *,
+    limit: int | None,
+    period: Period,
+    limit_code: str,
+    now: datetime.datetime | None = None,
+) -> int | None:
+    """Count one use; raise UsageLimitReached (with the reset time) when the limit is already used up.
+
+    Returns how many uses the period has had, or None for an unlimited tier (nothing is counted). Concurrent calls
+    with one use left: exactly one succeeds, because the increment and the check are one statement.
+    """
+    if limit is None:
+        return None
+    start, resets_at = period_bounds(period, now or datetime.datetime.now(datetime.UTC))
+    used = (
+        await q.consume_usage(conn, user_id=user_id, metric=metric, period_start=start, usage_limit=limit)
+        if limit > 0
+        else None
+    )
+    if used is None:
+        raise UsageLimitReached(limit_code, metric, limit, period, resets_at)
+    return used

@@ -1,0 +1,80 @@
+-- name: ListTiers :many
+select slug, name, rank, monthly_price_cents, yearly_price_cents, currency, scans_per_day, recipes_per_month,
+       saved_recipes, revenue_share_percent, features
+from tiers
+order by rank;
+
+-- name: GetEntitledSubscription :one
+-- The subscription granting the best tier right now: trialing, active or in grace, or cancelled with paid time left.
+select s.id, s.tier_slug, s.provider, s.status, s.current_period_end
+from subscriptions s
+join tiers t on t.slug = s.tier_slug
+where s.user_id = @user_id
+  and (s.status in ('trialing', 'active', 'grace_period')
+       or (s.status = 'cancelled' and s.current_period_end > now()))
+order by t.rank desc, s.current_period_end desc nulls last
+limit 1;
+
+-- name: ListUserSubscriptions :many
+select id, provider, tier_slug, status, environment, billing_period, trial_ends_at, current_period_start,
+       current_period_end, cancel_at_period_end, created_at, updated_at
+from subscriptions
+where user_id = @user_id
+order by created_at desc
+limit 100;
+
+-- name: InsertSubscription :one
+-- A subscription seen for the first time; no row when it already exists (then it is locked and updated instead).
+insert into subscriptions (user_id, provider, provider_subscription_id, tier_slug, status, environment,
+                           billing_period, trial_ends_at, current_period_start, current_period_end,
+                           cancel_at_period_end, provider_updated_at)
+values (@user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
+        sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end),
+        @cancel_at_period_end, @provider_updated_at)
+on conflict (provider, provider_subscription_id) do nothing
+returning id;
+
+-- name: LockSubscription :one
+select id, user_id, tier_slug, status, provider_updated_at
+from subscriptions
+where provider = @provider and provider_subscription_id = @provider_subscription_id
+for update;
+
+-- name: UpdateSubscription :exec
+update subscriptions set
+    tier_slug = @tier_slug,
+    status = @status,
+    environment = @environment,
+    billing_period = sqlc.narg(billing_period),
+    trial_ends_at = sqlc.narg(trial_ends_at),
+    current_period_start = sqlc.narg(current_period_start),
+    current_period_end = sqlc.narg(current_period_end),
+    cancel_at_period_end = @cancel_at_period_end,
+    provider_updated_at = @provider_updated_at,
+    updated_at = now()
+where id = @id;
+
+-- name: InsertStatusHistory :exec
+insert into subscription_status_history (subscription_id, user_id, from_status, to_status, from_tier, to_tier,
+                                         cause_kind, cause_ref)
+values (@subscription_id, @user_id, sqlc.narg(from_status), @to_status, sqlc.narg(from_tier), @to_tier,
+        @cause_kind, @cause_ref);
+
+-- name: ListStatusHistory :many
+select h.subscription_id, h.from_status, h.to_status, h.from_tier, h.to_tier, h.cause_kind, h.recorded_at
+from subscription_status_history h
+where h.user_id = @user_id
+order by h.id
+limit 1000;
+
+-- name: ConsumeUsage :one
+-- One more use in the period, only while under the limit; no row when the limit is reached. Atomic under
+-- concurrency: the row lock serialises increments and the WHERE re-checks the count.
+insert into usage_counters (user_id, metric, period_start, used)
+values (@user_id, @metric, @period_start, 1)
+on conflict (user_id, metric, period_start) do update set used = usage_counters.used + 1
+where usage_counters.used < @usage_limit::integer
+returning used;
+
+-- name: GetUsage :one
+select used from usage_counters where user_id = @user_id and metric = @metric and period_start = @period_start;
