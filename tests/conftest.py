@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.db.migrations import migrate
+from app.db.pool import connect
 from app.server import create_app
 from app.settings import DatabaseSettings, RateLimitSettings, Settings
 from tests.support import PostgresForTests
@@ -36,7 +37,7 @@ async def database_url(postgres: PostgresForTests) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)  # prepared like the pool's connections (jsonb codec)
     try:
         yield conn
     finally:

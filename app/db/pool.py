@@ -22,7 +22,8 @@ def _decode_jsonb(data: bytes) -> Any:
     return _json_decoder.decode(data[1:])
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """What every connection needs before the generated queries can use it (the jsonb codec)."""
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
     )
@@ -41,9 +42,16 @@ async def create_pool(dsn: str, settings: DatabaseSettings) -> asyncpg.Pool:
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         command_timeout=settings.command_timeout_seconds,
-        init=_init_connection,
+        init=init_connection,
         reset=_keep_session,
         server_settings={"application_name": "cookcam-api"},
     )
     assert pool is not None  # create_pool returns None only when awaited improperly
     return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A single connection outside the pool (CLI commands, jobs), prepared like the pool's."""
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn

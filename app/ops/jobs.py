@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from app.db.pool import connect
 from app.db.queries import auth as auth_q
 from app.db.queries import jobs as q
 from app.db.queries import ratelimit as ratelimit_q
@@ -42,7 +43,7 @@ async def run_locked(conn: Connection, name: str) -> str:
 
 
 async def run_job(name: str, dsn: str) -> str:
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     try:
         return await run_locked(conn, name)
     finally:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from app.auth.service import normalise_email
 from app.core.passwords import Passwords
+from app.db.pool import connect
 from app.db.queries import auth as q
 from app.settings import Settings
 
 
 async def seed(dsn: str, settings: Settings) -> str:
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     try:
         email = normalise_email(settings.demo.email)
         if await q.get_credentials_by_email(conn, email=email) is not None:

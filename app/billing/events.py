@@ -1,0 +1,76 @@
+"""Inbound provider events, processed at most once in effect.
+
+Protocol: the event is stored and claimed in one statement (committed at once, so a crash leaves a claim whose
+lease runs out); the effect runs in a transaction that first locks the claimed row, fenced by the claim's attempt
+number, and marks the event processed in the same commit. So concurrent deliveries of one event produce one
+effect, a crashed worker's claim is taken over after its lease, and a failure is recorded and re-raised so the
+provider's retry (after a 5xx) can process it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from app.billing.schemas import Provider
+from app.core.errors import ServiceUnavailable
+from app.db.queries import events as q
+from app.db.types import Connection, ConnectionSource
+
+log = logging.getLogger("cookcam.billing.events")
+
+DEFAULT_LEASE_SECONDS = 60.0
+EventOutcome = Literal["processed", "duplicate"]
+Effect = Callable[[Connection], Awaitable[None]]
+
+
+class EventInProgress(ServiceUnavailable):
+    """Another worker holds a live claim on this event: answer 503 so the provider delivers it again later."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "EVENT_IN_PROGRESS", "This event is being processed; deliver it again later.", retry_after_seconds=30
+        )
+
+
+async def process_once(
+    connect: ConnectionSource,
+    *,
+    provider: Provider,
+    event_id: str,
+    event_type: str,
+    payload: Any,
+    effect: Effect,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> EventOutcome:
+    """Store the event and apply `effect` unless it was applied before; raise EventInProgress while another worker
+    holds it, and re-raise the effect's failure after recording it."""
+    async with connect() as conn:
+        claim = await q.claim_event(
+            conn,
+            provider=provider,
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+            lease_seconds=lease_seconds,
+        )
+        if claim is None:
+            if await q.get_event_status(conn, provider=provider, event_id=event_id) == "processed":
+                return "duplicate"
+            raise EventInProgress()
+        started = time.monotonic()
+        try:
+            async with conn.transaction():
+                if await q.hold_claim(conn, id=claim.id, attempt=claim.attempts) is None:
+                    raise EventInProgress()  # our lease ran out and another worker took the event over
+                await effect(conn)
+                await q.complete_event(conn, id=claim.id, duration_ms=int((time.monotonic() - started) * 1000))
+        except EventInProgress:
+            raise
+        except Exception as exc:
+            log.exception("%s event %s (%s) failed on attempt %d", provider, event_id, event_type, claim.attempts)
+            await q.fail_event(conn, id=claim.id, attempt=claim.attempts, error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+    return "processed"

@@ -1,0 +1,35 @@
+-- name: ClaimEvent :one
+-- Records the event, or takes it over when an earlier attempt failed or its claim's lease ran out. No row: the
+-- event is processed already, or another worker holds a live claim.
+insert into provider_events (provider, event_id, event_type, status, attempts, payload, claimed_until)
+values (@provider, @event_id, @event_type, 'processing', 1, @payload,
+        now() + make_interval(secs => @lease_seconds::double precision))
+on conflict (provider, event_id) do update set
+    status = 'processing',
+    attempts = provider_events.attempts + 1,
+    claimed_until = excluded.claimed_until,
+    error = null
+where provider_events.status = 'failed'
+   or (provider_events.status = 'processing' and provider_events.claimed_until < now())
+returning id, attempts;
+
+-- name: GetEventStatus :one
+select status from provider_events where provider = @provider and event_id = @event_id;
+
+-- name: HoldClaim :one
+-- First statement of the effect's transaction: locks the event row, so a takeover waits for this transaction to
+-- end, and matches only while this worker's claim (its attempt number) is still the current one.
+select id from provider_events
+where id = @id and attempts = @attempt and status = 'processing'
+for update;
+
+-- name: CompleteEvent :exec
+-- Last statement of the effect's transaction (the row is held since HoldClaim).
+update provider_events
+set status = 'processed', processed_at = now(), claimed_until = null, duration_ms = @duration_ms
+where id = @id;
+
+-- name: FailEvent :execrows
+update provider_events
+set status = 'failed', claimed_until = null, error = @error
+where id = @id and attempts = @attempt and status = 'processing';
