@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.auth.routes import AuthController
-from app.billing.routes import SubscriptionController, user_subscription
+from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> Litestar:
             AuthController,
             SubscriptionController,
             user_subscription,
+            stripe_webhook,
             realtime_socket,
             health,
             ready,

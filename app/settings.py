@@ -105,6 +105,22 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     )
 
 
+class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
+    secret_key: str | None = None
+    webhook_secret: str | None = None
+    # The signing secret before the last rotation: webhooks signed with it still verify during the changeover.
+    previous_webhook_secret: str | None = None
+    api_base: str = "https://api.stripe.com"
+    webhook_tolerance_seconds: int = 300
+    # Price lookup key -> tier and billing period, as "lookup_key=tier:period".
+    prices: tuple[str, ...] = (
+        "cookcam_regular_monthly=regular:monthly",
+        "cookcam_regular_yearly=regular:yearly",
+        "cookcam_creator_monthly=creator:monthly",
+        "cookcam_creator_yearly=creator:yearly",
+    )
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     email: str = "demo@cookcam.app"
     password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
@@ -124,6 +140,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
+    stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property
@@ -131,7 +148,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.app_env in ("staging", "production")
 
 
-SECRET_FIELDS = frozenset({"jwt.secret", "jwt.previous_secret", "logfire.token", "demo.password", "http.metrics_token"})
+SECRET_FIELDS = frozenset(
+    {
+        "jwt.secret",
+        "jwt.previous_secret",
+        "logfire.token",
+        "demo.password",
+        "http.metrics_token",
+        "stripe.secret_key",
+        "stripe.webhook_secret",
+        "stripe.previous_webhook_secret",
+    }
+)
 
 
 class SettingsError(Exception):
@@ -191,9 +219,12 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")
-    for product in settings.billing.products:
-        if not PRODUCT_MAPPING.match(product):
-            problems.append(f"BILLING_PRODUCTS: {product!r} is not product_id=regular|creator:monthly|yearly")
+    for name, mappings in (("BILLING_PRODUCTS", settings.billing.products), ("STRIPE_PRICES", settings.stripe.prices)):
+        problems.extend(
+            f"{name}: {entry!r} is not id=regular|creator:monthly|yearly"
+            for entry in mappings
+            if not PRODUCT_MAPPING.match(entry)
+        )
     for proxy in settings.http.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)
@@ -209,7 +240,14 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
         problems.append(f"JWT_SECRET is required in {settings.app_env}")
     elif settings.jwt.secret == DEVELOPMENT_JWT_SECRET:
         problems.append("JWT_SECRET must not be the development default")
-    for label, secret in (("JWT_SECRET", settings.jwt.secret), ("JWT_PREVIOUS_SECRET", settings.jwt.previous_secret)):
+    _check_stripe_rules(settings, environ, problems)
+    for label, secret in (
+        ("JWT_SECRET", settings.jwt.secret),
+        ("JWT_PREVIOUS_SECRET", settings.jwt.previous_secret),
+        ("STRIPE_SECRET_KEY", settings.stripe.secret_key),
+        ("STRIPE_WEBHOOK_SECRET", settings.stripe.webhook_secret),
+        ("STRIPE_PREVIOUS_WEBHOOK_SECRET", settings.stripe.previous_webhook_secret),
+    ):
         if secret is not None and len(secret) < MIN_SECRET_LENGTH:
             problems.append(f"{label} must be at least {MIN_SECRET_LENGTH} characters in {settings.app_env}")
     if not settings.database.url:
@@ -221,6 +259,14 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
             problems.append(f"CORS_ORIGIN: {origin!r} must be https in {settings.app_env}")
     if not settings.http.public_base_url.startswith("https://"):
         problems.append(f"HTTP_PUBLIC_BASE_URL must be https in {settings.app_env}")
+
+
+def _check_stripe_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
+    for required in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not environ.get(required):
+            problems.append(f"{required} is required in {settings.app_env}")
+    if not settings.stripe.api_base.startswith("https://"):
+        problems.append(f"STRIPE_API_BASE must be https in {settings.app_env}")
 
 
 def read_env_file(path: Path) -> dict[str, str]:

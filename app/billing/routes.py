@@ -1,15 +1,20 @@
-"""/api/v1/subscription (tiers, products, status) and /api/v1/users/subscription."""
+"""/api/v1/subscription (tiers, products, status, Stripe webhook) and /api/v1/users/subscription."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from app.auth.service import CurrentUser
 from app.billing import entitlements
+from app.billing.events import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
+from app.billing.stripe_webhooks import apply_event, verified_event
 from app.core.dependencies import provide_caller, services_from
 from app.db.types import Connection
 
@@ -48,3 +53,26 @@ class SubscriptionController(Controller):
 )
 async def user_subscription(db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> UserSubscription:
     return (await entitlements.entitlement_for(db, caller.id)).subscription
+
+
+class WebhookReceipt(msgspec.Struct, frozen=True):
+    received: bool
+    outcome: EventOutcome
+
+
+@post("/api/v1/subscription/webhook/stripe", status_code=200, operation_id="stripeWebhook", tags=["webhooks"])
+async def stripe_webhook(state: State, request: Request[Any, Any, Any]) -> WebhookReceipt:
+    """Signed by Stripe, not by a user. Verified on the raw bytes; stored before processing; processed once; any
+    failure answers 5xx so that Stripe delivers it again."""
+    settings = services_from(state).settings.stripe
+    payload = await request.body()
+    event = verified_event(payload, request.headers.get("stripe-signature"), settings)
+    outcome = await process_once(
+        services_from(state).connection,
+        provider="stripe",
+        event_id=event.id,
+        event_type=event.type,
+        payload=msgspec.json.decode(payload),
+        effect=lambda conn: apply_event(conn, event, settings),
+    )
+    return WebhookReceipt(received=True, outcome=outcome)

@@ -69,6 +69,8 @@ def test_seed_refuses_production() -> None:
         "JWT_SECRET": "p" * 40,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
         "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
+        "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
     }
     result = cookcam("seed", env=env)
     assert result.returncode == 2

@@ -102,6 +102,8 @@ async def test_staging_writes_scrubbed_json_access_lines(database_url, tmp_path)
             "JWT_SECRET": "s" * 48,
             "CORS_ORIGIN": "https://app.cookcam.example",
             "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.example",
+            "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
+            "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
             "JOBS_SCHEDULER_ENABLED": "false",
         },
     )

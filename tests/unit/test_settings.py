@@ -10,6 +10,8 @@ PRODUCTION_OK = {
     "DATABASE_URL": "postgresql://cookcam:hunter2hunter2@db.internal:5432/cookcam",
     "CORS_ORIGIN": "https://cookcam.app,https://www.cookcam.app",
     "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
+    "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
 }
 
 
@@ -61,6 +63,7 @@ def test_every_problem_is_listed_at_once() -> None:
     assert "DATABASE_URL is required in production" in problems
     assert "CORS_ORIGIN must list origins" in problems
     assert "HTTP_PUBLIC_BASE_URL must be https" in problems
+    assert "STRIPE_WEBHOOK_SECRET is required in production" in problems
     assert "PASSWORD_MAX_CONCURRENT_HASHES must be at least 1" in problems
     assert "DATABASE_ACQUIRE_TIMEOUT_SECONDS must be greater than 0" in problems
     assert len(raised.value.problems) >= 8
@@ -100,6 +103,8 @@ def test_redaction_hides_secrets_and_database_password() -> None:
     assert "hunter2" not in text
     assert "lf_secret_token" not in text
     assert data["jwt"]["secret"] == "***redacted***"
+    assert data["stripe"]["webhook_secret"] == "***redacted***"
+    assert "w" * 40 not in text
     assert data["database"]["url"] == "postgresql://cookcam:***@db.internal:5432/cookcam"
 
 

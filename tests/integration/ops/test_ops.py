@@ -80,6 +80,8 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
             "DATABASE_URL": database_url,
             "CORS_ORIGIN": "https://cookcam.app",
             "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
+            "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
+            "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
             "JOBS_SCHEDULER_ENABLED": "false",
         }
     )
@@ -96,6 +98,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/subscription/products",
         "/api/v1/subscription/status",
         "/api/v1/users/subscription",
+        "/api/v1/subscription/webhook/stripe",
     }
     assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
     async with AsyncTestClient(app=app) as client:

@@ -1,0 +1,166 @@
+"""Stripe webhooks: the signature checked on the raw bytes by Stripe's own library (current and previous secret),
+the event decoded strictly, and subscription lifecycle events turned into verified subscription states.
+
+Subscriptions created by our checkout carry `metadata.user_id`, written by this server when it creates the
+Checkout Session; signed events are the only input, so that id is ours, not a client's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import Literal
+
+import asyncpg
+import msgspec
+import stripe
+
+from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.billing.products import ProductMapping, parse_products
+from app.billing.schemas import Status
+from app.core.errors import BadRequest, Conflict, ServiceUnavailable
+from app.db.types import Connection
+from app.settings import StripeSettings
+
+log = logging.getLogger("cookcam.billing.stripe")
+
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+    }
+)
+
+# Stripe's subscription statuses on ours (docs/payments.md has the table and the reasons).
+STATUS_MAP: dict[str, Status] = {
+    "trialing": "trialing",
+    "active": "active",
+    "past_due": "billing_retry",
+    "unpaid": "billing_retry",
+    "incomplete": "billing_retry",
+    "incomplete_expired": "expired",
+    "canceled": "expired",
+    "paused": "paused",
+}
+
+
+class Price(msgspec.Struct, frozen=True):
+    id: str
+    lookup_key: str | None = None
+
+
+class SubscriptionItem(msgspec.Struct, frozen=True):
+    price: Price
+    # Since API version 2025-03-31 the billing period lives on the items.
+    current_period_start: int | None = None
+    current_period_end: int | None = None
+
+
+class SubscriptionItems(msgspec.Struct, frozen=True):
+    data: list[SubscriptionItem]
+
+
+class Subscription(msgspec.Struct, frozen=True):
+    id: str
+    status: str
+    items: SubscriptionItems
+    cancel_at_period_end: bool = False
+    trial_end: int | None = None
+    current_period_start: int | None = None
+    current_period_end: int | None = None
+    metadata: dict[str, str] = {}
+    livemode: bool = True
+
+
+class EventData(msgspec.Struct, frozen=True):
+    object: msgspec.Raw
+
+
+class Event(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    created: int
+    data: EventData
+    livemode: bool = True
+
+
+def verified_event(payload: bytes, signature_header: str | None, settings: StripeSettings) -> Event:
+    """Check the Stripe-Signature header against the raw body with the current, then the previous secret."""
+    secrets = [s for s in (settings.webhook_secret, settings.previous_webhook_secret) if s]
+    if not secrets:
+        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Stripe webhooks are not configured on this server.")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8", "replace"),
+                signature_header or "",
+                secret,
+                tolerance=settings.webhook_tolerance_seconds,
+            )
+            break
+        except stripe.SignatureVerificationError:
+            continue
+    else:
+        raise BadRequest("STRIPE_SIGNATURE_INVALID", "The Stripe-Signature header does not match this body.")
+    try:
+        return msgspec.json.decode(payload, type=Event)
+    except msgspec.DecodeError:
+        raise BadRequest("STRIPE_EVENT_INVALID", "The signed body is not a Stripe event.") from None
+
+
+def _timestamp(value: int | None) -> datetime.datetime | None:
+    return datetime.datetime.fromtimestamp(value, datetime.UTC) if value is not None else None
+
+
+def subscription_state(event: Event, prices: dict[str, ProductMapping]) -> ProviderState | None:
+    """The subscription state an event reports; None when it is not ours to map (no user, unknown price)."""
+    subscription = msgspec.json.decode(event.data.object, type=Subscription)
+    user_id = subscription.metadata.get("user_id")
+    item = subscription.items.data[0] if subscription.items.data else None
+    mapping = prices.get(item.price.lookup_key or "") if item is not None else None
+    if user_id is None or mapping is None or item is None:
+        log.warning("Stripe subscription %s has no user or no known price; not mapped", subscription.id)
+        return None
+    tier: Literal["regular", "creator"] = "creator" if mapping.tier_slug == "creator" else "regular"
+    period: Literal["monthly", "yearly"] = "yearly" if mapping.billing_period == "yearly" else "monthly"
+    return ProviderState(
+        user_id=uuid.UUID(user_id),
+        provider="stripe",
+        provider_subscription_id=subscription.id,
+        tier_slug=tier,
+        status=STATUS_MAP.get(subscription.status, "expired"),
+        environment="production" if subscription.livemode else "sandbox",
+        billing_period=period,
+        trial_ends_at=_timestamp(subscription.trial_end),
+        current_period_start=_timestamp(subscription.current_period_start or item.current_period_start),
+        current_period_end=_timestamp(subscription.current_period_end or item.current_period_end),
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        # Stripe objects carry no modification time; the event's creation time orders deliveries.
+        provider_updated_at=datetime.datetime.fromtimestamp(event.created, datetime.UTC),
+    )
+
+
+async def apply_event(conn: Connection, event: Event, settings: StripeSettings) -> None:
+    """The effect of one Stripe event (run inside the event store's fenced transaction)."""
+    if event.type not in SUBSCRIPTION_EVENTS:
+        log.info("Stripe event %s (%s) stored; this type has no effect yet", event.id, event.type)
+        return
+    state = subscription_state(event, parse_products(settings.prices))
+    if state is None:
+        return
+    try:
+        async with conn.transaction():  # a savepoint: a refusal below leaves the event's transaction usable
+            await record_subscription_state(conn, state, Cause("stripe_event", event.id))
+    except asyncpg.ForeignKeyViolationError:
+        # The account was deleted; retrying would not bring it back.
+        log.warning("Stripe event %s names a user that no longer exists; not applied", event.id)
+    except Conflict:
+        log.warning(
+            "Stripe event %s: subscription %s is bound to another account; not applied",
+            event.id,
+            state.provider_subscription_id,
+        )
