@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.auth.routes import AuthController
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
+from app.billing.stripe_checkout import StripeApi
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
@@ -54,6 +55,7 @@ def _lifespan(settings: Settings) -> Any:
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),
+            stripe=StripeApi(settings),
         )
         app.state.services = services
         await hub.start()
@@ -70,6 +72,7 @@ def _lifespan(settings: Settings) -> Any:
             await hub.stop()
             if counters is not None:
                 await counters.close()
+            await services.stripe.close()
             await pool.close()
 
     return lifespan

@@ -103,6 +103,8 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
         "com.cookcam.creator.monthly=creator:monthly",
         "com.cookcam.creator.yearly=creator:yearly",
     )
+    # Where Stripe Checkout may send the user back: origins ("https://cookcam.app") or app schemes ("cookcam://").
+    redirect_allowlist: tuple[str, ...] = ("cookcam://", "http://127.0.0.1:8000", "http://localhost:8000")
 
 
 class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -241,6 +243,11 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
     elif settings.jwt.secret == DEVELOPMENT_JWT_SECRET:
         problems.append("JWT_SECRET must not be the development default")
     _check_stripe_rules(settings, environ, problems)
+    for target in settings.billing.redirect_allowlist:
+        if target.startswith("http://"):
+            problems.append(
+                f"BILLING_REDIRECT_ALLOWLIST: {target!r} must be https or an app scheme in {settings.app_env}"
+            )
     for label, secret in (
         ("JWT_SECRET", settings.jwt.secret),
         ("JWT_PREVIOUS_SECRET", settings.jwt.previous_secret),

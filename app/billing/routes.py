@@ -8,12 +8,14 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 
 from app.auth.service import CurrentUser
-from app.billing import entitlements
+from app.billing import entitlements, stripe_checkout
 from app.billing.events import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
+from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
 from app.billing.stripe_webhooks import apply_event, verified_event
 from app.core.dependencies import provide_caller, services_from
 from app.db.types import Connection
@@ -31,6 +33,20 @@ class SubscriptionController(Controller):
     async def products(self, state: State, db: NamedDependency[Connection]) -> list[Product]:
         mappings = parse_products(services_from(state).settings.billing.products)
         return product_catalogue(mappings, await entitlements.list_tiers(db))
+
+    @post(
+        "/create-checkout",
+        status_code=200,
+        operation_id="createCheckout",
+        dependencies={"caller": Provide(provide_caller)},
+    )
+    async def create_checkout(
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
+    ) -> CheckoutSession:
+        services = services_from(state)
+        return await stripe_checkout.create_checkout(
+            services.connection, services.stripe.client, services.settings, caller, data
+        )
 
     @get("/status", operation_id="subscriptionStatus", dependencies={"caller": Provide(provide_caller)})
     async def status(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> SubscriptionStatus:

@@ -78,3 +78,12 @@ returning used;
 
 -- name: GetUsage :one
 select used from usage_counters where user_id = @user_id and metric = @metric and period_start = @period_start;
+
+-- name: GetStripeCustomer :one
+select customer_id from stripe_customers where user_id = @user_id;
+
+-- name: InsertStripeCustomer :one
+-- The first writer wins; a concurrent checkout then reads the stored id (the Stripe call was idempotent).
+insert into stripe_customers (user_id, customer_id) values (@user_id, @customer_id)
+on conflict (user_id) do nothing
+returning customer_id;

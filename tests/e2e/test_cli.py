@@ -71,6 +71,7 @@ def test_seed_refuses_production() -> None:
         "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
         "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
         "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
+        "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
     }
     result = cookcam("seed", env=env)
     assert result.returncode == 2

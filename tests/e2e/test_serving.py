@@ -104,6 +104,7 @@ async def test_staging_writes_scrubbed_json_access_lines(database_url, tmp_path)
             "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.example",
             "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
             "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
+            "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
             "JOBS_SCHEDULER_ENABLED": "false",
         },
     )

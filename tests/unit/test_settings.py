@@ -12,6 +12,7 @@ PRODUCTION_OK = {
     "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
     "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
     "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
+    "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
 }
 
 
@@ -119,3 +120,8 @@ def test_billing_products_must_name_a_paid_tier_and_period() -> None:
     assert settings.billing.products == ("com.x.pro=regular:monthly", "com.x.creator=creator:yearly")
     with pytest.raises(SettingsError, match="BILLING_PRODUCTS"):
         load_settings({"BILLING_PRODUCTS": "com.x.free=free:monthly"})
+
+
+def test_production_refuses_plain_http_return_addresses() -> None:
+    with pytest.raises(SettingsError, match="BILLING_REDIRECT_ALLOWLIST"):
+        load_settings({**PRODUCTION_OK, "BILLING_REDIRECT_ALLOWLIST": "cookcam://,http://cookcam.app"})

@@ -303,3 +303,22 @@ async def get_usage(
 ) -> int | None:
     value = await conn.fetchval(GET_USAGE, user_id, metric, period_start)
     return cast("int | None", value)
+
+
+GET_STRIPE_CUSTOMER = """select customer_id from stripe_customers where user_id = $1"""
+
+
+async def get_stripe_customer(conn: Connection, *, user_id: uuid.UUID) -> str | None:
+    value = await conn.fetchval(GET_STRIPE_CUSTOMER, user_id)
+    return cast("str | None", value)
+
+
+INSERT_STRIPE_CUSTOMER = """insert into stripe_customers (user_id, customer_id) values ($1, $2)
+on conflict (user_id) do nothing
+returning customer_id"""
+
+
+async def insert_stripe_customer(conn: Connection, *, user_id: uuid.UUID, customer_id: str) -> str | None:
+    """The first writer wins; a concurrent checkout then reads the stored id (the Stripe call was idempotent)."""
+    value = await conn.fetchval(INSERT_STRIPE_CUSTOMER, user_id, customer_id)
+    return cast("str | None", value)

@@ -82,6 +82,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
             "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
             "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
             "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
+            "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
             "JOBS_SCHEDULER_ENABLED": "false",
         }
     )
@@ -99,6 +100,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/subscription/status",
         "/api/v1/users/subscription",
         "/api/v1/subscription/webhook/stripe",
+        "/api/v1/subscription/create-checkout",
     }
     assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
     async with AsyncTestClient(app=app) as client:
