@@ -15,7 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.auth.routes import AuthController
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
-from app.billing.stripe_checkout import StripeApi
+from app.billing.stripe_api import StripeApi
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.auth.service import Credentials
-from app.billing.stripe_checkout import StripeApi
+from app.billing.stripe_api import StripeApi
 from app.core.client_address import Network, parse_networks
 from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter

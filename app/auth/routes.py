@@ -108,8 +108,9 @@ class AuthController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[DeleteAccountRequest],
     ) -> DeleteAccountResponse:
+        services = services_from(state)
         return await service.delete_account(
-            db, services_from(state).credentials.passwords, caller, data.confirm_password
+            db, services.credentials.passwords, services.stripe.client, caller, data.confirm_password
         )
 
     @get("/export", operation_id="exportAccount", dependencies={"caller": Provide(provide_caller)})

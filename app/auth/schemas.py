@@ -91,6 +91,8 @@ class AuthResponse(msgspec.Struct, frozen=True):
 class DeleteAccountResponse(msgspec.Struct, frozen=True):
     message: str
     deleted_at: datetime.datetime
+    # Store subscriptions keep charging until the user cancels them in the store: how to do that, one per store.
+    store_subscriptions_to_cancel: list[str] = []
 
 
 class LinkReferralResponse(msgspec.Struct, frozen=True):

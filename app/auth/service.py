@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import msgspec
+import stripe
 
 from app.auth.schemas import (
     AccountExport,
@@ -19,6 +20,7 @@ from app.auth.schemas import (
     User,
 )
 from app.billing import entitlements
+from app.billing.account_closure import close_billing
 from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
@@ -214,19 +216,27 @@ async def link_referral(conn: Connection, caller: CurrentUser, referral_code: st
 
 
 async def delete_account(
-    conn: Connection, passwords: Passwords, caller: CurrentUser, confirm_password: str
+    conn: Connection,
+    passwords: Passwords,
+    stripe_client: stripe.StripeClient | None,
+    caller: CurrentUser,
+    confirm_password: str,
 ) -> DeleteAccountResponse:
-    """Erase the account and everything it owns (ON DELETE CASCADE) in one transaction."""
+    """Cancel live Stripe subscriptions, then erase the account and everything it owns (ON DELETE CASCADE) in one
+    transaction. If a subscription cannot be cancelled, nothing is erased."""
     password_hash = await q.get_password_hash(conn, user_id=caller.id)
     if not await passwords.verify(password_hash, confirm_password):
         raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
+    store_instructions = await close_billing(conn, stripe_client, caller.id)
     async with conn.transaction():
         await publish(conn, caller.id, RealtimeEvent(ACCOUNT_DELETED))
         if await q.delete_user(conn, user_id=caller.id) != 1:
             raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
     return DeleteAccountResponse(
-        message="Your account and all of its data have been deleted.",
+        message="Your account and all of its data have been deleted."
+        + (" Store subscriptions must still be cancelled in the store." if store_instructions else ""),
         deleted_at=datetime.datetime.now(datetime.UTC),
+        store_subscriptions_to_cancel=store_instructions,
     )
 
 

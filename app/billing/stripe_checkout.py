@@ -6,10 +6,8 @@ Nothing here grants a tier: the subscription exists only once Stripe says so thr
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
-from collections.abc import Awaitable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 import msgspec
 import stripe
@@ -18,15 +16,13 @@ from app.auth.service import CurrentUser
 from app.billing import entitlements
 from app.billing.products import parse_products
 from app.billing.redirects import require_allowed
-from app.core.errors import AppError, Conflict, ServiceUnavailable
+from app.billing.stripe_api import PaymentProviderError, stripe_call
+from app.core.errors import Conflict, ServiceUnavailable
 from app.db.queries import billing as q
 from app.db.types import ConnectionSource
 from app.settings import Settings
 
-log = logging.getLogger("cookcam.billing.stripe")
-
 TRIAL_DAYS = 3
-T = TypeVar("T")
 RedirectUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
@@ -42,44 +38,6 @@ class CheckoutSession(msgspec.Struct, frozen=True):
     session_id: str
 
 
-class PaymentProviderError(AppError):
-    status_code = 502
-
-
-class StripeApi:
-    """The Stripe client this worker uses (None when STRIPE_SECRET_KEY is unset) and its HTTP client to close."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._http = stripe.HTTPXClient()
-        self.client = (
-            stripe.StripeClient(
-                settings.stripe.secret_key,
-                base_addresses={"api": settings.stripe.api_base},
-                http_client=self._http,
-                max_network_retries=2,  # Stripe's client retries connection errors and 409/5xx with backoff
-            )
-            if settings.stripe.secret_key
-            else None
-        )
-
-    async def close(self) -> None:
-        await self._http.close_async()  # type: ignore[no-untyped-call]
-
-
-async def _stripe(call: Awaitable[T]) -> T:
-    """Run a Stripe API call, turning its failures into our errors (503 when worth retrying, 502 otherwise)."""
-    try:
-        return await call
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-        log.warning("Stripe unavailable: %s", type(exc).__name__)
-        raise ServiceUnavailable(
-            "PAYMENT_PROVIDER_UNAVAILABLE", "Payments are unavailable; try again shortly."
-        ) from None
-    except stripe.StripeError as exc:
-        log.error("Stripe refused a request: %s (%s)", type(exc).__name__, getattr(exc, "code", None))
-        raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The payment provider refused the request.") from None
-
-
 def _lookup_key(settings: Settings, tier: str, period: str) -> str:
     for key, mapping in parse_products(settings.stripe.prices).items():
         if (mapping.tier_slug, mapping.billing_period) == (tier, period):
@@ -92,7 +50,7 @@ async def _customer_id(connect: ConnectionSource, client: stripe.StripeClient, c
         existing = await q.get_stripe_customer(conn, user_id=caller.id)
     if existing is not None:
         return existing
-    customer = await _stripe(
+    customer = await stripe_call(
         client.v1.customers.create_async(
             params={"email": caller.user.email, "name": caller.user.name, "metadata": {"user_id": str(caller.id)}},
             # One customer per user even when two checkouts race: Stripe replays the first creation.
@@ -120,13 +78,13 @@ async def create_checkout(
     if entitlements.TIER_RANK[current.slug] >= entitlements.TIER_RANK[request.tier]:
         raise Conflict("ALREADY_SUBSCRIBED", "You already have this plan or a better one; change it instead.")
     lookup_key = _lookup_key(settings, request.tier, request.billing_period)
-    prices = await _stripe(client.v1.prices.list_async(params={"lookup_keys": [lookup_key], "active": True}))
+    prices = await stripe_call(client.v1.prices.list_async(params={"lookup_keys": [lookup_key], "active": True}))
     if not prices.data:
         raise ServiceUnavailable("STRIPE_PRICE_UNCONFIGURED", "This plan cannot be bought right now.")
     customer_id = await _customer_id(connect, client, caller)
     # The same request repeated within ten minutes (a double tap, a client retry) gets the same session back.
     attempt = f"{caller.id}:{request.tier}:{request.billing_period}:{request.success_url}:{int(time.time() // 600)}"
-    session = await _stripe(
+    session = await stripe_call(
         client.v1.checkout.sessions.create_async(
             params={
                 "mode": "subscription",

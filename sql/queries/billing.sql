@@ -87,3 +87,11 @@ select customer_id from stripe_customers where user_id = @user_id;
 insert into stripe_customers (user_id, customer_id) values (@user_id, @customer_id)
 on conflict (user_id) do nothing
 returning customer_id;
+
+-- name: ListLiveSubscriptions :many
+-- Subscriptions a provider may still charge for (everything not yet ended).
+select provider, provider_subscription_id
+from subscriptions
+where user_id = @user_id and status not in ('expired', 'revoked')
+order by created_at
+limit 100;

@@ -16,8 +16,8 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         workers=2,
         env={
             "WS_AUTH_TIMEOUT_SECONDS": "1",
-            "WS_MESSAGES_PER_SECOND": "5",
-            "WS_MESSAGE_BURST": "10",
+            "WS_MESSAGES_PER_SECOND": "1",
+            "WS_MESSAGE_BURST": "6",
             "WS_MAX_MESSAGE_BYTES": "2048",
             "HTTP_TRUSTED_PROXIES": "127.0.0.1",
         },

@@ -32,6 +32,8 @@ class FakeStripe:
     prices: dict[str, str] = field(default_factory=dict)  # lookup key -> price id
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)  # subscription ids Stripe no longer knows
     requests: list[tuple[str, str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with a 500 api_error
     _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -74,6 +76,13 @@ class FakeStripe:
             }
             self.sessions.append(session)
             return 200, session
+        if method == "DELETE" and path.startswith("/v1/subscriptions/"):
+            subscription_id = path.rsplit("/", 1)[1]
+            if subscription_id in self.missing:
+                message = f"No such subscription: '{subscription_id}'"
+                return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": message}}
+            self.cancelled.append(subscription_id)
+            return 200, {"id": subscription_id, "object": "subscription", "status": "canceled"}
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
 
 
@@ -102,6 +111,9 @@ def fake_stripe(prices: dict[str, str] | None = None) -> Iterator[tuple[str, Fak
 
         def do_POST(self) -> None:
             self._answer("POST")
+
+        def do_DELETE(self) -> None:
+            self._answer("DELETE")
 
         def log_message(self, *args: object) -> None:
             return

@@ -322,3 +322,21 @@ async def insert_stripe_customer(conn: Connection, *, user_id: uuid.UUID, custom
     """The first writer wins; a concurrent checkout then reads the stored id (the Stripe call was idempotent)."""
     value = await conn.fetchval(INSERT_STRIPE_CUSTOMER, user_id, customer_id)
     return cast("str | None", value)
+
+
+LIST_LIVE_SUBSCRIPTIONS = """select provider, provider_subscription_id
+from subscriptions
+where user_id = $1 and status not in ('expired', 'revoked')
+order by created_at
+limit 100"""
+
+
+class ListLiveSubscriptionsRow(msgspec.Struct, frozen=True):
+    provider: str
+    provider_subscription_id: str
+
+
+async def list_live_subscriptions(conn: Connection, *, user_id: uuid.UUID) -> list[ListLiveSubscriptionsRow]:
+    """Subscriptions a provider may still charge for (everything not yet ended)."""
+    records = await conn.fetch(LIST_LIVE_SUBSCRIPTIONS, user_id)
+    return [ListLiveSubscriptionsRow(*record) for record in records]

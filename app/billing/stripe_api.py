@@ -1,0 +1,54 @@
+"""The Stripe API client of one worker, and how its failures become our errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import stripe
+
+from app.core.errors import AppError, ServiceUnavailable
+from app.settings import Settings
+
+log = logging.getLogger("cookcam.billing.stripe")
+
+T = TypeVar("T")
+
+
+class PaymentProviderError(AppError):
+    status_code = 502
+
+
+class StripeApi:
+    """The Stripe client this worker uses (None when STRIPE_SECRET_KEY is unset) and its HTTP client to close."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._http = stripe.HTTPXClient()
+        self.client = (
+            stripe.StripeClient(
+                settings.stripe.secret_key,
+                base_addresses={"api": settings.stripe.api_base},
+                http_client=self._http,
+                max_network_retries=2,  # Stripe's client retries connection errors and 409/5xx with backoff
+            )
+            if settings.stripe.secret_key
+            else None
+        )
+
+    async def close(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+
+async def stripe_call(call: Awaitable[T]) -> T:
+    """Run a Stripe API call, turning its failures into our errors (503 when worth retrying, 502 otherwise)."""
+    try:
+        return await call
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        log.warning("Stripe unavailable: %s", type(exc).__name__)
+        raise ServiceUnavailable(
+            "PAYMENT_PROVIDER_UNAVAILABLE", "Payments are unavailable; try again shortly."
+        ) from None
+    except stripe.StripeError as exc:
+        log.error("Stripe refused a request: %s (%s)", type(exc).__name__, getattr(exc, "code", None))
+        raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The payment provider refused the request.") from None
