@@ -62,7 +62,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "refresh",
         "`POST /api/v1/auth/refresh`",
         "app",
-        "rotation: 2 rate-limit upserts + a transaction (spend, insert, read); each pool token used once",
+        "rotation: one rate-limit statement, one rotation statement (spend + successor), one read; each pool token used once",
     ),
 )
 SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
