@@ -62,7 +62,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "refresh",
         "`POST /api/v1/auth/refresh`",
         "app",
-        "rotation: one rate-limit statement, one rotation statement (spend + successor), one read; each pool token used once",
+        "one rate-limit statement, one rotation statement (spend + successor), one read; each token used once",
     ),
 )
 SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
