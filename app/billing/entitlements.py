@@ -197,7 +197,8 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
         provider_updated_at=state.provider_updated_at,
     )
     if (current.status, current.tier_slug) == (state.status, state.tier_slug):
-        return "unchanged"
+        # Not a status change (no history row), but the user sees it: a renewal switched off or back on.
+        return "changed" if current.cancel_at_period_end != state.cancel_at_period_end else "unchanged"
     await _append_history(
         conn, current.id, state=state, from_status=current.status, from_tier=current.tier_slug, cause=cause
     )

@@ -11,11 +11,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from app.auth.service import CurrentUser
-from app.billing import entitlements, stripe_checkout
+from app.billing import entitlements, stripe_checkout, stripe_manage
 from app.billing.events import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
+from app.billing.stripe_manage import PortalRequest, PortalSession
 from app.billing.stripe_webhooks import apply_event, verified_event
 from app.core.dependencies import provide_caller, services_from
 from app.db.types import Connection
@@ -47,6 +48,41 @@ class SubscriptionController(Controller):
         return await stripe_checkout.create_checkout(
             services.connection, services.stripe.client, services.settings, caller, data
         )
+
+    @post("/portal", status_code=200, operation_id="openPortal", dependencies={"caller": Provide(provide_caller)})
+    async def portal(
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[PortalRequest | None] = None
+    ) -> PortalSession:
+        services = services_from(state)
+        return await stripe_manage.open_portal(
+            services.connection, services.stripe.client, services.settings, caller.id, data or PortalRequest()
+        )
+
+    @post(
+        "/cancel", status_code=200, operation_id="cancelSubscription", dependencies={"caller": Provide(provide_caller)}
+    )
+    async def cancel(
+        self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> UserSubscription:
+        """Cancel at the end of the paid period (access continues until then)."""
+        return await self._change_renewal(state, db, caller, cancel=True)
+
+    @post(
+        "/resume", status_code=200, operation_id="resumeSubscription", dependencies={"caller": Provide(provide_caller)}
+    )
+    async def resume(
+        self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> UserSubscription:
+        """Undo a cancellation before the period ends."""
+        return await self._change_renewal(state, db, caller, cancel=False)
+
+    @staticmethod
+    async def _change_renewal(state: State, db: Connection, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
+        services = services_from(state)
+        await stripe_manage.set_cancel_at_period_end(
+            services.connection, services.stripe.client, services.settings, caller.id, cancel=cancel
+        )
+        return (await entitlements.entitlement_for(db, caller.id)).subscription
 
     @get("/status", operation_id="subscriptionStatus", dependencies={"caller": Provide(provide_caller)})
     async def status(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> SubscriptionStatus:

@@ -119,6 +119,14 @@ def _timestamp(value: int | None) -> datetime.datetime | None:
 def subscription_state(event: Event, prices: dict[str, ProductMapping]) -> ProviderState | None:
     """The subscription state an event reports; None when it is not ours to map (no user, unknown price)."""
     subscription = msgspec.json.decode(event.data.object, type=Subscription)
+    # Stripe objects carry no modification time; the event's creation time orders deliveries.
+    return state_of(subscription, datetime.datetime.fromtimestamp(event.created, datetime.UTC), prices)
+
+
+def state_of(
+    subscription: Subscription, observed_at: datetime.datetime, prices: dict[str, ProductMapping]
+) -> ProviderState | None:
+    """Our view of a Stripe subscription object (from a signed event or from Stripe's API)."""
     user_id = subscription.metadata.get("user_id")
     item = subscription.items.data[0] if subscription.items.data else None
     mapping = prices.get(item.price.lookup_key or "") if item is not None else None
@@ -139,8 +147,7 @@ def subscription_state(event: Event, prices: dict[str, ProductMapping]) -> Provi
         current_period_start=_timestamp(subscription.current_period_start or item.current_period_start),
         current_period_end=_timestamp(subscription.current_period_end or item.current_period_end),
         cancel_at_period_end=subscription.cancel_at_period_end,
-        # Stripe objects carry no modification time; the event's creation time orders deliveries.
-        provider_updated_at=datetime.datetime.fromtimestamp(event.created, datetime.UTC),
+        provider_updated_at=observed_at,
     )
 
 

@@ -35,7 +35,7 @@ on conflict (provider, provider_subscription_id) do nothing
 returning id;
 
 -- name: LockSubscription :one
-select id, user_id, tier_slug, status, provider_updated_at
+select id, user_id, tier_slug, status, cancel_at_period_end, provider_updated_at
 from subscriptions
 where provider = @provider and provider_subscription_id = @provider_subscription_id
 for update;

@@ -34,6 +34,7 @@ class FakeStripe:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)  # subscription ids Stripe no longer knows
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> subscription object
     requests: list[tuple[str, str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with a 500 api_error
     _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -76,6 +77,27 @@ class FakeStripe:
             }
             self.sessions.append(session)
             return 200, session
+        if (method, path) == ("POST", "/v1/billing_portal/sessions"):
+            session_id = f"bps_{uuid.uuid4().hex[:14]}"
+            portal = {
+                "id": session_id,
+                "object": "billing_portal.session",
+                "url": f"https://billing.stripe.com/p/session/{session_id}",
+            }
+            return 200, {**portal, **params}
+        if method == "POST" and path.startswith("/v1/subscriptions/"):
+            subscription = self.subscriptions.get(path.rsplit("/", 1)[1])
+            if subscription is None:
+                return 404, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": "No such subscription",
+                    }
+                }
+            if "cancel_at_period_end" in params:
+                subscription["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+            return 200, subscription
         if method == "DELETE" and path.startswith("/v1/subscriptions/"):
             subscription_id = path.rsplit("/", 1)[1]
             if subscription_id in self.missing:

@@ -143,7 +143,7 @@ async def insert_subscription(
     return cast("uuid.UUID | None", value)
 
 
-LOCK_SUBSCRIPTION = """select id, user_id, tier_slug, status, provider_updated_at
+LOCK_SUBSCRIPTION = """select id, user_id, tier_slug, status, cancel_at_period_end, provider_updated_at
 from subscriptions
 where provider = $1 and provider_subscription_id = $2
 for update"""
@@ -154,6 +154,7 @@ class LockSubscriptionRow(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     tier_slug: str
     status: str
+    cancel_at_period_end: bool
     provider_updated_at: datetime.datetime
 
 

@@ -101,6 +101,9 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/users/subscription",
         "/api/v1/subscription/webhook/stripe",
         "/api/v1/subscription/create-checkout",
+        "/api/v1/subscription/portal",
+        "/api/v1/subscription/cancel",
+        "/api/v1/subscription/resume",
     }
     assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
     async with AsyncTestClient(app=app) as client:

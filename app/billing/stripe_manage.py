@@ -1,0 +1,90 @@
+"""Managing a Stripe subscription on the user's behalf: the customer portal, cancel and resume at period end.
+
+Every change goes through Stripe's API; the local row is updated from the subscription object Stripe returns
+(provider data, fetched with our secret key), never from the request alone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import msgspec
+import stripe
+
+from app.billing.account_closure import STORE_INSTRUCTIONS
+from app.billing.entitlements import Cause, record_subscription_state
+from app.billing.products import parse_products
+from app.billing.redirects import require_allowed
+from app.billing.stripe_api import stripe_call
+from app.billing.stripe_webhooks import Subscription, state_of
+from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.core.request_context import current_request_id
+from app.db.queries import billing as q
+from app.db.types import ConnectionSource
+from app.settings import Settings
+
+
+class PortalRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    return_url: str = "cookcam://subscription"
+
+
+class PortalSession(msgspec.Struct, frozen=True):
+    portal_url: str
+
+
+def _configured(client: stripe.StripeClient | None) -> stripe.StripeClient:
+    if client is None:
+        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Payments are not configured on this server.")
+    return client
+
+
+async def open_portal(
+    connect: ConnectionSource,
+    client: stripe.StripeClient | None,
+    settings: Settings,
+    user_id: uuid.UUID,
+    request: PortalRequest,
+) -> PortalSession:
+    stripe_client = _configured(client)
+    require_allowed("return_url", request.return_url, settings.billing.redirect_allowlist)
+    async with connect() as conn:
+        customer_id = await q.get_stripe_customer(conn, user_id=user_id)
+    if customer_id is None:
+        raise NotFound("NO_STRIPE_CUSTOMER", "There is no web subscription to manage for this account.")
+    session = await stripe_call(
+        stripe_client.v1.billing_portal.sessions.create_async(
+            params={"customer": customer_id, "return_url": request.return_url}
+        )
+    )
+    return PortalSession(portal_url=session.url)
+
+
+async def set_cancel_at_period_end(
+    connect: ConnectionSource,
+    client: stripe.StripeClient | None,
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    cancel: bool,
+) -> str:
+    """Cancel (or resume) the user's live Stripe subscription at the end of its paid period; return its status."""
+    stripe_client = _configured(client)
+    async with connect() as conn:
+        live = await q.list_live_subscriptions(conn, user_id=user_id)
+    web = [s.provider_subscription_id for s in live if s.provider == "stripe"]
+    if not web:
+        stores = sorted({STORE_INSTRUCTIONS[s.provider] for s in live if s.provider in STORE_INSTRUCTIONS})
+        if stores:
+            raise Conflict("STORE_SUBSCRIPTION", " ".join(stores))
+        raise NotFound("NO_SUBSCRIPTION", "There is no subscription to change.")
+    updated = await stripe_call(
+        stripe_client.v1.subscriptions.update_async(web[0], params={"cancel_at_period_end": cancel})
+    )
+    subscription = msgspec.convert(updated.to_dict(), Subscription)
+    state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
+    if state is not None:
+        async with connect() as conn:
+            action = "cancel" if cancel else "resume"
+            await record_subscription_state(conn, state, Cause("api", f"{action}:{current_request_id() or 'cli'}"))
+    return subscription.status

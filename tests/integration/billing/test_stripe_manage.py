@@ -1,0 +1,119 @@
+"""Portal, cancel and resume go through Stripe's API (the loopback fake, official client); the local state follows
+the object Stripe returns."""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+
+import asyncpg
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.billing.products import parse_products
+from app.billing.stripe_webhooks import Subscription, state_of
+from app.server import create_app
+from app.settings import StripeSettings
+from tests.conftest import make_settings
+from tests.fakes.stripe_api import fake_stripe
+from tests.support import bearer, sign_up
+
+
+@pytest.fixture
+async def stripe_setup(database_url: str):
+    with fake_stripe() as (base_url, stripe):
+        settings = msgspec.structs.replace(
+            make_settings(database_url), stripe=StripeSettings(secret_key="sk_test_" + "k" * 40, api_base=base_url)
+        )
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            yield client, stripe
+
+
+async def _subscribed(client, stripe, db: asyncpg.Connection) -> dict:
+    """A user with an active Stripe subscription, known both to the fake and to our database."""
+    auth = await sign_up(client)
+    now = int(time.time())
+    subscription = {
+        "id": f"sub_{uuid.uuid4().hex[:10]}",
+        "object": "subscription",
+        "status": "active",
+        "cancel_at_period_end": False,
+        "metadata": {"user_id": auth["user"]["id"]},
+        "livemode": False,
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "price": {"id": "price_1", "lookup_key": "cookcam_regular_monthly"},
+                    "current_period_start": now,
+                    "current_period_end": now + 30 * 86400,
+                }
+            ],
+        },
+    }
+    stripe.subscriptions[subscription["id"]] = subscription
+    observed = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    state = state_of(msgspec.convert(subscription, Subscription), observed, parse_products(StripeSettings().prices))
+    assert state is not None
+    await record_subscription_state(db, state, Cause("stripe_event", "evt_setup"))
+    await db.execute(
+        "insert into stripe_customers (user_id, customer_id) values ($1::uuid, 'cus_test')", auth["user"]["id"]
+    )
+    return auth
+
+
+async def test_cancel_then_resume_at_period_end(stripe_setup, db: asyncpg.Connection) -> None:
+    client, stripe = stripe_setup
+    auth = await _subscribed(client, stripe, db)
+    cancelled = await client.post("/api/v1/subscription/cancel", headers=bearer(auth))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["cancel_at_period_end"] is True
+    assert cancelled.json()["tier_slug"] == "regular"  # access continues until the period ends
+    resumed = await client.post("/api/v1/subscription/resume", headers=bearer(auth))
+    assert resumed.json()["cancel_at_period_end"] is False
+    updates = [params for method, path, _, params in stripe.requests if method == "POST" and "/subscriptions/" in path]
+    assert updates == [{"cancel_at_period_end": "true"}, {"cancel_at_period_end": "false"}]
+
+
+async def test_portal_for_a_stripe_customer(stripe_setup, db: asyncpg.Connection) -> None:
+    client, stripe = stripe_setup
+    auth = await _subscribed(client, stripe, db)
+    response = await client.post("/api/v1/subscription/portal", headers=bearer(auth))
+    assert response.status_code == 200, response.text
+    assert response.json()["portal_url"].startswith("https://billing.stripe.com/")
+    sent = [params for method, path, _, params in stripe.requests if path == "/v1/billing_portal/sessions"]
+    assert sent == [{"customer": "cus_test", "return_url": "cookcam://subscription"}]
+    evil = await client.post(
+        "/api/v1/subscription/portal", headers=bearer(auth), json={"return_url": "https://evil.example/"}
+    )
+    assert evil.json()["code"] == "REDIRECT_NOT_ALLOWED"
+
+
+async def test_nothing_to_manage(stripe_setup, db: asyncpg.Connection) -> None:
+    client, _ = stripe_setup
+    auth = await sign_up(client)
+    assert (await client.post("/api/v1/subscription/cancel", headers=bearer(auth))).json()["code"] == "NO_SUBSCRIPTION"
+    assert (await client.post("/api/v1/subscription/portal", headers=bearer(auth))).json()["code"] == (
+        "NO_STRIPE_CUSTOMER"
+    )
+
+
+async def test_store_subscriptions_are_cancelled_in_the_store(stripe_setup, db: asyncpg.Connection) -> None:
+    client, _ = stripe_setup
+    auth = await sign_up(client)
+    state = ProviderState(
+        user_id=uuid.UUID(auth["user"]["id"]),
+        provider="google",
+        provider_subscription_id="gpa.1234",
+        tier_slug="regular",
+        status="active",
+        provider_updated_at=datetime.datetime.now(datetime.UTC),
+    )
+    await record_subscription_state(db, state, Cause("test", "google"))
+    response = await client.post("/api/v1/subscription/cancel", headers=bearer(auth))
+    assert response.status_code == 409
+    assert response.json()["code"] == "STORE_SUBSCRIPTION"
+    assert "Google Play" in response.json()["message"]
