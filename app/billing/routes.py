@@ -16,7 +16,7 @@ from app.billing.events import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
-from app.billing.stripe_manage import PortalRequest, PortalSession
+from app.billing.stripe_manage import ChangeTierRequest, PortalRequest, PortalSession
 from app.billing.stripe_webhooks import apply_event, verified_event
 from app.core.dependencies import provide_caller, services_from
 from app.db.types import Connection
@@ -75,6 +75,19 @@ class SubscriptionController(Controller):
     ) -> UserSubscription:
         """Undo a cancellation before the period ends."""
         return await self._change_renewal(state, db, caller, cancel=False)
+
+    @post("/change-tier", status_code=200, operation_id="changeTier", dependencies={"caller": Provide(provide_caller)})
+    async def change_tier(
+        self,
+        state: State,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[ChangeTierRequest],
+    ) -> UserSubscription:
+        """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
+        services = services_from(state)
+        await stripe_manage.change_tier(services.connection, services.stripe.client, services.settings, caller.id, data)
+        return (await entitlements.entitlement_for(db, caller.id)).subscription
 
     @staticmethod
     async def _change_renewal(state: State, db: Connection, caller: CurrentUser, *, cancel: bool) -> UserSubscription:

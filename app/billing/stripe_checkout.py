@@ -38,11 +38,20 @@ class CheckoutSession(msgspec.Struct, frozen=True):
     session_id: str
 
 
-def _lookup_key(settings: Settings, tier: str, period: str) -> str:
+def lookup_key_for(settings: Settings, tier: str, period: str) -> str:
     for key, mapping in parse_products(settings.stripe.prices).items():
         if (mapping.tier_slug, mapping.billing_period) == (tier, period):
             return key
     raise ServiceUnavailable("STRIPE_PRICE_UNCONFIGURED", "This plan cannot be bought right now.")
+
+
+async def price_id_for(client: stripe.StripeClient, settings: Settings, tier: str, period: str) -> str:
+    """The active Price for a plan, found by its lookup key (STRIPE_PRICES)."""
+    lookup_key = lookup_key_for(settings, tier, period)
+    prices = await stripe_call(client.v1.prices.list_async(params={"lookup_keys": [lookup_key], "active": True}))
+    if not prices.data:
+        raise ServiceUnavailable("STRIPE_PRICE_UNCONFIGURED", "This plan cannot be bought right now.")
+    return prices.data[0].id
 
 
 async def _customer_id(connect: ConnectionSource, client: stripe.StripeClient, caller: CurrentUser) -> str:
@@ -77,10 +86,7 @@ async def create_checkout(
         current = await entitlements.entitlement_for(conn, caller.id)
     if entitlements.TIER_RANK[current.slug] >= entitlements.TIER_RANK[request.tier]:
         raise Conflict("ALREADY_SUBSCRIBED", "You already have this plan or a better one; change it instead.")
-    lookup_key = _lookup_key(settings, request.tier, request.billing_period)
-    prices = await stripe_call(client.v1.prices.list_async(params={"lookup_keys": [lookup_key], "active": True}))
-    if not prices.data:
-        raise ServiceUnavailable("STRIPE_PRICE_UNCONFIGURED", "This plan cannot be bought right now.")
+    price_id = await price_id_for(client, settings, request.tier, request.billing_period)
     customer_id = await _customer_id(connect, client, caller)
     # The same request repeated within ten minutes (a double tap, a client retry) gets the same session back.
     attempt = f"{caller.id}:{request.tier}:{request.billing_period}:{request.success_url}:{int(time.time() // 600)}"
@@ -90,7 +96,7 @@ async def create_checkout(
                 "mode": "subscription",
                 "customer": customer_id,
                 "client_reference_id": str(caller.id),
-                "line_items": [{"price": prices.data[0].id, "quantity": 1}],
+                "line_items": [{"price": price_id, "quantity": 1}],
                 "subscription_data": {"trial_period_days": TRIAL_DAYS, "metadata": {"user_id": str(caller.id)}},
                 "metadata": {"user_id": str(caller.id)},
                 "success_url": request.success_url,

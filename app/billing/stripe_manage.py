@@ -1,4 +1,5 @@
-"""Managing a Stripe subscription on the user's behalf: the customer portal, cancel and resume at period end.
+"""Managing a Stripe subscription on the user's behalf: the customer portal, cancel and resume at period end,
+and plan changes with proration.
 
 Every change goes through Stripe's API; the local row is updated from the subscription object Stripe returns
 (provider data, fetched with our secret key), never from the request alone.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Literal
 
 import msgspec
 import stripe
@@ -17,6 +19,7 @@ from app.billing.entitlements import Cause, record_subscription_state
 from app.billing.products import parse_products
 from app.billing.redirects import require_allowed
 from app.billing.stripe_api import stripe_call
+from app.billing.stripe_checkout import lookup_key_for, price_id_for
 from app.billing.stripe_webhooks import Subscription, state_of
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.core.request_context import current_request_id
@@ -70,21 +73,69 @@ async def set_cancel_at_period_end(
 ) -> str:
     """Cancel (or resume) the user's live Stripe subscription at the end of its paid period; return its status."""
     stripe_client = _configured(client)
+    subscription_id = await _stripe_subscription_id(connect, user_id)
+    updated = await stripe_call(
+        stripe_client.v1.subscriptions.update_async(subscription_id, params={"cancel_at_period_end": cancel})
+    )
+    return await _record_returned(connect, settings, updated, "cancel" if cancel else "resume")
+
+
+class ChangeTierRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tier: Literal["regular", "creator"]
+    billing_period: Literal["monthly", "yearly"]
+
+
+async def change_tier(
+    connect: ConnectionSource,
+    client: stripe.StripeClient | None,
+    settings: Settings,
+    user_id: uuid.UUID,
+    request: ChangeTierRequest,
+) -> str:
+    """Move the user's Stripe subscription to another Price with proration, through Stripe: never a local grant."""
+    stripe_client = _configured(client)
+    subscription_id = await _stripe_subscription_id(connect, user_id)
+    current = msgspec.convert(
+        (await stripe_call(stripe_client.v1.subscriptions.retrieve_async(subscription_id))).to_dict(), Subscription
+    )
+    item = current.items.data[0] if current.items.data else None
+    if item is None or item.id is None:
+        raise Conflict("SUBSCRIPTION_UNCHANGEABLE", "This subscription cannot be changed here; use the portal.")
+    if item.price.lookup_key == lookup_key_for(settings, request.tier, request.billing_period):
+        raise Conflict("SAME_PLAN", "You are already on this plan.")
+    price_id = await price_id_for(stripe_client, settings, request.tier, request.billing_period)
+    updated = await stripe_call(
+        stripe_client.v1.subscriptions.update_async(
+            subscription_id,
+            params={
+                "items": [{"id": item.id, "price": price_id}],
+                "proration_behavior": "create_prorations",
+                "cancel_at_period_end": False,
+            },
+        )
+    )
+    return await _record_returned(connect, settings, updated, "change-tier")
+
+
+async def _stripe_subscription_id(connect: ConnectionSource, user_id: uuid.UUID) -> str:
     async with connect() as conn:
         live = await q.list_live_subscriptions(conn, user_id=user_id)
     web = [s.provider_subscription_id for s in live if s.provider == "stripe"]
-    if not web:
-        stores = sorted({STORE_INSTRUCTIONS[s.provider] for s in live if s.provider in STORE_INSTRUCTIONS})
-        if stores:
-            raise Conflict("STORE_SUBSCRIPTION", " ".join(stores))
-        raise NotFound("NO_SUBSCRIPTION", "There is no subscription to change.")
-    updated = await stripe_call(
-        stripe_client.v1.subscriptions.update_async(web[0], params={"cancel_at_period_end": cancel})
-    )
-    subscription = msgspec.convert(updated.to_dict(), Subscription)
+    if web:
+        return web[0]
+    stores = sorted({STORE_INSTRUCTIONS[s.provider] for s in live if s.provider in STORE_INSTRUCTIONS})
+    if stores:
+        raise Conflict("STORE_SUBSCRIPTION", " ".join(stores))
+    raise NotFound("NO_SUBSCRIPTION", "There is no subscription to change.")
+
+
+async def _record_returned(
+    connect: ConnectionSource, settings: Settings, returned: stripe.Subscription, action: str
+) -> str:
+    """Record the subscription object Stripe returned (provider data fetched with our key), caused by this call."""
+    subscription = msgspec.convert(returned.to_dict(), Subscription)
     state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
     if state is not None:
         async with connect() as conn:
-            action = "cancel" if cancel else "resume"
             await record_subscription_state(conn, state, Cause("api", f"{action}:{current_request_id() or 'cli'}"))
     return subscription.status

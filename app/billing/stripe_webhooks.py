@@ -55,6 +55,7 @@ class Price(msgspec.Struct, frozen=True):
 
 class SubscriptionItem(msgspec.Struct, frozen=True):
     price: Price
+    id: str | None = None
     # Since API version 2025-03-31 the billing period lives on the items.
     current_period_start: int | None = None
     current_period_end: int | None = None

@@ -85,7 +85,7 @@ class FakeStripe:
                 "url": f"https://billing.stripe.com/p/session/{session_id}",
             }
             return 200, {**portal, **params}
-        if method == "POST" and path.startswith("/v1/subscriptions/"):
+        if method in ("GET", "POST") and path.startswith("/v1/subscriptions/"):
             subscription = self.subscriptions.get(path.rsplit("/", 1)[1])
             if subscription is None:
                 return 404, {
@@ -97,6 +97,11 @@ class FakeStripe:
                 }
             if "cancel_at_period_end" in params:
                 subscription["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+            for change in params.get("items", {}).values():
+                lookup_keys = {price: key for key, price in self.prices.items()}
+                for item in subscription["items"]["data"]:
+                    if item.get("id") == change.get("id"):
+                        item["price"] = {"id": change["price"], "lookup_key": lookup_keys.get(change["price"])}
             return 200, subscription
         if method == "DELETE" and path.startswith("/v1/subscriptions/"):
             subscription_id = path.rsplit("/", 1)[1]

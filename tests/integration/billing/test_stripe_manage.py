@@ -21,10 +21,12 @@ from tests.conftest import make_settings
 from tests.fakes.stripe_api import fake_stripe
 from tests.support import bearer, sign_up
 
+PRICES = {"cookcam_regular_monthly": "price_reg_m", "cookcam_creator_yearly": "price_cre_y"}
+
 
 @pytest.fixture
 async def stripe_setup(database_url: str):
-    with fake_stripe() as (base_url, stripe):
+    with fake_stripe(PRICES) as (base_url, stripe):
         settings = msgspec.structs.replace(
             make_settings(database_url), stripe=StripeSettings(secret_key="sk_test_" + "k" * 40, api_base=base_url)
         )
@@ -47,7 +49,8 @@ async def _subscribed(client, stripe, db: asyncpg.Connection) -> dict:
             "object": "list",
             "data": [
                 {
-                    "price": {"id": "price_1", "lookup_key": "cookcam_regular_monthly"},
+                    "id": "si_1",
+                    "price": {"id": "price_reg_m", "lookup_key": "cookcam_regular_monthly"},
                     "current_period_start": now,
                     "current_period_end": now + 30 * 86400,
                 }
@@ -117,3 +120,22 @@ async def test_store_subscriptions_are_cancelled_in_the_store(stripe_setup, db: 
     assert response.status_code == 409
     assert response.json()["code"] == "STORE_SUBSCRIPTION"
     assert "Google Play" in response.json()["message"]
+
+
+async def test_change_tier_goes_through_stripe_with_proration(stripe_setup, db: asyncpg.Connection) -> None:
+    client, stripe = stripe_setup
+    auth = await _subscribed(client, stripe, db)
+    body = {"tier": "creator", "billing_period": "yearly"}
+    response = await client.post("/api/v1/subscription/change-tier", headers=bearer(auth), json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["tier_slug"] == "creator"
+    update = [p for m, path, _, p in stripe.requests if m == "POST" and path.startswith("/v1/subscriptions/")][-1]
+    assert update["items"] == {"0": {"id": "si_1", "price": "price_cre_y"}}
+    assert update["proration_behavior"] == "create_prorations"
+    history = await db.fetch(
+        "select from_tier, to_tier, cause_kind from subscription_status_history where user_id = $1::uuid order by id",
+        auth["user"]["id"],
+    )
+    assert tuple(history[-1]) == ("regular", "creator", "api")
+    again = await client.post("/api/v1/subscription/change-tier", headers=bearer(auth), json=body)
+    assert (again.status_code, again.json()["code"]) == (409, "SAME_PLAN")
