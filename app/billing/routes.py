@@ -89,6 +89,22 @@ class SubscriptionController(Controller):
         await stripe_manage.change_tier(services.connection, services.stripe.client, services.settings, caller.id, data)
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
+    @post(
+        "/refresh-status",
+        status_code=200,
+        operation_id="refreshStatus",
+        dependencies={"caller": Provide(provide_caller)},
+    )
+    async def refresh_status(
+        self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> UserSubscription:
+        """Ask the providers again (Stripe today) and answer with the resulting entitlement."""
+        services = services_from(state)
+        await stripe_manage.refresh_from_stripe(
+            services.connection, services.stripe.client, services.settings, caller.id
+        )
+        return (await entitlements.entitlement_for(db, caller.id)).subscription
+
     @staticmethod
     async def _change_renewal(state: State, db: Connection, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
         services = services_from(state)

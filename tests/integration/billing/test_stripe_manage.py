@@ -139,3 +139,20 @@ async def test_change_tier_goes_through_stripe_with_proration(stripe_setup, db: 
     assert tuple(history[-1]) == ("regular", "creator", "api")
     again = await client.post("/api/v1/subscription/change-tier", headers=bearer(auth), json=body)
     assert (again.status_code, again.json()["code"]) == (409, "SAME_PLAN")
+
+
+async def test_refresh_status_heals_a_missed_webhook(stripe_setup, db: asyncpg.Connection) -> None:
+    client, stripe = stripe_setup
+    auth = await _subscribed(client, stripe, db)
+    subscription = next(iter(stripe.subscriptions.values()))
+    subscription["status"] = "canceled"  # Stripe ended it; the webhook never arrived
+    response = await client.post("/api/v1/subscription/refresh-status", headers=bearer(auth))
+    assert response.status_code == 200, response.text
+    assert (response.json()["tier_slug"], response.json()["id"]) == ("free", None)
+    cause = await db.fetchval(
+        "select cause_ref from subscription_status_history where user_id = $1::uuid order by id desc limit 1",
+        auth["user"]["id"],
+    )
+    assert cause.startswith("refresh-status:")
+    nothing = await client.post("/api/v1/subscription/refresh-status", headers=bearer(await sign_up(client)))
+    assert nothing.json()["tier_slug"] == "free"

@@ -105,6 +105,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/subscription/cancel",
         "/api/v1/subscription/resume",
         "/api/v1/subscription/change-tier",
+        "/api/v1/subscription/refresh-status",
     }
     assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
     async with AsyncTestClient(app=app) as client:
