@@ -19,10 +19,13 @@ from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
 from app.billing.stripe_manage import ChangeTierRequest, PortalRequest, PortalSession
 from app.billing.stripe_webhooks import apply_event, verified_event
 from app.core.dependencies import provide_caller, services_from
-from app.db.types import Connection
+from app.db.types import Connection, single_connection
 
 
 class SubscriptionController(Controller):
+    """Routes that make Stripe calls lend the request's own connection to the service (single_connection): an
+    authenticated request already holds one, and borrowing a second per request can exhaust the pool."""
+
     path = "/api/v1/subscription"
     tags = ["subscription"]
 
@@ -42,20 +45,28 @@ class SubscriptionController(Controller):
         dependencies={"caller": Provide(provide_caller)},
     )
     async def create_checkout(
-        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
+        self,
+        state: State,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[CheckoutRequest],
     ) -> CheckoutSession:
         services = services_from(state)
         return await stripe_checkout.create_checkout(
-            services.connection, services.stripe.client, services.settings, caller, data
+            single_connection(db), services.stripe.client, services.settings, caller, data
         )
 
     @post("/portal", status_code=200, operation_id="openPortal", dependencies={"caller": Provide(provide_caller)})
     async def portal(
-        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[PortalRequest | None] = None
+        self,
+        state: State,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[PortalRequest | None] = None,
     ) -> PortalSession:
         services = services_from(state)
         return await stripe_manage.open_portal(
-            services.connection, services.stripe.client, services.settings, caller.id, data or PortalRequest()
+            single_connection(db), services.stripe.client, services.settings, caller.id, data or PortalRequest()
         )
 
     @post(
@@ -86,7 +97,9 @@ class SubscriptionController(Controller):
     ) -> UserSubscription:
         """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
         services = services_from(state)
-        await stripe_manage.change_tier(services.connection, services.stripe.client, services.settings, caller.id, data)
+        await stripe_manage.change_tier(
+            single_connection(db), services.stripe.client, services.settings, caller.id, data
+        )
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
     @post(
@@ -101,7 +114,7 @@ class SubscriptionController(Controller):
         """Ask the providers again (Stripe today) and answer with the resulting entitlement."""
         services = services_from(state)
         await stripe_manage.refresh_from_stripe(
-            services.connection, services.stripe.client, services.settings, caller.id
+            single_connection(db), services.stripe.client, services.settings, caller.id
         )
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
@@ -109,7 +122,7 @@ class SubscriptionController(Controller):
     async def _change_renewal(state: State, db: Connection, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
         services = services_from(state)
         await stripe_manage.set_cancel_at_period_end(
-            services.connection, services.stripe.client, services.settings, caller.id, cancel=cancel
+            single_connection(db), services.stripe.client, services.settings, caller.id, cancel=cancel
         )
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 

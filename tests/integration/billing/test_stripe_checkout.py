@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.server import create_app
-from app.settings import StripeSettings
+from app.settings import DatabaseSettings, StripeSettings
 from tests.conftest import make_settings
 from tests.fakes.stripe_api import fake_stripe
 from tests.support import bearer, sign_up
@@ -143,3 +143,17 @@ async def test_checkout_needs_a_user_and_a_configured_stripe(client) -> None:
     assert response.json()["code"] == "STRIPE_UNCONFIGURED"
     bad = await client.post(CHECKOUT, headers=bearer(auth), json={**BODY, "tier": "platinum"})
     assert bad.status_code == 422
+
+
+async def test_checkout_needs_only_the_requests_own_connection(database_url) -> None:
+    """With a one-connection pool, a flow that borrowed a second connection would time out (503)."""
+    with fake_stripe(PRICES) as (base_url, _):
+        settings = msgspec.structs.replace(
+            make_settings(database_url),
+            database=DatabaseSettings(url=database_url, pool_min_size=1, pool_max_size=1, acquire_timeout_seconds=0.5),
+            stripe=StripeSettings(secret_key="sk_test_" + "k" * 40, api_base=base_url),
+        )
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            auth = await sign_up(client)
+            response = await client.post(CHECKOUT, headers=bearer(auth), json=BODY)
+    assert response.status_code == 200, response.text
