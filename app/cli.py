@@ -141,7 +141,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
         return 2
     settings = _load_or_exit()
     with database_url(settings) as dsn:
-        print(asyncio.run(run_job(args.name, dsn)))
+        print(asyncio.run(run_job(args.name, dsn, settings)))
     return 0
 
 

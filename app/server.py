@@ -63,7 +63,7 @@ def _lifespan(settings: Settings) -> Any:
         run_before_server_shutdown(hub.close_all, timeout=min(5.0, settings.http.shutdown_drain_seconds))
         background = [asyncio.create_task(refresh_gauges_forever(pool, hub))]
         if settings.jobs.scheduler_enabled:
-            background.append(asyncio.create_task(run_periodically(pool, settings.jobs.interval_seconds)))
+            background.append(asyncio.create_task(run_periodically(pool, settings)))
         try:
             yield
         finally:

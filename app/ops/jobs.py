@@ -10,53 +10,75 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 
-from app.db.pool import connect
+from app.billing.event_recovery import retry_unfinished_events
+from app.db.pool import create_pool
 from app.db.queries import auth as auth_q
 from app.db.queries import jobs as q
 from app.db.queries import ratelimit as ratelimit_q
-from app.db.types import Connection
+from app.db.types import Connection, ConnectionSource
+from app.settings import DatabaseSettings, Settings
 
 log = logging.getLogger("cookcam.jobs")
 
-Job = Callable[[Connection], Awaitable[str]]
+ACQUIRE_TIMEOUT_SECONDS = 30.0
 
 
-async def purge_expired(conn: Connection) -> str:
+@dataclass(frozen=True)
+class JobContext:
+    """`conn` holds the job's lock (inside its transaction); work that must commit on its own uses `connect`."""
+
+    conn: Connection
+    connect: ConnectionSource
+    settings: Settings
+
+
+Job = Callable[[JobContext], Awaitable[str]]
+
+
+async def purge_expired(job: JobContext) -> str:
     """Delete refresh tokens past expiry and rate-limit windows older than a day."""
     now = datetime.datetime.now(datetime.UTC)
-    tokens = await auth_q.purge_expired_refresh_tokens(conn, before=now)
-    counters = await ratelimit_q.purge_rate_limit_counters(conn, before=now - datetime.timedelta(days=1))
+    tokens = await auth_q.purge_expired_refresh_tokens(job.conn, before=now)
+    counters = await ratelimit_q.purge_rate_limit_counters(job.conn, before=now - datetime.timedelta(days=1))
     return f"purged {tokens} expired refresh token(s) and {counters} rate-limit window(s)"
 
 
-JOBS: dict[str, Job] = {"purge-expired": purge_expired}
+async def retry_events(job: JobContext) -> str:
+    """Process again the provider events that failed or were left claimed by a crashed worker."""
+    return await retry_unfinished_events(job.conn, job.connect, job.settings)
 
 
-async def run_locked(conn: Connection, name: str) -> str:
-    async with conn.transaction():
+JOBS: dict[str, Job] = {"purge-expired": purge_expired, "retry-events": retry_events}
+
+
+async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings) -> str:
+    def connect() -> asyncpg.pool.PoolAcquireContext:
+        return pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn, conn.transaction():
         if not await q.try_job_lock(conn, job_name=name):
             return f"{name}: another runner holds the lock; nothing done"
-        return f"{name}: {await JOBS[name](conn)}"
+        return f"{name}: {await JOBS[name](JobContext(conn, connect, settings))}"
 
 
-async def run_job(name: str, dsn: str) -> str:
-    conn = await connect(dsn)
+async def run_job(name: str, dsn: str, settings: Settings) -> str:
+    pool = await create_pool(dsn, DatabaseSettings(pool_min_size=1, pool_max_size=3))
     try:
-        return await run_locked(conn, name)
+        return await run_locked(name, pool, settings)
     finally:
-        await conn.close()
+        await pool.close()
 
 
-async def run_periodically(pool: asyncpg.Pool, interval_seconds: float, *, acquire_timeout: float = 30.0) -> None:
+async def run_periodically(pool: asyncpg.Pool, settings: Settings) -> None:
     """Run every job each interval until cancelled; a failing job is logged and retried next time."""
     while True:
-        await asyncio.sleep(interval_seconds)
+        await asyncio.sleep(settings.jobs.interval_seconds)
         for name in JOBS:
             try:
-                async with pool.acquire(timeout=acquire_timeout) as conn:
-                    log.info(await run_locked(conn, name))
+                log.info(await run_locked(name, pool, settings))
             except (asyncpg.PostgresError, OSError, TimeoutError):
                 log.exception("job %s failed", name)

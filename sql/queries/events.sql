@@ -33,3 +33,13 @@ where id = @id;
 update provider_events
 set status = 'failed', claimed_until = null, error = @error
 where id = @id and attempts = @attempt and status = 'processing';
+
+-- name: ListRetryableEvents :many
+-- Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers).
+select provider, event_id, event_type, payload
+from provider_events
+where status <> 'processed'
+  and (status = 'failed' or claimed_until < now())
+  and attempts < @max_attempts::integer
+order by received_at
+limit 100;

@@ -85,3 +85,25 @@ where id = $2 and attempts = $3 and status = 'processing'"""
 async def fail_event(conn: Connection, *, error: str | None, id: uuid.UUID, attempt: int) -> int:
     result = await conn.execute(FAIL_EVENT, error, id, attempt)
     return int(result.rpartition(" ")[2])
+
+
+LIST_RETRYABLE_EVENTS = """select provider, event_id, event_type, payload
+from provider_events
+where status <> 'processed'
+  and (status = 'failed' or claimed_until < now())
+  and attempts < $1::integer
+order by received_at
+limit 100"""
+
+
+class ListRetryableEventsRow(msgspec.Struct, frozen=True):
+    provider: str
+    event_id: str
+    event_type: str
+    payload: Any
+
+
+async def list_retryable_events(conn: Connection, *, max_attempts: int) -> list[ListRetryableEventsRow]:
+    """Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers)."""
+    records = await conn.fetch(LIST_RETRYABLE_EVENTS, max_attempts)
+    return [ListRetryableEventsRow(*record) for record in records]

@@ -8,6 +8,7 @@ import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
 
+from app.db.pool import create_pool
 from app.ops.jobs import run_locked
 from app.server import create_app
 from app.settings import JobsSettings
@@ -25,16 +26,16 @@ async def _expired_rows(db: asyncpg.Connection) -> None:
 async def test_a_second_runner_waits_its_turn(client, db: asyncpg.Connection, database_url: str) -> None:
     await sign_up(client)
     await _expired_rows(db)
-    other = await asyncpg.connect(database_url)
+    settings = make_settings(database_url)
+    pool = await create_pool(database_url, settings.database)
     try:
         async with db.transaction():
             await db.execute("select pg_advisory_xact_lock(hashtext('purge-expired'))")
-            assert "another runner holds the lock" in await run_locked(other, "purge-expired")
-        assert "purged 1 expired refresh token(s) and 1 rate-limit window(s)" in await run_locked(
-            other, "purge-expired"
-        )
+            assert "another runner holds the lock" in await run_locked("purge-expired", pool, settings)
+        outcome = await run_locked("purge-expired", pool, settings)
+        assert "purged 1 expired refresh token(s) and 1 rate-limit window(s)" in outcome
     finally:
-        await other.close()
+        await pool.close()
 
 
 async def test_in_process_scheduler_runs_the_jobs(database_url: str, db: asyncpg.Connection) -> None:

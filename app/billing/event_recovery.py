@@ -1,0 +1,52 @@
+"""Recovering provider events nobody finished: failed ones and those a crashed worker left claimed.
+
+A job (`cookcam jobs run retry-events`, and the in-process scheduler) runs them again through the same
+`process_once`, from the payload stored when they arrived (verified then), so a provider that has stopped
+retrying does not leave a subscription out of date.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from app.billing.events import EventInProgress, process_once
+from app.billing.stripe_webhooks import Event, apply_event
+from app.db.queries import events as q
+from app.db.types import Connection, ConnectionSource
+from app.settings import Settings
+
+log = logging.getLogger("cookcam.billing.events")
+
+MAX_ATTEMPTS = 10
+
+
+async def retry_unfinished_events(conn: Connection, connect: ConnectionSource, settings: Settings) -> str:
+    """Process again every unfinished event still under MAX_ATTEMPTS; each in its own claim and transaction."""
+    processed = failed = skipped = 0
+    for row in await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS):
+        if row.provider != "stripe":
+            skipped += 1  # no other provider's events are stored yet
+            continue
+        event = msgspec.json.decode(msgspec.json.encode(row.payload), type=Event)
+
+        async def effect(effect_conn: Connection, event: Event = event) -> None:
+            await apply_event(effect_conn, event, settings.stripe)
+
+        try:
+            await process_once(
+                connect,
+                provider="stripe",
+                event_id=row.event_id,
+                event_type=row.event_type,
+                payload=row.payload,
+                effect=effect,
+            )
+            processed += 1
+        except EventInProgress:
+            skipped += 1
+        except Exception:  # recorded on the event by process_once; the next run tries again
+            log.exception("retrying %s event %s failed", row.provider, row.event_id)
+            failed += 1
+    return f"retried events: {processed} processed, {failed} failed again, {skipped} skipped"

@@ -1,0 +1,52 @@
+"""The retry-events job finishes provider events that failed or were left claimed by a crashed worker."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import msgspec
+
+from app.billing.event_recovery import MAX_ATTEMPTS
+from app.db.pool import create_pool
+from app.db.queries import events as q
+from app.ops.jobs import run_locked
+from tests.conftest import make_settings
+from tests.integration.billing.test_stripe_webhook import subscription_event
+from tests.support import sign_up
+
+
+async def test_failed_and_abandoned_events_are_processed_by_the_job(client, db: asyncpg.Connection, database_url):
+    user_id = (await sign_up(client))["user"]["id"]
+    now = int(time.time())
+    abandoned = msgspec.json.decode(subscription_event(user_id, status="active", created=now, event_id="evt_abandoned"))
+    # What a worker that died mid-event leaves: a claim whose lease has run out, and no effect.
+    await q.claim_event(
+        db,
+        provider="stripe",
+        event_id="evt_abandoned",
+        event_type=abandoned["type"],
+        payload=abandoned,
+        lease_seconds=0,
+    )
+    failed = msgspec.json.decode(subscription_event(user_id, status="active", created=now, event_id="evt_failed"))
+    await q.claim_event(
+        db, provider="stripe", event_id="evt_failed", event_type=failed["type"], payload=failed, lease_seconds=60
+    )
+    await db.execute("update provider_events set status = 'failed' where event_id = 'evt_failed'")
+    exhausted = msgspec.json.decode(subscription_event(user_id, status="trialing", created=now, event_id="evt_dead"))
+    await q.claim_event(
+        db, provider="stripe", event_id="evt_dead", event_type=exhausted["type"], payload=exhausted, lease_seconds=0
+    )
+    await db.execute("update provider_events set attempts = $1 where event_id = 'evt_dead'", MAX_ATTEMPTS)
+
+    settings = make_settings(database_url)
+    pool = await create_pool(database_url, settings.database)
+    try:
+        outcome = await run_locked("retry-events", pool, settings)
+    finally:
+        await pool.close()
+    assert "2 processed, 0 failed again" in outcome
+    statuses = dict(await db.fetch("select event_id, status from provider_events order by event_id"))
+    assert statuses == {"evt_abandoned": "processed", "evt_dead": "processing", "evt_failed": "processed"}
+    assert await db.fetchval("select status from subscriptions where user_id = $1::uuid", user_id) == "active"
