@@ -9,6 +9,7 @@ import subprocess
 import asyncpg
 
 from tests.e2e.server import COOKCAM, REPO, free_port
+from tests.support import production_like_env
 
 
 def cookcam(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -64,15 +65,7 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
 
 
 def test_seed_refuses_production() -> None:
-    env = {
-        "APP_ENV": "production",
-        "JWT_SECRET": "p" * 40,
-        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
-        "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
-        "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
-        "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
-        "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
-    }
+    env = production_like_env(DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres")
     result = cookcam("seed", env=env)
     assert result.returncode == 2
     assert "Refusing to seed demo data in production" in result.stderr

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.server import RunningServer
-from tests.support import PASSWORD, new_email
+from tests.support import PASSWORD, new_email, production_like_env
 
 
 def _health_count(metrics_text: str) -> float:
@@ -97,16 +97,12 @@ async def test_staging_writes_scrubbed_json_access_lines(database_url, tmp_path)
         database_url,
         tmp_path,
         workers=1,
-        env={
-            "APP_ENV": "staging",
-            "JWT_SECRET": "s" * 48,
-            "CORS_ORIGIN": "https://app.cookcam.example",
-            "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.example",
-            "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
-            "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
-            "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
-            "JOBS_SCHEDULER_ENABLED": "false",
-        },
+        env=production_like_env(
+            APP_ENV="staging",
+            DATABASE_URL=database_url,
+            CORS_ORIGIN="https://app.cookcam.example",
+            JOBS_SCHEDULER_ENABLED="false",
+        ),
     )
     email = new_email()
     try:

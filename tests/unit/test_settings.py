@@ -3,17 +3,9 @@ from __future__ import annotations
 import pytest
 
 from app.settings import DEVELOPMENT_JWT_SECRET, SettingsError, load_settings, read_env_file, redacted
+from tests.support import production_like_env
 
-PRODUCTION_OK = {
-    "APP_ENV": "production",
-    "JWT_SECRET": "p" * 40,
-    "DATABASE_URL": "postgresql://cookcam:hunter2hunter2@db.internal:5432/cookcam",
-    "CORS_ORIGIN": "https://cookcam.app,https://www.cookcam.app",
-    "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
-    "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
-    "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
-    "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
-}
+PRODUCTION_OK = production_like_env(CORS_ORIGIN="https://cookcam.app,https://www.cookcam.app", JWT_SECRET="p" * 40)
 
 
 def test_development_defaults_need_nothing() -> None:

@@ -6,28 +6,11 @@ import datetime
 import uuid
 
 import asyncpg
-import msgspec
-import pytest
-from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
-from app.server import create_app
-from app.settings import StripeSettings
-from tests.conftest import make_settings
-from tests.fakes.stripe_api import fake_stripe
 from tests.support import PASSWORD, bearer, sign_up
 
 NOW = datetime.datetime.now(datetime.UTC)
-
-
-@pytest.fixture
-async def stripe_setup(database_url: str):
-    with fake_stripe() as (base_url, stripe):
-        settings = msgspec.structs.replace(
-            make_settings(database_url), stripe=StripeSettings(secret_key="sk_test_" + "k" * 40, api_base=base_url)
-        )
-        async with AsyncTestClient(app=create_app(settings)) as client:
-            yield client, stripe
 
 
 async def _subscribe(db, user_id: str, provider: str, subscription_id: str, status: str = "active") -> None:

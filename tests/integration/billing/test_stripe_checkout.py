@@ -18,7 +18,7 @@ from tests.fakes.stripe_api import fake_stripe
 from tests.support import bearer, sign_up
 
 CHECKOUT = "/api/v1/subscription/create-checkout"
-PRICES = {
+STRIPE_PRICES = {
     "cookcam_regular_monthly": "price_reg_m",
     "cookcam_regular_yearly": "price_reg_y",
     "cookcam_creator_monthly": "price_cre_m",
@@ -30,17 +30,6 @@ BODY = {
     "success_url": "cookcam://checkout/success",
     "cancel_url": "cookcam://checkout/cancel",
 }
-
-
-@pytest.fixture
-async def stripe_setup(database_url: str):
-    with fake_stripe(PRICES) as (base_url, stripe):
-        settings = msgspec.structs.replace(
-            make_settings(database_url),
-            stripe=StripeSettings(secret_key="sk_test_" + "k" * 40, api_base=base_url),
-        )
-        async with AsyncTestClient(app=create_app(settings)) as client:
-            yield client, stripe
 
 
 async def test_checkout_creates_one_customer_and_a_trial_session(stripe_setup, db: asyncpg.Connection) -> None:
@@ -147,7 +136,7 @@ async def test_checkout_needs_a_user_and_a_configured_stripe(client) -> None:
 
 async def test_checkout_needs_only_the_requests_own_connection(database_url) -> None:
     """With a one-connection pool, a flow that borrowed a second connection would time out (503)."""
-    with fake_stripe(PRICES) as (base_url, _):
+    with fake_stripe(STRIPE_PRICES) as (base_url, _):
         settings = msgspec.structs.replace(
             make_settings(database_url),
             database=DatabaseSettings(url=database_url, pool_min_size=1, pool_max_size=1, acquire_timeout_seconds=0.5),

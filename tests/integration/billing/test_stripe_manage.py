@@ -9,29 +9,14 @@ import uuid
 
 import asyncpg
 import msgspec
-import pytest
-from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.billing.products import parse_products
 from app.billing.stripe_webhooks import Subscription, state_of
-from app.server import create_app
 from app.settings import StripeSettings
-from tests.conftest import make_settings
-from tests.fakes.stripe_api import fake_stripe
 from tests.support import bearer, sign_up
 
-PRICES = {"cookcam_regular_monthly": "price_reg_m", "cookcam_creator_yearly": "price_cre_y"}
-
-
-@pytest.fixture
-async def stripe_setup(database_url: str):
-    with fake_stripe(PRICES) as (base_url, stripe):
-        settings = msgspec.structs.replace(
-            make_settings(database_url), stripe=StripeSettings(secret_key="sk_test_" + "k" * 40, api_base=base_url)
-        )
-        async with AsyncTestClient(app=create_app(settings)) as client:
-            yield client, stripe
+STRIPE_PRICES = {"cookcam_regular_monthly": "price_reg_m", "cookcam_creator_yearly": "price_cre_y"}
 
 
 async def _subscribed(client, stripe, db: asyncpg.Connection) -> dict:

@@ -10,7 +10,7 @@ from app.db.migrations import migrate
 from app.server import create_app
 from app.settings import HttpSettings
 from tests.conftest import make_settings
-from tests.support import sign_up
+from tests.support import production_like_env, sign_up
 
 
 async def test_health(client) -> None:
@@ -73,19 +73,7 @@ async def test_openapi_schema_is_served(client) -> None:
 async def test_production_exposes_only_product_routes_and_sends_hsts(database_url: str) -> None:
     from app.settings import load_settings
 
-    settings = load_settings(
-        {
-            "APP_ENV": "production",
-            "JWT_SECRET": "p" * 48,
-            "DATABASE_URL": database_url,
-            "CORS_ORIGIN": "https://cookcam.app",
-            "HTTP_PUBLIC_BASE_URL": "https://api.cookcam.app",
-            "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
-            "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
-            "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
-            "JOBS_SCHEDULER_ENABLED": "false",
-        }
-    )
+    settings = load_settings(production_like_env(DATABASE_URL=database_url, JOBS_SCHEDULER_ENABLED="false"))
     app = create_app(settings)
     assert app.debug is False
     paths = {route.path for route in app.routes}
