@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.fakes.loopback import QuietHandler, serving
 
 
 class RecordedRequest:
@@ -17,7 +17,7 @@ class RecordedRequest:
 def recording_server() -> Iterator[tuple[str, list[RecordedRequest]]]:
     received: list[RecordedRequest] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             received.append(RecordedRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}))
             body = b"{}"
@@ -27,14 +27,5 @@ def recording_server() -> Iterator[tuple[str, list[RecordedRequest]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:  # keep test output quiet
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base_url:
+        yield base_url, received

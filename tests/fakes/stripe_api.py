@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import QuietHandler, serving
 
 
 def nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -117,7 +118,7 @@ class FakeStripe:
 def fake_stripe(prices: dict[str, str] | None = None) -> Iterator[tuple[str, FakeStripe]]:
     state = FakeStripe(prices=dict(prices or {}))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _answer(self, method: str) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -142,14 +143,5 @@ def fake_stripe(prices: dict[str, str] | None = None) -> Iterator[tuple[str, Fak
         def do_DELETE(self) -> None:
             self._answer("DELETE")
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base_url:
+        yield base_url, state
