@@ -14,8 +14,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.auth.routes import AuthController
+from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
-from app.billing.stripe_api import StripeApi
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
@@ -55,7 +55,7 @@ def _lifespan(settings: Settings) -> Any:
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),
-            stripe=StripeApi(settings),
+            payments=PaymentProviders.create(settings),
         )
         app.state.services = services
         await hub.start()
@@ -63,7 +63,7 @@ def _lifespan(settings: Settings) -> Any:
         run_before_server_shutdown(hub.close_all, timeout=min(5.0, settings.http.shutdown_drain_seconds))
         background = [asyncio.create_task(refresh_gauges_forever(pool, hub))]
         if settings.jobs.scheduler_enabled:
-            background.append(asyncio.create_task(run_periodically(pool, settings)))
+            background.append(asyncio.create_task(run_periodically(pool, settings, services.payments)))
         try:
             yield
         finally:
@@ -72,7 +72,7 @@ def _lifespan(settings: Settings) -> Any:
             await hub.stop()
             if counters is not None:
                 await counters.close()
-            await services.stripe.close()
+            await services.payments.close()
             await pool.close()
 
     return lifespan

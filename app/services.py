@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.auth.service import Credentials
-from app.billing.stripe_api import StripeApi
+from app.billing.providers import PaymentProviders
 from app.core.client_address import Network, parse_networks
 from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
@@ -30,7 +30,7 @@ class Services:
     trusted_proxies: tuple[Network, ...]
     hub: Hub
     migrations: list[Migration]
-    stripe: StripeApi
+    payments: PaymentProviders
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """Borrow a pooled connection; waiting longer than DATABASE_ACQUIRE_TIMEOUT_SECONDS raises TimeoutError."""

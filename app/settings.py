@@ -23,6 +23,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # Known only to development and test; staging and production refuse it.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
 MIN_SECRET_LENGTH = 32
+# Encrypts stored purchase proofs in development and test only ("key id:base64 of 32 bytes").
+DEVELOPMENT_RECEIPT_KEY = "dev:ZGV2ZWxvcG1lbnQtb25seS1yZWNlaXB0LWtleS0zMmI="
+RECEIPT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=$")
 PRODUCT_MAPPING = re.compile(r"^[A-Za-z0-9._-]{1,200}=(regular|creator):(monthly|yearly)$")
 
 
@@ -105,6 +108,46 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     )
     # Where Stripe Checkout may send the user back: origins ("https://cookcam.app") or app schemes ("cookcam://").
     redirect_allowlist: tuple[str, ...] = ("cookcam://", "http://127.0.0.1:8000", "http://localhost:8000")
+    # AES-256-GCM keys for stored purchase proofs, "key_id:base64(32 bytes)"; the first encrypts, all decrypt
+    # (rotation: put the new key first and keep the old ones until their proofs are no longer needed).
+    receipt_keys: tuple[str, ...] = (DEVELOPMENT_RECEIPT_KEY,)
+
+
+class OutboundSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Calls to Apple and Google: per-call timeout and stamina retries on transient failures only."""
+
+    timeout_seconds: float = 10.0
+    retry_attempts: int = 3
+    retry_initial_seconds: float = 1.0
+    # Also the longest Retry-After honoured in-request; a longer one answers 503 with that Retry-After.
+    retry_max_seconds: float = 10.0
+
+
+class AppleSettings(msgspec.Struct, frozen=True, kw_only=True):
+    bundle_id: str = "app.cookcam.ios"
+    # Required to verify production data (Apple's numeric app id).
+    app_apple_id: int | None = None
+    # Apple's root certificates (DER or PEM files, e.g. AppleRootCA-G3.cer); none configured: Apple is off.
+    root_certificates: tuple[str, ...] = ()
+    # OCSP revocation checks of the signing chain (network calls to Apple).
+    online_checks: bool = False
+    # Accept sandbox purchases (TestFlight, App Review) as sandbox entitlements; the fraud view flags them.
+    allow_sandbox: bool = True
+    # verifyReceipt for legacy receipts: the app's shared secret and both environments' endpoints.
+    shared_secret: str | None = None
+    verify_receipt_url: str = "https://buy.itunes.apple.com/verifyReceipt"
+    sandbox_verify_receipt_url: str = "https://sandbox.itunes.apple.com/verifyReceipt"
+
+
+class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True):
+    package_name: str = "app.cookcam.android"
+    # A service-account JSON key with access to the Play Developer API; none configured: Google Play is off.
+    service_account_file: str | None = None
+    androidpublisher_base: str = "https://androidpublisher.googleapis.com"
+    # Real-time developer notifications (Pub/Sub push): the OIDC token's audience and service-account email.
+    rtdn_audience: str | None = None
+    rtdn_service_account_email: str | None = None
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
 
 
 class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,6 +186,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
+    outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
+    apple: AppleSettings = msgspec.field(default_factory=AppleSettings)
+    google: GoogleSettings = msgspec.field(default_factory=GoogleSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property
@@ -160,6 +206,8 @@ SECRET_FIELDS = frozenset(
         "stripe.secret_key",
         "stripe.webhook_secret",
         "stripe.previous_webhook_secret",
+        "billing.receipt_keys",
+        "apple.shared_secret",
     }
 )
 
@@ -209,6 +257,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("HTTP_WORKERS", settings.http.workers),
         ("PASSWORD_MAX_CONCURRENT_HASHES", settings.password.max_concurrent_hashes),
         ("DATABASE_POOL_MAX_SIZE", settings.database.pool_max_size),
+        ("OUTBOUND_RETRY_ATTEMPTS", settings.outbound.retry_attempts),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")
@@ -218,6 +267,8 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("JOBS_INTERVAL_SECONDS", settings.jobs.interval_seconds),
         ("WS_AUTH_TIMEOUT_SECONDS", settings.ws.auth_timeout_seconds),
         ("WS_HEARTBEAT_SECONDS", settings.ws.heartbeat_seconds),
+        ("OUTBOUND_TIMEOUT_SECONDS", settings.outbound.timeout_seconds),
+        ("OUTBOUND_RETRY_MAX_SECONDS", settings.outbound.retry_max_seconds),
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")
@@ -227,6 +278,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
             for entry in mappings
             if not PRODUCT_MAPPING.match(entry)
         )
+    _check_receipt_keys(settings, problems)
     for proxy in settings.http.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)
@@ -234,6 +286,21 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
             problems.append(f"HTTP_TRUSTED_PROXIES: {proxy!r} is not an address or CIDR")
     if settings.is_production_like:
         _check_production_rules(settings, environ, problems)
+
+
+def _check_receipt_keys(settings: Settings, problems: list[str]) -> None:
+    if not settings.billing.receipt_keys:
+        problems.append("BILLING_RECEIPT_KEYS must list at least one key")
+    ids = [entry.partition(":")[0] for entry in settings.billing.receipt_keys]
+    if len(set(ids)) != len(ids):
+        problems.append("BILLING_RECEIPT_KEYS: key ids must be unique")
+    problems.extend(
+        "BILLING_RECEIPT_KEYS: an entry is not key_id:base64 of 32 bytes"
+        for entry in settings.billing.receipt_keys
+        if not RECEIPT_KEY.match(entry)
+    )
+    if settings.is_production_like and DEVELOPMENT_RECEIPT_KEY in settings.billing.receipt_keys:
+        problems.append("BILLING_RECEIPT_KEYS must not include the development key")
 
 
 def _check_production_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:

@@ -99,6 +99,7 @@ def production_like_env(**overrides: str) -> dict[str, str]:
         "STRIPE_SECRET_KEY": "sk_test_" + "k" * 40,
         "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
         "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
+        "BILLING_RECEIPT_KEYS": "k2026:cHJvZHVjdGlvbi1saWtlLXJlY2VpcHQta2V5LTMyYnk=",
     }
     env.update(overrides)
     return env

@@ -110,7 +110,7 @@ class AuthController(Controller):
     ) -> DeleteAccountResponse:
         services = services_from(state)
         return await service.delete_account(
-            db, services.credentials.passwords, services.stripe.client, caller, data.confirm_password
+            db, services.credentials.passwords, services.payments.stripe.client, caller, data.confirm_password
         )
 
     @get("/export", operation_id="exportAccount", dependencies={"caller": Provide(provide_caller)})

@@ -23,6 +23,8 @@ from app.realtime.events import RealtimeEvent, publish
 TIER_ORDER: tuple[TierSlug, ...] = ("free", "regular", "creator")
 TIER_RANK: dict[str, int] = {slug: rank for rank, slug in enumerate(TIER_ORDER)}
 SUBSCRIPTION_UPDATED = "subscription.updated"
+# Statuses that grant their tier (cancelled too, until its period ends; see GetEntitledSubscription).
+GRANTING_STATUSES = frozenset({"trialing", "active", "grace_period", "cancelled"})
 
 
 class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,6 +185,10 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
         raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
     if state.provider_updated_at < current.provider_updated_at:
         return "stale"
+    if current.status == "revoked" and state.status not in GRANTING_STATUSES:
+        # A refunded or disputed purchase stays revoked (the provider's own "cancelled" or "expired" that follows
+        # our revocation must not hide why); only the provider granting it again (a reversed refund) lifts it.
+        return "unchanged"
     await q.update_subscription(
         conn,
         id=current.id,

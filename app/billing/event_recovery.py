@@ -12,7 +12,9 @@ import logging
 import msgspec
 
 from app.billing.events import EventInProgress, process_once
-from app.billing.stripe_webhooks import Event, apply_event
+from app.billing.providers import PaymentProviders
+from app.billing.stripe_events import apply_event
+from app.billing.stripe_webhooks import Event
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
@@ -22,7 +24,9 @@ log = logging.getLogger("cookcam.billing.events")
 MAX_ATTEMPTS = 10
 
 
-async def retry_unfinished_events(conn: Connection, connect: ConnectionSource, settings: Settings) -> str:
+async def retry_unfinished_events(
+    conn: Connection, connect: ConnectionSource, settings: Settings, payments: PaymentProviders
+) -> str:
     """Process again every unfinished event still under MAX_ATTEMPTS; each in its own claim and transaction."""
     processed = failed = skipped = 0
     for row in await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS):
@@ -32,7 +36,7 @@ async def retry_unfinished_events(conn: Connection, connect: ConnectionSource, s
         event = msgspec.json.decode(msgspec.json.encode(row.payload), type=Event)
 
         async def effect(effect_conn: Connection, event: Event = event) -> None:
-            await apply_event(effect_conn, event, settings.stripe)
+            await apply_event(effect_conn, event, payments.stripe.client, settings.stripe)
 
         try:
             await process_once(

@@ -16,8 +16,9 @@ from app.billing.events import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
+from app.billing.stripe_events import apply_event
 from app.billing.stripe_manage import ChangeTierRequest, PortalRequest, PortalSession
-from app.billing.stripe_webhooks import apply_event, verified_event
+from app.billing.stripe_webhooks import verified_event
 from app.core.dependencies import provide_caller, services_from
 from app.db.types import Connection, single_connection
 
@@ -53,7 +54,7 @@ class SubscriptionController(Controller):
     ) -> CheckoutSession:
         services = services_from(state)
         return await stripe_checkout.create_checkout(
-            single_connection(db), services.stripe.client, services.settings, caller, data
+            single_connection(db), services.payments.stripe.client, services.settings, caller, data
         )
 
     @post("/portal", status_code=200, operation_id="openPortal", dependencies={"caller": Provide(provide_caller)})
@@ -66,7 +67,11 @@ class SubscriptionController(Controller):
     ) -> PortalSession:
         services = services_from(state)
         return await stripe_manage.open_portal(
-            single_connection(db), services.stripe.client, services.settings, caller.id, data or PortalRequest()
+            single_connection(db),
+            services.payments.stripe.client,
+            services.settings,
+            caller.id,
+            data or PortalRequest(),
         )
 
     @post(
@@ -98,7 +103,7 @@ class SubscriptionController(Controller):
         """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
         services = services_from(state)
         await stripe_manage.change_tier(
-            single_connection(db), services.stripe.client, services.settings, caller.id, data
+            single_connection(db), services.payments.stripe.client, services.settings, caller.id, data
         )
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
@@ -114,7 +119,7 @@ class SubscriptionController(Controller):
         """Ask the providers again (Stripe today) and answer with the resulting entitlement."""
         services = services_from(state)
         await stripe_manage.refresh_from_stripe(
-            single_connection(db), services.stripe.client, services.settings, caller.id
+            single_connection(db), services.payments.stripe.client, services.settings, caller.id
         )
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
@@ -122,7 +127,7 @@ class SubscriptionController(Controller):
     async def _change_renewal(state: State, db: Connection, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
         services = services_from(state)
         await stripe_manage.set_cancel_at_period_end(
-            single_connection(db), services.stripe.client, services.settings, caller.id, cancel=cancel
+            single_connection(db), services.payments.stripe.client, services.settings, caller.id, cancel=cancel
         )
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
@@ -158,15 +163,16 @@ class WebhookReceipt(msgspec.Struct, frozen=True):
 async def stripe_webhook(state: State, request: Request[Any, Any, Any]) -> WebhookReceipt:
     """Signed by Stripe, not by a user. Verified on the raw bytes; stored before processing; processed once; any
     failure answers 5xx so that Stripe delivers it again."""
-    settings = services_from(state).settings.stripe
+    services = services_from(state)
+    settings = services.settings.stripe
     payload = await request.body()
     event = verified_event(payload, request.headers.get("stripe-signature"), settings)
     outcome = await process_once(
-        services_from(state).connection,
+        services.connection,
         provider="stripe",
         event_id=event.id,
         event_type=event.type,
         payload=msgspec.json.decode(payload),
-        effect=lambda conn: apply_event(conn, event, settings),
+        effect=lambda conn: apply_event(conn, event, services.payments.stripe.client, settings),
     )
     return WebhookReceipt(received=True, outcome=outcome)

@@ -1,5 +1,6 @@
 """Stripe webhooks: the signature checked on the raw bytes by Stripe's own library (current and previous secret),
-the event decoded strictly, and subscription lifecycle events turned into verified subscription states.
+the event decoded strictly, and Stripe subscription objects mapped onto our subscription states (what each event
+does is in app/billing/stripe_events.py).
 
 Subscriptions created by our checkout carry `metadata.user_id`, written by this server when it creates the
 Checkout Session; signed events are the only input, so that id is ours, not a client's.
@@ -12,28 +13,16 @@ import logging
 import uuid
 from typing import Literal
 
-import asyncpg
 import msgspec
 import stripe
 
-from app.billing.entitlements import Cause, ProviderState, record_subscription_state
-from app.billing.products import ProductMapping, parse_products
+from app.billing.entitlements import ProviderState
+from app.billing.products import ProductMapping
 from app.billing.schemas import Status
-from app.core.errors import BadRequest, Conflict, ServiceUnavailable
-from app.db.types import Connection
+from app.core.errors import BadRequest, ServiceUnavailable
 from app.settings import StripeSettings
 
 log = logging.getLogger("cookcam.billing.stripe")
-
-SUBSCRIPTION_EVENTS = frozenset(
-    {
-        "customer.subscription.created",
-        "customer.subscription.updated",
-        "customer.subscription.deleted",
-        "customer.subscription.paused",
-        "customer.subscription.resumed",
-    }
-)
 
 # Stripe's subscription statuses on ours (docs/payments.md has the table and the reasons).
 STATUS_MAP: dict[str, Status] = {
@@ -117,13 +106,6 @@ def _timestamp(value: int | None) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(value, datetime.UTC) if value is not None else None
 
 
-def subscription_state(event: Event, prices: dict[str, ProductMapping]) -> ProviderState | None:
-    """The subscription state an event reports; None when it is not ours to map (no user, unknown price)."""
-    subscription = msgspec.json.decode(event.data.object, type=Subscription)
-    # Stripe objects carry no modification time; the event's creation time orders deliveries.
-    return state_of(subscription, datetime.datetime.fromtimestamp(event.created, datetime.UTC), prices)
-
-
 def state_of(
     subscription: Subscription, observed_at: datetime.datetime, prices: dict[str, ProductMapping]
 ) -> ProviderState | None:
@@ -150,25 +132,3 @@ def state_of(
         cancel_at_period_end=subscription.cancel_at_period_end,
         provider_updated_at=observed_at,
     )
-
-
-async def apply_event(conn: Connection, event: Event, settings: StripeSettings) -> None:
-    """The effect of one Stripe event (run inside the event store's fenced transaction)."""
-    if event.type not in SUBSCRIPTION_EVENTS:
-        log.info("Stripe event %s (%s) stored; this type has no effect yet", event.id, event.type)
-        return
-    state = subscription_state(event, parse_products(settings.prices))
-    if state is None:
-        return
-    try:
-        async with conn.transaction():  # a savepoint: a refusal below leaves the event's transaction usable
-            await record_subscription_state(conn, state, Cause("stripe_event", event.id))
-    except asyncpg.ForeignKeyViolationError:
-        # The account was deleted; retrying would not bring it back.
-        log.warning("Stripe event %s names a user that no longer exists; not applied", event.id)
-    except Conflict:
-        log.warning(
-            "Stripe event %s: subscription %s is bound to another account; not applied",
-            event.id,
-            state.provider_subscription_id,
-        )

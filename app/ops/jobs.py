@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.billing.event_recovery import retry_unfinished_events
+from app.billing.providers import PaymentProviders
 from app.db.pool import create_pool
 from app.db.queries import auth as auth_q
 from app.db.queries import jobs as q
@@ -34,6 +35,7 @@ class JobContext:
     conn: Connection
     connect: ConnectionSource
     settings: Settings
+    payments: PaymentProviders
 
 
 Job = Callable[[JobContext], Awaitable[str]]
@@ -49,36 +51,38 @@ async def purge_expired(job: JobContext) -> str:
 
 async def retry_events(job: JobContext) -> str:
     """Process again the provider events that failed or were left claimed by a crashed worker."""
-    return await retry_unfinished_events(job.conn, job.connect, job.settings)
+    return await retry_unfinished_events(job.conn, job.connect, job.settings, job.payments)
 
 
 JOBS: dict[str, Job] = {"purge-expired": purge_expired, "retry-events": retry_events}
 
 
-async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings) -> str:
+async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> str:
     def connect() -> asyncpg.pool.PoolAcquireContext:
         return pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
 
     async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn, conn.transaction():
         if not await q.try_job_lock(conn, job_name=name):
             return f"{name}: another runner holds the lock; nothing done"
-        return f"{name}: {await JOBS[name](JobContext(conn, connect, settings))}"
+        return f"{name}: {await JOBS[name](JobContext(conn, connect, settings, payments))}"
 
 
 async def run_job(name: str, dsn: str, settings: Settings) -> str:
     pool = await create_pool(dsn, DatabaseSettings(pool_min_size=1, pool_max_size=3))
+    payments = PaymentProviders.create(settings)
     try:
-        return await run_locked(name, pool, settings)
+        return await run_locked(name, pool, settings, payments)
     finally:
+        await payments.close()
         await pool.close()
 
 
-async def run_periodically(pool: asyncpg.Pool, settings: Settings) -> None:
+async def run_periodically(pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> None:
     """Run every job each interval until cancelled; a failing job is logged and retried next time."""
     while True:
         await asyncio.sleep(settings.jobs.interval_seconds)
         for name in JOBS:
             try:
-                log.info(await run_locked(name, pool, settings))
+                log.info(await run_locked(name, pool, settings, payments))
             except (asyncpg.PostgresError, OSError, TimeoutError):
                 log.exception("job %s failed", name)

@@ -95,3 +95,14 @@ from subscriptions
 where user_id = @user_id and status not in ('expired', 'revoked')
 order by created_at
 limit 100;
+
+-- name: GetUserByStripeCustomer :one
+select user_id from stripe_customers where customer_id = @customer_id;
+
+-- name: ListLiveProviderSubscriptions :many
+-- One provider's subscriptions of a user that are not yet ended (refunds and disputes revoke them).
+select provider_subscription_id
+from subscriptions
+where user_id = @user_id and provider = @provider and status not in ('expired', 'revoked')
+order by created_at
+limit 100;

@@ -36,6 +36,7 @@ class FakeStripe:
     cancelled: list[str] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)  # subscription ids Stripe no longer knows
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> subscription object
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> charge object
     requests: list[tuple[str, str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with a 500 api_error
     _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -110,7 +111,16 @@ class FakeStripe:
                 message = f"No such subscription: '{subscription_id}'"
                 return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": message}}
             self.cancelled.append(subscription_id)
+            known = self.subscriptions.get(subscription_id)
+            if known is not None:
+                known["status"] = "canceled"
+                return 200, known
             return 200, {"id": subscription_id, "object": "subscription", "status": "canceled"}
+        if method == "GET" and path.startswith("/v1/charges/"):
+            charge = self.charges.get(path.rsplit("/", 1)[1])
+            if charge is None:
+                return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
+            return 200, charge
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
 
 

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.settings import DEVELOPMENT_JWT_SECRET, SettingsError, load_settings, read_env_file, redacted
+from app.settings import (
+    DEVELOPMENT_JWT_SECRET,
+    DEVELOPMENT_RECEIPT_KEY,
+    SettingsError,
+    load_settings,
+    read_env_file,
+    redacted,
+)
 from tests.support import production_like_env
 
 PRODUCTION_OK = production_like_env(CORS_ORIGIN="https://cookcam.app,https://www.cookcam.app", JWT_SECRET="p" * 40)
@@ -99,6 +106,8 @@ def test_redaction_hides_secrets_and_database_password() -> None:
     assert data["stripe"]["webhook_secret"] == "***redacted***"
     assert "w" * 40 not in text
     assert data["database"]["url"] == "postgresql://cookcam:***@db.internal:5432/cookcam"
+    assert data["billing"]["receipt_keys"] == "***redacted***"
+    assert "cHJvZHVjdGlvbi" not in text
 
 
 def test_env_file_is_read_and_environment_wins(tmp_path) -> None:
@@ -117,3 +126,14 @@ def test_billing_products_must_name_a_paid_tier_and_period() -> None:
 def test_production_refuses_plain_http_return_addresses() -> None:
     with pytest.raises(SettingsError, match="BILLING_REDIRECT_ALLOWLIST"):
         load_settings({**PRODUCTION_OK, "BILLING_REDIRECT_ALLOWLIST": "cookcam://,http://cookcam.app"})
+
+
+def test_receipt_keys_are_checked_and_the_development_key_is_refused_in_production() -> None:
+    key = "a2:" + "A" * 43 + "="
+    assert load_settings({"BILLING_RECEIPT_KEYS": f"{key},a1:{'B' * 43}="}).billing.receipt_keys[0] == key
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"BILLING_RECEIPT_KEYS": f"{key},{key},short:abc"})
+    assert "key ids must be unique" in str(raised.value)
+    assert "not key_id:base64 of 32 bytes" in str(raised.value)
+    with pytest.raises(SettingsError, match="must not include the development key"):
+        load_settings({**PRODUCTION_OK, "BILLING_RECEIPT_KEYS": DEVELOPMENT_RECEIPT_KEY})

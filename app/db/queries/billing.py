@@ -341,3 +341,24 @@ async def list_live_subscriptions(conn: Connection, *, user_id: uuid.UUID) -> li
     """Subscriptions a provider may still charge for (everything not yet ended)."""
     records = await conn.fetch(LIST_LIVE_SUBSCRIPTIONS, user_id)
     return [ListLiveSubscriptionsRow(*record) for record in records]
+
+
+GET_USER_BY_STRIPE_CUSTOMER = """select user_id from stripe_customers where customer_id = $1"""
+
+
+async def get_user_by_stripe_customer(conn: Connection, *, customer_id: str) -> uuid.UUID | None:
+    value = await conn.fetchval(GET_USER_BY_STRIPE_CUSTOMER, customer_id)
+    return cast("uuid.UUID | None", value)
+
+
+LIST_LIVE_PROVIDER_SUBSCRIPTIONS = """select provider_subscription_id
+from subscriptions
+where user_id = $1 and provider = $2 and status not in ('expired', 'revoked')
+order by created_at
+limit 100"""
+
+
+async def list_live_provider_subscriptions(conn: Connection, *, user_id: uuid.UUID, provider: str) -> list[str]:
+    """One provider's subscriptions of a user that are not yet ended (refunds and disputes revoke them)."""
+    records = await conn.fetch(LIST_LIVE_PROVIDER_SUBSCRIPTIONS, user_id, provider)
+    return [record[0] for record in records]

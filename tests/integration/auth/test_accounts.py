@@ -134,12 +134,14 @@ async def test_delete_account_needs_password_and_erases_everything(client, db: a
 
 
 async def test_every_user_owned_table_cascades_from_users(db: asyncpg.Connection) -> None:
-    """A new table with a user_id column must reference users ON DELETE CASCADE, or deletion would leave data."""
+    """A new table with a user_id column must reference users ON DELETE CASCADE, or deletion would leave data.
+    (Views, such as the fraud view, hold no rows of their own.)"""
     rows = await db.fetch(
         """
         select c.table_name
         from information_schema.columns c
-        where c.table_schema = 'public' and c.column_name = 'user_id'
+        join information_schema.tables tb on (tb.table_schema, tb.table_name) = (c.table_schema, c.table_name)
+        where c.table_schema = 'public' and c.column_name = 'user_id' and tb.table_type = 'BASE TABLE'
           and not exists (
             select 1 from pg_constraint k
             join pg_class t on t.oid = k.conrelid

@@ -8,6 +8,7 @@ import asyncpg
 import msgspec
 
 from app.billing.event_recovery import MAX_ATTEMPTS
+from app.billing.providers import PaymentProviders
 from app.db.pool import create_pool
 from app.db.queries import events as q
 from app.ops.jobs import run_locked
@@ -42,9 +43,11 @@ async def test_failed_and_abandoned_events_are_processed_by_the_job(client, db: 
 
     settings = make_settings(database_url)
     pool = await create_pool(database_url, settings.database)
+    payments = PaymentProviders.create(settings)
     try:
-        outcome = await run_locked("retry-events", pool, settings)
+        outcome = await run_locked("retry-events", pool, settings, payments)
     finally:
+        await payments.close()
         await pool.close()
     assert "2 processed, 0 failed again" in outcome
     statuses = dict(await db.fetch("select event_id, status from provider_events order by event_id"))

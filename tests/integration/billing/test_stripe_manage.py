@@ -4,58 +4,20 @@ the object Stripe returns."""
 from __future__ import annotations
 
 import datetime
-import time
 import uuid
 
 import asyncpg
-import msgspec
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
-from app.billing.products import parse_products
-from app.billing.stripe_webhooks import Subscription, state_of
-from app.settings import StripeSettings
+from tests.integration.billing.stripe_support import subscribed
 from tests.support import bearer, sign_up
 
 STRIPE_PRICES = {"cookcam_regular_monthly": "price_reg_m", "cookcam_creator_yearly": "price_cre_y"}
 
 
-async def _subscribed(client, stripe, db: asyncpg.Connection) -> dict:
-    """A user with an active Stripe subscription, known both to the fake and to our database."""
-    auth = await sign_up(client)
-    now = int(time.time())
-    subscription = {
-        "id": f"sub_{uuid.uuid4().hex[:10]}",
-        "object": "subscription",
-        "status": "active",
-        "cancel_at_period_end": False,
-        "metadata": {"user_id": auth["user"]["id"]},
-        "livemode": False,
-        "items": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "si_1",
-                    "price": {"id": "price_reg_m", "lookup_key": "cookcam_regular_monthly"},
-                    "current_period_start": now,
-                    "current_period_end": now + 30 * 86400,
-                }
-            ],
-        },
-    }
-    stripe.subscriptions[subscription["id"]] = subscription
-    observed = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
-    state = state_of(msgspec.convert(subscription, Subscription), observed, parse_products(StripeSettings().prices))
-    assert state is not None
-    await record_subscription_state(db, state, Cause("stripe_event", "evt_setup"))
-    await db.execute(
-        "insert into stripe_customers (user_id, customer_id) values ($1::uuid, 'cus_test')", auth["user"]["id"]
-    )
-    return auth
-
-
 async def test_cancel_then_resume_at_period_end(stripe_setup, db: asyncpg.Connection) -> None:
     client, stripe = stripe_setup
-    auth = await _subscribed(client, stripe, db)
+    auth = await subscribed(client, stripe, db)
     cancelled = await client.post("/api/v1/subscription/cancel", headers=bearer(auth))
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["cancel_at_period_end"] is True
@@ -68,7 +30,7 @@ async def test_cancel_then_resume_at_period_end(stripe_setup, db: asyncpg.Connec
 
 async def test_portal_for_a_stripe_customer(stripe_setup, db: asyncpg.Connection) -> None:
     client, stripe = stripe_setup
-    auth = await _subscribed(client, stripe, db)
+    auth = await subscribed(client, stripe, db)
     response = await client.post("/api/v1/subscription/portal", headers=bearer(auth))
     assert response.status_code == 200, response.text
     assert response.json()["portal_url"].startswith("https://billing.stripe.com/")
@@ -109,7 +71,7 @@ async def test_store_subscriptions_are_cancelled_in_the_store(stripe_setup, db: 
 
 async def test_change_tier_goes_through_stripe_with_proration(stripe_setup, db: asyncpg.Connection) -> None:
     client, stripe = stripe_setup
-    auth = await _subscribed(client, stripe, db)
+    auth = await subscribed(client, stripe, db)
     body = {"tier": "creator", "billing_period": "yearly"}
     response = await client.post("/api/v1/subscription/change-tier", headers=bearer(auth), json=body)
     assert response.status_code == 200, response.text
@@ -128,7 +90,7 @@ async def test_change_tier_goes_through_stripe_with_proration(stripe_setup, db: 
 
 async def test_refresh_status_heals_a_missed_webhook(stripe_setup, db: asyncpg.Connection) -> None:
     client, stripe = stripe_setup
-    auth = await _subscribed(client, stripe, db)
+    auth = await subscribed(client, stripe, db)
     subscription = next(iter(stripe.subscriptions.values()))
     subscription["status"] = "canceled"  # Stripe ended it; the webhook never arrived
     response = await client.post("/api/v1/subscription/refresh-status", headers=bearer(auth))

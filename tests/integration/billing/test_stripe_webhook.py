@@ -3,8 +3,6 @@ signs: HMAC-SHA256 over "timestamp.body"), events stored and processed once, lif
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import uuid
 
@@ -16,17 +14,8 @@ from litestar.testing import AsyncTestClient
 from app.server import create_app
 from app.settings import StripeSettings
 from tests.conftest import make_settings
+from tests.integration.billing.stripe_support import PREVIOUS, SECRET, deliver, event, signature
 from tests.support import bearer, sign_up
-
-WEBHOOK = "/api/v1/subscription/webhook/stripe"
-SECRET = "whsec_" + "current" * 6
-PREVIOUS = "whsec_" + "previous" * 5
-
-
-def signature(payload: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
-    moment = int(time.time()) if timestamp is None else timestamp
-    signed = hmac.new(secret.encode(), f"{moment}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={moment},v1={signed}"
 
 
 def subscription_event(
@@ -71,12 +60,6 @@ async def stripe_client(database_url: str):
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
-
-
-async def deliver(client, payload: bytes, header: str | None = None):
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    headers["Stripe-Signature"] = header if header is not None else signature(payload)
-    return await client.post(WEBHOOK, content=payload, headers=headers)
 
 
 async def test_subscription_lifecycle_moves_the_entitlement(stripe_client, db: asyncpg.Connection) -> None:
@@ -156,12 +139,10 @@ async def test_stale_signatures_are_refused_and_the_previous_secret_still_verifi
 
 
 async def test_events_of_other_types_are_stored_and_acknowledged(stripe_client, db: asyncpg.Connection) -> None:
-    payload = msgspec.json.encode(
-        {"id": "evt_inv", "type": "invoice.paid", "created": int(time.time()), "data": {"object": {"id": "in_1"}}}
-    )
+    payload = event("customer.updated", {"id": "cus_1", "object": "customer"}, event_id="evt_cus")
     assert (await deliver(stripe_client, payload)).json()["outcome"] == "processed"
-    row = await db.fetchrow("select event_type, status, payload from provider_events where event_id = 'evt_inv'")
-    assert (row["event_type"], row["status"]) == ("invoice.paid", "processed")
+    row = await db.fetchrow("select event_type, status, payload from provider_events where event_id = 'evt_cus'")
+    assert (row["event_type"], row["status"]) == ("customer.updated", "processed")
 
 
 async def test_a_subscription_for_an_unknown_price_or_no_user_changes_nothing(stripe_client, db) -> None:

@@ -8,6 +8,7 @@ import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
 
+from app.billing.providers import PaymentProviders
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
 from app.server import create_app
@@ -28,13 +29,15 @@ async def test_a_second_runner_waits_its_turn(client, db: asyncpg.Connection, da
     await _expired_rows(db)
     settings = make_settings(database_url)
     pool = await create_pool(database_url, settings.database)
+    payments = PaymentProviders.create(settings)
     try:
         async with db.transaction():
             await db.execute("select pg_advisory_xact_lock(hashtext('purge-expired'))")
-            assert "another runner holds the lock" in await run_locked("purge-expired", pool, settings)
-        outcome = await run_locked("purge-expired", pool, settings)
+            assert "another runner holds the lock" in await run_locked("purge-expired", pool, settings, payments)
+        outcome = await run_locked("purge-expired", pool, settings, payments)
         assert "purged 1 expired refresh token(s) and 1 rate-limit window(s)" in outcome
     finally:
+        await payments.close()
         await pool.close()
 
 

@@ -1,0 +1,43 @@
+-- name: StoreProof :exec
+-- The raw proof, encrypted; the same proof from the same account is kept once.
+insert into purchase_proofs (user_id, provider, proof_kind, raw_sha256, key_id, nonce, ciphertext)
+values (@user_id, @provider, @proof_kind, @raw_sha256, @key_id, @nonce, @ciphertext)
+on conflict (user_id, provider, raw_sha256) do nothing;
+
+-- name: ListProofs :many
+-- For forensics (newest first); the caller decrypts with the key named by key_id.
+select id, provider, proof_kind, key_id, nonce, ciphertext, created_at
+from purchase_proofs
+where user_id = @user_id
+order by created_at desc
+limit @max_rows;
+
+-- name: RecordValidation :exec
+insert into purchase_validations (
+    user_id, provider, proof_kind, proof_hash, outcome, error_code, environment, server_environment, product_id,
+    duration_ms
+) values (
+    @user_id, @provider, @proof_kind, sqlc.narg(proof_hash), @outcome, sqlc.narg(error_code),
+    sqlc.narg(environment), @server_environment, sqlc.narg(product_id), @duration_ms
+);
+
+-- name: ListValidations :many
+-- The account's validation history for its data export (no proofs, no hashes).
+select provider, proof_kind, outcome, error_code, environment, product_id, duration_ms, created_at
+from purchase_validations
+where user_id = @user_id
+order by created_at desc
+limit 1000;
+
+-- name: RecordSecurityEvent :exec
+insert into billing_security_events (user_id, provider, kind, proof_hash, detail)
+values (@user_id, @provider, @kind, sqlc.narg(proof_hash), @detail);
+
+-- name: ListFraudSignals :many
+select s.signal::text as signal, s.user_id::uuid as user_id, u.email, s.provider::text as provider,
+    s.occurrences::bigint as occurrences, s.first_seen::timestamptz as first_seen,
+    s.last_seen::timestamptz as last_seen
+from billing_fraud_signals s
+join users u on u.id = s.user_id
+order by s.last_seen desc
+limit @max_rows;
