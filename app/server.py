@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from app.auth.routes import AuthController
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
+from app.billing.store_routes import apple_notification, google_notification, validate_receipt
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
@@ -87,6 +88,9 @@ def create_app(settings: Settings) -> Litestar:
             SubscriptionController,
             user_subscription,
             stripe_webhook,
+            validate_receipt,
+            apple_notification,
+            google_notification,
             realtime_socket,
             health,
             ready,

@@ -7,10 +7,12 @@ provider module has verified; nothing here accepts a tier or product from a clie
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+import asyncpg
 import msgspec
 
 from app.billing.schemas import BillingPeriod, Provider, Status, Tier, TierLimits, TierSlug, UserSubscription
@@ -18,6 +20,8 @@ from app.core.errors import Conflict, Forbidden
 from app.db.queries import billing as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
+
+log = logging.getLogger("cookcam.billing")
 
 # Lowest to highest; the ranks seeded in sql/migrations/0002_entitlements.sql follow this order (a test checks).
 TIER_ORDER: tuple[TierSlug, ...] = ("free", "regular", "creator")
@@ -174,6 +178,21 @@ async def record_subscription_state(conn: Connection, state: ProviderState, caus
                 RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": _slug(after), "status": state.status}),
             )
     return outcome
+
+
+async def apply_provider_state(conn: Connection, state: ProviderState | None, cause: Cause) -> RecordOutcome | None:
+    """Record a state that a provider event reported. Refusals that a redelivery would not change (the user was
+    deleted, the subscription is bound to another account) are logged and skipped, so the event completes."""
+    if state is None:
+        return None
+    try:
+        async with conn.transaction():  # a savepoint: a refusal below leaves the event's transaction usable
+            return await record_subscription_state(conn, state, cause)
+    except asyncpg.ForeignKeyViolationError:
+        log.warning("%s names a user that no longer exists; not applied", cause.ref)
+    except Conflict:
+        log.warning("%s: subscription %s is bound to another account", cause.ref, state.provider_subscription_id)
+    return None
 
 
 async def _update_existing(conn: Connection, state: ProviderState, cause: Cause) -> RecordOutcome:

@@ -8,11 +8,13 @@ retrying does not leave a subscription out of date.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 
-from app.billing.events import EventInProgress, process_once
+from app.billing.events import Effect, EventInProgress, process_once
 from app.billing.providers import PaymentProviders
+from app.billing.store_notifications import apply_stored_apple, apply_stored_google
 from app.billing.stripe_events import apply_event
 from app.billing.stripe_webhooks import Event
 from app.db.queries import events as q
@@ -30,18 +32,11 @@ async def retry_unfinished_events(
     """Process again every unfinished event still under MAX_ATTEMPTS; each in its own claim and transaction."""
     processed = failed = skipped = 0
     for row in await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS):
-        if row.provider != "stripe":
-            skipped += 1  # no other provider's events are stored yet
-            continue
-        event = msgspec.json.decode(msgspec.json.encode(row.payload), type=Event)
-
-        async def effect(effect_conn: Connection, event: Event = event) -> None:
-            await apply_event(effect_conn, event, payments.stripe.client, settings.stripe)
-
+        effect = _effect_for(row.provider, row.payload, settings, payments)
         try:
             await process_once(
                 connect,
-                provider="stripe",
+                provider=row.provider,  # type: ignore[arg-type]  # the column's check allows only providers
                 event_id=row.event_id,
                 event_type=row.event_type,
                 payload=row.payload,
@@ -54,3 +49,13 @@ async def retry_unfinished_events(
             log.exception("retrying %s event %s failed", row.provider, row.event_id)
             failed += 1
     return f"retried events: {processed} processed, {failed} failed again, {skipped} skipped"
+
+
+def _effect_for(provider: str, payload: Any, settings: Settings, payments: PaymentProviders) -> Effect:
+    """The stored event's effect, from its payload as it arrived (Apple's is verified again)."""
+    if provider == "apple":
+        return lambda conn: apply_stored_apple(conn, payments, payload)
+    if provider == "google":
+        return lambda conn: apply_stored_google(conn, payments, settings.google, payload)
+    event = msgspec.json.decode(msgspec.json.encode(payload), type=Event)  # data.object stays raw
+    return lambda conn: apply_event(conn, event, payments.stripe.client, settings.stripe)

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
+from app.billing.apple import AppStore
+from app.billing.apple_receipts import ReceiptVerifier
+from app.billing.google_play import GooglePlay
+from app.billing.proofs import ProofCipher
 from app.billing.stripe_api import StripeApi
+from app.core.http import create_http_client
 from app.settings import Settings
 
 
 @dataclass
 class PaymentProviders:
     stripe: StripeApi
+    app_store: AppStore
+    receipts: ReceiptVerifier
+    google: GooglePlay
+    proof_cipher: ProofCipher
+    # Apple's and Google's calls share one pooled client (Stripe's library keeps its own).
+    http: httpx.AsyncClient
 
     @classmethod
     def create(cls, settings: Settings) -> PaymentProviders:
-        return cls(stripe=StripeApi(settings))
+        http = create_http_client()
+        return cls(
+            stripe=StripeApi(settings),
+            app_store=AppStore(settings),
+            receipts=ReceiptVerifier(settings, http),
+            google=GooglePlay(settings, http),
+            proof_cipher=ProofCipher(settings.billing.receipt_keys),
+            http=http,
+        )
 
     async def close(self) -> None:
         await self.stripe.close()
+        await self.http.aclose()

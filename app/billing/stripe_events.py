@@ -15,16 +15,15 @@ import datetime
 import logging
 import uuid
 
-import asyncpg
 import msgspec
 import stripe
 
-from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.billing.entitlements import Cause, apply_provider_state
 from app.billing.fraud import record_security_event
 from app.billing.products import parse_products
 from app.billing.stripe_api import stripe_call
 from app.billing.stripe_webhooks import Event, Subscription, state_of
-from app.core.errors import Conflict, ServiceUnavailable
+from app.core.errors import ServiceUnavailable
 from app.db.queries import billing as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
@@ -91,7 +90,7 @@ async def apply_event(
         subscription = msgspec.json.decode(event.data.object, type=Subscription)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
-        await _record(conn, state_of(subscription, observed, parse_products(settings.prices)), cause)
+        await apply_provider_state(conn, state_of(subscription, observed, parse_products(settings.prices)), cause)
     elif event.type == "customer.subscription.trial_will_end":
         await _announce_trial_end(conn, msgspec.json.decode(event.data.object, type=Subscription))
     elif event.type == "checkout.session.completed":
@@ -118,26 +117,13 @@ def _api(client: stripe.StripeClient | None) -> stripe.StripeClient:
     return client
 
 
-async def _record(conn: Connection, state: ProviderState | None, cause: Cause) -> None:
-    """Record a verified state; a deleted user or another account's subscription is logged, not retried."""
-    if state is None:
-        return
-    try:
-        async with conn.transaction():  # a savepoint: a refusal below leaves the event's transaction usable
-            await record_subscription_state(conn, state, cause)
-    except asyncpg.ForeignKeyViolationError:
-        log.warning("%s names a user that no longer exists; not applied", cause.ref)
-    except Conflict:
-        log.warning("%s: subscription %s is bound to another account", cause.ref, state.provider_subscription_id)
-
-
 async def _refetch(
     conn: Connection, client: stripe.StripeClient, subscription_id: str, settings: StripeSettings, cause: Cause
 ) -> None:
     fetched = await stripe_call(client.v1.subscriptions.retrieve_async(subscription_id))
     subscription = msgspec.convert(fetched.to_dict(), Subscription)
     now = datetime.datetime.now(datetime.UTC)
-    await _record(conn, state_of(subscription, now, parse_products(settings.prices)), cause)
+    await apply_provider_state(conn, state_of(subscription, now, parse_products(settings.prices)), cause)
 
 
 async def _revoke_customer(
@@ -154,7 +140,7 @@ async def _revoke_customer(
             current = await stripe_call(client.v1.subscriptions.cancel_async(subscription_id))
         subscription = msgspec.convert(current.to_dict(), Subscription)
         state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.prices))
-        await _record(conn, msgspec.structs.replace(state, status="revoked") if state else None, cause)
+        await apply_provider_state(conn, msgspec.structs.replace(state, status="revoked") if state else None, cause)
     return user_id
 
 

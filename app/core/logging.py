@@ -113,3 +113,5 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # Access lines are ours (cookcam.access); silence duplicates from libraries.
     logging.getLogger("granian.access").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO, and store URLs carry purchase tokens: keep it to warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -106,3 +106,9 @@ from subscriptions
 where user_id = @user_id and provider = @provider and status not in ('expired', 'revoked')
 order by created_at
 limit 100;
+
+-- name: GetProviderSubscription :one
+-- A provider's subscription by its id with that provider (store notifications name only that id).
+select user_id, tier_slug, status, billing_period, current_period_start, current_period_end
+from subscriptions
+where provider = @provider and provider_subscription_id = @provider_subscription_id;

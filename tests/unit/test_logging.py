@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 import logging
 
-from app.core.logging import ContextFilter, JsonFormatter, TextFormatter, scrub_text, scrub_value
+from app.core.logging import ContextFilter, JsonFormatter, TextFormatter, configure_logging, scrub_text, scrub_value
 from app.core.request_context import request_id_var, user_id_var
+from app.settings import load_settings
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
@@ -60,3 +61,10 @@ def test_exceptions_are_logged_scrubbed() -> None:
     line = JsonFormatter().format(record)
     assert "letmein" not in line and "RuntimeError" in line
     assert "letmein" not in TextFormatter().format(record)
+
+
+def test_outbound_request_urls_are_not_logged() -> None:
+    """httpx logs each request's URL at INFO; store URLs carry purchase tokens."""
+    configure_logging(load_settings({"LOG_LEVEL": "DEBUG"}))
+    assert logging.getLogger("cookcam").isEnabledFor(logging.DEBUG)
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)

@@ -362,3 +362,32 @@ async def list_live_provider_subscriptions(conn: Connection, *, user_id: uuid.UU
     """One provider's subscriptions of a user that are not yet ended (refunds and disputes revoke them)."""
     records = await conn.fetch(LIST_LIVE_PROVIDER_SUBSCRIPTIONS, user_id, provider)
     return [record[0] for record in records]
+
+
+GET_PROVIDER_SUBSCRIPTION = (
+    "select user_id, tier_slug, status, billing_period, current_period_start, current_period_end\n"
+    "from subscriptions\n"
+    "where provider = $1 and provider_subscription_id = $2"
+)
+
+
+class GetProviderSubscriptionRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    tier_slug: str
+    status: str
+    billing_period: str | None
+    current_period_start: datetime.datetime | None
+    current_period_end: datetime.datetime | None
+
+
+async def get_provider_subscription(
+    conn: Connection,
+    *,
+    provider: str,
+    provider_subscription_id: str,
+) -> GetProviderSubscriptionRow | None:
+    """A provider's subscription by its id with that provider (store notifications name only that id)."""
+    record = await conn.fetchrow(GET_PROVIDER_SUBSCRIPTION, provider, provider_subscription_id)
+    if record is None:
+        return None
+    return GetProviderSubscriptionRow(*record)

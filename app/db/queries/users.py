@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import cast
 
 import msgspec
 
@@ -79,3 +80,11 @@ async def update_profile(
     if record is None:
         return None
     return UpdateProfileRow(*record)
+
+
+USER_EXISTS = """select exists (select 1 from users where id = $1)"""
+
+
+async def user_exists(conn: Connection, *, id: uuid.UUID) -> bool | None:
+    value = await conn.fetchval(USER_EXISTS, id)
+    return cast("bool | None", value)

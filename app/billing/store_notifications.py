@@ -1,0 +1,132 @@
+"""Store notifications: App Store Server Notifications V2 and Google Play real-time developer notifications.
+
+Both are authenticated before anything is stored (Apple: the JWS chain to Apple's root; Google: the Pub/Sub OIDC
+token), de-duplicated by the store's id (notificationUUID, Pub/Sub message id) through `process_once`, and applied
+from verified store data: Apple's signed transaction and renewal info, Google's subscription fetched again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from appstoreserverlibrary.models.ResponseBodyV2DecodedPayload import ResponseBodyV2DecodedPayload
+
+from app.billing.entitlements import Cause, apply_provider_state
+from app.billing.events import EventOutcome, process_once
+from app.billing.google_play import PushMessage, decode_push
+from app.billing.providers import PaymentProviders
+from app.billing.store_purchase import StorePurchase
+from app.billing.store_recording import owner_of, supersede
+from app.core.errors import AppError, BadRequest
+from app.db.types import Connection, ConnectionSource
+from app.settings import GoogleSettings
+
+log = logging.getLogger("cookcam.billing.stores")
+
+GOOGLE_REVOKED = 12  # SUBSCRIPTION_REVOKED: refunded and ended at once; subscriptionsv2 then says only EXPIRED
+
+
+class AppleNotificationBody(msgspec.Struct, frozen=True):
+    signedPayload: str  # Apple's field name
+
+
+def decode_apple_body(payload: bytes) -> AppleNotificationBody:
+    try:
+        return msgspec.json.decode(payload, type=AppleNotificationBody)
+    except msgspec.DecodeError:
+        raise BadRequest("NOTIFICATION_INVALID", "The body is not an App Store notification.") from None
+
+
+async def receive_apple(connect: ConnectionSource, payments: PaymentProviders, payload: bytes) -> EventOutcome:
+    body = decode_apple_body(payload)
+    notification = await payments.app_store.verify_notification(body.signedPayload)
+    event_type = str(notification.rawNotificationType) + (
+        f".{notification.rawSubtype}" if notification.rawSubtype else ""
+    )
+    return await process_once(
+        connect,
+        provider="apple",
+        event_id=str(notification.notificationUUID),
+        event_type=event_type,
+        payload={"signedPayload": body.signedPayload},
+        effect=lambda conn: apply_apple_notification(conn, payments, notification),
+    )
+
+
+async def apply_apple_notification(
+    conn: Connection, payments: PaymentProviders, notification: ResponseBodyV2DecodedPayload
+) -> None:
+    """Whatever the notification type, the signed transaction and renewal info in it are the state."""
+    data = notification.data
+    if data is None or not data.signedTransactionInfo:
+        return  # TEST, summaries and other notifications without a subscription
+    transaction = await payments.app_store.verify_transaction(data.signedTransactionInfo)
+    renewal = await payments.app_store.verify_renewal_info(data.signedRenewalInfo) if data.signedRenewalInfo else None
+    try:
+        purchase = payments.app_store.purchase(transaction, renewal)
+    except AppError as exc:  # not one of our products: nothing to apply, and a redelivery would not change that
+        log.warning("App Store notification %s not applied: %s", notification.notificationUUID, exc.code)
+        return
+    await _apply(conn, payments, purchase, Cause("apple_notification", str(notification.notificationUUID)))
+
+
+async def apply_stored_apple(conn: Connection, payments: PaymentProviders, payload: object) -> None:
+    """Recovery: verify the stored body again and apply it."""
+    body = msgspec.convert(payload, AppleNotificationBody)
+    await apply_apple_notification(conn, payments, await payments.app_store.verify_notification(body.signedPayload))
+
+
+async def receive_google(
+    connect: ConnectionSource,
+    payments: PaymentProviders,
+    settings: GoogleSettings,
+    authorization: str | None,
+    payload: bytes,
+) -> EventOutcome:
+    await payments.google.verify_push_token(authorization)
+    push = decode_push(payload)
+    return await process_once(
+        connect,
+        provider="google",
+        event_id=push.message_id,
+        event_type=push.notification.event_type,
+        payload=msgspec.json.decode(payload),
+        effect=lambda conn: apply_google_push(conn, payments, settings, push),
+    )
+
+
+async def apply_google_push(
+    conn: Connection, payments: PaymentProviders, settings: GoogleSettings, push: PushMessage
+) -> None:
+    """The subscription is fetched again from Google (the notification itself is only a hint)."""
+    notification = push.notification.subscription_notification
+    if notification is None:
+        return  # test and one-time-product notifications
+    if push.notification.package_name != settings.package_name:
+        log.warning("Google notification %s is for another package; ignored", push.message_id)
+        return
+    purchase = await payments.google.fetch(notification.purchase_token)
+    if notification.notification_type == GOOGLE_REVOKED:
+        purchase = msgspec.structs.replace(purchase, status="revoked")
+    await _apply(conn, payments, purchase, Cause("google_notification", push.message_id))
+
+
+async def apply_stored_google(
+    conn: Connection, payments: PaymentProviders, settings: GoogleSettings, payload: object
+) -> None:
+    """Recovery: the push was authenticated when it arrived; its purchase is fetched again now."""
+    await apply_google_push(conn, payments, settings, decode_push(msgspec.json.encode(payload)))
+
+
+async def _apply(conn: Connection, payments: PaymentProviders, purchase: StorePurchase, cause: Cause) -> None:
+    user_id = await owner_of(conn, purchase)
+    if user_id is None:
+        log.info("%s: purchase not bound to an account yet; the app's validation will bind it", cause.ref)
+        return
+    if await apply_provider_state(conn, purchase.state_for(user_id), cause) is None:
+        return
+    if purchase.supersedes:
+        await supersede(conn, purchase)
+    if purchase.needs_acknowledgement:
+        await payments.google.acknowledge(purchase)

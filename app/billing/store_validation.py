@@ -1,0 +1,180 @@
+"""POST /iap/validate-receipt and /subscription/validate-purchase: a purchase proof from the app, verified with the
+store, bound to the caller's account and recorded.
+
+The tier comes from the store's verified product id through BILLING_PRODUCTS; the client's `product_id` is never
+used to decide anything. A purchase already bound to another account is refused (409) and recorded as a security
+event; so is one the app bound to a different account (Apple appAccountToken, Google obfuscatedExternalAccountId).
+Every attempt is kept in the validation history, and the raw proof is stored encrypted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import time
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.billing.entitlements import Cause, entitlement_for, record_subscription_state
+from app.billing.fraud import identity_hash, record_security_event
+from app.billing.proofs import store_proof
+from app.billing.providers import PaymentProviders
+from app.billing.schemas import Status, TierSlug
+from app.billing.store_purchase import StoreEnvironment, StoreProvider, StorePurchase
+from app.billing.store_recording import supersede
+from app.core.errors import AppError, Conflict, Unprocessable
+from app.core.ratelimit import RateLimit, RateLimiter
+from app.core.request_context import current_request_id
+from app.db.queries import purchases as q
+from app.db.types import Connection, ConnectionSource
+from app.settings import Settings
+
+ProofKind = Literal["signed_transaction", "receipt", "purchase_token"]
+# Each validation calls a store: 20 a minute per account is far above what an app needs.
+VALIDATION_LIMIT = RateLimit("purchase-validation", 20, 60)
+
+
+class ValidatePurchaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    platform: Literal["ios", "android"]
+    receipt: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)] | None = None
+    signed_transaction: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)] | None = None
+    purchase_token: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000)] | None = None
+    # Accepted for the shipped app's sake and ignored: the store's verified product decides the tier.
+    product_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ValidationResult(msgspec.Struct, frozen=True):
+    status: Status
+    # The account's tier after this purchase was recorded (its best entitlement from any source).
+    tier: TierSlug
+    expires_at: datetime.datetime | None
+    environment: StoreEnvironment
+
+
+def proof_of(request: ValidatePurchaseRequest) -> tuple[ProofKind, str]:
+    """The one proof the platform takes: iOS a StoreKit 2 signed transaction or a legacy receipt, Android a token."""
+    if request.platform == "android":
+        if request.purchase_token is None or request.receipt or request.signed_transaction:
+            raise Unprocessable("PROOF_REQUIRED", "Android purchases are validated with purchase_token only.")
+        return "purchase_token", request.purchase_token
+    if request.purchase_token is not None or (request.signed_transaction is None) == (request.receipt is None):
+        raise Unprocessable("PROOF_REQUIRED", "iOS purchases need exactly one of signed_transaction or receipt.")
+    if request.signed_transaction is not None:
+        return "signed_transaction", request.signed_transaction
+    assert request.receipt is not None
+    return "receipt", request.receipt
+
+
+def account_token_matches(token: str, user_id: uuid.UUID) -> bool:
+    """Apps set the account's id (Apple appAccountToken, a UUID) or its sha256 (Google's advice for the obfuscated
+    account id)."""
+    return token.lower() in (str(user_id), hashlib.sha256(str(user_id).encode()).hexdigest())
+
+
+async def validate_purchase(
+    connect: ConnectionSource,
+    payments: PaymentProviders,
+    rate_limiter: RateLimiter,
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    request: ValidatePurchaseRequest,
+) -> ValidationResult:
+    kind, raw = proof_of(request)
+    provider: StoreProvider = "google" if request.platform == "android" else "apple"
+    async with connect() as conn:
+        await rate_limiter.check(conn, [(VALIDATION_LIMIT, str(user_id))])
+    history = _History(settings, user_id, provider, kind, time.monotonic())
+    try:
+        purchase = await _verify(payments, kind, raw)
+    except AppError as exc:
+        async with connect() as conn:
+            await history.record(conn, None, "unavailable" if exc.status_code >= 500 else "invalid", exc.code)
+        raise
+    async with connect() as conn:
+        await _bind(conn, history, user_id, purchase)
+        if purchase.supersedes:
+            await supersede(conn, purchase)
+        await store_proof(conn, payments.proof_cipher, user_id, provider=provider, proof_kind=kind, raw=raw)
+        await history.record(conn, purchase, _outcome(purchase.status), None)
+        entitlement = await entitlement_for(conn, user_id)
+    if purchase.needs_acknowledgement:  # after binding: never acknowledge another account's purchase
+        await payments.google.acknowledge(purchase)
+    return ValidationResult(
+        status=purchase.status,
+        tier=entitlement.tier.slug,  # type: ignore[arg-type]  # tiers.slug holds only TierSlug values
+        expires_at=purchase.current_period_end,
+        environment=purchase.environment,
+    )
+
+
+async def _verify(payments: PaymentProviders, kind: ProofKind, raw: str) -> StorePurchase:
+    if kind == "signed_transaction":
+        return payments.app_store.purchase(await payments.app_store.verify_transaction(raw), None)
+    if kind == "receipt":
+        return await payments.receipts.verify(raw)
+    return await payments.google.fetch(raw)
+
+
+async def _bind(conn: Connection, history: _History, user_id: uuid.UUID, purchase: StorePurchase) -> None:
+    """Record the purchase for this account, refusing (409) one that belongs to another."""
+    if purchase.account_token and not account_token_matches(purchase.account_token, user_id):
+        await _refuse(conn, history, user_id, purchase, "account_token_mismatch")
+        raise Conflict("PURCHASE_ACCOUNT_MISMATCH", "This purchase was made for another account.")
+    cause = Cause("validation", current_request_id() or "cli")
+    try:
+        await record_subscription_state(conn, purchase.state_for(user_id), cause)
+    except Conflict:
+        await _refuse(conn, history, user_id, purchase, "proof_owned_elsewhere")
+        raise
+
+
+async def _refuse(
+    conn: Connection,
+    history: _History,
+    user_id: uuid.UUID,
+    purchase: StorePurchase,
+    kind: Literal["account_token_mismatch", "proof_owned_elsewhere"],
+) -> None:
+    await record_security_event(conn, user_id, purchase.provider, kind, identity=purchase.identity)
+    await history.record(conn, purchase, "owned_elsewhere", kind.upper())
+
+
+def _outcome(status: Status) -> Literal["valid", "expired", "revoked"]:
+    if status == "revoked":
+        return "revoked"
+    return "expired" if status in ("expired", "billing_retry", "paused") else "valid"
+
+
+class _History:
+    """One validation attempt's row in purchase_validations (its own statement: kept even when refused)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        user_id: uuid.UUID,
+        provider: StoreProvider,
+        kind: ProofKind,
+        started: float,
+    ) -> None:
+        self._settings = settings
+        self._user_id, self._provider, self._kind, self._started = user_id, provider, kind, started
+
+    async def record(
+        self, conn: Connection, purchase: StorePurchase | None, outcome: str, error_code: str | None
+    ) -> None:
+        await q.record_validation(
+            conn,
+            user_id=self._user_id,
+            provider=self._provider,
+            proof_kind=self._kind,
+            proof_hash=identity_hash(purchase.identity) if purchase else None,
+            outcome=outcome,
+            error_code=error_code,
+            environment=purchase.environment if purchase else None,
+            server_environment=self._settings.app_env,
+            product_id=purchase.product_id if purchase else None,
+            duration_ms=int((time.monotonic() - self._started) * 1000),
+        )

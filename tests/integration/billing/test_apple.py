@@ -1,0 +1,374 @@
+"""App Store purchases end to end: StoreKit 2 signed transactions and V2 notifications signed by a certificate chain
+generated here (with Apple's marker OIDs) and verified by Apple's own library, legacy receipts through a loopback
+verifyReceipt fake."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.billing.proofs import ProofCipher, read_proofs
+from app.billing.providers import PaymentProviders
+from app.db.pool import create_pool
+from app.ops.jobs import run_locked
+from app.server import create_app
+from app.settings import AppleSettings, OutboundSettings
+from tests.conftest import make_settings
+from tests.fakes.apple import DAY_MS, AppleSigner, FakeVerifyReceipt, fake_verify_receipt, now_ms
+from tests.support import bearer, sign_up
+
+VALIDATE = "/api/v1/iap/validate-receipt"
+NOTIFY = "/api/v1/iap/notifications/apple"
+SHARED_SECRET = "apple-shared-secret-for-tests"
+FAST_RETRIES = OutboundSettings(retry_attempts=3, retry_initial_seconds=0.01, retry_max_seconds=0.05)
+
+
+@pytest.fixture(scope="module")
+def signer() -> AppleSigner:
+    return AppleSigner()
+
+
+@pytest.fixture
+async def apple(
+    signer: AppleSigner, database_url: str, tmp_path
+) -> AsyncIterator[tuple[AsyncTestClient, FakeVerifyReceipt]]:
+    root = signer.write_root(tmp_path / "AppleRootCA-test.cer")
+    with fake_verify_receipt(shared_secret=SHARED_SECRET) as receipts:
+        apple_settings = AppleSettings(
+            root_certificates=(str(root),),
+            shared_secret=SHARED_SECRET,
+            verify_receipt_url=receipts.production_url,
+            sandbox_verify_receipt_url=receipts.sandbox_url,
+        )
+        settings = msgspec.structs.replace(make_settings(database_url), apple=apple_settings, outbound=FAST_RETRIES)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            yield client, receipts
+
+
+async def _validate(client, auth: dict, **proof: str):
+    return await client.post(VALIDATE, headers=bearer(auth), json={"platform": "ios", **proof})
+
+
+async def _tier(client, auth: dict) -> str:
+    return (await client.get("/api/v1/subscription/status", headers=bearer(auth))).json()["tier_slug"]
+
+
+async def test_a_signed_trial_grants_its_tier_and_is_kept_encrypted(apple, signer, db: asyncpg.Connection) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    transaction = signer.transaction(offerDiscountType="FREE_TRIAL", productId="com.cookcam.creator.monthly")
+    signed = signer.sign(transaction)
+    response = await _validate(client, auth, signed_transaction=signed, product_id="com.cookcam.pro.monthly")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # The verified product decides the tier, not the product id the client sent.
+    assert (body["status"], body["tier"], body["environment"]) == ("trialing", "creator", "sandbox")
+    assert body["expires_at"] is not None
+    row = await db.fetchrow("select provider, provider_subscription_id, status from subscriptions")
+    assert tuple(row) == ("apple", transaction["originalTransactionId"], "trialing")
+    user_id = uuid.UUID(auth["user"]["id"])
+    assert await read_proofs(db, ProofCipher(make_settings("").billing.receipt_keys), user_id) == [signed]
+    assert signed.encode() not in (await db.fetchval("select ciphertext from purchase_proofs"))
+    history = await db.fetchrow("select outcome, environment, server_environment, proof_kind from purchase_validations")
+    assert tuple(history) == ("valid", "sandbox", "test", "signed_transaction")
+
+
+async def test_a_purchase_replayed_from_another_account_is_refused_and_flagged(apple, signer, db) -> None:
+    client, _ = apple
+    owner, thief = await sign_up(client), await sign_up(client)
+    signed = signer.sign(signer.transaction())
+    assert (await _validate(client, owner, signed_transaction=signed)).status_code == 200
+    replay = await _validate(client, thief, signed_transaction=signed)
+    assert replay.status_code == 409
+    assert replay.json()["code"] == "SUBSCRIPTION_OWNED_ELSEWHERE"
+    assert await _tier(client, thief) == "free"
+    signals = await db.fetch("select signal, user_id::text from billing_fraud_signals order by signal")
+    assert {(r["signal"], r["user_id"]) for r in signals} == {
+        ("proof_owned_elsewhere", thief["user"]["id"]),
+        ("repeated_proof", thief["user"]["id"]),
+        ("repeated_proof", owner["user"]["id"]),
+    }
+
+
+async def test_a_purchase_the_app_bound_to_another_account_is_refused(apple, signer, db) -> None:
+    client, _ = apple
+    auth, other = await sign_up(client), await sign_up(client)
+    mine = signer.sign(signer.transaction(appAccountToken=auth["user"]["id"]))
+    assert (await _validate(client, auth, signed_transaction=mine)).status_code == 200
+    theirs = signer.sign(signer.transaction(appAccountToken=other["user"]["id"]))
+    refused = await _validate(client, auth, signed_transaction=theirs)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "PURCHASE_ACCOUNT_MISMATCH"
+    assert await db.fetchval("select kind from billing_security_events") == "account_token_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("make_signed", "code"),
+    [
+        (lambda s: AppleSigner().sign(s.transaction()), "APPLE_SIGNATURE_INVALID"),  # another root
+        (lambda s: AppleSigner(leaf_oid=False).sign(s.transaction()), "APPLE_SIGNATURE_INVALID"),
+        (lambda s: s.sign(s.transaction())[:-8] + "AAAAAAAA", "APPLE_SIGNATURE_INVALID"),  # tampered
+        (lambda s: s.sign(s.transaction(bundleId="com.example.other")), "APPLE_SIGNATURE_INVALID"),
+        (lambda s: s.sign(s.transaction(productId="com.cookcam.coins.100")), "PRODUCT_UNKNOWN"),
+        (lambda s: s.sign(s.transaction(environment="Production")), "APPLE_ENVIRONMENT_REFUSED"),  # no app id set
+        (lambda s: s.sign(s.transaction(environment="Xcode")), "APPLE_ENVIRONMENT_REFUSED"),  # not development
+        (lambda s: "not.a.jws", "APPLE_SIGNATURE_INVALID"),
+    ],
+)
+async def test_unverifiable_or_foreign_transactions_are_refused(apple, signer, db, make_signed, code) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    response = await _validate(client, auth, signed_transaction=make_signed(signer))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == code
+    assert await db.fetchval("select count(*) from subscriptions") == 0
+    assert await db.fetchval("select outcome || ':' || error_code from purchase_validations") == f"invalid:{code}"
+
+
+async def test_an_expired_transaction_grants_nothing(apple, signer) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    expired = signer.transaction(purchaseDate=now_ms() - 40 * DAY_MS, expiresDate=now_ms() - 10 * DAY_MS)
+    body = (await _validate(client, auth, signed_transaction=signer.sign(expired))).json()
+    assert (body["status"], body["tier"]) == ("expired", "free")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"platform": "ios"},
+        {"platform": "ios", "receipt": "abc", "signed_transaction": "x.y.z"},
+        {"platform": "ios", "purchase_token": "tok"},
+        {"platform": "android", "signed_transaction": "x.y.z"},
+    ],
+)
+async def test_the_proof_must_fit_the_platform(apple, body) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    response = await client.post(VALIDATE, headers=bearer(auth), json=body)
+    assert response.status_code == 422
+    assert response.json()["code"] == "PROOF_REQUIRED"
+
+
+async def test_validation_needs_a_signed_in_caller_and_a_well_formed_body(apple) -> None:
+    client, _ = apple
+    assert (await client.post(VALIDATE, json={"platform": "ios", "receipt": "x"})).status_code == 401
+    auth = await sign_up(client)
+    unknown = await client.post(VALIDATE, headers=bearer(auth), json={"platform": "ios", "tier": "creator"})
+    assert unknown.status_code in (400, 422)
+    assert "tier" in unknown.text
+    wrong_platform = await client.post(VALIDATE, headers=bearer(auth), json={"platform": "web", "receipt": "x"})
+    assert wrong_platform.status_code in (400, 422)
+
+
+async def test_apple_unconfigured_answers_503(client) -> None:
+    auth = await sign_up(client)
+    signer = AppleSigner()
+    response = await _validate(client, auth, signed_transaction=signer.sign(signer.transaction()))
+    assert response.status_code == 503
+    assert response.json()["code"] == "APPLE_UNCONFIGURED"
+    legacy = await _validate(client, auth, receipt="MIIT...")
+    assert legacy.json()["code"] == "APPLE_UNCONFIGURED"
+
+
+async def test_the_alias_path_validates_the_same_way(apple, signer) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    response = await client.post(
+        "/api/v1/subscription/validate-purchase",
+        headers=bearer(auth),
+        json={"platform": "ios", "signed_transaction": signer.sign(signer.transaction())},
+    )
+    assert response.status_code == 200
+    assert response.json()["tier"] == "regular"
+
+
+# --- notifications ---------------------------------------------------------------------------------------------
+
+
+async def _notify(client, body: dict):
+    return await client.post(NOTIFY, json=body)
+
+
+async def test_the_subscription_lifecycle_follows_signed_notifications(apple, signer, db: asyncpg.Connection) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    start = now_ms()
+    first = signer.transaction(purchaseDate=start, expiresDate=start + 3 * DAY_MS, offerDiscountType="FREE_TRIAL")
+    original = first["originalTransactionId"]
+    assert (await _validate(client, auth, signed_transaction=signer.sign(first))).json()["status"] == "trialing"
+
+    def renewal(**changes: object) -> dict:
+        return signer.renewal_info(first, **changes)
+
+    def next_transaction(**changes: object) -> dict:
+        base = {"originalTransactionId": original, "purchaseDate": start + 3 * DAY_MS}
+        return signer.transaction(**{**base, "expiresDate": start + 33 * DAY_MS, **changes})
+
+    steps = [
+        (("DID_RENEW", None), next_transaction(), renewal(), "active", "regular"),
+        (
+            ("DID_FAIL_TO_RENEW", "GRACE_PERIOD"),
+            next_transaction(expiresDate=now_ms() - 1000),
+            renewal(isInBillingRetryPeriod=True, gracePeriodExpiresDate=now_ms() + 6 * DAY_MS),
+            "grace_period",
+            "regular",
+        ),
+        (
+            ("GRACE_PERIOD_EXPIRED", None),
+            next_transaction(expiresDate=now_ms() - 1000),
+            renewal(isInBillingRetryPeriod=True, gracePeriodExpiresDate=now_ms() - 1000),
+            "billing_retry",
+            "free",
+        ),
+        (("DID_RENEW", "BILLING_RECOVERY"), next_transaction(), renewal(), "active", "regular"),
+        (
+            ("DID_CHANGE_RENEWAL_STATUS", "AUTO_RENEW_DISABLED"),
+            next_transaction(),
+            renewal(autoRenewStatus=0),
+            "cancelled",
+            "regular",
+        ),
+        (
+            ("DID_CHANGE_RENEWAL_PREF", "UPGRADE"),
+            next_transaction(productId="com.cookcam.creator.monthly"),
+            renewal(productId="com.cookcam.creator.monthly", autoRenewProductId="com.cookcam.creator.monthly"),
+            "active",
+            "creator",
+        ),
+        (
+            ("REFUND", None),
+            next_transaction(productId="com.cookcam.creator.monthly", revocationDate=now_ms(), revocationReason=0),
+            renewal(),
+            "revoked",
+            "free",
+        ),
+    ]
+    for (kind, subtype), transaction, renewal_info, status, tier in steps:
+        body = signer.notification(kind, subtype, transaction=transaction, renewal_info=renewal_info)
+        response = await _notify(client, body)
+        assert response.status_code == 200, (kind, response.text)
+        assert response.json()["outcome"] == "processed"
+        assert await db.fetchval("select status from subscriptions") == status, kind
+        assert await _tier(client, auth) == tier, kind
+    history = await db.fetch("select to_status, cause_kind from subscription_status_history order by id")
+    assert [r["to_status"] for r in history] == [
+        "trialing",
+        "active",
+        "grace_period",
+        "billing_retry",
+        "active",
+        "cancelled",
+        "active",
+        "revoked",
+    ]
+    assert {r["cause_kind"] for r in history[1:]} == {"apple_notification"}
+
+
+async def test_notifications_are_processed_once_and_forgeries_are_not_stored(apple, signer, db) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    transaction = signer.transaction(appAccountToken=auth["user"]["id"])
+    body = signer.notification("SUBSCRIBED", "INITIAL_BUY", transaction=transaction, renewal_info=None)
+    assert (await _notify(client, body)).json()["outcome"] == "processed"
+    assert (await _notify(client, body)).json()["outcome"] == "duplicate"
+    # Not validated by the app first: the appAccountToken the app set bound it to the account.
+    assert await _tier(client, auth) == "regular"
+
+    forged = AppleSigner().notification("REFUND", transaction=transaction)
+    assert (await _notify(client, forged)).status_code == 422
+    assert (await _notify(client, {"signedPayload": 42})).status_code == 400
+    assert await db.fetchval("select count(*) from provider_events") == 1
+
+
+async def test_a_notification_for_a_purchase_nobody_claimed_is_stored_without_effect(apple, signer, db) -> None:
+    client, _ = apple
+    body = signer.notification("SUBSCRIBED", "INITIAL_BUY", transaction=signer.transaction())
+    assert (await _notify(client, body)).json()["outcome"] == "processed"
+    assert await db.fetchval("select count(*) from subscriptions") == 0
+    test = signer.notification("TEST")
+    assert (await _notify(client, test)).json()["outcome"] == "processed"
+
+
+# --- legacy receipts -------------------------------------------------------------------------------------------
+
+
+def _receipt(receipts: FakeVerifyReceipt, environment: str = "Sandbox", **info: str) -> tuple[str, str]:
+    data = f"receipt-{uuid.uuid4().hex}"
+    entry = receipts.receipt_info(product_id="com.cookcam.pro.yearly", **info)
+    receipts.add_receipt(data, environment=environment, latest_receipt_info=[entry])
+    return data, entry["original_transaction_id"]
+
+
+async def test_a_sandbox_receipt_is_retried_in_the_sandbox(apple, db: asyncpg.Connection) -> None:
+    client, receipts = apple
+    auth = await sign_up(client)
+    data, original = _receipt(receipts)
+    response = await _validate(client, auth, receipt=data)
+    assert response.status_code == 200, response.text
+    assert (response.json()["tier"], response.json()["environment"]) == ("regular", "sandbox")
+    assert [environment for environment, _ in receipts.requests] == ["Production", "Sandbox"]
+    assert receipts.requests[0][1]["password"] == SHARED_SECRET
+    assert await db.fetchval("select billing_period from subscriptions") == "yearly"
+    assert await db.fetchval("select provider_subscription_id from subscriptions") == original
+
+
+async def test_receipt_statuses_are_classed_permanent_or_transient(apple) -> None:
+    client, receipts = apple
+    auth = await sign_up(client)
+    unknown = await _validate(client, auth, receipt="garbage")
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "RECEIPT_INVALID")
+
+    data, _ = _receipt(receipts, environment="Production")
+    receipts.fail_next(21005, times=2)  # "receipt server unavailable" twice, then fine
+    assert (await _validate(client, auth, receipt=data)).status_code == 200
+
+    receipts.http_error_next(503, times=10)
+    down = await _validate(client, auth, receipt=data)
+    assert down.status_code == 503
+    assert down.json()["code"] == "PAYMENT_PROVIDER_UNAVAILABLE"
+    assert int(down.headers["retry-after"]) > 0
+
+
+async def test_a_wrong_shared_secret_is_our_problem_not_the_users(apple, database_url, tmp_path, signer) -> None:
+    _, receipts = apple
+    data, _ = _receipt(receipts, environment="Production")
+    settings = make_settings(database_url)
+    wrong = AppleSettings(shared_secret="not-the-secret", verify_receipt_url=receipts.production_url)
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, apple=wrong))) as client:
+        auth = await sign_up(client)
+        response = await _validate(client, auth, receipt=data)
+    assert (response.status_code, response.json()["code"]) == (502, "PAYMENT_PROVIDER_ERROR")
+
+
+async def test_a_notification_left_unfinished_is_recovered_by_the_retry_job(signer, database_url, tmp_path, db) -> None:
+    """A worker died after storing the notification: the retry job verifies the stored body again and applies it."""
+    user_id = (
+        await db.fetchrow(
+            "insert into users (email, password_hash, name) values ($1, 'x', 'Cook') returning id",
+            f"{uuid.uuid4()}@t.io",
+        )
+    )["id"]
+    body = signer.notification(
+        "SUBSCRIBED", "INITIAL_BUY", transaction=signer.transaction(appAccountToken=str(user_id))
+    )
+    await db.execute(
+        "insert into provider_events (provider, event_id, event_type, status, attempts, payload, claimed_until)"
+        " values ('apple', 'n-1', 'SUBSCRIBED', 'processing', 1, $1, now() - interval '1 minute')",
+        body,
+    )
+    root = signer.write_root(tmp_path / "root.cer")
+    settings = msgspec.structs.replace(make_settings(database_url), apple=AppleSettings(root_certificates=(str(root),)))
+    pool = await create_pool(database_url, settings.database)
+    payments = PaymentProviders.create(settings)
+    try:
+        assert "1 processed" in await run_locked("retry-events", pool, settings, payments)
+    finally:
+        await payments.close()
+        await pool.close()
+    assert await db.fetchval("select status from subscriptions where user_id = $1", user_id) == "active"

@@ -1,0 +1,171 @@
+"""Google Play purchases end to end through the routes: purchase tokens validated against a loopback
+androidpublisher fake (with Google's OAuth service-account flow), acknowledged, superseded by linked tokens, and
+real-time developer notifications pushed with a Pub/Sub OIDC token signed by the fake's key."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.server import create_app
+from app.settings import GoogleSettings, OutboundSettings
+from tests.conftest import make_settings
+from tests.fakes.google import PUBSUB_PUSH_EMAIL, FakeGoogle, fake_google
+from tests.support import bearer, sign_up
+
+VALIDATE = "/api/v1/iap/validate-receipt"
+NOTIFY = "/api/v1/iap/notifications/google"
+AUDIENCE = "https://api.cookcam.test/api/v1/iap/notifications/google"
+FAST_RETRIES = OutboundSettings(retry_attempts=3, retry_initial_seconds=0.01, retry_max_seconds=0.05)
+RENEWED, CANCELED, IN_GRACE, ON_HOLD, RECOVERED, REVOKED = 2, 3, 6, 5, 1, 12
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[FakeGoogle]:
+    with fake_google() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def play(google: FakeGoogle, database_url: str, tmp_path) -> AsyncIterator[AsyncTestClient]:
+    google.reset()
+    key_file = google.write_service_account(tmp_path / "service-account.json")
+    google_settings = GoogleSettings(
+        service_account_file=str(key_file),
+        androidpublisher_base=google.base_url,
+        rtdn_audience=AUDIENCE,
+        rtdn_service_account_email=PUBSUB_PUSH_EMAIL,
+        oidc_certs_url=google.certs_url,
+    )
+    settings = msgspec.structs.replace(make_settings(database_url), google=google_settings, outbound=FAST_RETRIES)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client
+
+
+async def _validate(client, auth: dict, token: str):
+    return await client.post(VALIDATE, headers=bearer(auth), json={"platform": "android", "purchase_token": token})
+
+
+async def _push(client, google: FakeGoogle, token: str, kind: int, *, message_id: str | None = None, **auth):
+    body = google.push_body(google.subscription_notification(token, kind), message_id=message_id)
+    bearer_token = google.pubsub_token(audience=auth.get("audience", AUDIENCE), signer=auth.get("signer", "google"))
+    return await client.post(NOTIFY, json=body, headers={"Authorization": f"Bearer {bearer_token}"})
+
+
+async def _tier(client, auth: dict) -> str:
+    return (await client.get("/api/v1/subscription/status", headers=bearer(auth))).json()["tier_slug"]
+
+
+async def test_a_purchase_is_validated_acknowledged_and_bound(play, google, db: asyncpg.Connection) -> None:
+    auth = await sign_up(play)
+    account = hashlib.sha256(auth["user"]["id"].encode()).hexdigest()
+    google.add_subscription("tok-1", product_id="com.cookcam.creator.yearly", obfuscated_account_id=account)
+    response = await _validate(play, auth, "tok-1")
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["tier"]) == ("active", "creator")
+    assert google.acknowledgements["tok-1"] == 1  # Google refunds unacknowledged purchases after three days
+    again = await _validate(play, auth, "tok-1")
+    assert again.status_code == 200
+    assert google.acknowledgements["tok-1"] == 1
+    assert await db.fetchval("select billing_period from subscriptions") == "yearly"
+
+
+async def test_a_token_replayed_from_another_account_is_refused(play, google, db) -> None:
+    owner, thief = await sign_up(play), await sign_up(play)
+    google.add_subscription("tok-shared")
+    assert (await _validate(play, owner, "tok-shared")).status_code == 200
+    replay = await _validate(play, thief, "tok-shared")
+    assert (replay.status_code, replay.json()["code"]) == (409, "SUBSCRIPTION_OWNED_ELSEWHERE")
+    assert await db.fetchval("select user_id::text from billing_security_events") == thief["user"]["id"]
+
+
+async def test_a_token_bound_by_the_app_to_another_account_is_refused(play, google) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-other", obfuscated_account_id=str(uuid.uuid4()))
+    refused = await _validate(play, auth, "tok-other")
+    assert (refused.status_code, refused.json()["code"]) == (409, "PURCHASE_ACCOUNT_MISMATCH")
+    assert google.acknowledgements["tok-other"] == 0
+
+
+async def test_an_upgrade_supersedes_the_linked_purchase(play, google, db: asyncpg.Connection) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-regular", product_id="com.cookcam.pro.monthly")
+    await _validate(play, auth, "tok-regular")
+    google.add_subscription(
+        "tok-creator", product_id="com.cookcam.creator.monthly", linked_purchase_token="tok-regular"
+    )
+    assert (await _validate(play, auth, "tok-creator")).json()["tier"] == "creator"
+    statuses = dict(await db.fetch("select provider_subscription_id, status from subscriptions"))
+    assert statuses == {"tok-regular": "expired", "tok-creator": "active"}
+
+
+async def test_unknown_tokens_products_and_outages(play, google) -> None:
+    auth = await sign_up(play)
+    unknown = await _validate(play, auth, "tok-unknown")
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "PURCHASE_TOKEN_INVALID")
+    google.add_subscription("tok-coins", product_id="com.cookcam.coins.100")
+    assert (await _validate(play, auth, "tok-coins")).json()["code"] == "PRODUCT_UNKNOWN"
+    google.add_subscription("tok-later")
+    google.fail_next(503, times=10)
+    down = await _validate(play, auth, "tok-later")
+    assert (down.status_code, down.json()["code"]) == (503, "PAYMENT_PROVIDER_UNAVAILABLE")
+    assert "retry-after" in down.headers
+
+
+async def test_notifications_follow_the_lifecycle_from_googles_own_state(play, google, db) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-life", free_trial=True)
+    assert (await _validate(play, auth, "tok-life")).json()["status"] == "trialing"
+    steps = [
+        (RENEWED, {"free_trial": False}, "active", "regular"),
+        (IN_GRACE, {"state": "SUBSCRIPTION_STATE_IN_GRACE_PERIOD"}, "grace_period", "regular"),
+        (ON_HOLD, {"state": "SUBSCRIPTION_STATE_ON_HOLD"}, "billing_retry", "free"),
+        (RECOVERED, {"state": "SUBSCRIPTION_STATE_ACTIVE"}, "active", "regular"),
+        (CANCELED, {"state": "SUBSCRIPTION_STATE_CANCELED", "auto_renew": False}, "cancelled", "regular"),
+        (REVOKED, {"state": "SUBSCRIPTION_STATE_EXPIRED"}, "revoked", "free"),
+    ]
+    for kind, changes, status, tier in steps:
+        google.update_subscription("tok-life", **changes)
+        response = await _push(play, google, "tok-life", kind)
+        assert response.status_code == 200, (kind, response.text)
+        assert await db.fetchval("select status from subscriptions") == status, kind
+        assert await _tier(play, auth) == tier, kind
+
+
+async def test_pushes_are_authenticated_and_deduplicated(play, google, db: asyncpg.Connection) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-push")
+    await _validate(play, auth, "tok-push")
+    first = await _push(play, google, "tok-push", RENEWED, message_id="m-1")
+    assert first.json()["outcome"] == "processed"
+    assert (await _push(play, google, "tok-push", RENEWED, message_id="m-1")).json()["outcome"] == "duplicate"
+    assert (await _push(play, google, "tok-push", RENEWED, signer="stranger")).status_code == 401
+    assert (await _push(play, google, "tok-push", RENEWED, audience="https://elsewhere.test")).status_code == 401
+    unsigned = await play.post(NOTIFY, json=google.push_body(google.subscription_notification("tok-push", RENEWED)))
+    assert unsigned.status_code == 401
+    assert await db.fetchval("select count(*) from provider_events") == 1
+
+
+async def test_a_push_for_an_unbound_purchase_of_a_known_account_binds_it(play, google, db) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-bind", obfuscated_account_id=auth["user"]["id"])
+    assert (await _push(play, google, "tok-bind", 4)).status_code == 200  # SUBSCRIPTION_PURCHASED
+    assert await _tier(play, auth) == "regular"
+    assert google.acknowledgements["tok-bind"] == 1
+    google.add_subscription("tok-nobody")
+    assert (await _push(play, google, "tok-nobody", 4)).json()["outcome"] == "processed"
+    assert await db.fetchval("select count(*) from subscriptions where provider_subscription_id = 'tok-nobody'") == 0
+
+
+async def test_google_unconfigured_answers_503(client) -> None:
+    auth = await sign_up(client)
+    response = await _validate(client, auth, "tok")
+    assert (response.status_code, response.json()["code"]) == (503, "GOOGLE_UNCONFIGURED")
+    push = await client.post(NOTIFY, json={}, headers={"Authorization": "Bearer x"})
+    assert (push.status_code, push.json()["code"]) == (503, "GOOGLE_UNCONFIGURED")
