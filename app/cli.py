@@ -1,4 +1,4 @@
-"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME."""
+"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME, billing fraud-report."""
 
 from __future__ import annotations
 
@@ -145,6 +145,15 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fraud_report(args: argparse.Namespace) -> int:
+    from app.billing.fraud import fraud_report_text  # noqa: PLC0415
+
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        print(asyncio.run(fraud_report_text(dsn, as_json=args.json)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = jobs_commands.add_parser("run", help="run one job now")
     run.add_argument("name")
     run.set_defaults(handler=cmd_jobs_run)
+
+    billing = commands.add_parser("billing", help="billing tools")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
+    fraud = billing_commands.add_parser("fraud-report", help="accounts the fraud view flags, most recent first")
+    fraud.add_argument("--json", action="store_true", help="one JSON object per line")
+    fraud.set_defaults(handler=cmd_fraud_report)
     return parser
 
 

@@ -108,3 +108,5 @@ class AccountExport(msgspec.Struct, frozen=True):
     referral: dict[str, Any] | None
     subscriptions: list[UserSubscription]
     subscription_history: list[dict[str, Any]]
+    # Every store purchase validation: outcome, product, environment (never the proof or its hash).
+    purchase_validations: list[dict[str, Any]]

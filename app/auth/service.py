@@ -25,6 +25,7 @@ from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
+from app.db.queries import purchases as purchases_q
 from app.db.queries import users as users_q
 from app.db.queries.auth import GetSessionUserRow
 from app.db.queries.users import UpdateProfileRow
@@ -246,6 +247,7 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         referral = await q.export_referral(conn, user_id=caller.id)
         subscriptions = await entitlements.user_subscriptions(conn, caller.id)
         history = await entitlements.status_history(conn, caller.id)
+        validations = await purchases_q.list_validations(conn, user_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
@@ -253,4 +255,5 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         referral=msgspec.to_builtins(referral) if referral else None,
         subscriptions=subscriptions,
         subscription_history=history,
+        purchase_validations=[msgspec.to_builtins(v) for v in validations],
     )

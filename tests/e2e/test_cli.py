@@ -53,6 +53,17 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
             assert job.returncode == 0, job.stderr
             assert "1 rate-limit window(s)" in job.stdout
             assert await conn.fetchval("select count(*) from rate_limit_counters") == 0
+            assert "No fraud signals." in cookcam("billing", "fraud-report", env=env).stdout
+            await conn.execute(
+                "insert into billing_security_events (user_id, provider, kind) "
+                "select id, 'apple', 'proof_owned_elsewhere' from users where email = 'demo@cookcam.app'"
+            )
+            report = cookcam("billing", "fraud-report", env=env)
+            assert report.returncode == 0, report.stderr
+            assert "proof_owned_elsewhere" in report.stdout
+            assert "demo@cookcam.app" in report.stdout
+            (line,) = cookcam("billing", "fraud-report", "--json", env=env).stdout.strip().splitlines()
+            assert json.loads(line)["signal"] == "proof_owned_elsewhere"
             # An applied migration whose file no longer matches stops start-up with a clear message.
             await conn.execute("update schema_migrations set checksum = 'edited' where version = '0001_identity.sql'")
         finally:

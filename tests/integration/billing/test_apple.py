@@ -76,6 +76,10 @@ async def test_a_signed_trial_grants_its_tier_and_is_kept_encrypted(apple, signe
     assert signed.encode() not in (await db.fetchval("select ciphertext from purchase_proofs"))
     history = await db.fetchrow("select outcome, environment, server_environment, proof_kind from purchase_validations")
     assert tuple(history) == ("valid", "sandbox", "test", "signed_transaction")
+    export = await client.get("/api/v1/auth/export", headers=bearer(auth))
+    assert export.json()["purchase_validations"][0]["outcome"] == "valid"
+    assert signed not in export.text
+    assert transaction["originalTransactionId"] not in export.text
 
 
 async def test_a_purchase_replayed_from_another_account_is_refused_and_flagged(apple, signer, db) -> None:
