@@ -137,6 +137,12 @@ class AppleSettings(msgspec.Struct, frozen=True, kw_only=True):
     shared_secret: str | None = None
     verify_receipt_url: str = "https://buy.itunes.apple.com/verifyReceipt"
     sandbox_verify_receipt_url: str = "https://sandbox.itunes.apple.com/verifyReceipt"
+    # App Store Server API (reconciliation and refresh-status): an In-App Purchase key from App Store Connect.
+    api_key_id: str | None = None
+    api_issuer_id: str | None = None
+    api_private_key_file: str | None = None  # the .p8 file
+    api_base: str = "https://api.storekit.itunes.apple.com"
+    sandbox_api_base: str = "https://api.storekit-sandbox.itunes.apple.com"
 
 
 class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -222,8 +222,10 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
         provider_updated_at=state.provider_updated_at,
     )
     if (current.status, current.tier_slug) == (state.status, state.tier_slug):
-        # Not a status change (no history row), but the user sees it: a renewal switched off or back on.
-        return "changed" if current.cancel_at_period_end != state.cancel_at_period_end else "unchanged"
+        # Not a status change (no history row), but the user sees it: a renewal switched off or back on, or a
+        # period that moved (a renewal).
+        seen = (current.cancel_at_period_end, current.current_period_end)
+        return "changed" if seen != (state.cancel_at_period_end, state.current_period_end) else "unchanged"
     await _append_history(
         conn, current.id, state=state, from_status=current.status, from_tier=current.tier_slug, cause=cause
     )

@@ -8,6 +8,7 @@ retrying does not leave a subscription out of date.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -26,9 +27,19 @@ log = logging.getLogger("cookcam.billing.events")
 MAX_ATTEMPTS = 10
 
 
+@dataclass(frozen=True)
+class RecoveryReport:
+    processed: int
+    failed: int
+    skipped: int
+
+    def __str__(self) -> str:
+        return f"retried events: {self.processed} processed, {self.failed} failed again, {self.skipped} skipped"
+
+
 async def retry_unfinished_events(
     conn: Connection, connect: ConnectionSource, settings: Settings, payments: PaymentProviders
-) -> str:
+) -> RecoveryReport:
     """Process again every unfinished event still under MAX_ATTEMPTS; each in its own claim and transaction."""
     processed = failed = skipped = 0
     for row in await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS):
@@ -48,7 +59,7 @@ async def retry_unfinished_events(
         except Exception:  # recorded on the event by process_once; the next run tries again
             log.exception("retrying %s event %s failed", row.provider, row.event_id)
             failed += 1
-    return f"retried events: {processed} processed, {failed} failed again, {skipped} skipped"
+    return RecoveryReport(processed, failed, skipped)
 
 
 def _effect_for(provider: str, payload: Any, settings: Settings, payments: PaymentProviders) -> Effect:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.billing.apple import AppStore
+from app.billing.apple_api import AppStoreServerApi
 from app.billing.apple_receipts import ReceiptVerifier
 from app.billing.google_play import GooglePlay
 from app.billing.proofs import ProofCipher
@@ -19,6 +20,7 @@ from app.settings import Settings
 class PaymentProviders:
     stripe: StripeApi
     app_store: AppStore
+    app_store_api: AppStoreServerApi
     receipts: ReceiptVerifier
     google: GooglePlay
     proof_cipher: ProofCipher
@@ -28,9 +30,11 @@ class PaymentProviders:
     @classmethod
     def create(cls, settings: Settings) -> PaymentProviders:
         http = create_http_client()
+        app_store = AppStore(settings)
         return cls(
             stripe=StripeApi(settings),
-            app_store=AppStore(settings),
+            app_store=app_store,
+            app_store_api=AppStoreServerApi(settings, http, app_store),
             receipts=ReceiptVerifier(settings, http),
             google=GooglePlay(settings, http),
             proof_cipher=ProofCipher(settings.billing.receipt_keys),

@@ -12,14 +12,17 @@ from litestar.params import JSONBody
 
 from app.auth.service import CurrentUser
 from app.billing import entitlements, stripe_checkout, stripe_manage
+from app.billing.entitlements import Cause
 from app.billing.events import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
+from app.billing.reconcile import refresh_user
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
 from app.billing.stripe_events import apply_event
 from app.billing.stripe_manage import ChangeTierRequest, PortalRequest, PortalSession
 from app.billing.stripe_webhooks import verified_event
 from app.core.dependencies import provide_caller, services_from
+from app.core.request_context import current_request_id
 from app.db.types import Connection, single_connection
 
 
@@ -116,11 +119,10 @@ class SubscriptionController(Controller):
     async def refresh_status(
         self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
     ) -> UserSubscription:
-        """Ask the providers again (Stripe today) and answer with the resulting entitlement."""
+        """Ask each provider about the caller's live subscriptions now and answer with the resulting entitlement."""
         services = services_from(state)
-        await stripe_manage.refresh_from_stripe(
-            single_connection(db), services.payments.stripe.client, services.settings, caller.id
-        )
+        cause = Cause("api", f"refresh-status:{current_request_id()}")
+        await refresh_user(single_connection(db), services.payments, services.settings, caller.id, cause)
         return (await entitlements.entitlement_for(db, caller.id)).subscription
 
     @staticmethod

@@ -117,22 +117,6 @@ async def change_tier(
     return await _record_returned(connect, settings, updated, "change-tier")
 
 
-async def refresh_from_stripe(
-    connect: ConnectionSource, client: stripe.StripeClient | None, settings: Settings, user_id: uuid.UUID
-) -> int:
-    """Re-read the user's live Stripe subscriptions from Stripe and record what Stripe says (a missed or delayed
-    webhook heals at once). Returns how many were refreshed; store subscriptions are not refreshed here yet."""
-    async with connect() as conn:
-        live = await q.list_live_subscriptions(conn, user_id=user_id)
-    web = [s.provider_subscription_id for s in live if s.provider == "stripe"]
-    if web:
-        stripe_client = _configured(client)
-        for subscription_id in web:
-            fetched = await stripe_call(stripe_client.v1.subscriptions.retrieve_async(subscription_id))
-            await _record_returned(connect, settings, fetched, "refresh-status")
-    return len(web)
-
-
 async def _stripe_subscription_id(connect: ConnectionSource, user_id: uuid.UUID) -> str:
     async with connect() as conn:
         live = await q.list_live_subscriptions(conn, user_id=user_id)

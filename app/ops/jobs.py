@@ -16,6 +16,7 @@ import asyncpg
 
 from app.billing.event_recovery import retry_unfinished_events
 from app.billing.providers import PaymentProviders
+from app.billing.reconcile import reconcile
 from app.db.pool import create_pool
 from app.db.queries import auth as auth_q
 from app.db.queries import jobs as q
@@ -51,10 +52,19 @@ async def purge_expired(job: JobContext) -> str:
 
 async def retry_events(job: JobContext) -> str:
     """Process again the provider events that failed or were left claimed by a crashed worker."""
-    return await retry_unfinished_events(job.conn, job.connect, job.settings, job.payments)
+    return str(await retry_unfinished_events(job.conn, job.connect, job.settings, job.payments))
 
 
-JOBS: dict[str, Job] = {"purge-expired": purge_expired, "retry-events": retry_events}
+async def reconcile_subscriptions(job: JobContext) -> str:
+    """Compare every live subscription with its provider, fix drift, and recover unfinished events."""
+    return await reconcile(job.conn, job.connect, job.settings, job.payments)
+
+
+JOBS: dict[str, Job] = {
+    "purge-expired": purge_expired,
+    "retry-events": retry_events,
+    "reconcile": reconcile_subscriptions,
+}
 
 
 async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> str:

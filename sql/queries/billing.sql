@@ -35,7 +35,7 @@ on conflict (provider, provider_subscription_id) do nothing
 returning id;
 
 -- name: LockSubscription :one
-select id, user_id, tier_slug, status, cancel_at_period_end, provider_updated_at
+select id, user_id, tier_slug, status, cancel_at_period_end, current_period_end, provider_updated_at
 from subscriptions
 where provider = @provider and provider_subscription_id = @provider_subscription_id
 for update;
@@ -90,7 +90,7 @@ returning customer_id;
 
 -- name: ListLiveSubscriptions :many
 -- Subscriptions a provider may still charge for (everything not yet ended).
-select provider, provider_subscription_id
+select provider, provider_subscription_id, environment
 from subscriptions
 where user_id = @user_id and status not in ('expired', 'revoked')
 order by created_at

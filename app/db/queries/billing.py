@@ -143,10 +143,12 @@ async def insert_subscription(
     return cast("uuid.UUID | None", value)
 
 
-LOCK_SUBSCRIPTION = """select id, user_id, tier_slug, status, cancel_at_period_end, provider_updated_at
-from subscriptions
-where provider = $1 and provider_subscription_id = $2
-for update"""
+LOCK_SUBSCRIPTION = (
+    "select id, user_id, tier_slug, status, cancel_at_period_end, current_period_end, provider_updated_at\n"
+    "from subscriptions\n"
+    "where provider = $1 and provider_subscription_id = $2\n"
+    "for update"
+)
 
 
 class LockSubscriptionRow(msgspec.Struct, frozen=True):
@@ -155,6 +157,7 @@ class LockSubscriptionRow(msgspec.Struct, frozen=True):
     tier_slug: str
     status: str
     cancel_at_period_end: bool
+    current_period_end: datetime.datetime | None
     provider_updated_at: datetime.datetime
 
 
@@ -325,7 +328,7 @@ async def insert_stripe_customer(conn: Connection, *, user_id: uuid.UUID, custom
     return cast("str | None", value)
 
 
-LIST_LIVE_SUBSCRIPTIONS = """select provider, provider_subscription_id
+LIST_LIVE_SUBSCRIPTIONS = """select provider, provider_subscription_id, environment
 from subscriptions
 where user_id = $1 and status not in ('expired', 'revoked')
 order by created_at
@@ -335,6 +338,7 @@ limit 100"""
 class ListLiveSubscriptionsRow(msgspec.Struct, frozen=True):
     provider: str
     provider_subscription_id: str
+    environment: str
 
 
 async def list_live_subscriptions(conn: Connection, *, user_id: uuid.UUID) -> list[ListLiveSubscriptionsRow]:

@@ -169,3 +169,14 @@ async def test_google_unconfigured_answers_503(client) -> None:
     assert (response.status_code, response.json()["code"]) == (503, "GOOGLE_UNCONFIGURED")
     push = await client.post(NOTIFY, json={}, headers={"Authorization": "Bearer x"})
     assert (push.status_code, push.json()["code"]) == (503, "GOOGLE_UNCONFIGURED")
+
+
+async def test_refresh_status_asks_google_again(play, google, db: asyncpg.Connection) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-refresh")
+    await _validate(play, auth, "tok-refresh")
+    google.update_subscription("tok-refresh", state="SUBSCRIPTION_STATE_ON_HOLD")
+    refreshed = await play.post("/api/v1/subscription/refresh-status", headers=bearer(auth))
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["tier_slug"] == "free"
+    assert await db.fetchval("select cause_kind from subscription_status_history order by id desc limit 1") == "api"
