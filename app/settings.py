@@ -111,6 +111,8 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     # AES-256-GCM keys for stored purchase proofs, "key_id:base64(32 bytes)"; the first encrypts, all decrypt
     # (rotation: put the new key first and keep the old ones until their proofs are no longer needed).
     receipt_keys: tuple[str, ...] = (DEVELOPMENT_RECEIPT_KEY,)
+    # Days a processed provider event keeps its payload (which names accounts and purchases) for forensics.
+    event_payload_retention_days: int = 90
 
 
 class OutboundSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -264,6 +266,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("PASSWORD_MAX_CONCURRENT_HASHES", settings.password.max_concurrent_hashes),
         ("DATABASE_POOL_MAX_SIZE", settings.database.pool_max_size),
         ("OUTBOUND_RETRY_ATTEMPTS", settings.outbound.retry_attempts),
+        ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")

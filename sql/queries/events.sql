@@ -43,3 +43,9 @@ where status <> 'processed'
   and attempts < @max_attempts::integer
 order by received_at
 limit 100;
+
+-- name: RedactProcessedEventPayloads :execrows
+-- Retention: processed events keep their id (deduplication) and bookkeeping; the provider's payload, which names
+-- accounts and purchases, is dropped after BILLING_EVENT_PAYLOAD_RETENTION_DAYS.
+update provider_events set payload = '{}'::jsonb
+where status = 'processed' and processed_at < @before and payload <> '{}'::jsonb;

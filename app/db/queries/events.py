@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any, cast
 
@@ -107,3 +108,15 @@ async def list_retryable_events(conn: Connection, *, max_attempts: int) -> list[
     """Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers)."""
     records = await conn.fetch(LIST_RETRYABLE_EVENTS, max_attempts)
     return [ListRetryableEventsRow(*record) for record in records]
+
+
+REDACT_PROCESSED_EVENT_PAYLOADS = """update provider_events set payload = '{}'::jsonb
+where status = 'processed' and processed_at < $1 and payload <> '{}'::jsonb"""
+
+
+async def redact_processed_event_payloads(conn: Connection, *, before: datetime.datetime | None) -> int:
+    """Retention: processed events keep their id (deduplication) and bookkeeping; the provider's payload, which names
+    accounts and purchases, is dropped after BILLING_EVENT_PAYLOAD_RETENTION_DAYS.
+    """
+    result = await conn.execute(REDACT_PROCESSED_EVENT_PAYLOADS, before)
+    return int(result.rpartition(" ")[2])

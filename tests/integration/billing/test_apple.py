@@ -376,3 +376,15 @@ async def test_a_notification_left_unfinished_is_recovered_by_the_retry_job(sign
         await payments.close()
         await pool.close()
     assert await db.fetchval("select status from subscriptions where user_id = $1", user_id) == "active"
+
+
+async def test_xcode_transactions_are_accepted_in_development_only(database_url) -> None:
+    """StoreKit testing in Xcode signs with a local key, not Apple's: fine on a developer's machine, nowhere else."""
+    local = AppleSigner()  # stands in for Xcode's own certificate; nothing trusts it
+    signed = local.sign(local.transaction(environment="Xcode"))
+    settings = msgspec.structs.replace(make_settings(database_url), app_env="development")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth = await sign_up(client)
+        response = await _validate(client, auth, signed_transaction=signed)
+    assert response.status_code == 200, response.text
+    assert (response.json()["tier"], response.json()["environment"]) == ("regular", "sandbox")

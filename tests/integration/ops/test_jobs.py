@@ -22,6 +22,12 @@ async def _expired_rows(db: asyncpg.Connection) -> None:
     await db.execute(
         "insert into rate_limit_counters (bucket, window_start, hits) values ('old', now() - interval '2 days', 3)"
     )
+    # One provider event processed past the payload retention (90 days), one recently.
+    await db.execute(
+        "insert into provider_events (provider, event_id, event_type, status, attempts, payload, processed_at)"
+        " select 'stripe', e, 'x', 'processed', 1, jsonb_build_object('id', e), now() - d"
+        " from (values ('evt_old', interval '91 days'), ('evt_recent', interval '1 day')) v(e, d)"
+    )
 
 
 async def test_a_second_runner_waits_its_turn(client, db: asyncpg.Connection, database_url: str) -> None:
@@ -35,7 +41,9 @@ async def test_a_second_runner_waits_its_turn(client, db: asyncpg.Connection, da
             await db.execute("select pg_advisory_xact_lock(hashtext('purge-expired'))")
             assert "another runner holds the lock" in await run_locked("purge-expired", pool, settings, payments)
         outcome = await run_locked("purge-expired", pool, settings, payments)
-        assert "purged 1 expired refresh token(s) and 1 rate-limit window(s)" in outcome
+        assert "purged 1 expired refresh token(s) and 1 rate-limit window(s); redacted 1 provider" in outcome
+        payloads = dict(await db.fetch("select event_id, payload::text from provider_events"))
+        assert payloads == {"evt_old": "{}", "evt_recent": '{"id": "evt_recent"}'}
     finally:
         await payments.close()
         await pool.close()
