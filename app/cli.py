@@ -1,4 +1,4 @@
-"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME, billing fraud-report."""
+"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME, billing tools."""
 
 from __future__ import annotations
 
@@ -154,6 +154,15 @@ def cmd_fraud_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reencrypt_proofs(_: argparse.Namespace) -> int:
+    from app.billing.proofs import reencrypt_proofs_at  # noqa: PLC0415
+
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        print(asyncio.run(reencrypt_proofs_at(dsn, settings.billing.receipt_keys)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     fraud = billing_commands.add_parser("fraud-report", help="accounts the fraud view flags, most recent first")
     fraud.add_argument("--json", action="store_true", help="one JSON object per line")
     fraud.set_defaults(handler=cmd_fraud_report)
+    billing_commands.add_parser(
+        "reencrypt-proofs", help="after rotating BILLING_RECEIPT_KEYS: re-encrypt stored proofs under the first key"
+    ).set_defaults(handler=cmd_reencrypt_proofs)
     return parser
 
 

@@ -14,6 +14,7 @@ import uuid
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.db.pool import connect
 from app.db.queries import purchases as q
 from app.db.types import Connection
 
@@ -25,6 +26,10 @@ class ProofCipher:
         parsed = [entry.partition(":") for entry in keys]
         self._keys = {key_id: AESGCM(base64.b64decode(secret)) for key_id, _, secret in parsed}
         self._current = parsed[0][0]
+
+    @property
+    def current_key_id(self) -> str:
+        return self._current
 
     def encrypt(self, plaintext: bytes, associated: bytes) -> tuple[str, bytes, bytes]:
         nonce = os.urandom(NONCE_BYTES)
@@ -65,3 +70,30 @@ async def read_proofs(conn: Connection, cipher: ProofCipher, user_id: uuid.UUID,
         ).decode()
         for row in rows
     ]
+
+
+REENCRYPT_PAGE = 500
+
+
+async def reencrypt_proofs(conn: Connection, cipher: ProofCipher) -> int:
+    """After a key rotation: re-encrypt every proof under the current key, so older keys can be retired.
+    Returns how many were re-encrypted; a proof under a key no longer listed raises KeyError (nothing is lost)."""
+    done = 0
+    while rows := await q.list_proofs_not_under_key(
+        conn, current_key_id=cipher.current_key_id, max_rows=REENCRYPT_PAGE
+    ):
+        for row in rows:
+            associated = associated_data(row.user_id, row.provider, row.proof_kind)
+            plaintext = cipher.decrypt(row.key_id, row.nonce, row.ciphertext, associated)
+            key_id, nonce, ciphertext = cipher.encrypt(plaintext, associated)
+            await q.reencrypt_proof(conn, id=row.id, key_id=key_id, nonce=nonce, ciphertext=ciphertext)
+            done += 1
+    return done
+
+
+async def reencrypt_proofs_at(dsn: str, keys: tuple[str, ...]) -> str:
+    conn = await connect(dsn)
+    try:
+        return f"re-encrypted {await reencrypt_proofs(conn, ProofCipher(keys))} proof(s) under the current key"
+    finally:
+        await conn.close()

@@ -41,3 +41,14 @@ from billing_fraud_signals s
 join users u on u.id = s.user_id
 order by s.last_seen desc
 limit @max_rows;
+
+-- name: ListProofsNotUnderKey :many
+-- Proofs encrypted under an older key, a page at a time (re-encryption after a key rotation).
+select id, user_id, provider, proof_kind, key_id, nonce, ciphertext
+from purchase_proofs
+where key_id <> @current_key_id
+order by id
+limit @max_rows;
+
+-- name: ReencryptProof :exec
+update purchase_proofs set key_id = @key_id, nonce = @nonce, ciphertext = @ciphertext where id = @id;

@@ -64,6 +64,7 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
             assert "demo@cookcam.app" in report.stdout
             (line,) = cookcam("billing", "fraud-report", "--json", env=env).stdout.strip().splitlines()
             assert json.loads(line)["signal"] == "proof_owned_elsewhere"
+            assert "re-encrypted 0 proof(s)" in cookcam("billing", "reencrypt-proofs", env=env).stdout
             # An applied migration whose file no longer matches stops start-up with a clear message.
             await conn.execute("update schema_migrations set checksum = 'edited' where version = '0001_identity.sql'")
         finally:

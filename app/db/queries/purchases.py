@@ -155,3 +155,38 @@ class ListFraudSignalsRow(msgspec.Struct, frozen=True):
 async def list_fraud_signals(conn: Connection, *, max_rows: int) -> list[ListFraudSignalsRow]:
     records = await conn.fetch(LIST_FRAUD_SIGNALS, max_rows)
     return [ListFraudSignalsRow(*record) for record in records]
+
+
+LIST_PROOFS_NOT_UNDER_KEY = """select id, user_id, provider, proof_kind, key_id, nonce, ciphertext
+from purchase_proofs
+where key_id <> $1
+order by id
+limit $2"""
+
+
+class ListProofsNotUnderKeyRow(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    provider: str
+    proof_kind: str
+    key_id: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+async def list_proofs_not_under_key(
+    conn: Connection,
+    *,
+    current_key_id: str,
+    max_rows: int,
+) -> list[ListProofsNotUnderKeyRow]:
+    """Proofs encrypted under an older key, a page at a time (re-encryption after a key rotation)."""
+    records = await conn.fetch(LIST_PROOFS_NOT_UNDER_KEY, current_key_id, max_rows)
+    return [ListProofsNotUnderKeyRow(*record) for record in records]
+
+
+REENCRYPT_PROOF = """update purchase_proofs set key_id = $1, nonce = $2, ciphertext = $3 where id = $4"""
+
+
+async def reencrypt_proof(conn: Connection, *, key_id: str, nonce: bytes, ciphertext: bytes, id: uuid.UUID) -> None:
+    await conn.execute(REENCRYPT_PROOF, key_id, nonce, ciphertext, id)

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import msgspec
 import pytest
+from cryptography.exceptions import InvalidTag
 from litestar.testing import AsyncTestClient
 
-from app.billing.proofs import ProofCipher, read_proofs
+from app.billing.proofs import ProofCipher, read_proofs, reencrypt_proofs, store_proof
 from app.billing.providers import PaymentProviders
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
@@ -388,3 +389,23 @@ async def test_xcode_transactions_are_accepted_in_development_only(database_url)
         response = await _validate(client, auth, signed_transaction=signed)
     assert response.status_code == 200, response.text
     assert (response.json()["tier"], response.json()["environment"]) == ("regular", "sandbox")
+
+
+async def test_proofs_are_re_encrypted_under_a_new_key(db: asyncpg.Connection) -> None:
+    """Key rotation: the new key first, the old one still listed; re-encryption lets the old one be retired."""
+    user_id = await db.fetchval(
+        "insert into users (email, password_hash, name) values ($1, 'x', 'C') returning id", f"{uuid.uuid4()}@t.io"
+    )
+    old_key, new_key = "old:" + "A" * 43 + "=", "new:" + "B" * 43 + "="
+    await store_proof(db, ProofCipher((old_key,)), user_id, provider="apple", proof_kind="receipt", raw="MIIT-receipt")
+    rotated = ProofCipher((new_key, old_key))
+    assert await reencrypt_proofs(db, rotated) == 1
+    assert await db.fetchval("select key_id from purchase_proofs") == "new"
+    assert await read_proofs(db, ProofCipher((new_key,)), user_id) == ["MIIT-receipt"]
+    # A ciphertext moved to another account's row does not decrypt: the row's owner is authenticated data.
+    other = await db.fetchval(
+        "insert into users (email, password_hash, name) values ($1, 'x', 'C') returning id", f"{uuid.uuid4()}@t.io"
+    )
+    await db.execute("update purchase_proofs set user_id = $1", other)
+    with pytest.raises(InvalidTag):
+        await read_proofs(db, ProofCipher((new_key,)), other)
