@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from app.billing.schemas import Provider
-from app.core.errors import ServiceUnavailable
+from app.core.errors import AppError, ServiceUnavailable
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource
 
@@ -71,6 +71,9 @@ async def process_once(
             raise
         except Exception as exc:
             log.exception("%s event %s (%s) failed on attempt %d", provider, event_id, event_type, claim.attempts)
-            await q.fail_event(conn, id=claim.id, attempt=claim.attempts, error=f"{type(exc).__name__}: {exc}"[:2000])
+            detail = f"{exc.code}: {exc}" if isinstance(exc, AppError) else str(exc)  # the code names the cause
+            await q.fail_event(
+                conn, id=claim.id, attempt=claim.attempts, error=f"{type(exc).__name__}: {detail}"[:2000]
+            )
             raise
     return "processed"

@@ -92,7 +92,9 @@ async def test_stripe_being_down_fails_the_event_so_stripe_retries(stripe_setup,
     payload = event("invoice.paid", {"id": "in_3", "subscription": auth["subscription_id"]}, event_id="evt_down")
     failed = await deliver(client, payload)
     assert failed.status_code == 503
-    assert await db.fetchval("select status from provider_events where event_id = 'evt_down'") == "failed"
+    row = await db.fetchrow("select status, error from provider_events where event_id = 'evt_down'")
+    assert row["status"] == "failed"
+    assert row["error"].startswith("ServiceUnavailable: PAYMENT_PROVIDER_UNAVAILABLE")
     stripe.fail_next = 0
     assert (await deliver(client, payload)).json()["outcome"] == "processed"
 
