@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from app.billing.schemas import Provider
+from app.core import metrics
 from app.core.errors import AppError, ServiceUnavailable
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource
@@ -58,7 +59,9 @@ async def process_once(
         )
         if claim is None:
             if await q.get_event_status(conn, provider=provider, event_id=event_id) == "processed":
+                metrics.PROVIDER_EVENTS.labels(provider, "duplicate").inc()
                 return "duplicate"
+            metrics.PROVIDER_EVENTS.labels(provider, "in_progress").inc()
             raise EventInProgress()
         started = time.monotonic()
         try:
@@ -68,12 +71,15 @@ async def process_once(
                 await effect(conn)
                 await q.complete_event(conn, id=claim.id, duration_ms=int((time.monotonic() - started) * 1000))
         except EventInProgress:
+            metrics.PROVIDER_EVENTS.labels(provider, "in_progress").inc()
             raise
         except Exception as exc:
+            metrics.PROVIDER_EVENTS.labels(provider, "failed").inc()
             log.exception("%s event %s (%s) failed on attempt %d", provider, event_id, event_type, claim.attempts)
             detail = f"{exc.code}: {exc}" if isinstance(exc, AppError) else str(exc)  # the code names the cause
             await q.fail_event(
                 conn, id=claim.id, attempt=claim.attempts, error=f"{type(exc).__name__}: {detail}"[:2000]
             )
             raise
+    metrics.PROVIDER_EVENTS.labels(provider, "processed").inc()
     return "processed"

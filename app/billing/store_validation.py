@@ -24,6 +24,7 @@ from app.billing.providers import PaymentProviders
 from app.billing.schemas import Status, TierSlug
 from app.billing.store_purchase import StoreEnvironment, StoreProvider, StorePurchase
 from app.billing.store_recording import supersede
+from app.core import metrics
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ratelimit import RateLimit, RateLimiter
 from app.core.request_context import current_request_id
@@ -178,3 +179,4 @@ class _History:
             product_id=purchase.product_id if purchase else None,
             duration_ms=int((time.monotonic() - self._started) * 1000),
         )
+        metrics.PURCHASE_VALIDATIONS.labels(self._provider, outcome).inc()

@@ -32,6 +32,18 @@ POOL_IDLE = Gauge("cookcam_db_pool_idle", "Idle database connections", multiproc
 POOL_MAX = Gauge("cookcam_db_pool_max", "Configured maximum database connections", multiprocess_mode="livesum")
 WEBSOCKETS = Gauge("cookcam_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum")
 
+PROVIDER_EVENTS = Counter(
+    "cookcam_provider_events_total",
+    "Inbound payment provider events by provider and outcome (processed, duplicate, failed, in_progress)",
+    ["provider", "outcome"],
+)
+PURCHASE_VALIDATIONS = Counter(
+    "cookcam_purchase_validations_total",
+    "Store purchase validations by provider and outcome (valid, expired, revoked, invalid, owned_elsewhere, "
+    "unavailable)",
+    ["provider", "outcome"],
+)
+
 UNMATCHED_ROUTE = "<unmatched>"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

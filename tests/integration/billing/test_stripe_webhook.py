@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from app.server import create_app
 from app.settings import StripeSettings
@@ -101,9 +102,16 @@ async def test_a_late_older_event_cannot_move_the_subscription_back(stripe_clien
 async def test_a_redelivered_event_takes_effect_once(stripe_client, db: asyncpg.Connection) -> None:
     user_id = (await sign_up(stripe_client))["user"]["id"]
     payload = subscription_event(user_id, status="active", created=int(time.time()), event_id="evt_dup")
+
+    def counted(outcome: str) -> float:
+        labels = {"provider": "stripe", "outcome": outcome}
+        return REGISTRY.get_sample_value("cookcam_provider_events_total", labels) or 0.0
+
+    before = counted("processed"), counted("duplicate")
     assert (await deliver(stripe_client, payload)).json()["outcome"] == "processed"
     assert (await deliver(stripe_client, payload)).json()["outcome"] == "duplicate"
     assert await db.fetchval("select count(*) from provider_events where event_id = 'evt_dup'") == 1
+    assert (counted("processed") - before[0], counted("duplicate") - before[1]) == (1, 1)
 
 
 @pytest.mark.parametrize(
