@@ -21,14 +21,19 @@ from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
 from app.billing.stripe_events import apply_event
 from app.billing.stripe_manage import ChangeTierRequest, PortalRequest, PortalSession
 from app.billing.stripe_webhooks import verified_event
-from app.core.dependencies import provide_caller, services_from
+from app.core.dependencies import provide_caller, provide_caller_briefly, services_from
 from app.core.request_context import current_request_id
-from app.db.types import Connection, single_connection
+from app.db.types import Connection
+from app.services import Services
+
+# For routes that wait on a provider: see SubscriptionController.
+BRIEF_CALLER = {"caller": Provide(provide_caller_briefly)}
 
 
 class SubscriptionController(Controller):
-    """Routes that make Stripe calls lend the request's own connection to the service (single_connection): an
-    authenticated request already holds one, and borrowing a second per request can exhaust the pool."""
+    """Routes that call Stripe (or the stores) hold no pooled connection while they wait: the caller is
+    authenticated on a connection returned at once (provide_caller_briefly), and the service borrows one only for
+    its own short statements, so a slow provider cannot exhaust the pool."""
 
     path = "/api/v1/subscription"
     tags = ["subscription"]
@@ -46,31 +51,23 @@ class SubscriptionController(Controller):
         "/create-checkout",
         status_code=200,
         operation_id="createCheckout",
-        dependencies={"caller": Provide(provide_caller)},
+        dependencies=BRIEF_CALLER,
     )
     async def create_checkout(
-        self,
-        state: State,
-        db: NamedDependency[Connection],
-        caller: NamedDependency[CurrentUser],
-        data: JSONBody[CheckoutRequest],
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
     ) -> CheckoutSession:
         services = services_from(state)
         return await stripe_checkout.create_checkout(
-            single_connection(db), services.payments.stripe.client, services.settings, caller, data
+            services.connection, services.payments.stripe.client, services.settings, caller, data
         )
 
-    @post("/portal", status_code=200, operation_id="openPortal", dependencies={"caller": Provide(provide_caller)})
+    @post("/portal", status_code=200, operation_id="openPortal", dependencies=BRIEF_CALLER)
     async def portal(
-        self,
-        state: State,
-        db: NamedDependency[Connection],
-        caller: NamedDependency[CurrentUser],
-        data: JSONBody[PortalRequest | None] = None,
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[PortalRequest | None] = None
     ) -> PortalSession:
         services = services_from(state)
         return await stripe_manage.open_portal(
-            single_connection(db),
+            services.connection,
             services.payments.stripe.client,
             services.settings,
             caller.id,
@@ -78,60 +75,61 @@ class SubscriptionController(Controller):
         )
 
     @post(
-        "/cancel", status_code=200, operation_id="cancelSubscription", dependencies={"caller": Provide(provide_caller)}
+        "/cancel",
+        status_code=200,
+        operation_id="cancelSubscription",
+        dependencies=BRIEF_CALLER,
     )
-    async def cancel(
-        self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
-    ) -> UserSubscription:
+    async def cancel(self, state: State, caller: NamedDependency[CurrentUser]) -> UserSubscription:
         """Cancel at the end of the paid period (access continues until then)."""
-        return await self._change_renewal(state, db, caller, cancel=True)
+        return await self._change_renewal(state, caller, cancel=True)
 
     @post(
-        "/resume", status_code=200, operation_id="resumeSubscription", dependencies={"caller": Provide(provide_caller)}
+        "/resume",
+        status_code=200,
+        operation_id="resumeSubscription",
+        dependencies=BRIEF_CALLER,
     )
-    async def resume(
-        self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
-    ) -> UserSubscription:
+    async def resume(self, state: State, caller: NamedDependency[CurrentUser]) -> UserSubscription:
         """Undo a cancellation before the period ends."""
-        return await self._change_renewal(state, db, caller, cancel=False)
+        return await self._change_renewal(state, caller, cancel=False)
 
-    @post("/change-tier", status_code=200, operation_id="changeTier", dependencies={"caller": Provide(provide_caller)})
+    @post(
+        "/change-tier",
+        status_code=200,
+        operation_id="changeTier",
+        dependencies=BRIEF_CALLER,
+    )
     async def change_tier(
-        self,
-        state: State,
-        db: NamedDependency[Connection],
-        caller: NamedDependency[CurrentUser],
-        data: JSONBody[ChangeTierRequest],
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[ChangeTierRequest]
     ) -> UserSubscription:
         """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
         services = services_from(state)
         await stripe_manage.change_tier(
-            single_connection(db), services.payments.stripe.client, services.settings, caller.id, data
+            services.connection, services.payments.stripe.client, services.settings, caller.id, data
         )
-        return (await entitlements.entitlement_for(db, caller.id)).subscription
+        return await _subscription_now(services, caller)
 
     @post(
         "/refresh-status",
         status_code=200,
         operation_id="refreshStatus",
-        dependencies={"caller": Provide(provide_caller)},
+        dependencies=BRIEF_CALLER,
     )
-    async def refresh_status(
-        self, state: State, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
-    ) -> UserSubscription:
+    async def refresh_status(self, state: State, caller: NamedDependency[CurrentUser]) -> UserSubscription:
         """Ask each provider about the caller's live subscriptions now and answer with the resulting entitlement."""
         services = services_from(state)
         cause = Cause("api", f"refresh-status:{current_request_id()}")
-        await refresh_user(single_connection(db), services.payments, services.settings, caller.id, cause)
-        return (await entitlements.entitlement_for(db, caller.id)).subscription
+        await refresh_user(services.connection, services.payments, services.settings, caller.id, cause)
+        return await _subscription_now(services, caller)
 
     @staticmethod
-    async def _change_renewal(state: State, db: Connection, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
+    async def _change_renewal(state: State, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
         services = services_from(state)
         await stripe_manage.set_cancel_at_period_end(
-            single_connection(db), services.payments.stripe.client, services.settings, caller.id, cancel=cancel
+            services.connection, services.payments.stripe.client, services.settings, caller.id, cancel=cancel
         )
-        return (await entitlements.entitlement_for(db, caller.id)).subscription
+        return await _subscription_now(services, caller)
 
     @get("/status", operation_id="subscriptionStatus", dependencies={"caller": Provide(provide_caller)})
     async def status(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> SubscriptionStatus:
@@ -144,6 +142,11 @@ class SubscriptionController(Controller):
             subscription=entitlement.subscription,
             subscriptions=await entitlements.user_subscriptions(db, caller.id),
         )
+
+
+async def _subscription_now(services: Services, caller: CurrentUser) -> UserSubscription:
+    async with services.connection() as conn:
+        return (await entitlements.entitlement_for(conn, caller.id)).subscription
 
 
 @get(

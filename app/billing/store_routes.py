@@ -13,10 +13,10 @@ from app.auth.service import CurrentUser
 from app.billing.routes import WebhookReceipt
 from app.billing.store_notifications import receive_apple, receive_google
 from app.billing.store_validation import ValidatePurchaseRequest, ValidationResult, validate_purchase
-from app.core.dependencies import provide_caller, services_from
-from app.db.types import Connection, single_connection
+from app.core.dependencies import provide_caller_briefly, services_from
 
-CALLER = {"caller": Provide(provide_caller)}
+# The store calls can take seconds: no pooled connection is held while they run (see provide_caller_briefly).
+CALLER = {"caller": Provide(provide_caller_briefly)}
 
 
 @post(
@@ -26,16 +26,13 @@ CALLER = {"caller": Provide(provide_caller)}
     dependencies=CALLER,
 )
 async def validate_receipt(
-    state: State,
-    db: NamedDependency[Connection],
-    caller: NamedDependency[CurrentUser],
-    data: JSONBody[ValidatePurchaseRequest],
+    state: State, caller: NamedDependency[CurrentUser], data: JSONBody[ValidatePurchaseRequest]
 ) -> ValidationResult:
     """A StoreKit 2 signed transaction, a legacy App Store receipt or a Google Play purchase token (both paths are
     used by the shipped app)."""
     services = services_from(state)
     return await validate_purchase(
-        single_connection(db),
+        services.connection,
         services.payments,
         services.rate_limiter,
         services.settings,

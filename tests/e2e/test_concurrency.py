@@ -4,11 +4,13 @@ at a time, so these cannot live in the integration suite)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import asyncpg
 import httpx
 
 from tests.e2e.server import RunningServer
+from tests.fakes.loopback import QuietHandler, serving
 from tests.support import PASSWORD, new_email
 
 AUTH = "/api/v1/auth"
@@ -65,3 +67,56 @@ async def test_a_burst_of_signups_does_not_starve_other_requests_of_connections(
             assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
     finally:
         assert running.terminate() == 0
+
+
+async def test_requests_waiting_on_a_slow_store_hold_no_database_connection(database_url, tmp_path) -> None:
+    """Four validations wait on a stalled App Store while the pool has two connections: /auth/me still gets one."""
+    release = threading.Event()
+
+    class StalledVerifyReceipt(QuietHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            release.wait(timeout=10)
+            body = b'{"status": 21002}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with serving(StalledVerifyReceipt) as store_url:
+        running = RunningServer(
+            database_url,
+            tmp_path,
+            workers=1,
+            env={
+                "DATABASE_POOL_MIN_SIZE": "1",
+                "DATABASE_POOL_MAX_SIZE": "2",
+                "DATABASE_ACQUIRE_TIMEOUT_SECONDS": "0.3",
+                "APPLE_SHARED_SECRET": "shared-secret",
+                "APPLE_VERIFY_RECEIPT_URL": f"{store_url}/verifyReceipt",
+                "OUTBOUND_RETRY_ATTEMPTS": "1",
+                "OUTBOUND_TIMEOUT_SECONDS": "15",
+            },
+        )
+        try:
+            async with httpx.AsyncClient(base_url=running.base_url, timeout=60) as http:
+                auth = (
+                    await http.post(AUTH + "/signup", json={"email": new_email(), "password": PASSWORD, "name": "Me"})
+                ).json()
+                headers = {"Authorization": f"Bearer {auth['access_token']}"}
+                receipt = {"platform": "ios", "receipt": "MIIT-stalled"}
+                waiting = [
+                    asyncio.ensure_future(http.post("/api/v1/iap/validate-receipt", json=receipt, headers=headers))
+                    for _ in range(4)
+                ]
+                await asyncio.sleep(0.5)  # all four are waiting on the store by now
+                me = await http.get(AUTH + "/me", headers=headers)
+                assert me.status_code == 200, me.text
+                assert not any(task.done() for task in waiting)
+                release.set()
+                answers = await asyncio.gather(*waiting)
+            assert [(r.status_code, r.json()["code"]) for r in answers] == [(422, "RECEIPT_INVALID")] * 4
+        finally:
+            release.set()
+            assert running.terminate() == 0
