@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -21,12 +20,6 @@ else:
 
 # Borrows a pooled connection for the duration of an `async with` (Services.connection).
 ConnectionSource: TypeAlias = "Callable[[], AbstractAsyncContextManager[Connection]]"
-
-
-def single_connection(conn: Connection) -> ConnectionSource:
-    """A source that lends out `conn` itself: for flows inside a request that already holds a pooled connection,
-    so that they never wait for a second one (which, under load, may never come)."""
-    return lambda: contextlib.nullcontext(conn)
 
 
 # asyncpg decodes inet to an address, or to an interface when the value has a prefix length.
