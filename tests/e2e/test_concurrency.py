@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 
 import asyncpg
 import httpx
 
 from tests.e2e.server import RunningServer
 from tests.fakes.loopback import QuietHandler, serving
+from tests.integration.billing.stripe_support import SECRET, event, signature
 from tests.support import PASSWORD, new_email
 
 AUTH = "/api/v1/auth"
@@ -120,3 +122,36 @@ async def test_requests_waiting_on_a_slow_store_hold_no_database_connection(data
         finally:
             release.set()
             assert running.terminate() == 0
+
+
+async def test_twenty_simultaneous_deliveries_of_one_stripe_event_have_one_effect(
+    database_url, tmp_path, db: asyncpg.Connection
+) -> None:
+    """Two granian workers, twenty copies of one signed event at once: one is processed, the rest are duplicates or
+    told to come back (503 EVENT_IN_PROGRESS, which Stripe retries); one subscription, one history row."""
+    running = RunningServer(database_url, tmp_path, workers=2, env={"STRIPE_WEBHOOK_SECRET": SECRET})
+    try:
+        async with httpx.AsyncClient(base_url=running.base_url, timeout=60) as http:
+            auth = (
+                await http.post(AUTH + "/signup", json={"email": new_email(), "password": PASSWORD, "name": "Payer"})
+            ).json()
+            item = {"price": {"id": "price_1", "lookup_key": "cookcam_regular_monthly"}}
+            subscription = {
+                "id": f"sub_{uuid.uuid4().hex[:12]}",
+                "status": "active",
+                "metadata": {"user_id": auth["user"]["id"]},
+                "items": {"data": [item]},
+            }
+            payload = event("customer.subscription.created", subscription)
+            headers = {"Content-Type": "application/json", "Stripe-Signature": signature(payload)}
+            responses = await asyncio.gather(
+                *(http.post("/api/v1/subscription/webhook/stripe", content=payload, headers=headers) for _ in range(20))
+            )
+        outcomes = [r.json().get("outcome") or r.json()["code"] for r in responses]
+        assert outcomes.count("processed") == 1, outcomes
+        assert set(outcomes) <= {"processed", "duplicate", "EVENT_IN_PROGRESS"}, outcomes
+        user_id = uuid.UUID(auth["user"]["id"])
+        assert await db.fetchval("select count(*) from subscriptions where user_id = $1", user_id) == 1
+        assert await db.fetchval("select count(*) from subscription_status_history where user_id = $1", user_id) == 1
+    finally:
+        assert running.terminate() == 0
