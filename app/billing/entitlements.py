@@ -186,8 +186,9 @@ async def apply_provider_state(conn: Connection, state: ProviderState | None, ca
     if state is None:
         return None
     try:
-        async with conn.transaction():  # a savepoint: a refusal below leaves the event's transaction usable
-            return await record_subscription_state(conn, state, cause)
+        # record_subscription_state runs in its own transaction (a savepoint here), so a refusal rolls back only
+        # its own work and leaves the event's transaction usable.
+        return await record_subscription_state(conn, state, cause)
     except asyncpg.ForeignKeyViolationError:
         log.warning("%s names a user that no longer exists; not applied", cause.ref)
     except Conflict:

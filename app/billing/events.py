@@ -49,6 +49,11 @@ async def process_once(
     """Store the event and apply `effect` unless it was applied before; raise EventInProgress while another worker
     holds it, and re-raise the effect's failure after recording it."""
     async with connect() as conn:
+        # A redelivery of a processed event (the common retry) is answered from one read, writing nothing: the
+        # claim below would lock and rewrite the row even when it changes nothing.
+        if await q.get_event_status(conn, provider=provider, event_id=event_id) == "processed":
+            metrics.PROVIDER_EVENTS.labels(provider, "duplicate").inc()
+            return "duplicate"
         claim = await q.claim_event(
             conn,
             provider=provider,

@@ -177,7 +177,7 @@ async def stripe_webhook(state: State, request: Request[Any, Any, Any]) -> Webho
         provider="stripe",
         event_id=event.id,
         event_type=event.type,
-        payload=msgspec.json.decode(payload),
+        payload=msgspec.Raw(payload),  # verified JSON, stored as sent (no decode and re-encode)
         effect=lambda conn: apply_event(conn, event, services.payments.stripe.client, settings),
     )
     return WebhookReceipt(received=True, outcome=outcome)

@@ -91,7 +91,7 @@ async def receive_google(
         provider="google",
         event_id=push.message_id,
         event_type=push.notification.event_type,
-        payload=msgspec.json.decode(payload),
+        payload=msgspec.Raw(payload),  # verified JSON, stored as sent (no decode and re-encode)
         effect=lambda conn: apply_google_push(conn, payments, settings, push),
     )
 
