@@ -1,5 +1,6 @@
-"""The results as markdown: a table, the facts needed to compare runs, the verdict on the /auth/me target, and
-the "Latest results" section of docs/benchmarks.md."""
+"""The results as markdown: a table, the facts needed to compare runs, the correctness checks of the payment
+scenarios, the verdicts on the /auth/me and payment targets, and the "Latest results" section of
+docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -21,12 +22,27 @@ TARGET_SHARE_OF_BASELINE = 0.5
 TARGET_P99_MS = 20.0
 TARGET_CONNECTIONS = 32
 TARGET_CORES = 2
+# The payment targets (from the issue): Stripe webhooks, unique events and duplicate deliveries.
+PAYMENT_TARGETS = (("stripe-webhook-unique", 0.25), ("stripe-webhook-duplicates", 0.5))
+PAYMENT_TARGET_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One correctness check of a scenario, read from the database after it ran."""
+
+    ok: bool
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.text} {'✓' if self.ok else '✗'}"
 
 
 @dataclass(frozen=True)
 class Measured:
     scenario: Scenario
     result: WrkResult
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,54 @@ def verdict(measured: list[Measured], connections: int) -> str:
     return f"`GET /api/v1/auth/me` target {word}: {me.requests_per_second:,.0f} requests/s, {details}.{caveat}"
 
 
+def payment_verdict(measured: list[Measured], connections: int) -> str | None:
+    """The Stripe webhook targets, one line per scenario measured; None when neither ran."""
+    baseline = _baseline_rps(measured)
+    lines = []
+    for key, share_target in PAYMENT_TARGETS:
+        row = next((row for row in measured if row.scenario.key == key), None)
+        if row is None:
+            continue
+        if baseline is None:
+            lines.append(f"`{key}` target not assessed: it needs the `baseline` scenario in the same run.")
+            continue
+        result = row.result
+        share = result.requests_per_second / baseline
+        five_xx = sum(n for status, n in result.statuses.items() if status >= 500)
+        checks = [
+            (share >= share_target, f"{share:.0%} of the baseline's requests/s (target ≥ {share_target:.0%})"),
+            (result.p99_ms < PAYMENT_TARGET_P99_MS, f"p99 {_ms(result.p99_ms)} ms (target < 50 ms)"),
+            (five_xx == 0, f"{five_xx} 5xx (target 0)"),
+            _checks_passed(row),
+        ]
+        met = all(ok for ok, _ in checks)
+        details = "; ".join(f"{text} {'✓' if ok else '✗'}" for ok, text in checks)
+        caveat = (
+            f" This run used {connections} connections, not the target's {TARGET_CONNECTIONS}: indicative only."
+            if connections != TARGET_CONNECTIONS
+            else ""
+        )
+        word = "**met**" if met else "**not met**"
+        lines.append(f"`{key}` target {word}: {result.requests_per_second:,.0f} requests/s, {details}.{caveat}")
+    return "\n\n".join(lines) if lines else None
+
+
+def _checks_passed(row: Measured) -> tuple[bool, str]:
+    if not row.checks:
+        return False, "no database checks ran"
+    failed = sum(not check.ok for check in row.checks)
+    return failed == 0, "database checks above all passed" if not failed else f"{failed} database check(s) failed"
+
+
+def checks_section(measured: list[Measured]) -> str | None:
+    checks = [check for row in measured for check in row.checks]
+    if not checks:
+        return None
+    return "Correctness, from the database after each scenario (settled: no request still running):\n\n" + "\n".join(
+        f"- {check}" for check in checks
+    )
+
+
 def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
     setup = [
         f"Run {facts.date} with `{facts.command}`.",
@@ -162,14 +226,27 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
         "- Harness setting: `RATELIMIT_PER_ACCOUNT` and `RATELIMIT_PER_ADDRESS` = 100000000, because every "
         "signin and refresh comes from 127.0.0.1; the counters are still updated on every such request",
     ]
+    if any(row.checks for row in measured):
+        setup.append(
+            "- Payments: `STRIPE_WEBHOOK_SECRET` set to a throwaway secret (no `STRIPE_SECRET_KEY`: subscription "
+            "events never call Stripe) and `APPLE_ROOT_CERTIFICATES` pointing at the root of a fake Apple chain "
+            "(tests/fakes/apple.py) that signs the StoreKit transactions; the per-account validation limit "
+            "(20 a minute) is left as it is"
+        )
     scenario_lines = [f"- {row.scenario.label}: {row.scenario.description}" for row in measured]
     parts = [
         LATEST_HEADING,
         "\n".join(setup),
         results_table(measured),
         "\n".join(scenario_lines),
-        verdict(measured, facts.connections),
     ]
+    checks = checks_section(measured)
+    if checks:
+        parts.append(checks)
+    parts.append(verdict(measured, facts.connections))
+    payments = payment_verdict(measured, facts.connections)
+    if payments:
+        parts.append(payments)
     if facts.notes:
         parts.append("\n".join(f"- {note}" for note in facts.notes))
     return "\n\n".join(parts) + "\n"

@@ -1,7 +1,9 @@
 """The load benchmark: `bash bench/run.sh [options]` (or `.venv/bin/python -m bench.run`).
 
 Starts the baseline app and then the real app under granian (the latter against a fresh database), drives wrk at a
-fixed concurrency against each scenario, prints a markdown table and writes it to docs/benchmarks.md.
+fixed concurrency against each scenario, prints a markdown table and writes it to docs/benchmarks.md. The payment
+scenarios' requests are prepared right before each wrk run and their effects checked in the database afterwards
+(bench/payments.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,28 @@ from pathlib import Path
 import httpx
 
 from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
-from bench.report import Measured, RunFacts, latest_section, machine_facts, results_table, verdict, write_latest
-from bench.scenarios import BY_KEY, SCENARIO_KEYS, Fixtures, Scenario
+from bench.payments import (
+    SIGNING_MARGIN_SECONDS,
+    STRIPE_TOLERANCE_SECONDS,
+    Probe,
+    payment_probes,
+    server_environment,
+)
+from bench.report import (
+    Measured,
+    RunFacts,
+    checks_section,
+    latest_section,
+    machine_facts,
+    payment_verdict,
+    results_table,
+    verdict,
+    write_latest,
+)
+from bench.scenarios import BY_KEY, PAYMENT_KEYS, SCENARIO_KEYS, Fixtures, Scenario
 from bench.servers import ServerProcess, app_server, baseline_server
 from bench.wrk import LoadSettings, WrkUnavailable, ensure_wrk, parse_result, run_wrk, wrk_version
+from tests.fakes.apple import AppleSigner
 
 # Refresh tokens per second of load: well above what one 2-core machine can rotate, so the pool cannot run dry;
 # a run that does exhaust it says so and fails rather than reuse a token (which would revoke its session).
@@ -78,6 +98,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIO_KEYS)}")
     if args.duration < 1 or min(args.threads, args.workers) < 1 or args.connections < args.threads:
         parser.error("need a duration of 1s or more, a thread and a worker, and no fewer connections than threads")
+    stripe = {"stripe-webhook-unique", "stripe-webhook-duplicates"} & set(args.scenarios.split(","))
+    longest = STRIPE_TOLERANCE_SECONDS - SIGNING_MARGIN_SECONDS
+    if stripe and args.duration + args.warmup > longest:
+        # The events are signed before wrk starts; the app refuses a signature older than its tolerance.
+        parser.error(
+            f"{', '.join(sorted(stripe))}: --warmup + --duration must stay within {longest}s "
+            f"(Stripe signatures are refused after {STRIPE_TOLERANCE_SECONDS}s)"
+        )
     return args
 
 
@@ -89,21 +117,40 @@ def _seconds(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
 
 
-def measure(run: Run, scenario: Scenario, server: ServerProcess, fixtures: Fixtures | None) -> None:
+def measure(
+    run: Run, scenario: Scenario, server: ServerProcess, fixtures: Fixtures | None, probe: Probe | None = None
+) -> None:
+    """Warm-up, then the measured run; a probe (payment scenarios) writes the requests right before each and checks
+    the database afterwards."""
     print(f"-> {scenario.key}: {run.load.duration_seconds}s at {run.load.connections} connections", file=sys.stderr)
+    if probe:
+        probe.before_warmup()
     if run.warmup_seconds:
         # Unreported: opens the pool's connections and warms caches so the first seconds do not skew the numbers.
         warmup = scenario.request(fixtures.for_warmup() if fixtures else None)
         run_wrk(run.wrk, server.base_url, warmup, run.load, run.warmup_seconds, run.work_dir)
+    if probe:
+        probe.before_measured()
     request = scenario.request(fixtures)
     output = run_wrk(run.wrk, server.base_url, request, run.load, run.load.duration_seconds, run.work_dir)
     (run.log_dir / f"wrk-{scenario.key}.txt").write_text(output)
     result = parse_result(output)
-    run.measured.append(Measured(scenario, result))
     rps, p50, p99 = result.requests_per_second, result.p50_ms, result.p99_ms
     print(f"   {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, non-2xx {result.non_2xx}", file=sys.stderr)
-    if result.pool_misses:
-        run.problem(f"the refresh token pool ran out: {result.pool_misses} requests carried no real token.")
+    checks = probe.after_measured(result) if probe else ()
+    run.measured.append(Measured(scenario, result, checks))
+    for check in checks:
+        print(f"   {check}", file=sys.stderr)
+        if not check.ok:
+            # Listed with the other checks under the table; the run exits non-zero.
+            run.failed = True
+    exhausted = result.counters.get("exhausted_threads", 0)
+    if result.pool_misses or exhausted:
+        what = "refresh token pool" if scenario.key == "refresh" else "request file"
+        run.problem(
+            f"the {what} of `{scenario.key}` ran out ({exhausted} wrk thread(s) stopped early): "
+            f"{result.pool_misses} requests carried nothing real (nothing is ever sent twice)."
+        )
 
 
 def run_baseline(run: Run, scenarios: list[Scenario]) -> None:
@@ -116,10 +163,24 @@ def run_baseline(run: Run, scenarios: list[Scenario]) -> None:
 def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> None:
     data_dir = run.work_dir / "app-data"
     data_dir.mkdir()
-    with app_server(database.dsn, data_dir, run.log_dir, run.workers) as server:
+    keys = {scenario.key for scenario in scenarios}
+    # The payment settings are set whenever a payment scenario runs; they do not touch the other routes.
+    signer = AppleSigner()
+    extra_env = server_environment(run.work_dir / "apple-root.cer", signer) if keys & PAYMENT_KEYS else {}
+    with app_server(database.dsn, data_dir, run.log_dir, run.workers, extra_env) as server:
         user_id, fixtures = prepare_fixtures(run, server, database, scenarios)
+        probes = payment_probes(
+            keys,
+            database.dsn,
+            server.base_url,
+            server.log_path,
+            fixtures,
+            signer,
+            run.warmup_seconds,
+            run.load.duration_seconds,
+        )
         for scenario in scenarios:
-            measure(run, scenario, server, fixtures)
+            measure(run, scenario, server, fixtures, probes.get(scenario.key))
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
         time.sleep(SETTLE_SECONDS)
     check_clean_exit(run, server)
@@ -146,6 +207,11 @@ def prepare_fixtures(
         wrk_threads=run.load.threads,
         refresh_token_file=run.work_dir / "refresh-tokens.txt",
         warmup_refresh_token_file=run.work_dir / "refresh-tokens-warmup.txt",
+        stripe_unique_file=run.work_dir / "stripe-unique.txt",
+        warmup_stripe_unique_file=run.work_dir / "stripe-unique-warmup.txt",
+        stripe_duplicates_file=run.work_dir / "stripe-duplicates.txt",
+        storekit_file=run.work_dir / "storekit.txt",
+        warmup_storekit_file=run.work_dir / "storekit-warmup.txt",
     )
     if any(scenario.key == "refresh" for scenario in scenarios):
         print("   preparing refresh tokens ...", file=sys.stderr)
@@ -232,7 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     facts = run_facts(args, run, database_description, machine, argv)
     print(results_table(run.measured))
     print()
+    checks = checks_section(run.measured)
+    if checks:
+        print(checks + "\n")
     print(verdict(run.measured, args.connections))
+    payments = payment_verdict(run.measured, args.connections)
+    if payments:
+        print()
+        print(payments)
     for note in run.notes:
         print(f"- {note}")
     if not args.no_write:

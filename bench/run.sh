@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The load benchmark: bash bench/run.sh [--duration 15] [--connections 32] [--threads 2] [--workers 2]
-#                                      [--scenarios baseline,health,me,signin-invalid,refresh] [--no-write]
+#                                      [--scenarios baseline,health,me,signin-invalid,refresh,stripe-webhook-unique,
+#                                                   stripe-webhook-duplicates,storekit-validate] [--no-write]
 # Installs the locked environment the way ./dev does (./dev cookcam --help is a cheap way to run that step),
 # then runs bench/run.py, which installs wrk with apt-get if it is missing.
 set -euo pipefail

@@ -11,6 +11,10 @@ from bench.wrk import Request
 # Wrong types for both fields: fails msgspec validation before the handler (and its rate limiter) runs.
 MALFORMED_SIGNIN_BODY = '{"email": 42, "password": false}'
 JSON = ("Content-Type", "application/json")
+# As Stripe sends webhooks.
+STRIPE_JSON = ("Content-Type", "application/json; charset=utf-8")
+WEBHOOK_PATH = "/api/v1/subscription/webhook/stripe"
+VALIDATE_PATH = "/api/v1/iap/validate-receipt"
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,22 @@ class Fixtures:
     # Two disjoint token files: each wrk invocation reads its file from the top, so the warm-up needs its own.
     refresh_token_file: Path
     warmup_refresh_token_file: Path
+    # Request files for bench/lua/lines.lua (one per wrk thread: the path plus ".0", ".1", ...), written by
+    # bench/payments.py right before each wrk run. The unique Stripe events and the StoreKit accounts have separate
+    # warm-up files; the duplicates are the same set.
+    stripe_unique_file: Path
+    warmup_stripe_unique_file: Path
+    stripe_duplicates_file: Path
+    storekit_file: Path
+    warmup_storekit_file: Path
 
     def for_warmup(self) -> Fixtures:
-        return replace(self, refresh_token_file=self.warmup_refresh_token_file)
+        return replace(
+            self,
+            refresh_token_file=self.warmup_refresh_token_file,
+            stripe_unique_file=self.warmup_stripe_unique_file,
+            storekit_file=self.warmup_storekit_file,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,27 @@ SCENARIOS: tuple[Scenario, ...] = (
         "app",
         "one rate-limit statement, one rotation statement (spend + successor), one read; each token used once",
     ),
+    Scenario(
+        "stripe-webhook-unique",
+        "`POST /api/v1/subscription/webhook/stripe` (unique events)",
+        "app",
+        "signed `customer.subscription.updated` events (~1.5 KB), each id sent once: signature check, event stored "
+        "and claimed, subscription updated with a history row and a real-time notice, event marked processed",
+    ),
+    Scenario(
+        "stripe-webhook-duplicates",
+        "`POST /api/v1/subscription/webhook/stripe` (duplicates)",
+        "app",
+        "100 already-processed events replayed round and round: signature check, claim refused, status read, "
+        "outcome `duplicate`",
+    ),
+    Scenario(
+        "storekit-validate",
+        "`POST /api/v1/iap/validate-receipt` (StoreKit 2)",
+        "app",
+        "each account validating its own signed transaction: JWT check, rate-limit counter, JWS chain check, "
+        "subscription recorded, proof stored encrypted, history row, entitlement read",
+    ),
 )
 SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
@@ -91,4 +129,36 @@ def _refresh(fixtures: Fixtures) -> Request:
     )
 
 
-_APP_REQUESTS = {"health": _health, "me": _me, "signin-invalid": _signin_invalid, "refresh": _refresh}
+def _lines(path: str, files: Path, header: str, mode: str, content_type: tuple[str, str]) -> Request:
+    """A request a line from per-thread files (`files.0`, `files.1`, ...; see bench/lua/lines.lua)."""
+    return Request(
+        path,
+        method="POST",
+        headers=(content_type,),
+        dynamic_lua="lines.lua",
+        script_args=(str(files), header, mode),
+    )
+
+
+def _stripe_unique(fixtures: Fixtures) -> Request:
+    return _lines(WEBHOOK_PATH, fixtures.stripe_unique_file, "Stripe-Signature", "once", STRIPE_JSON)
+
+
+def _stripe_duplicates(fixtures: Fixtures) -> Request:
+    return _lines(WEBHOOK_PATH, fixtures.stripe_duplicates_file, "Stripe-Signature", "cycle", STRIPE_JSON)
+
+
+def _storekit(fixtures: Fixtures) -> Request:
+    return _lines(VALIDATE_PATH, fixtures.storekit_file, "Authorization", "cycle", JSON)
+
+
+_APP_REQUESTS = {
+    "health": _health,
+    "me": _me,
+    "signin-invalid": _signin_invalid,
+    "refresh": _refresh,
+    "stripe-webhook-unique": _stripe_unique,
+    "stripe-webhook-duplicates": _stripe_duplicates,
+    "storekit-validate": _storekit,
+}
+PAYMENT_KEYS = frozenset({"stripe-webhook-unique", "stripe-webhook-duplicates", "storekit-validate"})

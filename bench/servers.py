@@ -55,11 +55,15 @@ def app_environment(database_url: str, data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def app_server(database_url: str, data_dir: Path, log_dir: Path, workers: int) -> Iterator[ServerProcess]:
-    """`cookcam serve` on a free port against `database_url`, ready (GET /ready = 200) when yielded."""
+def app_server(
+    database_url: str, data_dir: Path, log_dir: Path, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """`cookcam serve` on a free port against `database_url`, ready (GET /ready = 200) when yielded; `extra_env`
+    adds settings some scenarios need (the payment scenarios' webhook secret and Apple root)."""
     port = free_port()
     command = [str(VENV_BIN / "cookcam"), "serve", "--port", str(port), "--workers", str(workers), "--no-seed"]
-    with _running("app", command, port, "/ready", log_dir, app_environment(database_url, data_dir)) as server:
+    env = {**app_environment(database_url, data_dir), **(extra_env or {})}
+    with _running("app", command, port, "/ready", log_dir, env) as server:
         yield server
 
 

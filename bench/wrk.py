@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -51,6 +51,8 @@ class WrkResult:
     socket_errors: int
     timeouts: int
     pool_misses: int
+    # The scenario script's own counts (bench/lua/lines.lua: requests sent, answers by outcome).
+    counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests_per_second(self) -> float:
@@ -164,6 +166,7 @@ def parse_result(output: str) -> WrkResult:
         socket_errors=int(data["connect_errors"] + data["read_errors"] + data["write_errors"]),
         timeouts=int(data["timeouts"]),
         pool_misses=int(data["pool_misses"]),
+        counters={str(name): int(count) for name, count in data.get("counters", {}).items()},
     )
 
 

@@ -1,6 +1,7 @@
 -- Appended to every scenario script. Counts responses by status in each wrk thread and, when the run ends,
--- prints one JSON line with throughput, latency percentiles (microseconds) and the status counts, because
--- wrk's own summary only says "Non-2xx or 3xx responses" and has no machine-readable form.
+-- prints one JSON line with throughput, latency percentiles (microseconds), the status counts and the sums of the
+-- scenario script's own `counters` (if it keeps any), because wrk's own summary only says "Non-2xx or 3xx
+-- responses" and has no machine-readable form.
 
 local threads = {}
 
@@ -14,7 +15,7 @@ statuses = {}
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
   if after_response then
-    after_response(status)
+    after_response(status, headers, body)
   end
 end
 
@@ -37,11 +38,15 @@ end
 function done(summary, latency, requests)
   local totals = {}
   local pool_misses = 0
+  local counter_totals = {}
   for _, thread in ipairs(threads) do
     for status, count in pairs(thread:get("statuses")) do
       totals[status] = (totals[status] or 0) + count
     end
     pool_misses = pool_misses + (thread:get("pool_misses") or 0)
+    for name, count in pairs(thread:get("counters") or {}) do
+      counter_totals[name] = (counter_totals[name] or 0) + count
+    end
   end
   local errors = summary.errors
   io.write("BENCH_RESULT ", json_object({
@@ -58,5 +63,6 @@ function done(summary, latency, requests)
     timeouts = errors.timeout,
     pool_misses = pool_misses,
     statuses = json_object(totals),
+    counters = json_object(counter_totals),
   }), "\n")
 end
