@@ -17,6 +17,7 @@ from app.auth.routes import AuthController
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
 from app.billing.store_routes import apple_notification, google_notification, validate_receipt
+from app.core.ai import AiProvider
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
@@ -33,6 +34,7 @@ from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
+from app.scan.routes import ScanController
 from app.services import Services, credentials_for, trusted_proxies_for
 from app.settings import Settings, load_settings
 
@@ -57,6 +59,7 @@ def _lifespan(settings: Settings) -> Any:
             hub=hub,
             migrations=load_migrations(),
             payments=PaymentProviders.create(settings),
+            ai=AiProvider(settings),
         )
         app.state.services = services
         await hub.start()
@@ -74,6 +77,7 @@ def _lifespan(settings: Settings) -> Any:
             if counters is not None:
                 await counters.close()
             await services.payments.close()
+            await services.ai.close()
             await pool.close()
 
     return lifespan
@@ -92,6 +96,7 @@ def create_app(settings: Settings) -> Litestar:
             apple_notification,
             google_notification,
             realtime_socket,
+            ScanController,
             health,
             ready,
             metrics_endpoint,

@@ -10,6 +10,7 @@ import asyncpg
 
 from app.auth.service import Credentials
 from app.billing.providers import PaymentProviders
+from app.core.ai import AiProvider
 from app.core.client_address import Network, parse_networks
 from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
@@ -31,6 +32,7 @@ class Services:
     hub: Hub
     migrations: list[Migration]
     payments: PaymentProviders
+    ai: AiProvider
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """Borrow a pooled connection; waiting longer than DATABASE_ACQUIRE_TIMEOUT_SECONDS raises TimeoutError."""

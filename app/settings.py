@@ -174,6 +174,27 @@ class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
     )
 
 
+class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """An OpenAI-compatible Chat Completions provider with structured output; no base URL: AI features are off
+    (scanning answers 503 AI_PROVIDER_UNCONFIGURED, recipes come from the catalog)."""
+
+    base_url: str | None = None  # e.g. https://api.openai.com/v1
+    api_key: str | None = None
+    scan_model: str = "gpt-4o-mini"
+    recipe_model: str = "gpt-4o-mini"
+    timeout_seconds: float = 60.0
+    # For the per-user, per-day cost accounting: the model's prices in US dollars per million tokens.
+    input_usd_per_million_tokens: float = 0.15
+    output_usd_per_million_tokens: float = 0.60
+
+
+class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Days a scan keeps its (downscaled) image; 0 = images are never stored.
+    image_retention_days: int = 0
+    # Paid tiers' daily scans: unlimited in the product, capped here for fair use.
+    fair_use_per_day: int = 200
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     email: str = "demo@cookcam.app"
     password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
@@ -197,6 +218,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
     apple: AppleSettings = msgspec.field(default_factory=AppleSettings)
     google: GoogleSettings = msgspec.field(default_factory=GoogleSettings)
+    ai: AiSettings = msgspec.field(default_factory=AiSettings)
+    scan: ScanSettings = msgspec.field(default_factory=ScanSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property
@@ -216,6 +239,7 @@ SECRET_FIELDS = frozenset(
         "stripe.previous_webhook_secret",
         "billing.receipt_keys",
         "apple.shared_secret",
+        "ai.api_key",
     }
 )
 
@@ -267,6 +291,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("DATABASE_POOL_MAX_SIZE", settings.database.pool_max_size),
         ("OUTBOUND_RETRY_ATTEMPTS", settings.outbound.retry_attempts),
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
+        ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")
@@ -278,6 +303,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("WS_HEARTBEAT_SECONDS", settings.ws.heartbeat_seconds),
         ("OUTBOUND_TIMEOUT_SECONDS", settings.outbound.timeout_seconds),
         ("OUTBOUND_RETRY_MAX_SECONDS", settings.outbound.retry_max_seconds),
+        ("AI_TIMEOUT_SECONDS", settings.ai.timeout_seconds),
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")

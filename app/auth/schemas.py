@@ -110,3 +110,6 @@ class AccountExport(msgspec.Struct, frozen=True):
     subscription_history: list[dict[str, Any]]
     # Every store purchase validation: outcome, product, environment (never the proof or its hash).
     purchase_validations: list[dict[str, Any]]
+    # Scans (detected and corrected ingredients; images are not exported) and AI usage per day.
+    scans: list[dict[str, Any]]
+    ai_usage: list[dict[str, Any]]

@@ -24,8 +24,10 @@ from app.billing.account_closure import close_billing
 from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
+from app.db.queries import ai as ai_q
 from app.db.queries import auth as q
 from app.db.queries import purchases as purchases_q
+from app.db.queries import scans as scans_q
 from app.db.queries import users as users_q
 from app.db.queries.auth import GetSessionUserRow
 from app.db.queries.users import UpdateProfileRow
@@ -248,6 +250,8 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         subscriptions = await entitlements.user_subscriptions(conn, caller.id)
         history = await entitlements.status_history(conn, caller.id)
         validations = await purchases_q.list_validations(conn, user_id=caller.id)
+        scans = await scans_q.export_scans(conn, user_id=caller.id)
+        ai_usage = await ai_q.list_ai_usage(conn, user_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
@@ -256,4 +260,6 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         subscriptions=subscriptions,
         subscription_history=history,
         purchase_validations=[msgspec.to_builtins(v) for v in validations],
+        scans=[msgspec.to_builtins(s) for s in scans],
+        ai_usage=[msgspec.to_builtins(u) for u in ai_usage],
     )

@@ -64,3 +64,11 @@ async def consume(
     if used is None:
         raise UsageLimitReached(limit_code, metric, limit, period, resets_at)
     return used
+
+
+async def release(
+    conn: Connection, user_id: uuid.UUID, metric: str, *, period: Period, now: datetime.datetime | None = None
+) -> None:
+    """Give back one use counted by `consume` for work that then failed (not the user's doing)."""
+    start, _ = period_bounds(period, now or datetime.datetime.now(datetime.UTC))
+    await q.release_usage(conn, user_id=user_id, metric=metric, period_start=start)

@@ -56,8 +56,14 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
-async def call_with_retries(provider: str, call: Callable[[], Awaitable[T]], settings: OutboundSettings) -> T:
-    """Run `call` until it succeeds, fails permanently, or the attempts run out (then 503)."""
+async def call_with_retries(
+    provider: str,
+    call: Callable[[], Awaitable[T]],
+    settings: OutboundSettings,
+    *,
+    unavailable_code: str = "PAYMENT_PROVIDER_UNAVAILABLE",
+) -> T:
+    """Run `call` until it succeeds, fails permanently, or the attempts run out (then 503 `unavailable_code`)."""
 
     def backoff(exc: Exception) -> bool | float:
         if isinstance(exc, httpx.TransportError):
@@ -83,7 +89,7 @@ async def call_with_retries(provider: str, call: Callable[[], Awaitable[T]], set
         wait = exc.retry_after if isinstance(exc, TransientFailure) and exc.retry_after else None
         log.warning("%s unavailable after retries: %s", provider, type(exc).__name__)
         raise ServiceUnavailable(
-            "PAYMENT_PROVIDER_UNAVAILABLE",
+            unavailable_code,
             f"{provider} is unavailable; try again shortly.",
             retry_after_seconds=math.ceil(wait) if wait else DEFAULT_RETRY_AFTER_SECONDS,
         ) from None

@@ -112,3 +112,8 @@ limit 100;
 select user_id, tier_slug, status, billing_period, current_period_start, current_period_end
 from subscriptions
 where provider = @provider and provider_subscription_id = @provider_subscription_id;
+
+-- name: ReleaseUsage :exec
+-- Gives back one use counted for work that then failed (the provider was down), never below zero.
+update usage_counters set used = used - 1
+where user_id = @user_id and metric = @metric and period_start = @period_start and used > 0;

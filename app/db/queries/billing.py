@@ -395,3 +395,12 @@ async def get_provider_subscription(
     if record is None:
         return None
     return GetProviderSubscriptionRow(*record)
+
+
+RELEASE_USAGE = """update usage_counters set used = used - 1
+where user_id = $1 and metric = $2 and period_start = $3 and used > 0"""
+
+
+async def release_usage(conn: Connection, *, user_id: uuid.UUID, metric: str, period_start: datetime.datetime) -> None:
+    """Gives back one use counted for work that then failed (the provider was down), never below zero."""
+    await conn.execute(RELEASE_USAGE, user_id, metric, period_start)

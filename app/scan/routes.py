@@ -1,0 +1,94 @@
+"""/api/v1/scan: analyze an image (base64 JSON or a raw image body), history, one scan, corrections, the image."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, Parameter
+
+from app.auth.service import CurrentUser
+from app.core.dependencies import provide_caller, provide_caller_briefly, services_from
+from app.db.types import Connection
+from app.scan import service
+from app.scan.images import MAX_IMAGE_BYTES, decode_base64_image, prepared
+from app.scan.schemas import AnalyzeRequest, CorrectionRequest, ScanEnvelope, ScanHistory, ScanResponse
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+CALLER = {"caller": Provide(provide_caller)}
+# Analysis waits on the AI provider: no pooled connection is held meanwhile (see provide_caller_briefly).
+BRIEF_CALLER = {"caller": Provide(provide_caller_briefly)}
+
+
+class ScanController(Controller):
+    path = "/api/v1/scan"
+    tags = ["scan"]
+
+    @post(
+        "/analyze",
+        status_code=200,
+        operation_id="analyzeScan",
+        dependencies=BRIEF_CALLER,
+        request_max_body_size=MAX_IMAGE_BYTES * 4 // 3 + 4096,  # base64 of 10 MB, with a data: prefix
+    )
+    async def analyze(
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[AnalyzeRequest]
+    ) -> ScanResponse:
+        """A base64 photo (JPEG, PNG or WebP, at most 10 MB decoded) becomes a list of ingredients."""
+        image = await prepared(decode_base64_image(data.image_data))
+        services = services_from(state)
+        return await service.analyze(services.connection, services.ai, services.settings, caller.id, image)
+
+    @post(
+        "/ingredients",
+        status_code=200,
+        operation_id="scanIngredients",
+        dependencies=BRIEF_CALLER,
+        opt={"content_types": IMAGE_TYPES},
+        request_max_body_size=MAX_IMAGE_BYTES,
+    )
+    async def ingredients(
+        self, state: State, request: Request[Any, Any, Any], caller: NamedDependency[CurrentUser]
+    ) -> ScanResponse:
+        """The same from a raw image body (Content-Type image/jpeg, image/png or image/webp)."""
+        image = await prepared(await request.body())
+        services = services_from(state)
+        return await service.analyze(services.connection, services.ai, services.settings, caller.id, image)
+
+    @get("/history", operation_id="scanHistory", dependencies=CALLER)
+    async def history(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        limit: Annotated[int, Parameter(ge=1, le=service.HISTORY_MAX)] = 20,
+        offset: Annotated[int, Parameter(ge=0, le=100_000)] = 0,
+    ) -> ScanHistory:
+        return ScanHistory(scans=await service.history(db, caller.id, limit=limit, offset=offset))
+
+    @get("/{scan_id:uuid}", operation_id="getScan", dependencies=CALLER)
+    async def get_scan(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], scan_id: FromPath[uuid.UUID]
+    ) -> ScanEnvelope:
+        return ScanEnvelope(scan=await service.get_scan(db, caller.id, scan_id))
+
+    @put("/{scan_id:uuid}/ingredients", operation_id="correctScan", dependencies=CALLER)
+    async def correct(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        scan_id: FromPath[uuid.UUID],
+        data: JSONBody[CorrectionRequest],
+    ) -> ScanEnvelope:
+        """The user's corrections replace the detected ingredients (own scans only)."""
+        return ScanEnvelope(scan=await service.correct(db, caller.id, scan_id, data.ingredients))
+
+    @get("/{scan_id:uuid}/image", operation_id="scanImage", dependencies=CALLER)
+    async def image(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], scan_id: FromPath[uuid.UUID]
+    ) -> Response[bytes]:
+        """The stored, downscaled image of the caller's own scan, while SCAN_IMAGE_RETENTION_DAYS keeps it."""
+        data, content_type = await service.image_of(db, caller.id, scan_id)
+        return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
