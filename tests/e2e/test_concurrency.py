@@ -77,14 +77,9 @@ async def test_requests_waiting_on_a_slow_store_hold_no_database_connection(data
 
     class StalledVerifyReceipt(QuietHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.body()
             release.wait(timeout=10)
-            body = b'{"status": 21002}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b'{"status": 21002}')
 
     with serving(StalledVerifyReceipt) as store_url:
         running = RunningServer(

@@ -547,18 +547,15 @@ def fake_verify_receipt(shared_secret: str = "shared-secret") -> Iterator[FakeVe
     def handler_for(endpoint: Environment) -> type[QuietHandler]:
         class Handler(QuietHandler):
             def _answer(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.body()
                 if urlsplit(self.path).path != "/verifyReceipt":
                     code, payload = 404, None
                 else:
                     code, payload = state.handle(endpoint, method, raw)
-                data = json.dumps(payload).encode() if payload is not None else b"<html><body>Error</body></html>"
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json" if payload is not None else "text/html")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                if payload is None:
+                    self.reply(code, b"<html><body>Error</body></html>", "text/html")
+                else:
+                    self.reply(code, json.dumps(payload).encode())
 
             def do_POST(self) -> None:
                 self._answer("POST")
@@ -710,13 +707,7 @@ def fake_app_store_server_api(**config: Any) -> Iterator[FakeAppStoreServerApi]:
             code, extra, payload = state.handle(method, self.path, headers)
             text = isinstance(payload, str)
             data = payload.encode() if text else json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain" if text else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(code, data, "text/plain" if text else "application/json", extra)
 
         def do_GET(self) -> None:
             self._answer("GET")

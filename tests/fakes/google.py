@@ -606,16 +606,10 @@ def fake_google(package_name: str = "app.cookcam.android") -> Iterator[FakeGoogl
 
     class Handler(QuietHandler):
         def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = google.handle(self.command, self.path, headers, body)
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
+            answer = google.handle(self.command, self.path, headers, self.body())
+            extra = {k: v for k, v in answer.headers.items() if k.lower() != "content-type"}
+            self.reply(answer.status, answer.body, answer.headers.get("Content-Type", "application/json"), extra)
 
         def do_GET(self) -> None:
             self._answer()

@@ -20,12 +20,7 @@ def recording_server() -> Iterator[tuple[str, list[RecordedRequest]]]:
     class Handler(QuietHandler):
         def do_GET(self) -> None:
             received.append(RecordedRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}))
-            body = b"{}"
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b"{}")
 
     with serving(Handler) as base_url:
         yield base_url, received

@@ -136,13 +136,7 @@ def fake_stripe(prices: dict[str, str] | None = None) -> Iterator[tuple[str, Fak
             params = nested(parse_qsl(url.query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload = state.handle(method, url.path, headers, params)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:14]}")
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(status, json.dumps(payload).encode(), headers={"Request-Id": f"req_{uuid.uuid4().hex[:14]}"})
 
         def do_GET(self) -> None:
             self._answer("GET")
