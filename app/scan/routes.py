@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.auth.service import CurrentUser
 from app.core.dependencies import provide_caller, provide_caller_briefly, services_from
@@ -63,8 +63,8 @@ class ScanController(Controller):
         self,
         db: NamedDependency[Connection],
         caller: NamedDependency[CurrentUser],
-        limit: Annotated[int, Parameter(ge=1, le=service.HISTORY_MAX)] = 20,
-        offset: Annotated[int, Parameter(ge=0, le=100_000)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=service.HISTORY_MAX)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
     ) -> ScanHistory:
         return ScanHistory(scans=await service.history(db, caller.id, limit=limit, offset=offset))
 
