@@ -35,6 +35,7 @@ from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
+from app.recipes.routes import RecipeController
 from app.scan.routes import ScanController
 from app.services import Services, credentials_for, trusted_proxies_for
 from app.settings import Settings, load_settings
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> Litestar:
             realtime_socket,
             ScanController,
             IngredientController,
+            RecipeController,
             health,
             ready,
             metrics_endpoint,

@@ -1,8 +1,5 @@
-"""The built-in recipe catalog (app/recipes/data/catalog_*.json: 210 real recipes), decoded strictly.
-
-Loading it into the database, ranking it by ingredient overlap and serving it as the default generator are the
-next steps of the cooking core (docs/cooking.md); this module fixes the data's shape and is checked by tests.
-"""
+"""The built-in recipe catalog (app/recipes/data/catalog_*.json: 210 real recipes), decoded strictly and loaded
+idempotently (by slug) by `cookcam seed`, with each recipe linked to the table ingredients its lines name."""
 
 from __future__ import annotations
 
@@ -11,6 +8,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.db.queries import recipes as q
+from app.db.types import Connection
 from app.ingredients.units import Unit
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -48,3 +47,28 @@ def read_recipes(data_dir: Path = DATA_DIR) -> list[RecipeData]:
     for path in sorted(data_dir.glob("catalog_*.json")):
         recipes += msgspec.json.decode(path.read_bytes(), type=list[RecipeData])
     return recipes
+
+
+async def load_recipes(conn: Connection, recipes: list[RecipeData]) -> int:
+    """Insert or update every catalog recipe by slug and relink its ingredients, in one transaction."""
+    async with conn.transaction():
+        for recipe in recipes:
+            recipe_id = await q.upsert_catalog_recipe(
+                conn,
+                slug=recipe.slug,
+                title=recipe.title,
+                description=recipe.description,
+                cuisine=recipe.cuisine,
+                meal_type=recipe.meal_type,
+                difficulty=recipe.difficulty,
+                prep_minutes=recipe.prep_minutes,
+                cook_minutes=recipe.cook_minutes,
+                servings=recipe.servings,
+                dietary_tags=list(recipe.dietary_tags),
+                ingredients=recipe.ingredients,
+                steps=recipe.steps,
+            )
+            assert recipe_id is not None  # insert ... returning
+            await q.unlink_recipe_ingredients(conn, recipe_id=recipe_id)
+            await q.link_recipe_ingredients(conn, recipe_id=recipe_id, names=[i.name for i in recipe.ingredients])
+    return len(recipes)

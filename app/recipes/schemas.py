@@ -1,0 +1,60 @@
+"""Recipe responses (the app's Recipe shape) and the suggestion request."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.recipes.catalog import DietaryTag
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+
+
+class IngredientLine(msgspec.Struct, frozen=True):
+    name: str
+    quantity: float | None
+    unit: str
+    note: str | None = None
+
+
+class Recipe(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    title: str
+    ingredients: list[IngredientLine]
+    instructions: list[str]
+    created_at: datetime.datetime
+    description: str | None = None
+    prep_time: int | None = None
+    cook_time: int | None = None
+    servings: int | None = None
+    difficulty: str | None = None
+    cuisine_type: str | None = None
+    dietary_tags: list[str] = []
+    source: Literal["catalog", "generated"] = "catalog"
+
+
+class Match(msgspec.Struct, frozen=True):
+    # Non-staple ingredients of the recipe the user has, and those they would still need.
+    matched: int
+    missing: int
+
+
+class Suggestion(msgspec.Struct, frozen=True):
+    recipe: Recipe
+    match: Match
+
+
+class SuggestionsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ingredients: Annotated[list[Name], msgspec.Meta(min_length=1, max_length=50)]
+    meal_type: Literal["breakfast", "lunch", "dinner", "snack", "dessert"] | None = None
+    dietary_tags: Annotated[list[DietaryTag], msgspec.Meta(max_length=7)] = []
+    limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+
+
+class Suggestions(msgspec.Struct, frozen=True):
+    suggestions: list[Suggestion]
+    # Names the server did not recognise as table ingredients (they could not count towards a match).
+    unrecognised: list[str]

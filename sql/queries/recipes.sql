@@ -1,0 +1,68 @@
+-- name: UpsertCatalogRecipe :one
+insert into recipes (
+    slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings, dietary_tags,
+    ingredients, steps
+) values (
+    @slug, @title, @description, @cuisine, @meal_type, @difficulty, @prep_minutes, @cook_minutes, @servings,
+    @dietary_tags, @ingredients, @steps
+)
+on conflict (slug) do update set
+    title = excluded.title, description = excluded.description, cuisine = excluded.cuisine,
+    meal_type = excluded.meal_type, difficulty = excluded.difficulty, prep_minutes = excluded.prep_minutes,
+    cook_minutes = excluded.cook_minutes, servings = excluded.servings, dietary_tags = excluded.dietary_tags,
+    ingredients = excluded.ingredients, steps = excluded.steps
+returning id;
+
+-- name: UnlinkRecipeIngredients :exec
+delete from recipe_ingredients where recipe_id = @recipe_id;
+
+-- name: LinkRecipeIngredients :exec
+-- Links the recipe to the table ingredients its lines name (by name or alias), after UnlinkRecipeIngredients,
+-- and counts its non-staple ones.
+with linked as (
+    insert into recipe_ingredients (recipe_id, ingredient_id, staple)
+    select distinct @recipe_id::uuid, i.id, i.pantry_staple
+    from ingredients i
+    where i.name = any(@names::text[]) or i.aliases && @names::text[]
+    returning ingredient_id, staple
+)
+update recipes set key_ingredients = (select count(*) from linked where not linked.staple)
+where recipes.id = @recipe_id::uuid;
+
+-- name: IngredientIdsByName :many
+-- The table ingredients that the given names (or aliases) denote.
+select id, name, aliases
+from ingredients
+where name = any(@names::text[]) or aliases && @names::text[];
+
+-- name: RankCatalogByOverlap :many
+-- Catalog recipes sharing at least one non-staple ingredient with the user's, most shared first, then fewest
+-- missing; staples (salt, oil, ...) are assumed at hand and not counted. Uses the (ingredient_id, recipe_id)
+-- index: only recipes that share an ingredient are read.
+select r.id, r.title, r.key_ingredients, m.matched::integer as matched,
+       (r.key_ingredients - m.matched)::integer as missing
+from (
+    select recipe_id, count(*) as matched
+    from recipe_ingredients
+    where ingredient_id = any(@ingredient_ids::integer[]) and not staple
+    group by recipe_id
+) m
+join recipes r on r.id = m.recipe_id
+where r.user_id is null
+  and (sqlc.narg(meal_type)::text is null or r.meal_type = sqlc.narg(meal_type)::text)
+  and r.dietary_tags @> @required_tags::text[]
+order by m.matched desc, (r.key_ingredients - m.matched), r.title
+limit @max_rows;
+
+-- name: GetRecipe :one
+-- A catalog recipe, or the caller's own.
+select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings,
+       dietary_tags, ingredients, steps, created_at
+from recipes
+where id = @id and (user_id is null or user_id = @user_id);
+
+-- name: GetRecipes :many
+select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings,
+       dietary_tags, ingredients, steps, created_at
+from recipes
+where id = any(@ids::uuid[]) and (user_id is null or user_id = @user_id);
