@@ -9,6 +9,7 @@ import msgspec
 from app.core.errors import NotFound
 from app.db.queries import recipes as q
 from app.db.types import Connection
+from app.recipes.nutrition import RecipeNutrition, nutrition
 from app.recipes.schemas import IngredientLine, Match, Recipe, Suggestion, Suggestions, SuggestionsRequest
 
 
@@ -53,3 +54,11 @@ async def get_recipe(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID)
     if row is None:
         raise NotFound("RECIPE_NOT_FOUND", "There is no such recipe.")
     return recipe_of(row)
+
+
+async def recipe_nutrition(
+    conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID, servings: int | None
+) -> RecipeNutrition:
+    recipe = await get_recipe(conn, user_id, recipe_id)
+    recipe_servings = recipe.servings or 1
+    return await nutrition(conn, recipe.ingredients, recipe_servings, servings or recipe_servings)

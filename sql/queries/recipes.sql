@@ -66,3 +66,10 @@ select id, user_id, slug, title, description, cuisine, meal_type, difficulty, pr
        dietary_tags, ingredients, steps, created_at
 from recipes
 where id = any(@ids::uuid[]) and (user_id is null or user_id = @user_id);
+
+-- name: NutritionFacts :many
+-- The table ingredients the given names (or aliases) denote, with what nutrition needs.
+select name, aliases, calories, protein_g, carbs_g, fat_g, fiber_g, sugar_g, sodium_mg, grams_per_piece,
+       grams_per_cup, grams_per_tbsp, grams_per_tsp, ml_density
+from ingredients
+where name = any(@names::text[]) or aliases && @names::text[];

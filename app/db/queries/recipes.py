@@ -207,3 +207,34 @@ class GetRecipesRow(msgspec.Struct, frozen=True):
 async def get_recipes(conn: Connection, *, ids: list[uuid.UUID], user_id: uuid.UUID | None) -> list[GetRecipesRow]:
     records = await conn.fetch(GET_RECIPES, ids, user_id)
     return [GetRecipesRow(*record) for record in records]
+
+
+NUTRITION_FACTS = (
+    "select name, aliases, calories, protein_g, carbs_g, fat_g, fiber_g, sugar_g, sodium_mg, grams_per_piece,\n"
+    "       grams_per_cup, grams_per_tbsp, grams_per_tsp, ml_density\n"
+    "from ingredients\n"
+    "where name = any($1::text[]) or aliases && $1::text[]"
+)
+
+
+class NutritionFactsRow(msgspec.Struct, frozen=True):
+    name: str
+    aliases: list[str]
+    calories: float
+    protein_g: float
+    carbs_g: float
+    fat_g: float
+    fiber_g: float
+    sugar_g: float
+    sodium_mg: float
+    grams_per_piece: float | None
+    grams_per_cup: float | None
+    grams_per_tbsp: float | None
+    grams_per_tsp: float | None
+    ml_density: float | None
+
+
+async def nutrition_facts(conn: Connection, *, names: list[str]) -> list[NutritionFactsRow]:
+    """The table ingredients the given names (or aliases) denote, with what nutrition needs."""
+    records = await conn.fetch(NUTRITION_FACTS, names)
+    return [NutritionFactsRow(*record) for record in records]

@@ -104,6 +104,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/ingredients/{ingredient_id:int}",
         "/api/v1/recipes/suggestions",
         "/api/v1/recipes/{recipe_id:uuid}",
+        "/api/v1/recipes/{recipe_id:uuid}/nutrition",
         "/api/v1/subscription/create-checkout",
         "/api/v1/subscription/portal",
         "/api/v1/subscription/cancel",

@@ -3,11 +3,13 @@ user's ingredients (pantry staples not counted), filtered, and readable by id; a
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
 import pytest
 
+from app.ingredients.catalog import DATA_FILE as DATA
 from app.ingredients.catalog import load_ingredients, read_catalog
 from app.recipes.catalog import load_recipes, read_recipes
 from tests.support import bearer, sign_up
@@ -85,3 +87,42 @@ async def test_a_recipe_by_id_catalog_or_own(client, db: asyncpg.Connection, cat
     assert (await client.get(f"/api/v1/recipes/{own_id}", headers=bearer(owner))).json()["source"] == "generated"
     assert (await client.get(f"/api/v1/recipes/{own_id}", headers=bearer(other))).status_code == 404
     assert (await client.get(f"/api/v1/recipes/{uuid.uuid4()}", headers=bearer(owner))).status_code == 404
+
+
+async def test_nutrition_counts_what_it_can_and_says_what_it_cannot(client, db: asyncpg.Connection, catalog) -> None:
+    auth = await sign_up(client)
+    data = {item["name"]: item for item in json.loads(DATA.read_text())}
+    lines = [
+        {"name": "spaghetti", "quantity": 200, "unit": "g"},
+        {"name": "egg", "quantity": 2, "unit": "piece"},
+        {"name": "black pepper", "quantity": None, "unit": "to_taste"},
+        {"name": "dragonfruit", "quantity": 1, "unit": "piece"},
+        {"name": "spaghetti", "quantity": 1, "unit": "piece"},
+    ]
+    recipe_id = await db.fetchval(
+        "insert into recipes (user_id, title, servings, ingredients, steps)"
+        " values ($1, 'Test', 2, $2, $3) returning id",
+        uuid.UUID(auth["user"]["id"]),
+        lines,
+        ["Cook."],
+    )
+    response = await client.get(f"/api/v1/recipes/{recipe_id}/nutrition", headers=bearer(auth), params={"servings": 4})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    spaghetti, egg = data["spaghetti"]["per_100g"], data["egg"]["per_100g"]
+    egg_grams = 2 * data["egg"]["grams_per"]["piece"]
+    total_calories = spaghetti["calories"] * 2 + egg["calories"] * egg_grams / 100
+    assert body["per_serving"]["calories"] == pytest.approx(total_calories / 2, abs=0.1)
+    assert body["total"]["calories"] == pytest.approx(total_calories * 2, abs=0.2)  # 4 servings of a 2-serving recipe
+    assert body["total"]["sodium"] == pytest.approx(
+        (spaghetti["sodium_mg"] * 2 + egg["sodium_mg"] * egg_grams / 100) * 2, abs=0.2
+    )
+    quality = body["match_quality"]
+    assert quality["unmatched"] == ["dragonfruit"]
+    assert quality["unconvertible"] == ["1 piece spaghetti"]
+    assert quality["to_taste"] == ["black pepper"]
+    assert (quality["counted"], quality["coverage"]) == (2, 0.5)
+    other = await sign_up(client)
+    assert (await client.get(f"/api/v1/recipes/{recipe_id}/nutrition", headers=bearer(other))).status_code == 404
+    bad = await client.get(f"/api/v1/recipes/{recipe_id}/nutrition", headers=bearer(auth), params={"servings": 0})
+    assert bad.status_code in (400, 422)
