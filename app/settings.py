@@ -195,6 +195,11 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     fair_use_per_day: int = 200
 
 
+class RecipeSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Saved recipes for paid tiers (unlimited in the product, capped here for fair use).
+    saved_fair_use: int = 5000
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     email: str = "demo@cookcam.app"
     password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
@@ -220,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     google: GoogleSettings = msgspec.field(default_factory=GoogleSettings)
     ai: AiSettings = msgspec.field(default_factory=AiSettings)
     scan: ScanSettings = msgspec.field(default_factory=ScanSettings)
+    recipes: RecipeSettings = msgspec.field(default_factory=RecipeSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property
@@ -292,6 +298,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("OUTBOUND_RETRY_ATTEMPTS", settings.outbound.retry_attempts),
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
+        ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")

@@ -113,3 +113,6 @@ class AccountExport(msgspec.Struct, frozen=True):
     # Scans (detected and corrected ingredients; images are not exported) and AI usage per day.
     scans: list[dict[str, Any]]
     ai_usage: list[dict[str, Any]]
+    # The account's own recipes, and its saves, favourites and ratings of any recipe.
+    recipes: list[dict[str, Any]]
+    recipe_activity: list[dict[str, Any]]

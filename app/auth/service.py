@@ -26,6 +26,7 @@ from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import ai as ai_q
 from app.db.queries import auth as q
+from app.db.queries import collections as collections_q
 from app.db.queries import purchases as purchases_q
 from app.db.queries import scans as scans_q
 from app.db.queries import users as users_q
@@ -252,6 +253,8 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         validations = await purchases_q.list_validations(conn, user_id=caller.id)
         scans = await scans_q.export_scans(conn, user_id=caller.id)
         ai_usage = await ai_q.list_ai_usage(conn, user_id=caller.id)
+        recipes = await collections_q.list_own_recipes(conn, user_id=caller.id, max_rows=100_000, skip=0)
+        activity = await collections_q.export_recipe_activity(conn, user_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
@@ -262,4 +265,6 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         purchase_validations=[msgspec.to_builtins(v) for v in validations],
         scans=[msgspec.to_builtins(s) for s in scans],
         ai_usage=[msgspec.to_builtins(u) for u in ai_usage],
+        recipes=[msgspec.to_builtins(r) for r in recipes],
+        recipe_activity=[msgspec.to_builtins(a) for a in activity],
     )

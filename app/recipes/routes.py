@@ -1,20 +1,33 @@
-"""/api/v1/recipes: catalog suggestions for a set of ingredients, and one recipe (catalog or the caller's own)."""
+"""/api/v1/recipes: catalog suggestions, one recipe (catalog or the caller's own) and its nutrition, the caller's own
+recipes, saves, favourites and ratings."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, delete, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.auth.service import CurrentUser
-from app.core.dependencies import provide_caller
+from app.core.dependencies import provide_caller, services_from
 from app.db.types import Connection
-from app.recipes import service
+from app.recipes import collections, service
+from app.recipes.collections import (
+    FavoriteRequest,
+    FavoriteState,
+    RateRequest,
+    RatingState,
+    SaveRequest,
+    SaveState,
+)
 from app.recipes.nutrition import RecipeNutrition
-from app.recipes.schemas import Recipe, Suggestions, SuggestionsRequest
+from app.recipes.schemas import Recipe, RecipeList, Suggestions, SuggestionsRequest
+
+Limit = Annotated[int, QueryParameter(ge=1, le=50)]
+Offset = Annotated[int, QueryParameter(ge=0, le=100_000)]
 
 
 class RecipeController(Controller):
@@ -45,3 +58,66 @@ class RecipeController(Controller):
     ) -> RecipeNutrition:
         """Per serving and for `servings` (default: the recipe's), with what could not be counted."""
         return await service.recipe_nutrition(db, caller.id, recipe_id, servings)
+
+    @get("/", operation_id="listRecipes")
+    async def list_own(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        limit: Limit = 20,
+        offset: Offset = 0,
+    ) -> RecipeList:
+        """The caller's own recipes, newest first."""
+        return RecipeList(await collections.own_recipes(db, caller.id, limit=limit, offset=offset))
+
+    @delete("/{recipe_id:uuid}", status_code=204, operation_id="deleteRecipe")
+    async def delete_recipe(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], recipe_id: FromPath[uuid.UUID]
+    ) -> None:
+        """Only the caller's own recipes; catalog recipes and other users' are not found."""
+        await collections.delete_own(db, caller.id, recipe_id)
+
+    @get("/saved/my", operation_id="savedRecipes")
+    async def saved(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        limit: Limit = 20,
+        offset: Offset = 0,
+    ) -> RecipeList:
+        return RecipeList(await collections.saved_recipes(db, caller.id, limit=limit, offset=offset))
+
+    @post("/{recipe_id:uuid}/save", status_code=200, operation_id="saveRecipe")
+    async def save(
+        self,
+        state: State,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        recipe_id: FromPath[uuid.UUID],
+        data: JSONBody[SaveRequest | None] = None,
+    ) -> SaveState:
+        """`{"saved": true|false}` sets it (idempotent); no body toggles it."""
+        settings = services_from(state).settings
+        return await collections.set_saved(db, settings, caller.id, recipe_id, data.saved if data else None)
+
+    @post("/{recipe_id:uuid}/favorite", status_code=200, operation_id="favoriteRecipe")
+    async def favorite(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        recipe_id: FromPath[uuid.UUID],
+        data: JSONBody[FavoriteRequest | None] = None,
+    ) -> FavoriteState:
+        """`{"favorited": true|false}` sets it (idempotent); no body toggles it."""
+        return await collections.set_favorite(db, caller.id, recipe_id, data.favorited if data else None)
+
+    @post("/{recipe_id:uuid}/rate", status_code=200, operation_id="rateRecipe")
+    async def rate(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        recipe_id: FromPath[uuid.UUID],
+        data: JSONBody[RateRequest],
+    ) -> RatingState:
+        """One rating per user and recipe (an upsert)."""
+        return await collections.rate(db, caller.id, recipe_id, data.rating)

@@ -34,6 +34,7 @@ class Recipe(msgspec.Struct, frozen=True):
     cuisine_type: str | None = None
     dietary_tags: list[str] = []
     source: Literal["catalog", "generated"] = "catalog"
+    is_favorited: bool | None = None
 
 
 class Match(msgspec.Struct, frozen=True):
@@ -58,3 +59,7 @@ class Suggestions(msgspec.Struct, frozen=True):
     suggestions: list[Suggestion]
     # Names the server did not recognise as table ingredients (they could not count towards a match).
     unrecognised: list[str]
+
+
+class RecipeList(msgspec.Struct, frozen=True):
+    recipes: list[Recipe]

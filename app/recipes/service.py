@@ -7,13 +7,17 @@ import uuid
 import msgspec
 
 from app.core.errors import NotFound
+from app.db.queries import collections as collections_q
 from app.db.queries import recipes as q
 from app.db.types import Connection
 from app.recipes.nutrition import RecipeNutrition, nutrition
 from app.recipes.schemas import IngredientLine, Match, Recipe, Suggestion, Suggestions, SuggestionsRequest
 
+# Every query that selects a whole recipe.
+RecipeRow = q.GetRecipeRow | q.GetRecipesRow | collections_q.ListSavedRecipesRow | collections_q.ListOwnRecipesRow
 
-def recipe_of(row: q.GetRecipeRow | q.GetRecipesRow) -> Recipe:
+
+def recipe_of(row: RecipeRow) -> Recipe:
     return Recipe(
         id=row.id,
         title=row.title,
