@@ -186,6 +186,8 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
     # For the per-user, per-day cost accounting: the model's prices in US dollars per million tokens.
     input_usd_per_million_tokens: float = 0.15
     output_usd_per_million_tokens: float = 0.60
+    # How long a generated answer is reused for identical requests (same ingredients, preferences, model, prompt).
+    cache_ttl_seconds: int = 7 * 24 * 3600
 
 
 class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -198,6 +200,8 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
 class RecipeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Saved recipes for paid tiers (unlimited in the product, capped here for fair use).
     saved_fair_use: int = 5000
+    # AI recipe generations a month for paid tiers (fair use; free: the tier's 10).
+    generations_fair_use_per_month: int = 1000
 
 
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -299,6 +303,8 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
         ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),
+        ("RECIPES_GENERATIONS_FAIR_USE_PER_MONTH", settings.recipes.generations_fair_use_per_month),
+        ("AI_CACHE_TTL_SECONDS", settings.ai.cache_ttl_seconds),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")

@@ -44,6 +44,12 @@ PURCHASE_VALIDATIONS = Counter(
     ["provider", "outcome"],
 )
 
+GENERATION_CACHE = Counter(
+    "cookcam_generation_cache_total",
+    "AI generation cache lookups by kind (previews, recipe) and outcome (hit, miss, waited)",
+    ["kind", "outcome"],
+)
+
 UNMATCHED_ROUTE = "<unmatched>"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -20,6 +20,7 @@ from app.billing.reconcile import reconcile
 from app.db.pool import create_pool
 from app.db.queries import auth as auth_q
 from app.db.queries import events as events_q
+from app.db.queries import generation as generation_q
 from app.db.queries import jobs as q
 from app.db.queries import ratelimit as ratelimit_q
 from app.db.queries import scans as scans_q
@@ -46,16 +47,19 @@ Job = Callable[[JobContext], Awaitable[str]]
 
 async def purge_expired(job: JobContext) -> str:
     """Delete refresh tokens past expiry and rate-limit windows older than a day; drop the payloads of provider
-    events processed longer ago than the retention period, and scan images past their expiry."""
+    events processed longer ago than the retention period, scan images past their expiry and expired cached
+    AI generations."""
     now = datetime.datetime.now(datetime.UTC)
     tokens = await auth_q.purge_expired_refresh_tokens(job.conn, before=now)
     counters = await ratelimit_q.purge_rate_limit_counters(job.conn, before=now - datetime.timedelta(days=1))
     retention = datetime.timedelta(days=job.settings.billing.event_payload_retention_days)
     payloads = await events_q.redact_processed_event_payloads(job.conn, before=now - retention)
     images = await scans_q.purge_expired_scan_images(job.conn, before=now)
+    generations = await generation_q.purge_expired_generations(job.conn, before=now)
     return (
         f"purged {tokens} expired refresh token(s) and {counters} rate-limit window(s); "
-        f"redacted {payloads} provider event payload(s); dropped {images} expired scan image(s)"
+        f"redacted {payloads} provider event payload(s); dropped {images} expired scan image(s) and "
+        f"{generations} expired cached generation(s)"
     )
 
 

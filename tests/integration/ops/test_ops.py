@@ -110,6 +110,8 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/recipes/{recipe_id:uuid}/save",
         "/api/v1/recipes/{recipe_id:uuid}/favorite",
         "/api/v1/recipes/{recipe_id:uuid}/rate",
+        "/api/v1/recipes/generate-previews",
+        "/api/v1/recipes/generate-detailed",
         "/api/v1/subscription/create-checkout",
         "/api/v1/subscription/portal",
         "/api/v1/subscription/cancel",

@@ -1,0 +1,317 @@
+"""The previews → detailed flow: three recipe ideas for the user's ingredients and preferences, then the full recipe
+for the one they pick. With an AI provider the ideas and recipes are generated (cached, single flight, counted
+against the monthly generation limit); without one, the catalog ranked by overlap is the generator."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.billing import usage
+from app.billing.entitlements import entitlement_for
+from app.core.ai import AiProvider, BadGateway
+from app.core.errors import AppError, NotFound, Unprocessable
+from app.db.queries import generation as q
+from app.db.types import ConnectionSource
+from app.ingredients.units import Unit
+from app.recipes.cache import cache_key, cached
+from app.recipes.schemas import IngredientLine, Recipe, SuggestionsRequest
+from app.recipes.service import get_recipe, suggest
+from app.settings import Settings
+
+PROMPT_VERSION = "2026-11-25.1"
+GENERATION_METRIC = "recipe_generations"
+Text = Annotated[str, msgspec.Meta(max_length=40)]
+Difficulty = Literal["easy", "medium", "hard"]
+MealType = Literal["breakfast", "lunch", "dinner", "snack", "dessert"]
+
+PREVIEW_INSTRUCTIONS = (
+    "You are a home-cooking assistant. From the ingredients and preferences in the user's data, propose exactly "
+    "three different recipes a home cook could make, using mostly those ingredients plus common pantry staples. "
+    "For each: a short title, a one-sentence description, the total time in minutes, a difficulty, the cuisine, "
+    "the main ingredients it uses, and two or three reasons it appeals. Respect every dietary tag."
+)
+RECIPE_INSTRUCTIONS = (
+    "You are a home-cooking assistant. Write the complete recipe for the chosen idea in the user's data, for the "
+    "number of servings given, using mostly the listed ingredients plus common pantry staples: every ingredient "
+    "with a quantity and a unit (g, kg, oz, lb, ml, l, cup, tbsp, tsp or piece; to_taste with a null quantity for "
+    "seasoning), and clear numbered steps with times and temperatures. Respect every dietary tag."
+)
+
+
+class NamedIngredient(msgspec.Struct, frozen=True):
+    """A detected ingredient as the app sends it (other fields of a scan result are ignored)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+
+
+class Preferences(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    serving_size: Annotated[int, msgspec.Meta(ge=1, le=20)] = 2
+    cuisine_preferences: Annotated[list[Text], msgspec.Meta(max_length=10)] = []
+    dietary_tags: Annotated[list[Text], msgspec.Meta(max_length=10)] = []
+    selected_appliances: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
+    time_available: Annotated[int, msgspec.Meta(ge=5, le=1440)] | Text | None = None
+    skill_level: Text | None = None
+    meal_prep_enabled: bool = False
+    meal_prep_portions: Annotated[int, msgspec.Meta(ge=1, le=21)] | None = None
+    meal_type: MealType | None = None
+
+
+class PreviewsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    detected_ingredients: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=80)] | NamedIngredient],
+        msgspec.Meta(min_length=1, max_length=50),
+    ]
+    user_preferences: Preferences = msgspec.field(default_factory=Preferences)
+    session_id: uuid.UUID | None = None  # accepted for the app's sake; every request starts a new session
+
+
+class Preview(msgspec.Struct, frozen=True):
+    id: str
+    title: str
+    description: str
+    estimated_time: int
+    difficulty: Difficulty
+    cuisine_type: str
+    main_ingredients: list[str]
+    appeal_factors: list[str]
+
+
+class PreviewsResponse(msgspec.Struct, frozen=True):
+    session_id: uuid.UUID
+    previews: list[Preview]
+    source: Literal["ai", "catalog"]
+    xp_awarded: int = 0  # XP is the gamification service's (issue 5)
+
+
+class SelectedPreview(msgspec.Struct, frozen=True):
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class DetailedRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    session_id: uuid.UUID
+    selected_preview: SelectedPreview  # only its id is used: the session holds what was offered
+
+
+class DetailedResponse(msgspec.Struct, frozen=True):
+    recipe: Recipe
+    xp_awarded: int = 0
+
+
+# --- what the model must answer (strict schema: every field required) ---------------------------------------------
+
+
+class ModelPreview(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    title: str
+    description: str
+    estimated_time: int
+    difficulty: Difficulty
+    cuisine_type: str
+    main_ingredients: list[str]
+    appeal_factors: list[str]
+
+
+class ModelPreviews(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    previews: list[ModelPreview]
+
+
+class ModelIngredientLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    quantity: float | None
+    unit: Unit
+    note: str | None
+
+
+class ModelRecipe(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    title: str
+    description: str
+    cuisine: str
+    difficulty: Difficulty
+    prep_minutes: int
+    cook_minutes: int
+    servings: int
+    ingredients: list[ModelIngredientLine]
+    steps: list[str]
+
+
+def ingredient_names(request: PreviewsRequest) -> list[str]:
+    names = {
+        " ".join((item if isinstance(item, str) else item.name).lower().split())
+        for item in request.detected_ingredients
+    }
+    return sorted(name for name in names if name)
+
+
+async def generate_previews(
+    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, request: PreviewsRequest
+) -> PreviewsResponse:
+    names = ingredient_names(request)
+    if not names:
+        raise Unprocessable("INGREDIENTS_REQUIRED", "Send at least one ingredient.")
+    normalised = {"ingredients": names, "preferences": msgspec.to_builtins(request.user_preferences)}
+    if ai.configured:
+        previews, source = await _ai_previews(connect, ai, settings, user_id, normalised), "ai"
+    else:
+        previews, source = await _catalog_previews(connect, user_id, names, request.user_preferences), "catalog"
+    async with connect() as conn:
+        session_id = await q.create_recipe_session(
+            conn, user_id=user_id, request=normalised, previews=previews, source=source
+        )
+    assert session_id is not None  # insert ... returning
+    return PreviewsResponse(session_id=session_id, previews=previews, source=source)  # type: ignore[arg-type]
+
+
+async def _ai_previews(
+    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, normalised: dict[str, object]
+) -> list[Preview]:
+    model = settings.ai.recipe_model
+    key = cache_key("previews", {**normalised, "model": model, "prompt": PROMPT_VERSION})
+
+    async def compute() -> tuple[list[dict[str, object]], str]:
+        reply = await ai.complete(
+            connect,
+            task="recipe",
+            model=model,
+            instructions=PREVIEW_INSTRUCTIONS,
+            data=normalised,
+            schema_type=ModelPreviews,
+            user_id=user_id,
+        )
+        if not reply.value.previews:
+            raise Unprocessable("AI_NO_IDEAS", "No recipe ideas came back for these ingredients; try others.")
+        ideas = [msgspec.to_builtins(p) | {"id": f"ai-{n}"} for n, p in enumerate(reply.value.previews[:3], 1)]
+        return ideas, reply.model
+
+    await _count_generation(connect, settings, user_id)
+    try:
+        value, _ = await cached(
+            connect, key, "previews", compute, ttl_seconds=settings.ai.cache_ttl_seconds, wait_seconds=_wait(settings)
+        )
+    except AppError:
+        async with connect() as conn:  # not the user's doing: the generation is not counted
+            await usage.release(conn, user_id, GENERATION_METRIC, period="month")
+        raise
+    return msgspec.convert(value, list[Preview])
+
+
+async def _count_generation(connect: ConnectionSource, settings: Settings, user_id: uuid.UUID) -> None:
+    async with connect() as conn:
+        limits = (await entitlement_for(conn, user_id)).tier.limits
+        monthly = limits.recipes_per_month
+        await usage.consume(
+            conn,
+            user_id,
+            GENERATION_METRIC,
+            limit=monthly if monthly is not None else settings.recipes.generations_fair_use_per_month,
+            period="month",
+            limit_code="RECIPE_LIMIT_REACHED",
+        )
+
+
+async def _catalog_previews(
+    connect: ConnectionSource, user_id: uuid.UUID, names: list[str], preferences: Preferences
+) -> list[Preview]:
+    allowed = {"vegetarian", "vegan", "gluten_free", "dairy_free", "nut_free", "low_carb", "high_protein"}
+    tags = [tag for tag in preferences.dietary_tags if tag in allowed]
+    request = msgspec.convert(
+        {"ingredients": names[:50], "meal_type": preferences.meal_type, "dietary_tags": tags, "limit": 3},
+        SuggestionsRequest,
+    )
+    async with connect() as conn:
+        found = await suggest(conn, user_id, request)
+    return [
+        Preview(
+            id=str(s.recipe.id),
+            title=s.recipe.title,
+            description=s.recipe.description or "",
+            estimated_time=(s.recipe.prep_time or 0) + (s.recipe.cook_time or 0),
+            difficulty=s.recipe.difficulty if s.recipe.difficulty in ("easy", "medium", "hard") else "medium",  # type: ignore[arg-type]
+            cuisine_type=s.recipe.cuisine_type or "",
+            main_ingredients=[line.name for line in s.recipe.ingredients[:6]],
+            appeal_factors=[f"uses {s.match.matched} of your ingredients", f"{s.match.missing} more to buy"],
+        )
+        for s in found.suggestions
+    ]
+
+
+async def generate_detailed(
+    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, request: DetailedRequest
+) -> DetailedResponse:
+    async with connect() as conn:
+        session = await q.get_recipe_session(conn, id=request.session_id, user_id=user_id)
+    if session is None:
+        raise NotFound("SESSION_NOT_FOUND", "There is no such recipe session of yours.")
+    offered = {p["id"]: p for p in session.previews}
+    preview = offered.get(request.selected_preview.id)
+    if preview is None:
+        raise NotFound("PREVIEW_NOT_FOUND", "That preview was not offered in this session.")
+    if session.source == "catalog":
+        async with connect() as conn:
+            return DetailedResponse(recipe=await get_recipe(conn, user_id, uuid.UUID(preview["id"])))
+    model = settings.ai.recipe_model
+    data = {
+        "idea": preview,
+        "ingredients": session.request["ingredients"],
+        "preferences": session.request["preferences"],
+    }
+    key = cache_key("recipe", {**data, "model": model, "prompt": PROMPT_VERSION})
+
+    async def compute() -> tuple[dict[str, object], str]:
+        reply = await ai.complete(
+            connect,
+            task="recipe",
+            model=model,
+            instructions=RECIPE_INSTRUCTIONS,
+            data=data,
+            schema_type=ModelRecipe,
+            user_id=user_id,
+        )
+        return msgspec.to_builtins(_checked(reply.value)), reply.model
+
+    value, _ = await cached(
+        connect, key, "recipe", compute, ttl_seconds=settings.ai.cache_ttl_seconds, wait_seconds=_wait(settings)
+    )
+    generated = msgspec.convert(value, ModelRecipe)
+    async with connect() as conn:
+        recipe_id = await q.insert_user_recipe(
+            conn,
+            user_id=user_id,
+            title=generated.title[:200],
+            description=generated.description[:2000],
+            cuisine=generated.cuisine[:40],
+            meal_type=session.request["preferences"].get("meal_type"),
+            difficulty=generated.difficulty,
+            prep_minutes=generated.prep_minutes,
+            cook_minutes=generated.cook_minutes,
+            servings=generated.servings,
+            dietary_tags=[],
+            ingredients=[
+                IngredientLine(i.name.lower()[:80], i.quantity, i.unit, i.note) for i in generated.ingredients
+            ],
+            steps=generated.steps,
+        )
+        assert recipe_id is not None  # insert ... returning
+        return DetailedResponse(recipe=await get_recipe(conn, user_id, recipe_id))
+
+
+def _checked(recipe: ModelRecipe) -> ModelRecipe:
+    """What the schema cannot say: sensible numbers and a non-empty recipe (else 502, nothing stored)."""
+    sane = (
+        recipe.title.strip()
+        and recipe.ingredients
+        and recipe.steps
+        and 0 <= recipe.prep_minutes <= 10_000
+        and 0 <= recipe.cook_minutes <= 10_000
+        and 1 <= recipe.servings <= 50
+        and all(line.quantity is None or line.quantity > 0 for line in recipe.ingredients)
+    )
+    if not sane:
+        raise BadGateway("AI_BAD_RESPONSE", "The AI provider's recipe was incomplete; try again.")
+    return recipe
+
+
+def _wait(settings: Settings) -> float:
+    """How long an identical request waits for another's generation: about one full attempt cycle."""
+    return settings.ai.timeout_seconds * settings.outbound.retry_attempts + 5
