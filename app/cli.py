@@ -55,6 +55,9 @@ def _migrate(dsn: str) -> None:
         print(f"Migration failed: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
     print(f"Migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ", schema current."))
+    from app.ops.reference_data import load_reference_data_at  # noqa: PLC0415
+
+    print(asyncio.run(load_reference_data_at(dsn)))
 
 
 def _seed(dsn: str, settings: Settings) -> None:

@@ -22,7 +22,7 @@ from app.ingredients.schemas import (
 )
 from app.scan.schemas import Category as CategoryName
 
-MIN_SCORE = 0.3  # below this share of matching trigrams, a hit is noise
+MIN_SCORE = 0.4  # below this share of matching trigrams a hit is noise (measured on the shipped data)
 
 
 class IngredientController(Controller):

@@ -40,7 +40,9 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
         first = cookcam("migrate", env=env)
         assert first.returncode == 0, first.stderr
         assert "0001_identity.sql" in first.stdout
-        assert "schema current" in cookcam("migrate", env=env).stdout
+        assert "Reference data: loaded 223 ingredients and 210 recipes." in first.stdout
+        again = cookcam("migrate", env=env).stdout
+        assert "schema current" in again and "Reference data: current." in again
         assert "Seeded demo user demo@cookcam.app" in cookcam("seed", env=env).stdout
         assert "already exists" in cookcam("seed", env=env).stdout
         conn = await asyncpg.connect(dsn)

@@ -8,6 +8,7 @@ import pytest
 
 from app.ingredients.catalog import load_ingredients, read_catalog
 from app.ingredients.units import UnitWeights, to_grams
+from app.ops.reference_data import load_reference_data
 
 INGREDIENTS = "/api/v1/ingredients"
 
@@ -56,6 +57,9 @@ async def test_search_tolerates_typos(client, loaded, query: str, expected: str)
 
 async def test_search_limits_and_nonsense(client, loaded) -> None:
     assert (await client.get(f"{INGREDIENTS}/search", params={"q": "zzqxv"})).json()["ingredients"] == []
+    # Weak partial matches (under 40 % of the query's trigrams) are left out.
+    typo = (await client.get(f"{INGREDIENTS}/search", params={"q": "mozarella"})).json()["ingredients"]
+    assert [hit["name"] for hit in typo] == ["mozzarella"]
     assert (await client.get(f"{INGREDIENTS}/search", params={"q": "a", "limit": 500})).status_code == 422
     assert (await client.get(f"{INGREDIENTS}/search")).status_code == 422
 
@@ -89,3 +93,11 @@ def test_units_convert_exactly_or_say_why_not() -> None:
     assert to_grams(3, "piece", egg).grams == 150.0
     assert to_grams(2, "cup", egg).method == "unconvertible"
     assert to_grams(None, "to_taste", egg).method == "to_taste"
+
+
+async def test_reference_data_loads_when_its_files_change(db: asyncpg.Connection) -> None:
+    assert await load_reference_data(db) == "Reference data: loaded 223 ingredients and 210 recipes."
+    assert await load_reference_data(db) == "Reference data: current."
+    await db.execute("update reference_data set sha256 = repeat('0', 64) where name = 'recipes'")
+    assert await load_reference_data(db) == "Reference data: loaded 210 recipes."
+    assert await db.fetchval("select count(*) from recipes where user_id is null") == 210
