@@ -33,6 +33,12 @@ PREVIEW_INSTRUCTIONS = (
     "For each: a short title, a one-sentence description, the total time in minutes, a difficulty, the cuisine, "
     "the main ingredients it uses, and two or three reasons it appeals. Respect every dietary tag."
 )
+VARIATION_INSTRUCTIONS = (
+    "You are a home-cooking assistant. Propose the number of variations asked for of the recipe in the user's "
+    "data: different dishes in its spirit (another technique, cuisine twist or main ingredient), using mostly its "
+    "ingredients plus common pantry staples. For each: a short title, a one-sentence description, the total time "
+    "in minutes, a difficulty, the cuisine, the main ingredients it uses, and two or three reasons it appeals."
+)
 RECIPE_INSTRUCTIONS = (
     "You are a home-cooking assistant. Write the complete recipe for the chosen idea in the user's data, for the "
     "number of servings given, using mostly the listed ingredients plus common pantry staples: every ingredient "
@@ -95,6 +101,10 @@ class DetailedRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     selected_preview: SelectedPreview  # only its id is used: the session holds what was offered
 
 
+class VariationsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=5)] = 3
+
+
 class DetailedResponse(msgspec.Struct, frozen=True):
     recipe: Recipe
     xp_awarded: int = 0
@@ -152,36 +162,95 @@ async def generate_previews(
         raise Unprocessable("INGREDIENTS_REQUIRED", "Send at least one ingredient.")
     normalised = {"ingredients": names, "preferences": msgspec.to_builtins(request.user_preferences)}
     if ai.configured:
-        previews, source = await _ai_previews(connect, ai, settings, user_id, normalised), "ai"
-    else:
-        previews, source = await _catalog_previews(connect, user_id, names, request.user_preferences), "catalog"
+        previews = await _ai_previews(
+            connect, ai, settings, user_id, data=normalised, instructions=PREVIEW_INSTRUCTIONS, count=3
+        )
+        return await _start_session(connect, user_id, normalised, previews, "ai")
+    previews = await _catalog_previews(connect, user_id, names, request.user_preferences, limit=3)
+    return await _start_session(connect, user_id, normalised, previews, "catalog")
+
+
+async def generate_full(
+    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, request: PreviewsRequest
+) -> DetailedResponse:
+    """The older one-step flows (generate-full, generate): the best idea, written out at once."""
+    offered = await generate_previews(connect, ai, settings, user_id, request)
+    if not offered.previews:
+        raise NotFound("NO_RECIPE_FOUND", "No recipe uses these ingredients; try adding a few more.")
+    chosen = DetailedRequest(session_id=offered.session_id, selected_preview=SelectedPreview(offered.previews[0].id))
+    return await generate_detailed(connect, ai, settings, user_id, chosen)
+
+
+async def variations(
+    connect: ConnectionSource,
+    ai: AiProvider,
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    recipe_id: uuid.UUID,
+    request: VariationsRequest,
+) -> PreviewsResponse:
+    """Ideas in the spirit of a recipe the caller can see, as a new session (so generate-detailed can write one
+    out): generated, or the catalog's closest other recipes."""
+    async with connect() as conn:
+        recipe = await get_recipe(conn, user_id, recipe_id)
+    names = sorted({line.name for line in recipe.ingredients})
+    normalised = {
+        "ingredients": names,
+        "preferences": msgspec.to_builtins(Preferences(serving_size=min(recipe.servings or 2, 20))),
+    }
+    if ai.configured:
+        data = {**normalised, "variations_of": {"title": recipe.title, "cuisine": recipe.cuisine_type}}
+        ideas = await _ai_previews(
+            connect, ai, settings, user_id, data=data, instructions=VARIATION_INSTRUCTIONS, count=request.count
+        )
+        return await _start_session(connect, user_id, normalised, ideas, "ai")
+    similar = await _catalog_previews(connect, user_id, names, Preferences(), limit=request.count + 1)
+    others = [p for p in similar if p.id != str(recipe_id)][: request.count]
+    return await _start_session(connect, user_id, normalised, others, "catalog")
+
+
+async def _start_session(
+    connect: ConnectionSource,
+    user_id: uuid.UUID,
+    normalised: dict[str, object],
+    previews: list[Preview],
+    source: Literal["ai", "catalog"],
+) -> PreviewsResponse:
     async with connect() as conn:
         session_id = await q.create_recipe_session(
             conn, user_id=user_id, request=normalised, previews=previews, source=source
         )
     assert session_id is not None  # insert ... returning
-    return PreviewsResponse(session_id=session_id, previews=previews, source=source)  # type: ignore[arg-type]
+    return PreviewsResponse(session_id=session_id, previews=previews, source=source)
 
 
 async def _ai_previews(
-    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, normalised: dict[str, object]
+    connect: ConnectionSource,
+    ai: AiProvider,
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    data: dict[str, object],
+    instructions: str,
+    count: int,
 ) -> list[Preview]:
     model = settings.ai.recipe_model
-    key = cache_key("previews", {**normalised, "model": model, "prompt": PROMPT_VERSION})
+    key = cache_key("previews", {**data, "count": count, "model": model, "prompt": PROMPT_VERSION})
 
     async def compute() -> tuple[list[dict[str, object]], str]:
         reply = await ai.complete(
             connect,
             task="recipe",
             model=model,
-            instructions=PREVIEW_INSTRUCTIONS,
-            data=normalised,
+            instructions=instructions,
+            data=data,
             schema_type=ModelPreviews,
             user_id=user_id,
         )
         if not reply.value.previews:
             raise Unprocessable("AI_NO_IDEAS", "No recipe ideas came back for these ingredients; try others.")
-        ideas = [msgspec.to_builtins(p) | {"id": f"ai-{n}"} for n, p in enumerate(reply.value.previews[:3], 1)]
+        ideas = [msgspec.to_builtins(p) | {"id": f"ai-{n}"} for n, p in enumerate(reply.value.previews[:count], 1)]
         return ideas, reply.model
 
     await _count_generation(connect, settings, user_id)
@@ -211,12 +280,12 @@ async def _count_generation(connect: ConnectionSource, settings: Settings, user_
 
 
 async def _catalog_previews(
-    connect: ConnectionSource, user_id: uuid.UUID, names: list[str], preferences: Preferences
+    connect: ConnectionSource, user_id: uuid.UUID, names: list[str], preferences: Preferences, *, limit: int
 ) -> list[Preview]:
     allowed = {"vegetarian", "vegan", "gluten_free", "dairy_free", "nut_free", "low_carb", "high_protein"}
     tags = [tag for tag in preferences.dietary_tags if tag in allowed]
     request = msgspec.convert(
-        {"ingredients": names[:50], "meal_type": preferences.meal_type, "dietary_tags": tags, "limit": 3},
+        {"ingredients": names[:50], "meal_type": preferences.meal_type, "dietary_tags": tags, "limit": limit},
         SuggestionsRequest,
     )
     async with connect() as conn:

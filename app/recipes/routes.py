@@ -23,7 +23,13 @@ from app.recipes.collections import (
     SaveRequest,
     SaveState,
 )
-from app.recipes.generation import DetailedRequest, DetailedResponse, PreviewsRequest, PreviewsResponse
+from app.recipes.generation import (
+    DetailedRequest,
+    DetailedResponse,
+    PreviewsRequest,
+    PreviewsResponse,
+    VariationsRequest,
+)
 from app.recipes.nutrition import RecipeNutrition
 from app.recipes.schemas import Recipe, RecipeList, Suggestions, SuggestionsRequest
 
@@ -140,3 +146,30 @@ class RecipeController(Controller):
         """The full recipe for a preview the caller's own session offered."""
         services = services_from(state)
         return await generation.generate_detailed(services.connection, services.ai, services.settings, caller.id, data)
+
+    @post(["/generate-full", "/generate"], status_code=200, dependencies=BRIEF_CALLER)
+    async def generate_full(
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[PreviewsRequest]
+    ) -> DetailedResponse:
+        """The older one-step flows: the best idea for these ingredients, written out at once."""
+        services = services_from(state)
+        return await generation.generate_full(services.connection, services.ai, services.settings, caller.id, data)
+
+    @post("/{recipe_id:uuid}/variations", status_code=200, operation_id="recipeVariations", dependencies=BRIEF_CALLER)
+    async def variations(
+        self,
+        state: State,
+        caller: NamedDependency[CurrentUser],
+        recipe_id: FromPath[uuid.UUID],
+        data: JSONBody[VariationsRequest | None] = None,
+    ) -> PreviewsResponse:
+        """Up to five ideas in the spirit of a recipe, as a new session for generate-detailed."""
+        services = services_from(state)
+        return await generation.variations(
+            services.connection,
+            services.ai,
+            services.settings,
+            caller.id,
+            recipe_id=recipe_id,
+            request=data or VariationsRequest(),
+        )

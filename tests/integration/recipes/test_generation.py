@@ -198,3 +198,43 @@ async def test_requests_are_validated(ai_client) -> None:
     ):
         assert (await ai_client.post(PREVIEWS, headers=bearer(auth), json=bad)).status_code in (400, 422), bad
     assert (await ai_client.post(PREVIEWS, json=INGREDIENTS)).status_code == 401
+
+
+async def test_the_one_step_flows_and_variations_from_the_catalog(client, catalog, db: asyncpg.Connection) -> None:
+    auth = await sign_up(client)
+    for path in ("/api/v1/recipes/generate-full", "/api/v1/recipes/generate"):
+        full = await client.post(path, headers=bearer(auth), json=INGREDIENTS)
+        assert full.status_code == 200, full.text
+        assert full.json()["recipe"]["source"] == "catalog"
+    nothing = await client.post(
+        "/api/v1/recipes/generate-full", headers=bearer(auth), json={"detected_ingredients": ["zzz"]}
+    )
+    assert (nothing.status_code, nothing.json()["code"]) == (404, "NO_RECIPE_FOUND")
+    recipe_id = await db.fetchval("select id from recipes where slug = 'spaghetti-carbonara'")
+    response = await client.post(f"/api/v1/recipes/{recipe_id}/variations", headers=bearer(auth), json={"count": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["source"] == "catalog" and 1 <= len(body["previews"]) <= 2
+    assert str(recipe_id) not in [p["id"] for p in body["previews"]]
+    pick = {"session_id": body["session_id"], "selected_preview": {"id": body["previews"][0]["id"]}}
+    assert (await client.post(DETAILED, headers=bearer(auth), json=pick)).status_code == 200
+    too_many = await client.post(f"/api/v1/recipes/{recipe_id}/variations", headers=bearer(auth), json={"count": 9})
+    assert too_many.status_code in (400, 422)
+    missing = await client.post(f"/api/v1/recipes/{uuid.uuid4()}/variations", headers=bearer(auth))
+    assert missing.status_code == 404
+
+
+async def test_generated_variations_are_a_session_for_the_detailed_step(ai_client, openai, db) -> None:
+    auth = await sign_up(ai_client)
+    openai.reply_json(ideas())
+    openai.reply_json(RECIPE)
+    full = (await ai_client.post("/api/v1/recipes/generate-full", headers=bearer(auth), json=INGREDIENTS)).json()
+    recipe_id = full["recipe"]["id"]
+    openai.reply_json(ideas("Twist"))
+    varied = (
+        await ai_client.post(f"/api/v1/recipes/{recipe_id}/variations", headers=bearer(auth), json={"count": 2})
+    ).json()
+    assert [p["title"] for p in varied["previews"]] == ["Twist 1", "Twist 2"]
+    system = openai.requests[-1]["messages"][0]["content"]
+    assert system == generation.VARIATION_INSTRUCTIONS
+    assert "Coconut Chicken Curry" in openai.requests[-1]["messages"][1]["content"][0]["text"]
