@@ -17,11 +17,13 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from bench.cooking import AI_KEYS, cooking_environment, cooking_probes
 from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
 from bench.payments import (
     SIGNING_MARGIN_SECONDS,
@@ -34,6 +36,7 @@ from bench.report import (
     Measured,
     RunFacts,
     checks_section,
+    cooking_verdict,
     latest_section,
     machine_facts,
     payment_verdict,
@@ -45,6 +48,7 @@ from bench.scenarios import BY_KEY, PAYMENT_KEYS, SCENARIO_KEYS, Fixtures, Scena
 from bench.servers import ServerProcess, app_server, baseline_server
 from bench.wrk import LoadSettings, WrkUnavailable, ensure_wrk, parse_result, run_wrk, wrk_version
 from tests.fakes.apple import AppleSigner
+from tests.fakes.openai import FakeOpenAI, fake_openai
 
 # Refresh tokens per second of load: well above what one 2-core machine can rotate, so the pool cannot run dry;
 # a run that does exhaust it says so and fails rather than reuse a token (which would revoke its session).
@@ -167,7 +171,12 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
     # The payment settings are set whenever a payment scenario runs; they do not touch the other routes.
     signer = AppleSigner()
     extra_env = server_environment(run.work_dir / "apple-root.cer", signer) if keys & PAYMENT_KEYS else {}
-    with app_server(database.dsn, data_dir, run.log_dir, run.workers, extra_env) as server:
+    with ExitStack() as stack:
+        # The AI scenarios' provider: a loopback fake in this process, for the server's whole life.
+        fake: FakeOpenAI | None = stack.enter_context(fake_openai()) if keys & AI_KEYS else None
+        if fake is not None:
+            extra_env |= cooking_environment(fake)
+        server = stack.enter_context(app_server(database.dsn, data_dir, run.log_dir, run.workers, extra_env))
         user_id, fixtures = prepare_fixtures(run, server, database, scenarios)
         probes = payment_probes(
             keys,
@@ -179,6 +188,7 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
             run.warmup_seconds,
             run.load.duration_seconds,
         )
+        probes |= cooking_probes(keys, database.dsn, server.base_url, server.log_path, fixtures, fake)
         for scenario in scenarios:
             measure(run, scenario, server, fixtures, probes.get(scenario.key))
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
@@ -212,6 +222,8 @@ def prepare_fixtures(
         stripe_duplicates_file=run.work_dir / "stripe-duplicates.txt",
         storekit_file=run.work_dir / "storekit.txt",
         warmup_storekit_file=run.work_dir / "storekit-warmup.txt",
+        generate_file=run.work_dir / "generate.txt",
+        scan_file=run.work_dir / "scan.txt",
     )
     if any(scenario.key == "refresh" for scenario in scenarios):
         print("   preparing refresh tokens ...", file=sys.stderr)
@@ -306,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     if payments:
         print()
         print(payments)
+    cooking = cooking_verdict(run.measured, args.connections)
+    if cooking:
+        print()
+        print(cooking)
     for note in run.notes:
         print(f"- {note}")
     if not args.no_write:

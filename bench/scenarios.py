@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,12 @@ JSON = ("Content-Type", "application/json")
 STRIPE_JSON = ("Content-Type", "application/json; charset=utf-8")
 WEBHOOK_PATH = "/api/v1/subscription/webhook/stripe"
 VALIDATE_PATH = "/api/v1/iap/validate-receipt"
+GENERATE_PATH = "/api/v1/recipes/generate-previews"
+SCAN_PATH = "/api/v1/scan/analyze"
+SUGGEST_PATH = "/api/v1/recipes/suggestions"
+# Five common non-staple ingredients of the shipped ingredient table (bench/cooking.py checks they are).
+SUGGEST_INGREDIENTS = ["tomato", "chicken breast", "carrot", "bell pepper", "potato"]
+SUGGEST_LIMIT = 5
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,10 @@ class Fixtures:
     stripe_duplicates_file: Path
     storekit_file: Path
     warmup_storekit_file: Path
+    # The cooking scenarios' request files (bench/cooking.py): one line per paid account, sent round and round by
+    # the warm-up and the measured run alike.
+    generate_file: Path
+    scan_file: Path
 
     def for_warmup(self) -> Fixtures:
         return replace(
@@ -102,6 +113,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         "each account validating its own signed transaction: JWT check, rate-limit counter, JWS chain check, "
         "subscription recorded, proof stored encrypted, history row, entitlement read",
     ),
+    Scenario(
+        "generate-cached",
+        "`POST /api/v1/recipes/generate-previews` (cache hits)",
+        "app",
+        "identical preview requests by 32 paid accounts after one priming request: entitlement read, monthly "
+        "generation counter, cache hit (one `update ... hits + 1` on the same row), recipe session stored; no model "
+        "call",
+    ),
+    Scenario(
+        "scan",
+        "`POST /api/v1/scan/analyze` (320x240 JPEG)",
+        "app",
+        "a ~20 KB base64 JPEG by 32 paid accounts: decode and downscale check, entitlement read, daily scan counter, "
+        "a call to the loopback fake AI provider (a Python http.server in the bench process), scan stored",
+    ),
+    Scenario(
+        "suggest-100k",
+        "`POST /api/v1/recipes/suggestions` (100k catalog)",
+        "app",
+        f"{len(SUGGEST_INGREDIENTS)} non-staple ingredients, limit {SUGGEST_LIMIT}, over 100,000 synthetic catalog "
+        "recipes (6-10 ingredient links each): name lookup, overlap ranking, the 5 recipes read",
+    ),
 )
 SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
@@ -152,6 +185,25 @@ def _storekit(fixtures: Fixtures) -> Request:
     return _lines(VALIDATE_PATH, fixtures.storekit_file, "Authorization", "cycle", JSON)
 
 
+def _generate(fixtures: Fixtures) -> Request:
+    return _lines(GENERATE_PATH, fixtures.generate_file, "Authorization", "cycle", JSON)
+
+
+def _scan(fixtures: Fixtures) -> Request:
+    return _lines(SCAN_PATH, fixtures.scan_file, "Authorization", "cycle", JSON)
+
+
+def _suggest(fixtures: Fixtures) -> Request:
+    body = json.dumps({"ingredients": SUGGEST_INGREDIENTS, "limit": SUGGEST_LIMIT})
+    return Request(
+        SUGGEST_PATH,
+        method="POST",
+        body=body,
+        headers=(JSON, ("Authorization", f"Bearer {fixtures.access_token}")),
+        dynamic_lua="suggestions.lua",
+    )
+
+
 _APP_REQUESTS = {
     "health": _health,
     "me": _me,
@@ -160,5 +212,8 @@ _APP_REQUESTS = {
     "stripe-webhook-unique": _stripe_unique,
     "stripe-webhook-duplicates": _stripe_duplicates,
     "storekit-validate": _storekit,
+    "generate-cached": _generate,
+    "scan": _scan,
+    "suggest-100k": _suggest,
 }
 PAYMENT_KEYS = frozenset({"stripe-webhook-unique", "stripe-webhook-duplicates", "storekit-validate"})

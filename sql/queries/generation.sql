@@ -10,10 +10,9 @@ where (generation_cache.status = 'ready' and generation_cache.expires_at <= now(
 returning cache_key;
 
 -- name: ReadGeneration :one
--- A ready, unexpired answer, counted as a hit.
-update generation_cache set hits = hits + 1
-where cache_key = @cache_key and status = 'ready' and expires_at > now()
-returning value, model;
+-- A ready, unexpired answer (read only: hits are counted in metrics, not in the row).
+select value, model from generation_cache
+where cache_key = @cache_key and status = 'ready' and expires_at > now();
 
 -- name: StoreGeneration :exec
 update generation_cache

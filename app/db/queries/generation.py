@@ -28,9 +28,8 @@ async def claim_generation(conn: Connection, *, cache_key: str, kind: str, lease
     return cast("str | None", value)
 
 
-READ_GENERATION = """update generation_cache set hits = hits + 1
-where cache_key = $1 and status = 'ready' and expires_at > now()
-returning value, model"""
+READ_GENERATION = """select value, model from generation_cache
+where cache_key = $1 and status = 'ready' and expires_at > now()"""
 
 
 class ReadGenerationRow(msgspec.Struct, frozen=True):
@@ -39,7 +38,7 @@ class ReadGenerationRow(msgspec.Struct, frozen=True):
 
 
 async def read_generation(conn: Connection, *, cache_key: str) -> ReadGenerationRow | None:
-    """A ready, unexpired answer, counted as a hit."""
+    """A ready, unexpired answer (read only: hits are counted in metrics, not in the row)."""
     record = await conn.fetchrow(READ_GENERATION, cache_key)
     if record is None:
         return None

@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from app.core.ai import AiProvider
 from app.db.pool import create_pool
@@ -104,6 +105,14 @@ async def test_without_a_provider_the_catalog_is_the_generator(client, catalog) 
 
 async def test_generated_ideas_and_recipes_are_cached(ai_client, openai, db: asyncpg.Connection) -> None:
     auth, other = await sign_up(ai_client), await sign_up(ai_client)
+
+    def hits() -> float:
+        return sum(
+            REGISTRY.get_sample_value("cookcam_generation_cache_total", {"kind": kind, "outcome": "hit"}) or 0.0
+            for kind in ("previews", "recipe")
+        )
+
+    hits_before = hits()
     openai.reply_json(ideas())
     first = (await ai_client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).json()
     assert first["source"] == "ai" and [p["id"] for p in first["previews"]] == ["ai-1", "ai-2", "ai-3"]
@@ -125,7 +134,7 @@ async def test_generated_ideas_and_recipes_are_cached(ai_client, openai, db: asy
     assert [r["id"] for r in (await ai_client.get("/api/v1/recipes", headers=bearer(auth))).json()["recipes"]] == [
         recipe["id"]
     ]
-    assert await db.fetchval("select sum(hits) from generation_cache") == 2
+    assert hits() - hits_before == 2  # one previews hit, one recipe hit
 
 
 async def test_user_text_is_data_not_instructions(ai_client, openai) -> None:
