@@ -166,6 +166,20 @@ def cmd_reencrypt_proofs(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingredients_refresh(args: argparse.Namespace) -> int:
+    from app.core.errors import AppError  # noqa: PLC0415
+    from app.ingredients.fdc import refresh_file  # noqa: PLC0415
+
+    settings = _load_or_exit()
+    try:
+        lines = refresh_file(settings, args.names)
+    except AppError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    print("\n".join(lines) or "No ingredient with an fdc_id to refresh.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     billing_commands.add_parser(
         "reencrypt-proofs", help="after rotating BILLING_RECEIPT_KEYS: re-encrypt stored proofs under the first key"
     ).set_defaults(handler=cmd_reencrypt_proofs)
+
+    ingredients = commands.add_parser("ingredients", help="the shipped ingredient data")
+    ingredient_commands = ingredients.add_subparsers(dest="ingredients_command", required=True)
+    refresh = ingredient_commands.add_parser(
+        "refresh", help="update app/ingredients/data/ingredients.json from USDA FoodData Central (FDC_API_KEY)"
+    )
+    refresh.add_argument("names", nargs="*", help="ingredient names (default: every one with an fdc_id)")
+    refresh.set_defaults(handler=cmd_ingredients_refresh)
     return parser
 
 

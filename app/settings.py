@@ -197,6 +197,12 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     fair_use_per_day: int = 200
 
 
+class FdcSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # USDA FoodData Central (api.data.gov key), used by `cookcam ingredients refresh` to update the shipped data.
+    api_key: str | None = None
+    base_url: str = "https://api.nal.usda.gov/fdc"
+
+
 class RecipeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Saved recipes for paid tiers (unlimited in the product, capped here for fair use).
     saved_fair_use: int = 5000
@@ -230,6 +236,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ai: AiSettings = msgspec.field(default_factory=AiSettings)
     scan: ScanSettings = msgspec.field(default_factory=ScanSettings)
     recipes: RecipeSettings = msgspec.field(default_factory=RecipeSettings)
+    fdc: FdcSettings = msgspec.field(default_factory=FdcSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     @property
@@ -250,6 +257,7 @@ SECRET_FIELDS = frozenset(
         "billing.receipt_keys",
         "apple.shared_secret",
         "ai.api_key",
+        "fdc.api_key",
     }
 )
 

@@ -83,6 +83,12 @@ class TooManyRequests(AppError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class BadGateway(AppError):
+    """Another company's service refused us or answered nonsense (our configuration, or their fault)."""
+
+    status_code = 502
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
 

@@ -11,8 +11,8 @@ import msgspec
 
 from app.billing import usage
 from app.billing.entitlements import entitlement_for
-from app.core.ai import AiProvider, BadGateway
-from app.core.errors import AppError, NotFound, Unprocessable
+from app.core.ai import AiProvider
+from app.core.errors import AppError, BadGateway, NotFound, Unprocessable
 from app.db.queries import generation as q
 from app.db.types import ConnectionSource
 from app.ingredients.units import Unit

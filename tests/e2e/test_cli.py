@@ -105,3 +105,11 @@ def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
     # The data survives: a second run finds the schema current.
     again = cookcam("migrate", env=env, timeout=180)
     assert "schema current" in again.stdout
+
+
+def test_ingredient_refresh_needs_a_key_and_leaves_the_file_alone() -> None:
+    before = (REPO / "app" / "ingredients" / "data" / "ingredients.json").read_bytes()
+    result = cookcam("ingredients", "refresh", "sugar", env={"FDC_API_KEY": ""})
+    assert result.returncode == 2
+    assert "FDC_UNCONFIGURED" in result.stderr
+    assert (REPO / "app" / "ingredients" / "data" / "ingredients.json").read_bytes() == before
