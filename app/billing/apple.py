@@ -26,7 +26,7 @@ from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, Verif
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from app.billing.products import parse_products
+from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
 from app.billing.store_purchase import (
     StoreEnvironment,
@@ -34,7 +34,6 @@ from app.billing.store_purchase import (
     from_millis,
     mapped_product,
     store_status,
-    tier_of,
 )
 from app.core.errors import ServiceUnavailable, Unprocessable
 from app.settings import Settings

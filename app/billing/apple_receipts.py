@@ -13,9 +13,9 @@ import logging
 import httpx
 import msgspec
 
-from app.billing.products import parse_products
+from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
-from app.billing.store_purchase import StorePurchase, from_millis, mapped_product, store_status, tier_of
+from app.billing.store_purchase import StorePurchase, from_millis, mapped_product, store_status
 from app.billing.stripe_api import PaymentProviderError
 from app.core.errors import ServiceUnavailable, Unprocessable
 from app.core.retry import TransientFailure, call_with_retries, raise_for_transient

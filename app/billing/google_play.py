@@ -28,9 +28,9 @@ import httpx
 import msgspec
 from google.oauth2 import service_account
 
-from app.billing.products import parse_products
+from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
-from app.billing.store_purchase import StoreEnvironment, StorePurchase, from_millis, mapped_product, tier_of
+from app.billing.store_purchase import StoreEnvironment, StorePurchase, from_millis, mapped_product
 from app.billing.stripe_api import PaymentProviderError
 from app.core.errors import BadRequest, ServiceUnavailable, Unauthorized, Unprocessable
 from app.core.retry import call_with_retries, raise_for_transient

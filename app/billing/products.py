@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.billing.schemas import Product, Tier
+from app.billing.schemas import BillingPeriod, Product, Tier, TierSlug
 
 
 @dataclass(frozen=True)
@@ -40,3 +40,9 @@ def product_catalogue(mappings: dict[str, ProductMapping], tiers: list[Tier]) ->
         )
         for m in sorted(mappings.values(), key=lambda m: m.product_id)
     ]
+
+
+def tier_of(mapping: ProductMapping) -> tuple[TierSlug, BillingPeriod]:
+    tier: TierSlug = "creator" if mapping.tier_slug == "creator" else "regular"
+    period: BillingPeriod = "yearly" if mapping.billing_period == "yearly" else "monthly"
+    return tier, period

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import msgspec
 
-from app.billing.entitlements import Cause, ProviderState, apply_provider_state
+from app.billing.entitlements import GRANTING_STATUSES, Cause, ProviderState, apply_provider_state
 from app.billing.event_recovery import retry_unfinished_events
 from app.billing.products import parse_products
 from app.billing.providers import PaymentProviders
@@ -64,7 +64,11 @@ async def current_state(
     if row.provider == "google":
         if not payments.google.configured:
             raise NotConfigured
-        return (await payments.google.fetch(row.provider_subscription_id)).state_for(user_id)
+        purchase = await payments.google.fetch(row.provider_subscription_id)
+        if purchase.needs_acknowledgement and purchase.status in GRANTING_STATUSES:
+            # A bound purchase whose acknowledgement failed earlier: Google refunds it after three days otherwise.
+            await payments.google.acknowledge(purchase)
+        return purchase.state_for(user_id)
     if not payments.app_store_api.configured:
         raise NotConfigured
     purchase = await payments.app_store_api.purchase(row.provider_subscription_id, environment)

@@ -65,12 +65,6 @@ def mapped_product(product_id: str, products: dict[str, ProductMapping]) -> Prod
     return mapping
 
 
-def tier_of(mapping: ProductMapping) -> tuple[TierSlug, BillingPeriod]:
-    tier: TierSlug = "creator" if mapping.tier_slug == "creator" else "regular"
-    period: BillingPeriod = "yearly" if mapping.billing_period == "yearly" else "monthly"
-    return tier, period
-
-
 def store_status(
     *,
     revoked: bool,

@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from typing import Literal
 
 import msgspec
 import stripe
 
 from app.billing.entitlements import ProviderState
-from app.billing.products import ProductMapping
+from app.billing.products import ProductMapping, tier_of
 from app.billing.schemas import Status
 from app.core.errors import BadRequest, ServiceUnavailable
 from app.settings import StripeSettings
@@ -116,8 +115,7 @@ def state_of(
     if user_id is None or mapping is None or item is None:
         log.warning("Stripe subscription %s has no user or no known price; not mapped", subscription.id)
         return None
-    tier: Literal["regular", "creator"] = "creator" if mapping.tier_slug == "creator" else "regular"
-    period: Literal["monthly", "yearly"] = "yearly" if mapping.billing_period == "yearly" else "monthly"
+    tier, period = tier_of(mapping)
     return ProviderState(
         user_id=uuid.UUID(user_id),
         provider="stripe",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import uuid
+from collections.abc import AsyncIterator
 from typing import Literal
 
 from app.core.errors import AppError, ErrorDetail
 from app.db.queries import billing as q
-from app.db.types import Connection
+from app.db.types import Connection, ConnectionSource
 
 Period = Literal["day", "month"]
 
@@ -72,3 +74,26 @@ async def release(
     """Give back one use counted by `consume` for work that then failed (not the user's doing)."""
     start, _ = period_bounds(period, now or datetime.datetime.now(datetime.UTC))
     await q.release_usage(conn, user_id=user_id, metric=metric, period_start=start)
+
+
+@contextlib.asynccontextmanager
+async def reserved(
+    connect: ConnectionSource,
+    user_id: uuid.UUID,
+    metric: str,
+    *,
+    limit: int | None,
+    period: Period,
+    limit_code: str,
+) -> AsyncIterator[None]:
+    """Count one use before work that calls a provider, and give it back if that work fails with an AppError
+    (the provider's failure, not the user's doing). No pooled connection is held while the work runs."""
+    async with connect() as conn:
+        counted = await consume(conn, user_id, metric, limit=limit, period=period, limit_code=limit_code) is not None
+    try:
+        yield
+    except AppError:
+        if counted:
+            async with connect() as conn:
+                await release(conn, user_id, metric, period=period)
+        raise

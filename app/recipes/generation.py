@@ -12,7 +12,7 @@ import msgspec
 from app.billing import usage
 from app.billing.entitlements import entitlement_for
 from app.core.ai import AiProvider
-from app.core.errors import AppError, BadGateway, NotFound, Unprocessable
+from app.core.errors import BadGateway, NotFound, Unprocessable
 from app.db.queries import generation as q
 from app.db.types import ConnectionSource
 from app.ingredients.units import Unit
@@ -253,30 +253,16 @@ async def _ai_previews(
         ideas = [msgspec.to_builtins(p) | {"id": f"ai-{n}"} for n, p in enumerate(reply.value.previews[:count], 1)]
         return ideas, reply.model
 
-    await _count_generation(connect, settings, user_id)
-    try:
+    async with connect() as conn:
+        monthly = (await entitlement_for(conn, user_id)).tier.limits.recipes_per_month
+    limit = monthly if monthly is not None else settings.recipes.generations_fair_use_per_month
+    async with usage.reserved(
+        connect, user_id, GENERATION_METRIC, limit=limit, period="month", limit_code="RECIPE_LIMIT_REACHED"
+    ):
         value, _ = await cached(
             connect, key, "previews", compute, ttl_seconds=settings.ai.cache_ttl_seconds, wait_seconds=_wait(settings)
         )
-    except AppError:
-        async with connect() as conn:  # not the user's doing: the generation is not counted
-            await usage.release(conn, user_id, GENERATION_METRIC, period="month")
-        raise
     return msgspec.convert(value, list[Preview])
-
-
-async def _count_generation(connect: ConnectionSource, settings: Settings, user_id: uuid.UUID) -> None:
-    async with connect() as conn:
-        limits = (await entitlement_for(conn, user_id)).tier.limits
-        monthly = limits.recipes_per_month
-        await usage.consume(
-            conn,
-            user_id,
-            GENERATION_METRIC,
-            limit=monthly if monthly is not None else settings.recipes.generations_fair_use_per_month,
-            period="month",
-            limit_code="RECIPE_LIMIT_REACHED",
-        )
 
 
 async def _catalog_previews(

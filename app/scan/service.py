@@ -12,7 +12,7 @@ import msgspec
 from app.billing import usage
 from app.billing.entitlements import entitlement_for
 from app.core.ai import AiProvider, Image
-from app.core.errors import AppError, NotFound
+from app.core.errors import NotFound
 from app.db.queries import scans as q
 from app.db.types import Connection, ConnectionSource
 from app.scan.schemas import (
@@ -74,15 +74,10 @@ async def analyze(
     ai.require_configured()  # before counting a use
     async with connect() as conn:
         limits = (await entitlement_for(conn, user_id)).tier.limits
-        await usage.consume(
-            conn,
-            user_id,
-            SCAN_METRIC,
-            limit=limits.scans_per_day if limits.scans_per_day is not None else settings.scan.fair_use_per_day,
-            period="day",
-            limit_code="SCAN_LIMIT_REACHED",
-        )
-    try:
+    daily = limits.scans_per_day if limits.scans_per_day is not None else settings.scan.fair_use_per_day
+    async with usage.reserved(
+        connect, user_id, SCAN_METRIC, limit=daily, period="day", limit_code="SCAN_LIMIT_REACHED"
+    ):
         reply = await ai.complete(
             connect,
             task="scan",
@@ -93,10 +88,6 @@ async def analyze(
             user_id=user_id,
             images=(image,),
         )
-    except AppError:
-        async with connect() as conn:  # the provider failed, not the user: the scan is not counted
-            await usage.release(conn, user_id, SCAN_METRIC, period="day")
-        raise
     ingredients = normalised(reply.value.ingredients)
     confidence = overall_confidence(ingredients)
     keep_days = settings.scan.image_retention_days

@@ -118,7 +118,8 @@ async def test_drift_is_fixed_with_its_cause_and_failures_are_counted(providers,
     await _active(db, apple_user, "apple", refunded["originalTransactionId"])
     fakes["apple"].set_subscription(refunded["originalTransactionId"], 5, refunded, signer.renewal_info(refunded))
     await _active(db, synced_user, "google", "tok-fine")
-    fakes["google"].add_subscription("tok-fine", acknowledged=True, expiry=PERIOD_END)
+    # Bound earlier, but its acknowledgement failed then: reconciliation acknowledges it.
+    fakes["google"].add_subscription("tok-fine", acknowledged=False, expiry=PERIOD_END)
     await _active(db, lost_user, "google", "tok-unknown-to-google")
 
     summary = await _run(settings, database_url)
@@ -128,6 +129,8 @@ async def test_drift_is_fixed_with_its_cause_and_failures_are_counted(providers,
     assert statuses["tok-expired"] == "expired"
     assert statuses[refunded["originalTransactionId"]] == "revoked"
     assert statuses["tok-fine"] == "active"
+    assert fakes["google"].acknowledgements["tok-fine"] == 1
+    assert fakes["google"].acknowledgements["tok-expired"] == 0  # nothing to keep: not acknowledged
     causes = await db.fetch("select cause_kind, cause_ref from subscription_status_history where cause_kind <> 'test'")
     run_id = await db.fetchval("select id::text from reconciliation_runs")
     assert {(r["cause_kind"], r["cause_ref"]) for r in causes} == {("reconcile", run_id)}
