@@ -35,6 +35,7 @@ from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
+from app.recipes.ranking import CatalogRanking
 from app.recipes.routes import RecipeController
 from app.scan.routes import ScanController
 from app.services import Services, credentials_for, trusted_proxies_for
@@ -62,6 +63,7 @@ def _lifespan(settings: Settings) -> Any:
             migrations=load_migrations(),
             payments=PaymentProviders.create(settings),
             ai=AiProvider(settings),
+            ranking=CatalogRanking(),
         )
         app.state.services = services
         await hub.start()

@@ -18,6 +18,7 @@ from app.core.tokens import AccessTokenValidator
 from app.db.migrations import Migration
 from app.db.types import Connection
 from app.realtime.hub import Hub
+from app.recipes.ranking import CatalogRanking
 from app.settings import Settings
 
 
@@ -33,6 +34,7 @@ class Services:
     migrations: list[Migration]
     payments: PaymentProviders
     ai: AiProvider
+    ranking: CatalogRanking
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """Borrow a pooled connection; waiting longer than DATABASE_ACQUIRE_TIMEOUT_SECONDS raises TimeoutError."""

@@ -5,6 +5,7 @@ against the monthly generation limit); without one, the catalog ranked by overla
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
@@ -17,6 +18,7 @@ from app.db.queries import generation as q
 from app.db.types import ConnectionSource
 from app.ingredients.units import Unit
 from app.recipes.cache import cache_key, cached
+from app.recipes.ranking import CatalogRanking
 from app.recipes.schemas import IngredientLine, Recipe, SuggestionsRequest
 from app.recipes.service import get_recipe, suggest
 from app.settings import Settings
@@ -146,6 +148,16 @@ class ModelRecipe(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     steps: list[str]
 
 
+@dataclass(frozen=True)
+class RecipeSources:
+    """Where recipes come from: the AI provider, and the catalog (ranked in memory) as the fallback."""
+
+    connect: ConnectionSource
+    ai: AiProvider
+    settings: Settings
+    ranking: CatalogRanking
+
+
 def ingredient_names(request: PreviewsRequest) -> list[str]:
     names = {
         " ".join((item if isinstance(item, str) else item.name).lower().split())
@@ -154,37 +166,29 @@ def ingredient_names(request: PreviewsRequest) -> list[str]:
     return sorted(name for name in names if name)
 
 
-async def generate_previews(
-    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, request: PreviewsRequest
-) -> PreviewsResponse:
+async def generate_previews(sources: RecipeSources, user_id: uuid.UUID, request: PreviewsRequest) -> PreviewsResponse:
     names = ingredient_names(request)
     if not names:
         raise Unprocessable("INGREDIENTS_REQUIRED", "Send at least one ingredient.")
     normalised = {"ingredients": names, "preferences": msgspec.to_builtins(request.user_preferences)}
-    if ai.configured:
-        previews = await _ai_previews(
-            connect, ai, settings, user_id, data=normalised, instructions=PREVIEW_INSTRUCTIONS, count=3
-        )
-        return await _start_session(connect, user_id, normalised, previews, "ai")
-    previews = await _catalog_previews(connect, user_id, names, request.user_preferences, limit=3)
-    return await _start_session(connect, user_id, normalised, previews, "catalog")
+    if sources.ai.configured:
+        previews = await _ai_previews(sources, user_id, data=normalised, instructions=PREVIEW_INSTRUCTIONS, count=3)
+        return await _start_session(sources.connect, user_id, normalised, previews, "ai")
+    previews = await _catalog_previews(sources, user_id, names, request.user_preferences, limit=3)
+    return await _start_session(sources.connect, user_id, normalised, previews, "catalog")
 
 
-async def generate_full(
-    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, request: PreviewsRequest
-) -> DetailedResponse:
+async def generate_full(sources: RecipeSources, user_id: uuid.UUID, request: PreviewsRequest) -> DetailedResponse:
     """The older one-step flows (generate-full, generate): the best idea, written out at once."""
-    offered = await generate_previews(connect, ai, settings, user_id, request)
+    offered = await generate_previews(sources, user_id, request)
     if not offered.previews:
         raise NotFound("NO_RECIPE_FOUND", "No recipe uses these ingredients; try adding a few more.")
     chosen = DetailedRequest(session_id=offered.session_id, selected_preview=SelectedPreview(offered.previews[0].id))
-    return await generate_detailed(connect, ai, settings, user_id, chosen)
+    return await generate_detailed(sources, user_id, chosen)
 
 
 async def variations(
-    connect: ConnectionSource,
-    ai: AiProvider,
-    settings: Settings,
+    sources: RecipeSources,
     user_id: uuid.UUID,
     *,
     recipe_id: uuid.UUID,
@@ -192,22 +196,22 @@ async def variations(
 ) -> PreviewsResponse:
     """Ideas in the spirit of a recipe the caller can see, as a new session (so generate-detailed can write one
     out): generated, or the catalog's closest other recipes."""
-    async with connect() as conn:
+    async with sources.connect() as conn:
         recipe = await get_recipe(conn, user_id, recipe_id)
     names = sorted({line.name for line in recipe.ingredients})
     normalised = {
         "ingredients": names,
         "preferences": msgspec.to_builtins(Preferences(serving_size=min(recipe.servings or 2, 20))),
     }
-    if ai.configured:
+    if sources.ai.configured:
         data = {**normalised, "variations_of": {"title": recipe.title, "cuisine": recipe.cuisine_type}}
         ideas = await _ai_previews(
-            connect, ai, settings, user_id, data=data, instructions=VARIATION_INSTRUCTIONS, count=request.count
+            sources, user_id, data=data, instructions=VARIATION_INSTRUCTIONS, count=request.count
         )
-        return await _start_session(connect, user_id, normalised, ideas, "ai")
-    similar = await _catalog_previews(connect, user_id, names, Preferences(), limit=request.count + 1)
+        return await _start_session(sources.connect, user_id, normalised, ideas, "ai")
+    similar = await _catalog_previews(sources, user_id, names, Preferences(), limit=request.count + 1)
     others = [p for p in similar if p.id != str(recipe_id)][: request.count]
-    return await _start_session(connect, user_id, normalised, others, "catalog")
+    return await _start_session(sources.connect, user_id, normalised, others, "catalog")
 
 
 async def _start_session(
@@ -226,20 +230,19 @@ async def _start_session(
 
 
 async def _ai_previews(
-    connect: ConnectionSource,
-    ai: AiProvider,
-    settings: Settings,
+    sources: RecipeSources,
     user_id: uuid.UUID,
     *,
     data: dict[str, object],
     instructions: str,
     count: int,
 ) -> list[Preview]:
+    connect, settings = sources.connect, sources.settings
     model = settings.ai.recipe_model
     key = cache_key("previews", {**data, "count": count, "model": model, "prompt": PROMPT_VERSION})
 
     async def compute() -> tuple[list[dict[str, object]], str]:
-        reply = await ai.complete(
+        reply = await sources.ai.complete(
             connect,
             task="recipe",
             model=model,
@@ -266,7 +269,7 @@ async def _ai_previews(
 
 
 async def _catalog_previews(
-    connect: ConnectionSource, user_id: uuid.UUID, names: list[str], preferences: Preferences, *, limit: int
+    sources: RecipeSources, user_id: uuid.UUID, names: list[str], preferences: Preferences, *, limit: int
 ) -> list[Preview]:
     allowed = {"vegetarian", "vegan", "gluten_free", "dairy_free", "nut_free", "low_carb", "high_protein"}
     tags = [tag for tag in preferences.dietary_tags if tag in allowed]
@@ -274,8 +277,8 @@ async def _catalog_previews(
         {"ingredients": names[:50], "meal_type": preferences.meal_type, "dietary_tags": tags, "limit": limit},
         SuggestionsRequest,
     )
-    async with connect() as conn:
-        found = await suggest(conn, user_id, request)
+    async with sources.connect() as conn:
+        found = await suggest(conn, sources.ranking, user_id, request)
     return [
         Preview(
             id=str(s.recipe.id),
@@ -291,9 +294,8 @@ async def _catalog_previews(
     ]
 
 
-async def generate_detailed(
-    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, request: DetailedRequest
-) -> DetailedResponse:
+async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request: DetailedRequest) -> DetailedResponse:
+    connect, settings = sources.connect, sources.settings
     async with connect() as conn:
         session = await q.get_recipe_session(conn, id=request.session_id, user_id=user_id)
     if session is None:
@@ -314,7 +316,7 @@ async def generate_detailed(
     key = cache_key("recipe", {**data, "model": model, "prompt": PROMPT_VERSION})
 
     async def compute() -> tuple[dict[str, object], str]:
-        reply = await ai.complete(
+        reply = await sources.ai.complete(
             connect,
             task="recipe",
             model=model,

@@ -11,6 +11,7 @@ from app.db.queries import collections as collections_q
 from app.db.queries import recipes as q
 from app.db.types import Connection
 from app.recipes.nutrition import RecipeNutrition, nutrition
+from app.recipes.ranking import CatalogRanking
 from app.recipes.schemas import IngredientLine, Match, Recipe, Suggestion, Suggestions, SuggestionsRequest
 
 # Every query that selects a whole recipe.
@@ -35,16 +36,18 @@ def recipe_of(row: RecipeRow) -> Recipe:
     )
 
 
-async def suggest(conn: Connection, user_id: uuid.UUID, request: SuggestionsRequest) -> Suggestions:
+async def suggest(
+    conn: Connection, ranking: CatalogRanking, user_id: uuid.UUID, request: SuggestionsRequest
+) -> Suggestions:
     names = sorted({" ".join(name.lower().split()) for name in request.ingredients})
     known = await q.ingredient_ids_by_name(conn, names=names)
     recognised = {name for row in known for name in (row.name, *row.aliases)}
-    ranked = await q.rank_catalog_by_overlap(
-        conn,
-        ingredient_ids=[row.id for row in known],
+    index = await ranking.current(conn)
+    ranked = index.rank(
+        [row.id for row in known],
         meal_type=request.meal_type,
         required_tags=list(request.dietary_tags),
-        max_rows=request.limit,
+        limit=request.limit,
     )
     recipes = {row.id: recipe_of(row) for row in await q.get_recipes(conn, ids=[r.id for r in ranked], user_id=user_id)}
     return Suggestions(

@@ -35,24 +35,20 @@ select id, name, aliases
 from ingredients
 where name = any(@names::text[]) or aliases && @names::text[];
 
--- name: RankCatalogByOverlap :many
--- Catalog recipes sharing at least one non-staple ingredient with the user's, most shared first, then fewest
--- missing; staples (salt, oil, ...) are assumed at hand and not counted. Uses the (ingredient_id, recipe_id)
--- index: only recipes that share an ingredient are read.
-select r.id, r.title, r.key_ingredients, m.matched::integer as matched,
-       (r.key_ingredients - m.matched)::integer as missing
-from (
-    select recipe_id, count(*) as matched
-    from recipe_ingredients
-    where ingredient_id = any(@ingredient_ids::integer[]) and not staple
-    group by recipe_id
-) m
-join recipes r on r.id = m.recipe_id
+-- name: CatalogVersion :one
+-- Moves on every change to the catalog or its links (migration 0014); the ranking index is rebuilt when it does.
+select version from catalog_version;
+
+-- name: CatalogForRanking :many
+-- Every catalog recipe with a non-staple ingredient, in title order (ranking's last tie-break), with its
+-- non-staple ingredient ids, for the in-memory ranking index (app/recipes/ranking.py).
+select r.id, r.meal_type, r.dietary_tags, r.key_ingredients,
+       array_agg(ri.ingredient_id)::integer[] as key_ingredient_ids
+from recipes r
+join recipe_ingredients ri on ri.recipe_id = r.id and not ri.staple
 where r.user_id is null
-  and (sqlc.narg(meal_type)::text is null or r.meal_type = sqlc.narg(meal_type)::text)
-  and r.dietary_tags @> @required_tags::text[]
-order by m.matched desc, (r.key_ingredients - m.matched), r.title
-limit @max_rows;
+group by r.id
+order by r.title, r.id;
 
 -- name: GetRecipe :one
 -- A catalog recipe, or the caller's own.

@@ -102,44 +102,38 @@ async def ingredient_ids_by_name(conn: Connection, *, names: list[str]) -> list[
     return [IngredientIdsByNameRow(*record) for record in records]
 
 
-RANK_CATALOG_BY_OVERLAP = """select r.id, r.title, r.key_ingredients, m.matched::integer as matched,
-       (r.key_ingredients - m.matched)::integer as missing
-from (
-    select recipe_id, count(*) as matched
-    from recipe_ingredients
-    where ingredient_id = any($1::integer[]) and not staple
-    group by recipe_id
-) m
-join recipes r on r.id = m.recipe_id
+CATALOG_VERSION = """select version from catalog_version"""
+
+
+async def catalog_version(conn: Connection) -> int | None:
+    """Moves on every change to the catalog or its links (migration 0014); the ranking index is rebuilt when it does."""
+    value = await conn.fetchval(CATALOG_VERSION)
+    return cast("int | None", value)
+
+
+CATALOG_FOR_RANKING = """select r.id, r.meal_type, r.dietary_tags, r.key_ingredients,
+       array_agg(ri.ingredient_id)::integer[] as key_ingredient_ids
+from recipes r
+join recipe_ingredients ri on ri.recipe_id = r.id and not ri.staple
 where r.user_id is null
-  and ($2::text is null or r.meal_type = $2::text)
-  and r.dietary_tags @> $3::text[]
-order by m.matched desc, (r.key_ingredients - m.matched), r.title
-limit $4"""
+group by r.id
+order by r.title, r.id"""
 
 
-class RankCatalogByOverlapRow(msgspec.Struct, frozen=True):
+class CatalogForRankingRow(msgspec.Struct, frozen=True):
     id: uuid.UUID
-    title: str
+    meal_type: str | None
+    dietary_tags: list[str]
     key_ingredients: int
-    matched: int
-    missing: int
+    key_ingredient_ids: list[int]
 
 
-async def rank_catalog_by_overlap(
-    conn: Connection,
-    *,
-    ingredient_ids: list[int],
-    meal_type: str | None,
-    required_tags: list[str],
-    max_rows: int,
-) -> list[RankCatalogByOverlapRow]:
-    """Catalog recipes sharing at least one non-staple ingredient with the user's, most shared first, then fewest
-    missing; staples (salt, oil, ...) are assumed at hand and not counted. Uses the (ingredient_id, recipe_id)
-    index: only recipes that share an ingredient are read.
+async def catalog_for_ranking(conn: Connection) -> list[CatalogForRankingRow]:
+    """Every catalog recipe with a non-staple ingredient, in title order (ranking's last tie-break), with its
+    non-staple ingredient ids, for the in-memory ranking index (app/recipes/ranking.py).
     """
-    records = await conn.fetch(RANK_CATALOG_BY_OVERLAP, ingredient_ids, meal_type, required_tags, max_rows)
-    return [RankCatalogByOverlapRow(*record) for record in records]
+    records = await conn.fetch(CATALOG_FOR_RANKING)
+    return [CatalogForRankingRow(*record) for record in records]
 
 
 GET_RECIPE = (

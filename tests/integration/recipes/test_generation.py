@@ -19,6 +19,7 @@ from app.db.pool import create_pool
 from app.ingredients.catalog import load_ingredients, read_catalog
 from app.recipes import generation
 from app.recipes.catalog import load_recipes, read_recipes
+from app.recipes.ranking import CatalogRanking
 from app.server import create_app
 from app.settings import AiSettings, OutboundSettings, Settings
 from tests.conftest import make_settings
@@ -185,9 +186,11 @@ async def test_concurrent_identical_requests_make_one_model_call(database_url, o
     def connect():
         return pool.acquire(timeout=5)
 
+    sources = generation.RecipeSources(connect, ai, settings, CatalogRanking())
+
     try:
         results = await asyncio.gather(
-            *(generation.generate_previews(connect, ai, settings, user_id, request) for user_id in user_ids)
+            *(generation.generate_previews(sources, user_id, request) for user_id in user_ids)
         )
     finally:
         await ai.close()
