@@ -127,6 +127,13 @@ async def entitlement_for(conn: Connection, user_id: uuid.UUID) -> Entitlement:
     return Entitlement(tier=tiers[granting.tier_slug], subscription=subscription)
 
 
+async def limits_for(conn: Connection, user_id: uuid.UUID) -> TierLimits:
+    """The usage limits of the user's entitlement (entitlement_for's rule), in one read."""
+    row = await q.get_tier_limits(conn, user_id=user_id)
+    assert row is not None  # the free tier is seeded by migration 0002
+    return TierLimits(row.scans_per_day, row.recipes_per_month, row.saved_recipes)
+
+
 async def status_history(conn: Connection, user_id: uuid.UUID) -> list[dict[str, object]]:
     """Every recorded status change of the user's subscriptions (for the data export; no provider secrets)."""
     return [msgspec.to_builtins(row) for row in await q.list_status_history(conn, user_id=user_id)]

@@ -19,7 +19,7 @@ import msgspec
 from app.core import metrics
 from app.core.errors import ServiceUnavailable
 from app.db.queries import generation as q
-from app.db.types import ConnectionSource
+from app.db.types import Connection, ConnectionSource
 
 Kind = Literal["previews", "recipe"]
 LEASE_SECONDS = 120.0
@@ -29,6 +29,15 @@ POLL_SECONDS = 0.2
 def cache_key(kind: Kind, parts: Any) -> str:
     """sha256 of the canonical JSON of everything that determines the answer."""
     return hashlib.sha256(msgspec.json.encode({"kind": kind, "parts": parts}, order="sorted")).hexdigest()
+
+
+async def read_cached(conn: Connection, key: str, kind: Kind, *, waited: bool = False) -> Any | None:
+    """The stored answer, if ready and unexpired (counted as a hit, or as a wait that ended in one)."""
+    ready = await q.read_generation(conn, cache_key=key)
+    if ready is None:
+        return None
+    metrics.GENERATION_CACHE.labels(kind, "waited" if waited else "hit").inc()
+    return ready.value
 
 
 async def cached(
@@ -45,10 +54,9 @@ async def cached(
     waited = False
     while True:
         async with connect() as conn:
-            ready = await q.read_generation(conn, cache_key=key)
+            ready = await read_cached(conn, key, kind, waited=waited)
             if ready is not None:
-                metrics.GENERATION_CACHE.labels(kind, "waited" if waited else "hit").inc()
-                return ready.value, True
+                return ready, True
             claimed = await q.claim_generation(conn, cache_key=key, kind=kind, lease_seconds=LEASE_SECONDS)
         if claimed is not None:
             return await _generate(connect, key, kind, compute, ttl_seconds), False

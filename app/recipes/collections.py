@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-from app.billing.entitlements import entitlement_for
+from app.billing.entitlements import limits_for
 from app.core.errors import AppError, NotFound
 from app.db.queries import collections as q
 from app.db.queries import recipes as recipes_q
@@ -59,7 +59,7 @@ async def _visible(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -
 async def set_saved(
     conn: Connection, settings: Settings, user_id: uuid.UUID, recipe_id: uuid.UUID, wanted: bool | None
 ) -> SaveState:
-    limits = (await entitlement_for(conn, user_id)).tier.limits
+    limits = await limits_for(conn, user_id)
     limit = limits.saved_recipes if limits.saved_recipes is not None else settings.recipes.saved_fair_use
     async with conn.transaction():
         await _visible(conn, user_id, recipe_id)

@@ -11,20 +11,21 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.billing import usage
-from app.billing.entitlements import entitlement_for
+from app.billing.entitlements import limits_for
 from app.core.ai import AiProvider
-from app.core.errors import BadGateway, NotFound, Unprocessable
+from app.core.errors import AppError, BadGateway, NotFound, Unprocessable
 from app.db.queries import generation as q
-from app.db.types import ConnectionSource
+from app.db.types import Connection, ConnectionSource
 from app.ingredients.units import Unit
-from app.recipes.cache import cache_key, cached
+from app.recipes.cache import cache_key, cached, read_cached
 from app.recipes.ranking import CatalogRanking
-from app.recipes.schemas import IngredientLine, Recipe, SuggestionsRequest
+from app.recipes.schemas import IngredientLine, Recipe, Suggestions, SuggestionsRequest
 from app.recipes.service import get_recipe, suggest
 from app.settings import Settings
 
 PROMPT_VERSION = "2026-11-25.1"
 GENERATION_METRIC = "recipe_generations"
+LIMIT_CODE = "RECIPE_LIMIT_REACHED"
 Text = Annotated[str, msgspec.Meta(max_length=40)]
 Difficulty = Literal["easy", "medium", "hard"]
 MealType = Literal["breakfast", "lunch", "dinner", "snack", "dessert"]
@@ -92,6 +93,18 @@ class PreviewsResponse(msgspec.Struct, frozen=True):
     previews: list[Preview]
     source: Literal["ai", "catalog"]
     xp_awarded: int = 0  # XP is the gamification service's (issue 5)
+
+
+class IdeasUnavailable(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+class SuggestionsAndIdeas(Suggestions, frozen=True):
+    # With include_ai: the AI's ideas as a session for generate-detailed, or why there are none (the catalog's
+    # suggestions are answered either way).
+    ai_ideas: PreviewsResponse | None = None
+    ai_error: IdeasUnavailable | None = None
 
 
 class SelectedPreview(msgspec.Struct, frozen=True):
@@ -172,10 +185,30 @@ async def generate_previews(sources: RecipeSources, user_id: uuid.UUID, request:
         raise Unprocessable("INGREDIENTS_REQUIRED", "Send at least one ingredient.")
     normalised = {"ingredients": names, "preferences": msgspec.to_builtins(request.user_preferences)}
     if sources.ai.configured:
-        previews = await _ai_previews(sources, user_id, data=normalised, instructions=PREVIEW_INSTRUCTIONS, count=3)
-        return await _start_session(sources.connect, user_id, normalised, previews, "ai")
+        return await _ai_session(
+            sources, user_id, normalised, data=normalised, instructions=PREVIEW_INSTRUCTIONS, count=3
+        )
     previews = await _catalog_previews(sources, user_id, names, request.user_preferences, limit=3)
-    return await _start_session(sources.connect, user_id, normalised, previews, "catalog")
+    async with sources.connect() as conn:
+        return await _offer(conn, user_id, normalised, previews, "catalog")
+
+
+async def suggestions(sources: RecipeSources, user_id: uuid.UUID, request: SuggestionsRequest) -> SuggestionsAndIdeas:
+    """The catalog's suggestions, and with include_ai the AI's ideas beside them (no connection held meanwhile)."""
+    async with sources.connect() as conn:
+        found = await suggest(conn, sources.ranking, user_id, request)
+    answer = SuggestionsAndIdeas(suggestions=found.suggestions, unrecognised=found.unrecognised)
+    if not request.include_ai:
+        return answer
+    if not sources.ai.configured:
+        unconfigured = IdeasUnavailable("AI_PROVIDER_UNCONFIGURED", "No AI provider is configured; catalog only.")
+        return msgspec.structs.replace(answer, ai_error=unconfigured)
+    preferences = Preferences(meal_type=request.meal_type, dietary_tags=list(request.dietary_tags))
+    try:
+        ideas = await generate_previews(sources, user_id, PreviewsRequest(list(request.ingredients), preferences))
+    except AppError as error:  # the limit, the budget or the provider: the catalog still answers
+        return msgspec.structs.replace(answer, ai_error=IdeasUnavailable(error.code, str(error)))
+    return msgspec.structs.replace(answer, ai_ideas=ideas)
 
 
 async def generate_full(sources: RecipeSources, user_id: uuid.UUID, request: PreviewsRequest) -> DetailedResponse:
@@ -205,41 +238,55 @@ async def variations(
     }
     if sources.ai.configured:
         data = {**normalised, "variations_of": {"title": recipe.title, "cuisine": recipe.cuisine_type}}
-        ideas = await _ai_previews(
-            sources, user_id, data=data, instructions=VARIATION_INSTRUCTIONS, count=request.count
+        return await _ai_session(
+            sources, user_id, normalised, data=data, instructions=VARIATION_INSTRUCTIONS, count=request.count
         )
-        return await _start_session(sources.connect, user_id, normalised, ideas, "ai")
     similar = await _catalog_previews(sources, user_id, names, Preferences(), limit=request.count + 1)
     others = [p for p in similar if p.id != str(recipe_id)][: request.count]
-    return await _start_session(sources.connect, user_id, normalised, others, "catalog")
+    async with sources.connect() as conn:
+        return await _offer(conn, user_id, normalised, others, "catalog")
 
 
-async def _start_session(
-    connect: ConnectionSource,
+async def _offer(
+    conn: Connection,
     user_id: uuid.UUID,
     normalised: dict[str, object],
     previews: list[Preview],
     source: Literal["ai", "catalog"],
 ) -> PreviewsResponse:
-    async with connect() as conn:
-        session_id = await q.create_recipe_session(
-            conn, user_id=user_id, request=normalised, previews=previews, source=source
-        )
+    """Start the caller's session holding the request and the previews offered (generate-detailed reads it)."""
+    session_id = await q.create_recipe_session(
+        conn, user_id=user_id, request=normalised, previews=previews, source=source
+    )
     assert session_id is not None  # insert ... returning
     return PreviewsResponse(session_id=session_id, previews=previews, source=source)
 
 
-async def _ai_previews(
+async def _ai_session(
     sources: RecipeSources,
     user_id: uuid.UUID,
+    normalised: dict[str, object],
     *,
     data: dict[str, object],
     instructions: str,
     count: int,
-) -> list[Preview]:
+) -> PreviewsResponse:
+    """Generated previews, offered as a new session; every call counts one generation, cache hits included."""
     connect, settings = sources.connect, sources.settings
     model = settings.ai.recipe_model
     key = cache_key("previews", {**data, "count": count, "model": model, "prompt": PROMPT_VERSION})
+    async with connect() as conn:
+        monthly = (await limits_for(conn, user_id)).recipes_per_month
+        limit = monthly if monthly is not None else settings.recipes.generations_fair_use_per_month
+        # The common case, a hit: counted, read and offered in one transaction, one commit; over the limit, the
+        # transaction rolls back and nothing is written.
+        async with conn.transaction():
+            hit = await read_cached(conn, key, "previews")
+            if hit is not None:
+                await usage.consume(
+                    conn, user_id, GENERATION_METRIC, limit=limit, period="month", limit_code=LIMIT_CODE
+                )
+                return await _offer(conn, user_id, normalised, msgspec.convert(hit, list[Preview]), "ai")
 
     async def compute() -> tuple[list[dict[str, object]], str]:
         reply = await sources.ai.complete(
@@ -256,16 +303,12 @@ async def _ai_previews(
         ideas = [msgspec.to_builtins(p) | {"id": f"ai-{n}"} for n, p in enumerate(reply.value.previews[:count], 1)]
         return ideas, reply.model
 
-    async with connect() as conn:
-        monthly = (await entitlement_for(conn, user_id)).tier.limits.recipes_per_month
-    limit = monthly if monthly is not None else settings.recipes.generations_fair_use_per_month
-    async with usage.reserved(
-        connect, user_id, GENERATION_METRIC, limit=limit, period="month", limit_code="RECIPE_LIMIT_REACHED"
-    ):
+    async with usage.reserved(connect, user_id, GENERATION_METRIC, limit=limit, period="month", limit_code=LIMIT_CODE):
         value, _ = await cached(
             connect, key, "previews", compute, ttl_seconds=settings.ai.cache_ttl_seconds, wait_seconds=_wait(settings)
         )
-    return msgspec.convert(value, list[Preview])
+    async with connect() as conn:
+        return await _offer(conn, user_id, normalised, msgspec.convert(value, list[Preview]), "ai")
 
 
 async def _catalog_previews(

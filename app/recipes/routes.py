@@ -28,10 +28,11 @@ from app.recipes.generation import (
     DetailedResponse,
     PreviewsRequest,
     PreviewsResponse,
+    SuggestionsAndIdeas,
     VariationsRequest,
 )
 from app.recipes.nutrition import RecipeNutrition
-from app.recipes.schemas import Recipe, RecipeList, Suggestions, SuggestionsRequest
+from app.recipes.schemas import Recipe, RecipeList, SuggestionsRequest
 
 # Generation waits on the AI provider: no pooled connection is held meanwhile (see provide_caller_briefly).
 BRIEF_CALLER = {"caller": Provide(provide_caller_briefly)}
@@ -49,16 +50,13 @@ class RecipeController(Controller):
     tags = ["recipes"]
     dependencies = {"caller": Provide(provide_caller)}
 
-    @post("/suggestions", status_code=200, operation_id="suggestRecipes")
+    @post("/suggestions", status_code=200, operation_id="suggestRecipes", dependencies=BRIEF_CALLER)
     async def suggestions(
-        self,
-        state: State,
-        db: NamedDependency[Connection],
-        caller: NamedDependency[CurrentUser],
-        data: JSONBody[SuggestionsRequest],
-    ) -> Suggestions:
-        """Catalog recipes ranked by how many of the given ingredients they use (pantry staples not counted)."""
-        return await service.suggest(db, services_from(state).ranking, caller.id, data)
+        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[SuggestionsRequest]
+    ) -> SuggestionsAndIdeas:
+        """Catalog recipes ranked by how many of the given ingredients they use (pantry staples not counted), and
+        with `include_ai` three AI ideas beside them."""
+        return await generation.suggestions(recipe_sources(state), caller.id, data)
 
     @get("/{recipe_id:uuid}", operation_id="getRecipe")
     async def get_recipe(

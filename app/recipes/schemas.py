@@ -53,6 +53,8 @@ class SuggestionsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     meal_type: Literal["breakfast", "lunch", "dinner", "snack", "dessert"] | None = None
     dietary_tags: Annotated[list[DietaryTag], msgspec.Meta(max_length=7)] = []
     limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    # Also three AI ideas (a generation, counted like generate-previews) when a provider is configured.
+    include_ai: bool = False
 
 
 class Suggestions(msgspec.Struct, frozen=True):

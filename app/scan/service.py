@@ -10,7 +10,7 @@ import uuid
 import msgspec
 
 from app.billing import usage
-from app.billing.entitlements import entitlement_for
+from app.billing.entitlements import limits_for
 from app.core.ai import AiProvider, Image
 from app.core.errors import NotFound
 from app.db.queries import scans as q
@@ -73,7 +73,7 @@ async def analyze(
 ) -> ScanResponse:
     ai.require_configured()  # before counting a use
     async with connect() as conn:
-        limits = (await entitlement_for(conn, user_id)).tier.limits
+        limits = await limits_for(conn, user_id)
     daily = limits.scans_per_day if limits.scans_per_day is not None else settings.scan.fair_use_per_day
     async with usage.reserved(
         connect, user_id, SCAN_METRIC, limit=daily, period="day", limit_code="SCAN_LIMIT_REACHED"

@@ -15,6 +15,22 @@ where s.user_id = @user_id
 order by t.rank desc, s.current_period_end desc nulls last
 limit 1;
 
+-- name: GetTierLimits :one
+-- The usage limits of the best tier the user is entitled to right now (free when none): the same rule as
+-- GetEntitledSubscription, in one read for the per-request limit checks.
+select t.scans_per_day, t.recipes_per_month, t.saved_recipes
+from tiers t
+where t.slug = coalesce((
+    select s.tier_slug
+    from subscriptions s
+    join tiers granted on granted.slug = s.tier_slug
+    where s.user_id = @user_id
+      and (s.status in ('trialing', 'active', 'grace_period')
+           or (s.status = 'cancelled' and s.current_period_end > now()))
+    order by granted.rank desc
+    limit 1
+), 'free');
+
 -- name: ListUserSubscriptions :many
 select id, provider, tier_slug, status, environment, billing_period, trial_ends_at, current_period_start,
        current_period_end, cancel_at_period_end, created_at, updated_at

@@ -66,6 +66,36 @@ async def get_entitled_subscription(conn: Connection, *, user_id: uuid.UUID) -> 
     return GetEntitledSubscriptionRow(*record)
 
 
+GET_TIER_LIMITS = """select t.scans_per_day, t.recipes_per_month, t.saved_recipes
+from tiers t
+where t.slug = coalesce((
+    select s.tier_slug
+    from subscriptions s
+    join tiers granted on granted.slug = s.tier_slug
+    where s.user_id = $1
+      and (s.status in ('trialing', 'active', 'grace_period')
+           or (s.status = 'cancelled' and s.current_period_end > now()))
+    order by granted.rank desc
+    limit 1
+), 'free')"""
+
+
+class GetTierLimitsRow(msgspec.Struct, frozen=True):
+    scans_per_day: int | None
+    recipes_per_month: int | None
+    saved_recipes: int | None
+
+
+async def get_tier_limits(conn: Connection, *, user_id: uuid.UUID) -> GetTierLimitsRow | None:
+    """The usage limits of the best tier the user is entitled to right now (free when none): the same rule as
+    GetEntitledSubscription, in one read for the per-request limit checks.
+    """
+    record = await conn.fetchrow(GET_TIER_LIMITS, user_id)
+    if record is None:
+        return None
+    return GetTierLimitsRow(*record)
+
+
 LIST_USER_SUBSCRIPTIONS = (
     "select id, provider, tier_slug, status, environment, billing_period, trial_ends_at, current_period_start,\n"
     "       current_period_end, cancel_at_period_end, created_at, updated_at\n"

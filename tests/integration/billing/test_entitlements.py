@@ -15,6 +15,7 @@ from app.billing.entitlements import (
     Cause,
     ProviderState,
     entitlement_for,
+    limits_for,
     record_subscription_state,
     require_tier,
 )
@@ -147,7 +148,10 @@ async def test_which_statuses_grant_access(
     user_id = (await sign_up(client))["user"]["id"]
     state = _state(user_id, status=status, current_period_end=NOW + datetime.timedelta(days=period_end_days))
     await record_subscription_state(db, state, CAUSE)
-    assert (await entitlement_for(db, uuid.UUID(user_id))).slug == expected
+    entitlement = await entitlement_for(db, uuid.UUID(user_id))
+    assert entitlement.slug == expected
+    # The one-read limits used by scans, generations and saves follow the same rule.
+    assert await limits_for(db, uuid.UUID(user_id)) == entitlement.tier.limits
 
 
 async def test_the_best_tier_of_all_sources_wins(client, db: asyncpg.Connection) -> None:
@@ -163,6 +167,7 @@ async def test_the_best_tier_of_all_sources_wins(client, db: asyncpg.Connection)
     await record_subscription_state(db, expired, CAUSE)
     entitlement = await entitlement_for(db, uuid.UUID(user_id))
     assert (entitlement.slug, entitlement.subscription.provider) == ("regular", "apple")
+    assert await limits_for(db, uuid.UUID(user_id)) == entitlement.tier.limits
 
 
 async def test_require_tier(client, db: asyncpg.Connection) -> None:

@@ -5,6 +5,7 @@ requests, the monthly limit, and nothing written for unusable replies."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -28,6 +29,7 @@ from tests.support import bearer, sign_up
 
 PREVIEWS = "/api/v1/recipes/generate-previews"
 DETAILED = "/api/v1/recipes/generate-detailed"
+SUGGEST = "/api/v1/recipes/suggestions"
 FAST = OutboundSettings(retry_attempts=2, retry_initial_seconds=0.01, retry_max_seconds=0.05)
 INGREDIENTS = {"detected_ingredients": ["chicken thigh", {"name": "Coconut Milk", "confidence": 0.9}, "curry paste"]}
 
@@ -160,14 +162,21 @@ async def test_unusable_replies_cache_nothing_and_count_nothing(ai_client, opena
     assert (await ai_client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).status_code == 200
 
 
-async def test_the_free_tier_has_ten_generations_a_month(ai_client, openai) -> None:
+async def test_the_free_tier_has_ten_generations_a_month(ai_client, openai, db) -> None:
     auth = await sign_up(ai_client)
     openai.respond = lambda body: ideas()
-    for n in range(10):
+    for n in range(9):
         body = {"detected_ingredients": [f"ingredient {n}"]}
         assert (await ai_client.post(PREVIEWS, headers=bearer(auth), json=body)).status_code == 200
-    refused = await ai_client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)
-    assert (refused.status_code, refused.json()["code"]) == (429, "RECIPE_LIMIT_REACHED")
+    # A cache hit counts too (the user got a generation), in the same transaction as its session.
+    repeat = {"detected_ingredients": ["ingredient 0"]}
+    assert (await ai_client.post(PREVIEWS, headers=bearer(auth), json=repeat)).status_code == 200
+    assert len(openai.requests) == 9
+    for body in (INGREDIENTS, repeat):  # a miss and a hit: both refused, and the hit writes no session
+        refused = await ai_client.post(PREVIEWS, headers=bearer(auth), json=body)
+        assert (refused.status_code, refused.json()["code"]) == (429, "RECIPE_LIMIT_REACHED")
+    assert await db.fetchval("select count(*) from recipe_sessions") == 10
+    assert await db.fetchval("select sum(used) from usage_counters") == 10
 
 
 async def test_concurrent_identical_requests_make_one_model_call(database_url, openai, db) -> None:
@@ -250,3 +259,43 @@ async def test_generated_variations_are_a_session_for_the_detailed_step(ai_clien
     system = openai.requests[-1]["messages"][0]["content"]
     assert system == generation.VARIATION_INSTRUCTIONS
     assert "Coconut Chicken Curry" in openai.requests[-1]["messages"][1]["content"][0]["text"]
+
+
+async def test_suggestions_with_ai_ideas_beside_the_catalog(ai_client, openai, catalog, db) -> None:
+    auth = await sign_up(ai_client)
+    asked = {"ingredients": ["chicken thigh", "coconut milk", "curry paste"], "meal_type": "dinner", "limit": 3}
+    catalog_only = (await ai_client.post(SUGGEST, headers=bearer(auth), json=asked)).json()
+    assert catalog_only["suggestions"] and catalog_only["ai_ideas"] is None and catalog_only["ai_error"] is None
+    assert openai.requests == []  # no AI unless asked for
+
+    openai.reply_json(ideas("Beside"))
+    both = (await ai_client.post(SUGGEST, headers=bearer(auth), json={**asked, "include_ai": True})).json()
+    assert both["suggestions"] == catalog_only["suggestions"]
+    assert [p["title"] for p in both["ai_ideas"]["previews"]] == ["Beside 1", "Beside 2", "Beside 3"]
+    sent = json.loads(openai.requests[0]["messages"][-1]["content"][0]["text"].split("\n", 1)[1])
+    assert sent["preferences"]["meal_type"] == "dinner" and sent["ingredients"] == sorted(asked["ingredients"])
+    # The ideas are a session like generate-previews': one can be written out.
+    openai.reply_json(RECIPE)
+    pick = {"session_id": both["ai_ideas"]["session_id"], "selected_preview": {"id": "ai-1"}}
+    assert (await ai_client.post(DETAILED, headers=bearer(auth), json=pick)).json()["recipe"]["source"] == "generated"
+    assert await db.fetchval("select used from usage_counters where metric = 'recipe_generations'") == 1
+
+    # The same again is a cache hit (counted, no model call).
+    again = (await ai_client.post(SUGGEST, headers=bearer(auth), json={**asked, "include_ai": True})).json()
+    assert again["ai_ideas"]["previews"] == both["ai_ideas"]["previews"] and len(openai.requests) == 2
+    # The provider failing: the catalog still answers, with the reason the ideas are missing; nothing counted.
+    openai.reply_text("not json")
+    other = {**asked, "ingredients": [*asked["ingredients"], "rice"], "include_ai": True}
+    failed = await ai_client.post(SUGGEST, headers=bearer(auth), json=other)
+    assert failed.status_code == 200
+    assert failed.json()["suggestions"] and failed.json()["ai_ideas"] is None
+    assert failed.json()["ai_error"]["code"] == "AI_BAD_RESPONSE"
+    assert await db.fetchval("select used from usage_counters where metric = 'recipe_generations'") == 2
+
+
+async def test_suggestions_without_a_provider_say_so(client, catalog) -> None:
+    auth = await sign_up(client)
+    body = {"ingredients": ["tofu", "garlic"], "include_ai": True}
+    answer = (await client.post(SUGGEST, headers=bearer(auth), json=body)).json()
+    assert answer["suggestions"] and answer["ai_ideas"] is None
+    assert answer["ai_error"]["code"] == "AI_PROVIDER_UNCONFIGURED"
