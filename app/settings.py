@@ -186,6 +186,10 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
     # For the per-user, per-day cost accounting: the model's prices in US dollars per million tokens.
     input_usd_per_million_tokens: float = 0.15
     output_usd_per_million_tokens: float = 0.60
+    # Daily spending caps (US dollars, UTC day, from that accounting): each user's (0 = no AI calls for users) and
+    # the whole service's. Soft caps: calls in flight when a cap is reached still complete.
+    user_daily_budget_usd: float = 1.0
+    daily_budget_usd: float = 50.0
     # How long a generated answer is reused for identical requests (same ingredients, preferences, model, prompt).
     cache_ttl_seconds: int = 7 * 24 * 3600
 
@@ -328,6 +332,14 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")
+    problems.extend(
+        f"{name} must be 0 or more"
+        for name, usd in (
+            ("AI_USER_DAILY_BUDGET_USD", settings.ai.user_daily_budget_usd),
+            ("AI_DAILY_BUDGET_USD", settings.ai.daily_budget_usd),
+        )
+        if not usd >= 0  # also refuses NaN
+    )
     for name, mappings in (("BILLING_PRODUCTS", settings.billing.products), ("STRIPE_PRICES", settings.stripe.prices)):
         problems.extend(
             f"{name}: {entry!r} is not id=regular|creator:monthly|yearly"

@@ -6,38 +6,16 @@ import contextlib
 import datetime
 import uuid
 from collections.abc import AsyncIterator
-from typing import Literal
 
-from app.core.errors import AppError, ErrorDetail
+from app.core.errors import AppError
+from app.core.limits import LimitReached, Period, period_bounds
 from app.db.queries import billing as q
 from app.db.types import Connection, ConnectionSource
 
-Period = Literal["day", "month"]
 
-
-class UsageLimitReached(AppError):
-    status_code = 429
-
+class UsageLimitReached(LimitReached):
     def __init__(self, code: str, metric: str, limit: int, period: Period, resets_at: datetime.datetime) -> None:
-        wait = max(1, int((resets_at - datetime.datetime.now(datetime.UTC)).total_seconds()))
-        super().__init__(
-            code,
-            f"You have used all {limit} {metric.replace('_', ' ')} of this {period}; the limit resets at "
-            f"{resets_at.isoformat()}.",
-            details=[ErrorDetail(message=resets_at.isoformat(), field="resets_at")],
-            headers={"Retry-After": str(wait)},
-        )
-        self.resets_at = resets_at
-
-
-def period_bounds(period: Period, now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
-    """The UTC start of the current period and the moment the next one starts."""
-    day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day, day + datetime.timedelta(days=1)
-    month = day.replace(day=1)
-    following = (month + datetime.timedelta(days=32)).replace(day=1)
-    return month, following
+        super().__init__(code, f"You have used all {limit} {metric.replace('_', ' ')} of this {period}", resets_at)
 
 
 async def consume(

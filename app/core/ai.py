@@ -8,6 +8,8 @@
 - Transient failures (timeouts, 5xx, 429 with Retry-After) are retried with stamina (app/core/retry.py).
 - Every completed call's tokens and cost are added to `ai_usage` for its user and day (also for replies that did not
   fit: the tokens were spent).
+- Before a call, that accounting is checked against the daily budgets: the user's (429 `AI_BUDGET_REACHED`) and the
+  service's (503 `AI_CAPACITY_EXHAUSTED`), both until the next UTC midnight.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import msgspec
 
 from app.core.errors import BadGateway, ServiceUnavailable
 from app.core.http import create_http_client
+from app.core.limits import LimitReached, period_bounds, seconds_until
 from app.core.retry import call_with_retries, raise_for_transient
 from app.db.queries import ai as q
 from app.db.types import ConnectionSource
@@ -119,6 +122,7 @@ class AiProvider:
     ) -> Reply[T]:
         """Ask the model for one `schema_type` value from `data` (and images), under `instructions`."""
         self.require_configured()
+        await self._check_budget(connect, user_id)
         content: list[dict[str, Any]] = [
             {"type": "text", "text": f"{DATA_PREFACE}\n{msgspec.json.encode(data).decode()}"}
         ]
@@ -133,6 +137,25 @@ class AiProvider:
         return Reply(
             _decoded(completion, schema_type), model, completion.usage.prompt_tokens, completion.usage.completion_tokens
         )
+
+    async def _check_budget(self, connect: ConnectionSource, user_id: uuid.UUID) -> None:
+        """Refuse the call once today's (UTC) spending has reached the user's or the service's daily budget.
+
+        A soft cap: calls are accounted when they complete, so calls in flight when a budget is reached still
+        complete, and concurrent calls can overshoot it by their cost."""
+        start, resets_at = period_bounds("day", datetime.datetime.now(datetime.UTC))
+        async with connect() as conn:
+            spent = await q.get_ai_spending(conn, user_id=user_id, day=start.date())
+        assert spent is not None  # an aggregate always has its row
+        if spent.user_microdollars >= self._ai.user_daily_budget_usd * 1_000_000:
+            raise LimitReached("AI_BUDGET_REACHED", "You have used today's allowance of AI features", resets_at)
+        if spent.service_microdollars >= self._ai.daily_budget_usd * 1_000_000:
+            log.warning("AI spending today reached AI_DAILY_BUDGET_USD; AI calls are refused until %s", resets_at)
+            raise ServiceUnavailable(
+                "AI_CAPACITY_EXHAUSTED",
+                f"AI features have reached today's capacity; they are available again at {resets_at.isoformat()}.",
+                retry_after_seconds=seconds_until(resets_at),
+            )
 
     async def _post(self, body: dict[str, Any]) -> _Completion:
         url = f"{(self._ai.base_url or '').rstrip('/')}/chat/completions"

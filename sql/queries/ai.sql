@@ -14,3 +14,12 @@ from ai_usage
 where user_id = @user_id
 order by day desc, task, model
 limit 1000;
+
+-- name: GetAiSpending :one
+-- One user's and the whole service's AI cost on a day (micro-dollars), for the daily budgets. Reads only that
+-- day's rows (ai_usage_day_idx); the user's share is a filter over the same rows.
+select
+    coalesce(sum(cost_microdollars) filter (where user_id = @user_id), 0)::bigint as user_microdollars,
+    coalesce(sum(cost_microdollars), 0)::bigint as service_microdollars
+from ai_usage
+where day = @day;

@@ -54,6 +54,8 @@ def test_every_problem_is_listed_at_once() -> None:
                 "CORS_ORIGIN": "*",
                 "PASSWORD_MAX_CONCURRENT_HASHES": "0",
                 "DATABASE_ACQUIRE_TIMEOUT_SECONDS": "0",
+                "AI_USER_DAILY_BUDGET_USD": "-1",
+                "AI_DAILY_BUDGET_USD": "nan",
             }
         )
     problems = "\n".join(raised.value.problems)
@@ -66,7 +68,9 @@ def test_every_problem_is_listed_at_once() -> None:
     assert "STRIPE_WEBHOOK_SECRET is required in production" in problems
     assert "PASSWORD_MAX_CONCURRENT_HASHES must be at least 1" in problems
     assert "DATABASE_ACQUIRE_TIMEOUT_SECONDS must be greater than 0" in problems
-    assert len(raised.value.problems) >= 8
+    assert "AI_USER_DAILY_BUDGET_USD must be 0 or more" in problems
+    assert "AI_DAILY_BUDGET_USD must be 0 or more" in problems
+    assert len(raised.value.problems) >= 10
 
 
 def test_production_refuses_the_development_secret_and_missing_secret() -> None:

@@ -56,3 +56,25 @@ async def list_ai_usage(conn: Connection, *, user_id: uuid.UUID) -> list[ListAiU
     """The account's AI usage per day, task and model (data export)."""
     records = await conn.fetch(LIST_AI_USAGE, user_id)
     return [ListAiUsageRow(*record) for record in records]
+
+
+GET_AI_SPENDING = """select
+    coalesce(sum(cost_microdollars) filter (where user_id = $1), 0)::bigint as user_microdollars,
+    coalesce(sum(cost_microdollars), 0)::bigint as service_microdollars
+from ai_usage
+where day = $2"""
+
+
+class GetAiSpendingRow(msgspec.Struct, frozen=True):
+    user_microdollars: int
+    service_microdollars: int
+
+
+async def get_ai_spending(conn: Connection, *, user_id: uuid.UUID, day: datetime.date) -> GetAiSpendingRow | None:
+    """One user's and the whole service's AI cost on a day (micro-dollars), for the daily budgets. Reads only that
+    day's rows (ai_usage_day_idx); the user's share is a filter over the same rows.
+    """
+    record = await conn.fetchrow(GET_AI_SPENDING, user_id, day)
+    if record is None:
+        return None
+    return GetAiSpendingRow(*record)

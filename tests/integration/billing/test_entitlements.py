@@ -19,8 +19,9 @@ from app.billing.entitlements import (
     record_subscription_state,
     require_tier,
 )
-from app.billing.usage import UsageLimitReached, consume, period_bounds
+from app.billing.usage import UsageLimitReached, consume
 from app.core.errors import Conflict, Forbidden
+from app.core.limits import period_bounds
 from tests.support import bearer, sign_up
 
 NOW = datetime.datetime.now(datetime.UTC)
