@@ -29,6 +29,7 @@ from app.core.tokens import AccessTokenValidator
 from app.core.tracing import configure_tracing, instrument_asgi
 from app.db.migrations import load_migrations
 from app.db.pool import create_pool
+from app.gamification.routes import GamificationController
 from app.ingredients.routes import IngredientController
 from app.ops.gauges import refresh_gauges_forever
 from app.ops.jobs import run_periodically
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> Litestar:
             ScanController,
             IngredientController,
             RecipeController,
+            GamificationController,
             health,
             ready,
             metrics_endpoint,

@@ -16,7 +16,7 @@ from tests.support import PostgresForTests
 
 # Tables that hold no per-test data and must survive the per-test wipe: the ledger and reference data that
 # migrations seed.
-KEEP_TABLES = {"schema_migrations", "tiers", "catalog_version"}  # reference rows the migrations insert
+KEEP_TABLES = {"schema_migrations", "tiers", "catalog_version", "xp_actions"}  # reference rows the migrations insert
 
 
 @pytest.fixture(scope="session")

@@ -116,3 +116,5 @@ class AccountExport(msgspec.Struct, frozen=True):
     # The account's own recipes, and its saves, favourites and ratings of any recipe.
     recipes: list[dict[str, Any]]
     recipe_activity: list[dict[str, Any]]
+    # Every XP award (action, amount, what earned it, when); the total is their sum.
+    xp_awards: list[dict[str, Any]]

@@ -27,6 +27,7 @@ from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refres
 from app.db.queries import ai as ai_q
 from app.db.queries import auth as q
 from app.db.queries import collections as collections_q
+from app.db.queries import gamification as gamification_q
 from app.db.queries import purchases as purchases_q
 from app.db.queries import scans as scans_q
 from app.db.queries import users as users_q
@@ -255,6 +256,7 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         ai_usage = await ai_q.list_ai_usage(conn, user_id=caller.id)
         recipes = await collections_q.list_own_recipes(conn, user_id=caller.id, max_rows=100_000, skip=0)
         activity = await collections_q.export_recipe_activity(conn, user_id=caller.id)
+        xp_awards = await gamification_q.export_xp_ledger(conn, user_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
@@ -267,4 +269,5 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         ai_usage=[msgspec.to_builtins(u) for u in ai_usage],
         recipes=[msgspec.to_builtins(r) for r in recipes],
         recipe_activity=[msgspec.to_builtins(a) for a in activity],
+        xp_awards=[msgspec.to_builtins(x) for x in xp_awards],
     )

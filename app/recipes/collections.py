@@ -14,6 +14,7 @@ from app.core.errors import AppError, NotFound
 from app.db.queries import collections as q
 from app.db.queries import recipes as recipes_q
 from app.db.types import Connection
+from app.gamification.xp import award
 from app.recipes.schemas import Recipe
 from app.recipes.service import recipe_of
 from app.settings import Settings
@@ -49,6 +50,7 @@ class RatingState(msgspec.Struct, frozen=True):
     rating: int
     average_rating: float
     ratings_count: int
+    xp_awarded: int = 0
 
 
 async def _visible(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -> None:
@@ -97,10 +99,13 @@ async def set_favorite(
 
 async def rate(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID, rating: int) -> RatingState:
     await _visible(conn, user_id, recipe_id)
-    others = await q.rate_recipe(conn, user_id=user_id, recipe_id=recipe_id, rating=rating)
-    assert others is not None  # an aggregate always returns its row
+    async with conn.transaction():
+        others = await q.rate_recipe(conn, user_id=user_id, recipe_id=recipe_id, rating=rating)
+        assert others is not None  # an aggregate always returns its row
+        # The first rating of a recipe earns XP; changing it does not (the key is the recipe).
+        given = await award(conn, user_id, "recipe_rated", str(recipe_id))
     count = others.others_count + 1
-    return RatingState(rating, round((others.others_sum + rating) / count, 2), count)
+    return RatingState(rating, round((others.others_sum + rating) / count, 2), count, given.xp_awarded)
 
 
 def _with_favorite(row: q.ListSavedRecipesRow | q.ListOwnRecipesRow) -> Recipe:

@@ -5,6 +5,7 @@ against the monthly generation limit); without one, the catalog ranked by overla
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ from app.core.ai import AiProvider
 from app.core.errors import AppError, BadGateway, NotFound, Unprocessable
 from app.db.queries import generation as q
 from app.db.types import Connection, ConnectionSource
+from app.gamification.xp import Award, award
 from app.ingredients.units import Unit
 from app.recipes.cache import cache_key, cached, read_cached
 from app.recipes.ranking import CatalogRanking
@@ -92,7 +94,7 @@ class PreviewsResponse(msgspec.Struct, frozen=True):
     session_id: uuid.UUID
     previews: list[Preview]
     source: Literal["ai", "catalog"]
-    xp_awarded: int = 0  # XP is the gamification service's (issue 5)
+    xp_awarded: int = 0  # previews earn none; writing one out does (DetailedResponse)
 
 
 class IdeasUnavailable(msgspec.Struct, frozen=True):
@@ -122,7 +124,7 @@ class VariationsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
 class DetailedResponse(msgspec.Struct, frozen=True):
     recipe: Recipe
-    xp_awarded: int = 0
+    xp_awarded: int = 0  # recipe_generated, once per session
 
 
 # --- what the model must answer (strict schema: every field required) ---------------------------------------------
@@ -348,8 +350,9 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
     if preview is None:
         raise NotFound("PREVIEW_NOT_FOUND", "That preview was not offered in this session.")
     if session.source == "catalog":
-        async with connect() as conn:
-            return DetailedResponse(recipe=await get_recipe(conn, user_id, uuid.UUID(preview["id"])))
+        async with connect() as conn, conn.transaction():
+            recipe = await get_recipe(conn, user_id, uuid.UUID(preview["id"]))
+            return DetailedResponse(recipe, (await _award(conn, user_id, request.session_id)).xp_awarded)
     model = settings.ai.recipe_model
     data = {
         "idea": preview,
@@ -374,7 +377,7 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
         connect, key, "recipe", compute, ttl_seconds=settings.ai.cache_ttl_seconds, wait_seconds=_wait(settings)
     )
     generated = msgspec.convert(value, ModelRecipe)
-    async with connect() as conn:
+    async with connect() as conn, conn.transaction():
         recipe_id = await q.insert_user_recipe(
             conn,
             user_id=user_id,
@@ -393,7 +396,13 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
             steps=generated.steps,
         )
         assert recipe_id is not None  # insert ... returning
-        return DetailedResponse(recipe=await get_recipe(conn, user_id, recipe_id))
+        given = await _award(conn, user_id, request.session_id)
+        return DetailedResponse(await get_recipe(conn, user_id, recipe_id), given.xp_awarded)
+
+
+def _award(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID) -> Awaitable[Award]:
+    """recipe_generated, once per session: writing out a second preview of the same session earns nothing more."""
+    return award(conn, user_id, "recipe_generated", str(session_id))
 
 
 def _checked(recipe: ModelRecipe) -> ModelRecipe:

@@ -50,8 +50,7 @@ class ScanResponse(msgspec.Struct, frozen=True):
     scan_id: uuid.UUID
     ingredients: list[DetectedIngredient]
     confidence_score: float
-    # XP is the gamification service's to award (a later capability); scanning awards none by itself.
-    xp_awarded: int = 0
+    xp_awarded: int = 0  # scan_completed, from xp_actions (0 when capped or nothing was found)
 
 
 class ScanResult(msgspec.Struct, frozen=True):

@@ -15,6 +15,7 @@ from app.core.ai import AiProvider, Image
 from app.core.errors import NotFound
 from app.db.queries import scans as q
 from app.db.types import Connection, ConnectionSource
+from app.gamification.xp import award
 from app.scan.schemas import (
     MAX_INGREDIENTS,
     DetectedIngredient,
@@ -91,7 +92,7 @@ async def analyze(
     ingredients = normalised(reply.value.ingredients)
     confidence = overall_confidence(ingredients)
     keep_days = settings.scan.image_retention_days
-    async with connect() as conn:
+    async with connect() as conn, conn.transaction():
         row = await q.insert_scan(
             conn,
             user_id=user_id,
@@ -102,8 +103,10 @@ async def analyze(
             image_content_type=image.content_type if keep_days > 0 else None,
             image_expires_at=_now() + datetime.timedelta(days=keep_days) if keep_days > 0 else None,
         )
-    assert row is not None  # insert ... returning
-    return ScanResponse(scan_id=row.id, ingredients=ingredients, confidence_score=confidence)
+        assert row is not None  # insert ... returning
+        # A scan that found nothing earns nothing (no XP for photographing the ceiling).
+        xp = (await award(conn, user_id, "scan_completed", str(row.id))).xp_awarded if ingredients else 0
+    return ScanResponse(scan_id=row.id, ingredients=ingredients, confidence_score=confidence, xp_awarded=xp)
 
 
 def _now() -> datetime.datetime:

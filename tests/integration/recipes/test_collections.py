@@ -51,6 +51,7 @@ async def test_ratings_are_one_per_user_and_averaged(client, recipe_ids) -> None
         "rating": 5,
         "average_rating": 5.0,
         "ratings_count": 1,
+        "xp_awarded": 5,  # recipe_rated, once per recipe (tests/integration/gamification)
     }
     second = (await client.post(f"{RECIPES}/{recipe}/rate", headers=bearer(b), json={"rating": 2})).json()
     assert (second["average_rating"], second["ratings_count"]) == (3.5, 2)

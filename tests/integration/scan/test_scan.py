@@ -92,7 +92,7 @@ async def test_a_photo_becomes_normalised_ingredients(client, openai, db: asyncp
     assert names[:2] == ["basil", "tomatoes"]  # lower-cased, trimmed, one entry per name, most confident first
     assert body["ingredients"][0]["confidence"] == 1.0  # clamped
     assert len(names) == 20
-    assert body["xp_awarded"] == 0
+    assert body["xp_awarded"] == 10  # scan_completed, in the transaction that stored the scan
     # What the model saw: constant instructions, the image downscaled to 1024 px, re-encoded as JPEG.
     request = openai.requests[0]
     system, user = request["messages"]

@@ -1,0 +1,33 @@
+"""/api/v1/gamification: claims of the few app-observed actions, and the caller's progress."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
+
+from app.auth.service import CurrentUser
+from app.core.dependencies import provide_caller
+from app.db.types import Connection
+from app.gamification import claims, progress
+from app.gamification.schemas import AddXpRequest, AddXpResponse, GamificationProfile
+
+
+class GamificationController(Controller):
+    path = "/api/v1/gamification"
+    tags = ["gamification"]
+    dependencies = {"caller": Provide(provide_caller)}
+
+    @post("/add-xp", status_code=200, operation_id="addXp")
+    async def add_xp(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[AddXpRequest]
+    ) -> AddXpResponse:
+        """Claim XP for an action only the app observes (recipe_cooked, completion_photo, recipe_shared,
+        daily_check_in); the amount, caps and de-duplication are the server's, and any amount sent is ignored."""
+        return await claims.claim(db, caller.id, data)
+
+    @get("/progress", operation_id="gamificationProgress")
+    async def get_progress(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> GamificationProfile:
+        return await progress.progress(db, caller.id)
