@@ -14,9 +14,9 @@ from app.server import create_app
 from app.settings import DatabaseSettings, RateLimitSettings, Settings
 from tests.support import PostgresForTests
 
-# Tables that hold no per-test data and must survive the per-test wipe: the ledger and reference data that
-# migrations seed.
-KEEP_TABLES = {"schema_migrations", "tiers", "catalog_version", "xp_actions"}  # reference rows the migrations insert
+# Tables holding rows right after migrating (the migration ledger and the reference data migrations seed: tiers,
+# xp_actions, ...) survive the per-test wipe; every other table is emptied after each test. By database URL.
+SEEDED_TABLES: dict[str, frozenset[str]] = {}
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,7 @@ async def database_url(postgres: PostgresForTests) -> AsyncIterator[str]:
     """One database built from sql/migrations for the whole run; tests are isolated by the wipe below."""
     name, dsn = await postgres.create_database()
     await migrate(dsn)
+    SEEDED_TABLES[dsn] = await _tables_with_rows(dsn)
     yield dsn
     await postgres.drop_database(name)
 
@@ -53,9 +54,21 @@ async def _wipe_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     conn = await asyncpg.connect(dsn)
     try:
         tables = await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
-        names = [f'"{t["tablename"]}"' for t in tables if t["tablename"] not in KEEP_TABLES]
+        names = [f'"{t["tablename"]}"' for t in tables if t["tablename"] not in SEEDED_TABLES[dsn]]
         if names:
             await conn.execute(f"truncate {', '.join(names)} cascade")
+    finally:
+        await conn.close()
+
+
+async def _tables_with_rows(dsn: str) -> frozenset[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        seeded = set()
+        for table in await conn.fetch("select tablename from pg_tables where schemaname = 'public'"):
+            if await conn.fetchval(f'select exists (select from "{table["tablename"]}")'):
+                seeded.add(table["tablename"])
+        return frozenset(seeded)
     finally:
         await conn.close()
 

@@ -47,6 +47,9 @@ class LinkReferralRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     referral_code: ReferralCode
 
 
+TimeZoneName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")]
+
+
 class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Any subset of the editable fields; is_creator and tiers are never editable here (unknown fields are refused)."""
 
@@ -60,6 +63,10 @@ class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     dietary_preferences: Annotated[list[Tag], msgspec.Meta(max_length=50)] | None = None
     cuisine_preferences: Annotated[list[Tag], msgspec.Meta(max_length=50)] | None = None
     cooking_skill_level: SkillLevel | None = None
+    # An IANA time zone name (checked against the time zone database); cooking streaks count days in it.
+    time_zone: (
+        Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")] | None
+    ) = None
 
 
 class User(msgspec.Struct, frozen=True):
@@ -78,6 +85,7 @@ class User(msgspec.Struct, frozen=True):
     cuisine_preferences: list[str]
     cooking_skill_level: str | None
     created_at: datetime.datetime
+    time_zone: str  # IANA name; streaks count days in it
 
 
 class AuthResponse(msgspec.Struct, frozen=True):
@@ -118,3 +126,5 @@ class AccountExport(msgspec.Struct, frozen=True):
     recipe_activity: list[dict[str, Any]]
     # Every XP award (action, amount, what earned it, when); the total is their sum.
     xp_awards: list[dict[str, Any]]
+    # The cooking streak as last stored (current, longest, first and last day, freeze tokens).
+    streak: dict[str, Any] | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 
 import asyncpg
@@ -21,7 +22,7 @@ from app.auth.schemas import (
 )
 from app.billing import entitlements
 from app.billing.account_closure import close_billing
-from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import ai as ai_q
@@ -63,6 +64,16 @@ class Credentials:
 def _user(row: GetSessionUserRow | UpdateProfileRow) -> User:
     # Both queries select exactly User's columns in User's order (a test checks the field lists match).
     return User(*msgspec.structs.astuple(row))
+
+
+def _known_time_zone(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise Unprocessable("TIME_ZONE_UNKNOWN", f"{name!r} is not a time zone name such as Europe/Paris.") from None
+    return name
 
 
 def normalise_email(email: str) -> str:
@@ -204,6 +215,7 @@ async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileU
         dietary_preferences=update.dietary_preferences,
         cuisine_preferences=update.cuisine_preferences,
         cooking_skill_level=update.cooking_skill_level,
+        time_zone=_known_time_zone(update.time_zone),
     )
     if row is None:
         raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
@@ -257,6 +269,7 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         recipes = await collections_q.list_own_recipes(conn, user_id=caller.id, max_rows=100_000, skip=0)
         activity = await collections_q.export_recipe_activity(conn, user_id=caller.id)
         xp_awards = await gamification_q.export_xp_ledger(conn, user_id=caller.id)
+        streak = await gamification_q.get_streak(conn, user_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
@@ -270,4 +283,5 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         recipes=[msgspec.to_builtins(r) for r in recipes],
         recipe_activity=[msgspec.to_builtins(a) for a in activity],
         xp_awards=[msgspec.to_builtins(x) for x in xp_awards],
+        streak=msgspec.to_builtins(streak) if streak else None,
     )

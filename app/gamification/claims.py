@@ -9,6 +9,7 @@ import uuid
 from app.core.errors import Unprocessable
 from app.db.queries import gamification as q
 from app.db.types import Connection
+from app.gamification import streaks
 from app.gamification.schemas import AddXpRequest, AddXpResponse
 from app.gamification.xp import Action, award
 from app.recipes.service import get_recipe
@@ -23,7 +24,8 @@ async def claim(conn: Connection, user_id: uuid.UUID, request: AddXpRequest) -> 
     if rule is None:
         raise Unprocessable("XP_ACTION_UNKNOWN", f"There is no XP action {request.action!r}.")
     action = _claimable(rule)
-    day = datetime.datetime.now(datetime.UTC).date().isoformat()
+    now = datetime.datetime.now(datetime.UTC)
+    day = now.date().isoformat()
     if action in RECIPE_CLAIMS:
         recipe_id = request.metadata.recipe_id if request.metadata else None
         if recipe_id is None:
@@ -34,6 +36,8 @@ async def claim(conn: Connection, user_id: uuid.UUID, request: AddXpRequest) -> 
         key = day
     async with conn.transaction():
         given = await award(conn, user_id, action, key)
+        if action == "recipe_cooked":  # a cooking day, whatever the XP's cap says
+            await streaks.record_cooking(conn, user_id, now)
     return AddXpResponse(given.xp_awarded, given.total_xp, given.level, given.leveled_up, given.outcome)
 
 

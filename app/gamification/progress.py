@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 from app.db.queries import gamification as q
 from app.db.types import Connection
+from app.gamification import streaks
 from app.gamification.levels import progress_of
 from app.gamification.schemas import GamificationProfile
 
@@ -23,5 +25,5 @@ async def progress(conn: Connection, user_id: uuid.UUID) -> GamificationProfile:
         achievements_earned=0,  # achievements: not built yet (issue 5)
         recipes_created=row.recipes_created,
         scans_completed=row.scans_completed,
-        streak_days=0,  # streaks: not built yet (issue 5)
+        streak_days=await streaks.current(conn, user_id, datetime.datetime.now(datetime.UTC)),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
@@ -9,8 +11,8 @@ from litestar.params import JSONBody
 from app.auth.service import CurrentUser
 from app.core.dependencies import provide_caller
 from app.db.types import Connection
-from app.gamification import claims, progress
-from app.gamification.schemas import AddXpRequest, AddXpResponse, GamificationProfile
+from app.gamification import claims, progress, streaks
+from app.gamification.schemas import AddXpRequest, AddXpResponse, GamificationProfile, StreakStatus
 
 
 class GamificationController(Controller):
@@ -25,6 +27,11 @@ class GamificationController(Controller):
         """Claim XP for an action only the app observes (recipe_cooked, completion_photo, recipe_shared,
         daily_check_in); the amount, caps and de-duplication are the server's, and any amount sent is ignored."""
         return await claims.claim(db, caller.id, data)
+
+    @post("/check-streak", status_code=200, operation_id="checkStreak")
+    async def check_streak(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> StreakStatus:
+        """The cooking streak as of today in the caller's time zone (spending a freeze token for one missed day)."""
+        return await streaks.check(db, caller.id, datetime.datetime.now(datetime.UTC))
 
     @get("/progress", operation_id="gamificationProgress")
     async def get_progress(

@@ -41,3 +41,10 @@ class GamificationProfile(msgspec.Struct, frozen=True):
     recipes_created: int
     scans_completed: int
     streak_days: int
+
+
+class StreakStatus(msgspec.Struct, frozen=True):
+    current_streak: int
+    longest_streak: int
+    freeze_tokens: int
+    extended_today: bool  # today (the user's local date) already counts

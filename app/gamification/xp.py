@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from app.core.limits import period_bounds
 from app.db.queries import gamification as q
@@ -24,8 +24,23 @@ Action = Literal[
     "completion_photo",
     "recipe_shared",
     "daily_check_in",
+    "streak_3",
+    "streak_7",
+    "streak_14",
+    "streak_30",
+    "streak_60",
+    "streak_100",
+    "streak_365",
 ]
+ACTIONS: frozenset[str] = frozenset(get_args(Action))
 Outcome = Literal["awarded", "duplicate", "daily_cap_reached"]
+
+
+def action_named(name: str) -> Action:
+    """An action named by a table row (streak_milestones, ...), checked against the Action type."""
+    if name not in ACTIONS:
+        raise ValueError(f"{name!r} is not an XP action this code knows")
+    return cast("Action", name)
 
 
 @dataclass(frozen=True)

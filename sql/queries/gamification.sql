@@ -45,3 +45,28 @@ from xp_ledger
 where user_id = @user_id
 order by awarded_at desc, id desc
 limit 100000;
+
+-- name: LockStreak :one
+-- Creates the user's streak if needed and locks it until the transaction ends, with the user's time zone.
+insert into streaks (user_id) values (@user_id)
+on conflict (user_id) do update set user_id = excluded.user_id
+returning current_streak, longest_streak, started_on, last_day, freeze_tokens,
+          (select u.time_zone from users u where u.id = @user_id) as time_zone;
+
+-- name: SaveStreak :exec
+update streaks
+set current_streak = @current_streak, longest_streak = @longest_streak, started_on = sqlc.narg(started_on),
+    last_day = sqlc.narg(last_day), freeze_tokens = @freeze_tokens,
+    freezes_used = freezes_used + @freezes_spent, updated_at = now()
+where user_id = @user_id;
+
+-- name: ListStreakMilestones :many
+select days, action, freeze_tokens from streak_milestones order by days;
+
+-- name: GetStreak :one
+-- The stored streak (as of its last update) and the user's time zone, for reading without a lock.
+select coalesce(s.current_streak, 0)::integer as current_streak, coalesce(s.longest_streak, 0)::integer as longest_streak,
+       s.started_on, s.last_day, coalesce(s.freeze_tokens, 0)::integer as freeze_tokens, u.time_zone
+from users u
+left join streaks s on s.user_id = u.id
+where u.id = @user_id;

@@ -11,11 +11,12 @@ update users set
     dietary_preferences = coalesce(sqlc.narg(dietary_preferences)::text[], dietary_preferences),
     cuisine_preferences = coalesce(sqlc.narg(cuisine_preferences)::text[], cuisine_preferences),
     cooking_skill_level = coalesce(sqlc.narg(cooking_skill_level), cooking_skill_level),
+    time_zone = coalesce(sqlc.narg(time_zone), time_zone),
     updated_at = now()
 where id = @user_id
 returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_completed,
           default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
-          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at;
+          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone;
 
 -- name: UserExists :one
 select exists (select 1 from users where id = @id);

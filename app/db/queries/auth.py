@@ -84,7 +84,7 @@ async def get_password_hash(conn: Connection, *, user_id: uuid.UUID) -> str | No
 
 GET_SESSION_USER = """select u.id, u.email, u.name, u.avatar_url, u.is_creator, u.creator_tier, u.onboarding_completed,
        u.default_serving_size, u.meal_prep_enabled, u.default_meal_prep_count, u.kitchen_appliances,
-       u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at
+       u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at, u.time_zone
 from sessions s
 join users u on u.id = s.user_id
 where s.id = $1 and s.user_id = $2 and s.revoked_at is null"""
@@ -106,6 +106,7 @@ class GetSessionUserRow(msgspec.Struct, frozen=True):
     cuisine_preferences: list[str]
     cooking_skill_level: str | None
     created_at: datetime.datetime
+    time_zone: str
 
 
 async def get_session_user(conn: Connection, *, session_id: uuid.UUID, user_id: uuid.UUID) -> GetSessionUserRow | None:

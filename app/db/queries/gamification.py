@@ -125,3 +125,97 @@ async def export_xp_ledger(conn: Connection, *, user_id: uuid.UUID) -> list[Expo
     """The account's awards (data export), newest first."""
     records = await conn.fetch(EXPORT_XP_LEDGER, user_id)
     return [ExportXpLedgerRow(*record) for record in records]
+
+
+LOCK_STREAK = """insert into streaks (user_id) values ($1)
+on conflict (user_id) do update set user_id = excluded.user_id
+returning current_streak, longest_streak, started_on, last_day, freeze_tokens,
+          (select u.time_zone from users u where u.id = $1) as time_zone"""
+
+
+class LockStreakRow(msgspec.Struct, frozen=True):
+    current_streak: int
+    longest_streak: int
+    started_on: datetime.date | None
+    last_day: datetime.date | None
+    freeze_tokens: int
+    time_zone: str
+
+
+async def lock_streak(conn: Connection, *, user_id: uuid.UUID) -> LockStreakRow | None:
+    """Creates the user's streak if needed and locks it until the transaction ends, with the user's time zone."""
+    record = await conn.fetchrow(LOCK_STREAK, user_id)
+    if record is None:
+        return None
+    return LockStreakRow(*record)
+
+
+SAVE_STREAK = """update streaks
+set current_streak = $1, longest_streak = $2, started_on = $3,
+    last_day = $4, freeze_tokens = $5,
+    freezes_used = freezes_used + $6, updated_at = now()
+where user_id = $7"""
+
+
+async def save_streak(
+    conn: Connection,
+    *,
+    current_streak: int,
+    longest_streak: int,
+    started_on: datetime.date | None,
+    last_day: datetime.date | None,
+    freeze_tokens: int,
+    freezes_spent: int,
+    user_id: uuid.UUID,
+) -> None:
+    await conn.execute(
+        SAVE_STREAK,
+        current_streak,
+        longest_streak,
+        started_on,
+        last_day,
+        freeze_tokens,
+        freezes_spent,
+        user_id,
+    )
+
+
+LIST_STREAK_MILESTONES = """select days, action, freeze_tokens from streak_milestones order by days"""
+
+
+class ListStreakMilestonesRow(msgspec.Struct, frozen=True):
+    days: int
+    action: str
+    freeze_tokens: int
+
+
+async def list_streak_milestones(conn: Connection) -> list[ListStreakMilestonesRow]:
+    records = await conn.fetch(LIST_STREAK_MILESTONES)
+    return [ListStreakMilestonesRow(*record) for record in records]
+
+
+GET_STREAK = (
+    "select coalesce(s.current_streak, 0)::integer as current_streak, coalesce(s.longest_streak, 0)::integer as "
+    "longest_streak,\n"
+    "       s.started_on, s.last_day, coalesce(s.freeze_tokens, 0)::integer as freeze_tokens, u.time_zone\n"
+    "from users u\n"
+    "left join streaks s on s.user_id = u.id\n"
+    "where u.id = $1"
+)
+
+
+class GetStreakRow(msgspec.Struct, frozen=True):
+    current_streak: int
+    longest_streak: int
+    started_on: datetime.date | None
+    last_day: datetime.date | None
+    freeze_tokens: int
+    time_zone: str
+
+
+async def get_streak(conn: Connection, *, user_id: uuid.UUID) -> GetStreakRow | None:
+    """The stored streak (as of its last update) and the user's time zone, for reading without a lock."""
+    record = await conn.fetchrow(GET_STREAK, user_id)
+    if record is None:
+        return None
+    return GetStreakRow(*record)

@@ -22,11 +22,12 @@ UPDATE_PROFILE = """update users set
     dietary_preferences = coalesce($8::text[], dietary_preferences),
     cuisine_preferences = coalesce($9::text[], cuisine_preferences),
     cooking_skill_level = coalesce($10, cooking_skill_level),
+    time_zone = coalesce($11, time_zone),
     updated_at = now()
-where id = $11
+where id = $12
 returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_completed,
           default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
-          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at"""
+          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone"""
 
 
 class UpdateProfileRow(msgspec.Struct, frozen=True):
@@ -45,6 +46,7 @@ class UpdateProfileRow(msgspec.Struct, frozen=True):
     cuisine_preferences: list[str]
     cooking_skill_level: str | None
     created_at: datetime.datetime
+    time_zone: str
 
 
 async def update_profile(
@@ -60,6 +62,7 @@ async def update_profile(
     dietary_preferences: list[str] | None,
     cuisine_preferences: list[str] | None,
     cooking_skill_level: str | None,
+    time_zone: str | None,
     user_id: uuid.UUID,
 ) -> UpdateProfileRow | None:
     """Absent fields (null parameters) keep their stored value."""
@@ -75,6 +78,7 @@ async def update_profile(
         dietary_preferences,
         cuisine_preferences,
         cooking_skill_level,
+        time_zone,
         user_id,
     )
     if record is None:

@@ -104,8 +104,10 @@ async def test_daily_caps_and_level_ups(client, db, recipes) -> None:
     assert [a["leveled_up"] for a in answers] == [False, True, False, False, False, False]  # level 2 at 100
     assert (answers[-1]["total_xp"], answers[-1]["level"]) == (250, 2)
     received = [events.get_nowait()["event"] for _ in range(events.qsize())]
-    assert [e["type"] for e in received] == ["xp.awarded"] * 2 + ["level.up"] + ["xp.awarded"] * 3
-    assert received[2]["data"] == {"level": 2}
+    # The first cooking day also starts a streak (streak.updated once: later claims the same day change nothing).
+    kinds = ["xp.awarded", "streak.updated", "xp.awarded", "level.up", "xp.awarded", "xp.awarded", "xp.awarded"]
+    assert [e["type"] for e in received] == kinds
+    assert received[3]["data"] == {"level": 2}
     assert received[-1]["data"] == {"action": "recipe_cooked", "amount": 50, "total_xp": 250}
     # Another action has its own cap.
     shared = {"action": "recipe_shared", "metadata": {"recipe_id": recipes[0]}}
@@ -164,6 +166,7 @@ async def test_the_ledger_is_append_only_exported_and_erased(client, db) -> None
         await db.execute("update xp_ledger set amount = 1000")
     exported = (await client.get("/api/v1/auth/export", headers=bearer(auth))).json()
     assert [(x["action"], x["amount"]) for x in exported["xp_awards"]] == [("daily_check_in", 5)]
+    assert exported["streak"]["current_streak"] == 0 and exported["user"]["time_zone"] == "UTC"
     deleted = await client.request(
         "DELETE", "/api/v1/auth/account", headers=bearer(auth), json={"confirm_password": PASSWORD}
     )
