@@ -128,3 +128,6 @@ class AccountExport(msgspec.Struct, frozen=True):
     xp_awards: list[dict[str, Any]]
     # The cooking streak as last stored (current, longest, first and last day, freeze tokens).
     streak: dict[str, Any] | None
+    # Achievements unlocked (slug, when) and the cooking log (recipe, day) they count.
+    achievements: list[dict[str, Any]]
+    cooking_log: list[dict[str, Any]]

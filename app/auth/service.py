@@ -270,6 +270,8 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         activity = await collections_q.export_recipe_activity(conn, user_id=caller.id)
         xp_awards = await gamification_q.export_xp_ledger(conn, user_id=caller.id)
         streak = await gamification_q.get_streak(conn, user_id=caller.id)
+        unlocked = await gamification_q.export_achievements(conn, user_id=caller.id)
+        cooked = await gamification_q.export_cooking_log(conn, user_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
@@ -284,4 +286,6 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
         recipe_activity=[msgspec.to_builtins(a) for a in activity],
         xp_awards=[msgspec.to_builtins(x) for x in xp_awards],
         streak=msgspec.to_builtins(streak) if streak else None,
+        achievements=[msgspec.to_builtins(a) for a in unlocked],
+        cooking_log=[msgspec.to_builtins(c) for c in cooked],
     )

@@ -9,7 +9,8 @@ import uuid
 from app.core.errors import Unprocessable
 from app.db.queries import gamification as q
 from app.db.types import Connection
-from app.gamification import streaks
+from app.gamification import achievements, streaks
+from app.gamification.levels import level_for
 from app.gamification.schemas import AddXpRequest, AddXpResponse
 from app.gamification.xp import Action, award
 from app.recipes.service import get_recipe
@@ -26,8 +27,8 @@ async def claim(conn: Connection, user_id: uuid.UUID, request: AddXpRequest) -> 
     action = _claimable(rule)
     now = datetime.datetime.now(datetime.UTC)
     day = now.date().isoformat()
+    recipe_id = request.metadata.recipe_id if request.metadata else None
     if action in RECIPE_CLAIMS:
-        recipe_id = request.metadata.recipe_id if request.metadata else None
         if recipe_id is None:
             raise Unprocessable("RECIPE_ID_REQUIRED", f"{action} needs metadata.recipe_id.")
         await get_recipe(conn, user_id, recipe_id)  # 404 unless the caller can see it
@@ -36,9 +37,20 @@ async def claim(conn: Connection, user_id: uuid.UUID, request: AddXpRequest) -> 
         key = day
     async with conn.transaction():
         given = await award(conn, user_id, action, key)
-        if action == "recipe_cooked":  # a cooking day, whatever the XP's cap says
+        if action == "recipe_cooked" and recipe_id is not None:  # a cooking day, whatever the XP's cap says
+            await q.log_cooking(conn, user_id=user_id, recipe_id=recipe_id, cooked_on=now.date())
             await streaks.record_cooking(conn, user_id, now)
-    return AddXpResponse(given.xp_awarded, given.total_xp, given.level, given.leveled_up, given.outcome)
+            await achievements.evaluate(conn, user_id)
+        total = await q.get_xp_total(conn, user_id=user_id)  # with any milestone or achievement XP it brought
+    assert total is not None  # award() created the row
+    before = given.total_xp - given.xp_awarded
+    return AddXpResponse(
+        xp_awarded=total - before,
+        total_xp=total,
+        level=level_for(total),
+        leveled_up=level_for(total) > level_for(before),
+        outcome=given.outcome,
+    )
 
 
 def _claimable(rule: q.GetXpActionRow) -> Action:

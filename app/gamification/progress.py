@@ -22,7 +22,7 @@ async def progress(conn: Connection, user_id: uuid.UUID) -> GamificationProfile:
         level=level.level,
         current_level_xp=level.current_level_xp,
         next_level_xp=level.next_level_xp,
-        achievements_earned=0,  # achievements: not built yet (issue 5)
+        achievements_earned=row.achievements_earned,
         recipes_created=row.recipes_created,
         scans_completed=row.scans_completed,
         streak_days=await streaks.current(conn, user_id, datetime.datetime.now(datetime.UTC)),

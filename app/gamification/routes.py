@@ -11,8 +11,8 @@ from litestar.params import JSONBody
 from app.auth.service import CurrentUser
 from app.core.dependencies import provide_caller
 from app.db.types import Connection
-from app.gamification import claims, progress, streaks
-from app.gamification.schemas import AddXpRequest, AddXpResponse, GamificationProfile, StreakStatus
+from app.gamification import achievements, claims, progress, streaks
+from app.gamification.schemas import Achievement, AddXpRequest, AddXpResponse, GamificationProfile, StreakStatus
 
 
 class GamificationController(Controller):
@@ -32,6 +32,13 @@ class GamificationController(Controller):
     async def check_streak(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> StreakStatus:
         """The cooking streak as of today in the caller's time zone (spending a freeze token for one missed day)."""
         return await streaks.check(db, caller.id, datetime.datetime.now(datetime.UTC))
+
+    @get("/achievements", operation_id="listAchievements")
+    async def list_achievements(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> list[Achievement]:
+        """Every achievement, with the caller's progress towards it and when it was unlocked."""
+        return await achievements.list_for(db, caller.id)
 
     @get("/progress", operation_id="gamificationProgress")
     async def get_progress(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Annotated
 
@@ -23,11 +24,12 @@ class AddXpRequest(msgspec.Struct, frozen=True):
 
 
 class AddXpResponse(msgspec.Struct, frozen=True):
-    xp_awarded: int
+    xp_awarded: int  # everything this claim earned: the action's XP and any streak milestone or achievement it brought
     total_xp: int
     level: int
     leveled_up: bool
-    # Why xp_awarded is 0 when it is: this action and thing already earned XP, or today's cap is reached.
+    # The action's own award: awarded, or not because this action and thing already earned XP (duplicate) or
+    # today's cap is reached.
     outcome: Outcome
 
 
@@ -48,3 +50,14 @@ class StreakStatus(msgspec.Struct, frozen=True):
     longest_streak: int
     freeze_tokens: int
     extended_today: bool  # today (the user's local date) already counts
+
+
+class Achievement(msgspec.Struct, frozen=True):
+    slug: str
+    name: str
+    description: str
+    metric: str  # what is counted: scans, recipes_made, recipes_cooked, cuisines_cooked, streak_days, ratings
+    threshold: int
+    progress: int  # the user's count, up to the threshold
+    unlocked: bool
+    unlocked_at: datetime.datetime | None = None

@@ -31,6 +31,7 @@ Action = Literal[
     "streak_60",
     "streak_100",
     "streak_365",
+    "achievement_unlocked",
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 Outcome = Literal["awarded", "duplicate", "daily_cap_reached"]

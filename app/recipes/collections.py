@@ -14,6 +14,7 @@ from app.core.errors import AppError, NotFound
 from app.db.queries import collections as q
 from app.db.queries import recipes as recipes_q
 from app.db.types import Connection
+from app.gamification import achievements
 from app.gamification.xp import award
 from app.recipes.schemas import Recipe
 from app.recipes.service import recipe_of
@@ -104,6 +105,7 @@ async def rate(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID, ratin
         assert others is not None  # an aggregate always returns its row
         # The first rating of a recipe earns XP; changing it does not (the key is the recipe).
         given = await award(conn, user_id, "recipe_rated", str(recipe_id))
+        await achievements.evaluate(conn, user_id)
     count = others.others_count + 1
     return RatingState(rating, round((others.others_sum + rating) / count, 2), count, given.xp_awarded)
 

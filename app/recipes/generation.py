@@ -5,7 +5,6 @@ against the monthly generation limit); without one, the catalog ranked by overla
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -17,6 +16,7 @@ from app.core.ai import AiProvider
 from app.core.errors import AppError, BadGateway, NotFound, Unprocessable
 from app.db.queries import generation as q
 from app.db.types import Connection, ConnectionSource
+from app.gamification import achievements
 from app.gamification.xp import Award, award
 from app.ingredients.units import Unit
 from app.recipes.cache import cache_key, cached, read_cached
@@ -400,9 +400,11 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
         return DetailedResponse(await get_recipe(conn, user_id, recipe_id), given.xp_awarded)
 
 
-def _award(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID) -> Awaitable[Award]:
+async def _award(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID) -> Award:
     """recipe_generated, once per session: writing out a second preview of the same session earns nothing more."""
-    return award(conn, user_id, "recipe_generated", str(session_id))
+    given = await award(conn, user_id, "recipe_generated", str(session_id))
+    await achievements.evaluate(conn, user_id)
+    return given
 
 
 def _checked(recipe: ModelRecipe) -> ModelRecipe:

@@ -15,6 +15,7 @@ from app.core.ai import AiProvider, Image
 from app.core.errors import NotFound
 from app.db.queries import scans as q
 from app.db.types import Connection, ConnectionSource
+from app.gamification import achievements
 from app.gamification.xp import award
 from app.scan.schemas import (
     MAX_INGREDIENTS,
@@ -106,6 +107,7 @@ async def analyze(
         assert row is not None  # insert ... returning
         # A scan that found nothing earns nothing (no XP for photographing the ceiling).
         xp = (await award(conn, user_id, "scan_completed", str(row.id))).xp_awarded if ingredients else 0
+        await achievements.evaluate(conn, user_id)
     return ScanResponse(scan_id=row.id, ingredients=ingredients, confidence_score=confidence, xp_awarded=xp)
 
 

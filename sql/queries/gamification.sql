@@ -36,7 +36,8 @@ returning total_xp;
 -- The caller's total XP and the counts the progress shows.
 select coalesce((select t.total_xp from xp_totals t where t.user_id = @user_id), 0)::bigint as total_xp,
        (select count(*) from recipes r where r.user_id = @user_id)::bigint as recipes_created,
-       (select count(*) from scans s where s.user_id = @user_id)::bigint as scans_completed;
+       (select count(*) from scans s where s.user_id = @user_id)::bigint as scans_completed,
+       (select count(*) from user_achievements a where a.user_id = @user_id)::bigint as achievements_earned;
 
 -- name: ExportXpLedger :many
 -- The account's awards (data export), newest first.
@@ -70,3 +71,49 @@ select coalesce(s.current_streak, 0)::integer as current_streak, coalesce(s.long
 from users u
 left join streaks s on s.user_id = u.id
 where u.id = @user_id;
+
+-- name: LogCooking :exec
+insert into cooking_log (user_id, recipe_id, cooked_on) values (@user_id, @recipe_id, @cooked_on)
+on conflict do nothing;
+
+-- name: AchievementMetrics :one
+-- What achievements count, for one user (each an indexed count over that user's rows).
+select (select count(*) from scans s where s.user_id = @user_id)::integer as scans,
+       (select count(*) from xp_ledger l
+        where l.user_id = @user_id and l.action = 'recipe_generated')::integer as recipes_made,
+       (select count(*) from cooking_log c where c.user_id = @user_id)::integer as recipes_cooked,
+       (select count(distinct r.cuisine) from cooking_log c join recipes r on r.id = c.recipe_id
+        where c.user_id = @user_id and r.cuisine is not null)::integer as cuisines_cooked,
+       coalesce((select k.longest_streak from streaks k where k.user_id = @user_id), 0)::integer as streak_days,
+       (select count(*) from recipe_ratings g where g.user_id = @user_id)::integer as ratings;
+
+-- name: UnlockAchievements :many
+-- Unlocks every achievement whose threshold the user's metrics ({metric: value}) reach and that they do not
+-- have yet.
+insert into user_achievements (user_id, slug)
+select @user_id, a.slug
+from achievements a
+join jsonb_each_text(@reached::jsonb) as m (metric, reached) on m.metric = a.metric
+where a.threshold <= m.reached::integer
+on conflict (user_id, slug) do nothing
+returning slug;
+
+-- name: ListAchievements :many
+-- The catalogue with the user's unlock times (null: locked).
+select a.slug, a.name, a.description, a.metric, a.threshold, u.unlocked_at
+from achievements a
+left join user_achievements u on u.slug = a.slug and u.user_id = @user_id
+order by a.position;
+
+-- name: ExportAchievements :many
+select slug, unlocked_at from user_achievements where user_id = @user_id order by unlocked_at, slug;
+
+-- name: ExportCookingLog :many
+select recipe_id, cooked_on
+from cooking_log
+where user_id = @user_id
+order by cooked_on desc, recipe_id
+limit 100000;
+
+-- name: GetXpTotal :one
+select total_xp from xp_totals where user_id = @user_id;

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 
@@ -90,13 +90,15 @@ async def add_to_xp_total(conn: Connection, *, amount: int, user_id: uuid.UUID) 
 
 GET_XP_PROGRESS = """select coalesce((select t.total_xp from xp_totals t where t.user_id = $1), 0)::bigint as total_xp,
        (select count(*) from recipes r where r.user_id = $1)::bigint as recipes_created,
-       (select count(*) from scans s where s.user_id = $1)::bigint as scans_completed"""
+       (select count(*) from scans s where s.user_id = $1)::bigint as scans_completed,
+       (select count(*) from user_achievements a where a.user_id = $1)::bigint as achievements_earned"""
 
 
 class GetXpProgressRow(msgspec.Struct, frozen=True):
     total_xp: int
     recipes_created: int
     scans_completed: int
+    achievements_earned: int
 
 
 async def get_xp_progress(conn: Connection, *, user_id: uuid.UUID) -> GetXpProgressRow | None:
@@ -219,3 +221,114 @@ async def get_streak(conn: Connection, *, user_id: uuid.UUID) -> GetStreakRow | 
     if record is None:
         return None
     return GetStreakRow(*record)
+
+
+LOG_COOKING = """insert into cooking_log (user_id, recipe_id, cooked_on) values ($1, $2, $3)
+on conflict do nothing"""
+
+
+async def log_cooking(conn: Connection, *, user_id: uuid.UUID, recipe_id: uuid.UUID, cooked_on: datetime.date) -> None:
+    await conn.execute(LOG_COOKING, user_id, recipe_id, cooked_on)
+
+
+ACHIEVEMENT_METRICS = """select (select count(*) from scans s where s.user_id = $1)::integer as scans,
+       (select count(*) from xp_ledger l
+        where l.user_id = $1 and l.action = 'recipe_generated')::integer as recipes_made,
+       (select count(*) from cooking_log c where c.user_id = $1)::integer as recipes_cooked,
+       (select count(distinct r.cuisine) from cooking_log c join recipes r on r.id = c.recipe_id
+        where c.user_id = $1 and r.cuisine is not null)::integer as cuisines_cooked,
+       coalesce((select k.longest_streak from streaks k where k.user_id = $1), 0)::integer as streak_days,
+       (select count(*) from recipe_ratings g where g.user_id = $1)::integer as ratings"""
+
+
+class AchievementMetricsRow(msgspec.Struct, frozen=True):
+    scans: int
+    recipes_made: int
+    recipes_cooked: int
+    cuisines_cooked: int
+    streak_days: int
+    ratings: int
+
+
+async def achievement_metrics(conn: Connection, *, user_id: uuid.UUID) -> AchievementMetricsRow | None:
+    """What achievements count, for one user (each an indexed count over that user's rows)."""
+    record = await conn.fetchrow(ACHIEVEMENT_METRICS, user_id)
+    if record is None:
+        return None
+    return AchievementMetricsRow(*record)
+
+
+UNLOCK_ACHIEVEMENTS = """insert into user_achievements (user_id, slug)
+select $1, a.slug
+from achievements a
+join jsonb_each_text($2::jsonb) as m (metric, reached) on m.metric = a.metric
+where a.threshold <= m.reached::integer
+on conflict (user_id, slug) do nothing
+returning slug"""
+
+
+async def unlock_achievements(conn: Connection, *, user_id: uuid.UUID, reached: Any) -> list[str]:
+    """Unlocks every achievement whose threshold the user's metrics ({metric: value}) reach and that they do not
+    have yet.
+    """
+    records = await conn.fetch(UNLOCK_ACHIEVEMENTS, user_id, reached)
+    return [record[0] for record in records]
+
+
+LIST_ACHIEVEMENTS = """select a.slug, a.name, a.description, a.metric, a.threshold, u.unlocked_at
+from achievements a
+left join user_achievements u on u.slug = a.slug and u.user_id = $1
+order by a.position"""
+
+
+class ListAchievementsRow(msgspec.Struct, frozen=True):
+    slug: str
+    name: str
+    description: str
+    metric: str
+    threshold: int
+    unlocked_at: datetime.datetime | None
+
+
+async def list_achievements(conn: Connection, *, user_id: uuid.UUID) -> list[ListAchievementsRow]:
+    """The catalogue with the user's unlock times (null: locked)."""
+    records = await conn.fetch(LIST_ACHIEVEMENTS, user_id)
+    return [ListAchievementsRow(*record) for record in records]
+
+
+EXPORT_ACHIEVEMENTS = "select slug, unlocked_at from user_achievements where user_id = $1 order by unlocked_at, slug"
+
+
+class ExportAchievementsRow(msgspec.Struct, frozen=True):
+    slug: str
+    unlocked_at: datetime.datetime
+
+
+async def export_achievements(conn: Connection, *, user_id: uuid.UUID) -> list[ExportAchievementsRow]:
+    records = await conn.fetch(EXPORT_ACHIEVEMENTS, user_id)
+    return [ExportAchievementsRow(*record) for record in records]
+
+
+EXPORT_COOKING_LOG = """select recipe_id, cooked_on
+from cooking_log
+where user_id = $1
+order by cooked_on desc, recipe_id
+limit 100000"""
+
+
+class ExportCookingLogRow(msgspec.Struct, frozen=True):
+    recipe_id: uuid.UUID
+    cooked_on: datetime.date
+
+
+async def export_cooking_log(conn: Connection, *, user_id: uuid.UUID) -> list[ExportCookingLogRow]:
+    records = await conn.fetch(EXPORT_COOKING_LOG, user_id)
+    return [ExportCookingLogRow(*record) for record in records]
+
+
+GET_XP_TOTAL = """select total_xp from xp_totals where user_id = $1"""
+
+
+async def get_xp_total(conn: Connection, *, user_id: uuid.UUID) -> int | None:
+    value = await conn.fetchval(GET_XP_TOTAL, user_id)
+    return cast("int | None", value)

@@ -84,6 +84,10 @@ async def test_only_app_observed_actions_can_be_claimed(client, db, recipes) -> 
 
 async def test_daily_caps_and_level_ups(client, db, recipes) -> None:
     auth = await sign_up(client)
+    # Six recipes of one cuisine, so that no cuisine achievement adds XP on the way.
+    same = "select id from recipes where user_id is null and cuisine = $1 order by slug limit 6"
+    cuisine = await db.fetchval("select cuisine from recipes where user_id is null group by 1 order by count(*) desc")
+    one_cuisine = [str(row["id"]) for row in await db.fetch(same, cuisine)]
     listener = await asyncpg.connect(client.app.state.services.settings.database.url)
     events: asyncio.Queue[dict] = asyncio.Queue()
     await listener.add_listener("cookcam_events", lambda *args: events.put_nowait(json.loads(args[-1])))
@@ -94,21 +98,23 @@ async def test_daily_caps_and_level_ups(client, db, recipes) -> None:
                     ADD_XP, headers=bearer(auth), json={"action": "recipe_cooked", "metadata": {"recipe_id": r}}
                 )
             ).json()
-            for r in recipes[:6]
+            for r in one_cuisine
         ]
         await asyncio.sleep(0.2)
     finally:
         await listener.close()
-    assert [a["xp_awarded"] for a in answers] == [50, 50, 50, 50, 50, 0]  # five a day
-    assert answers[-1]["outcome"] == "daily_cap_reached"
-    assert [a["leveled_up"] for a in answers] == [False, True, False, False, False, False]  # level 2 at 100
-    assert (answers[-1]["total_xp"], answers[-1]["level"]) == (250, 2)
+    # Five a day; the first also unlocks first_cook (+50 XP), reaching level 2 (at 100); the fifth reaches 300,
+    # level 3.
+    assert [a["xp_awarded"] for a in answers] == [100, 50, 50, 50, 50, 0]
+    assert [a["outcome"] for a in answers] == ["awarded"] * 5 + ["daily_cap_reached"]
+    assert [a["leveled_up"] for a in answers] == [True, False, False, False, True, False]
+    assert (answers[-1]["total_xp"], answers[-1]["level"]) == (300, 3)
     received = [events.get_nowait()["event"] for _ in range(events.qsize())]
-    # The first cooking day also starts a streak (streak.updated once: later claims the same day change nothing).
-    kinds = ["xp.awarded", "streak.updated", "xp.awarded", "level.up", "xp.awarded", "xp.awarded", "xp.awarded"]
-    assert [e["type"] for e in received] == kinds
+    first = ["xp.awarded", "streak.updated", "xp.awarded", "level.up", "achievement.unlocked"]
+    assert [e["type"] for e in received] == [*first, "xp.awarded", "xp.awarded", "xp.awarded", "xp.awarded", "level.up"]
     assert received[3]["data"] == {"level": 2}
-    assert received[-1]["data"] == {"action": "recipe_cooked", "amount": 50, "total_xp": 250}
+    assert received[-2]["data"] == {"action": "recipe_cooked", "amount": 50, "total_xp": 300}
+    assert received[-1]["data"] == {"level": 3}
     # Another action has its own cap.
     shared = {"action": "recipe_shared", "metadata": {"recipe_id": recipes[0]}}
     assert (await client.post(ADD_XP, headers=bearer(auth), json=shared)).json()["xp_awarded"] == 10
@@ -121,16 +127,17 @@ async def test_concurrent_claims_cannot_pass_a_cap_or_count_twice(client, db, re
         return {"action": "recipe_cooked", "metadata": {"recipe_id": recipe_id}}
 
     different = await asyncio.gather(*(client.post(ADD_XP, headers=bearer(auth), json=cooked(r)) for r in recipes[:10]))
-    assert sorted(r.json()["xp_awarded"] for r in different) == [0] * 5 + [50] * 5
+    assert sorted(r.json()["outcome"] for r in different) == ["awarded"] * 5 + ["daily_cap_reached"] * 5
     other = await sign_up(client)
-    same = await asyncio.gather(
-        *(client.post(ADD_XP, headers=bearer(other), json=cooked(recipes[0])) for _ in range(8))
-    )
-    assert sorted(r.json()["xp_awarded"] for r in same) == [0] * 7 + [50]
+    retries = (client.post(ADD_XP, headers=bearer(other), json=cooked(recipes[0])) for _ in range(8))
+    same = await asyncio.gather(*retries)
+    assert sorted(r.json()["outcome"] for r in same) == ["awarded"] + ["duplicate"] * 7
+    cooked_awards = "select count(*) from xp_ledger where action = 'recipe_cooked' and user_id = $1"
+    assert await db.fetchval(cooked_awards, uuid.UUID(auth["user"]["id"])) == 5
+    assert await db.fetchval(cooked_awards, uuid.UUID(other["user"]["id"])) == 1
     totals = await db.fetch("select user_id, total_xp from xp_totals order by total_xp")
     ledger = await db.fetch("select user_id, sum(amount) as xp from xp_ledger group by user_id order by xp")
     assert [(r["user_id"], r["total_xp"]) for r in totals] == [(r["user_id"], r["xp"]) for r in ledger]
-    assert [r["total_xp"] for r in totals] == [50, 250]
 
 
 async def test_ratings_earn_once_and_toggles_earn_nothing(client, db, recipes) -> None:
@@ -143,7 +150,7 @@ async def test_ratings_earn_once_and_toggles_earn_nothing(client, db, recipes) -
     for _ in range(4):
         await client.post(f"/api/v1/recipes/{recipes[0]}/favorite", headers=bearer(auth))
         await client.post(f"/api/v1/recipes/{recipes[0]}/save", headers=bearer(auth))
-    assert (await client.get(PROGRESS, headers=bearer(auth))).json()["total_xp"] == 5
+    assert (await client.get(PROGRESS, headers=bearer(auth))).json()["total_xp"] == 5 + 50  # and first_rating
 
 
 async def test_writing_out_a_session_earns_once(client, db, recipes) -> None:
