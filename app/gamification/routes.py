@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import datetime
+from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from app.auth.service import CurrentUser
 from app.core.dependencies import provide_caller
 from app.db.types import Connection
-from app.gamification import achievements, claims, progress, streaks
-from app.gamification.schemas import Achievement, AddXpRequest, AddXpResponse, GamificationProfile, StreakStatus
+from app.gamification import achievements, claims, leaderboards, progress, streaks
+from app.gamification.schemas import (
+    Achievement,
+    AddXpRequest,
+    AddXpResponse,
+    GamificationProfile,
+    Leaderboard,
+    LeaderboardPeriod,
+    StreakStatus,
+)
 
 
 class GamificationController(Controller):
@@ -39,6 +48,19 @@ class GamificationController(Controller):
     ) -> list[Achievement]:
         """Every achievement, with the caller's progress towards it and when it was unlocked."""
         return await achievements.list_for(db, caller.id)
+
+    @get("/leaderboard", operation_id="leaderboard")
+    async def get_leaderboard(
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        period: FromQuery[LeaderboardPeriod] = "weekly",
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=10_000)] = 0,
+    ) -> Leaderboard:
+        """XP ranks for the current UTC day, ISO week, month or all time, a page at a time, with the caller's own."""
+        now = datetime.datetime.now(datetime.UTC)
+        return await leaderboards.leaderboard(db, caller.id, period, limit=limit, offset=offset, now=now)
 
     @get("/progress", operation_id="gamificationProgress")
     async def get_progress(

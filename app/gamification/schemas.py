@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -61,3 +61,24 @@ class Achievement(msgspec.Struct, frozen=True):
     progress: int  # the user's count, up to the threshold
     unlocked: bool
     unlocked_at: datetime.datetime | None = None
+
+
+LeaderboardPeriod = Literal["daily", "weekly", "monthly", "allTime"]
+
+
+class LeaderboardEntry(msgspec.Struct, frozen=True):
+    rank: int  # 1 + the number of users with more XP on this board: equal XP, equal rank
+    user_id: uuid.UUID
+    username: str
+    avatar_url: str | None
+    total_xp: int
+    period_xp: int  # XP in this period (all-time: the total)
+    level: int
+
+
+class Leaderboard(msgspec.Struct, frozen=True):
+    leaderboard: list[LeaderboardEntry]
+    period: LeaderboardPeriod
+    period_start: datetime.date | None  # UTC day, ISO week's Monday or month's first day; null for allTime
+    updated_at: datetime.datetime  # computed live: the moment of this answer
+    caller: LeaderboardEntry | None  # the caller's own entry (null without XP on this board)

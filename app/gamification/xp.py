@@ -13,6 +13,7 @@ from app.core.limits import period_bounds
 from app.db.queries import gamification as q
 from app.db.types import Connection
 from app.gamification.levels import level_for
+from app.gamification.periods import period_start
 from app.realtime.events import RealtimeEvent, publish
 
 # The actions of xp_actions (a test keeps the two equal); the claimable ones are in claims.py.
@@ -53,16 +54,26 @@ class Award:
     outcome: Outcome
 
 
-async def award(conn: Connection, user_id: uuid.UUID, action: Action, dedup_key: str) -> Award:
+async def award(
+    conn: Connection, user_id: uuid.UUID, action: Action, dedup_key: str, *, now: datetime.datetime | None = None
+) -> Award:
     """Award `action` once per `dedup_key`, within its daily cap (UTC day). Call it inside the transaction that
-    commits the action itself, so that the action and its XP exist together or not at all."""
+    commits the action itself, so that the action and its XP exist together or not at all. `now` (the award's
+    time, for its day, cap and periods) is the current time unless given."""
     if not conn.is_in_transaction():
         raise RuntimeError("award XP inside the transaction of the action that earns it")
     total_before = await q.lock_xp_total(conn, user_id=user_id)
     assert total_before is not None  # insert ... returning
-    day_start, _ = period_bounds("day", datetime.datetime.now(datetime.UTC))
+    now = now or datetime.datetime.now(datetime.UTC)
+    day_start, day_end = period_bounds("day", now)
     amount = await q.insert_xp_award(
-        conn, user_id=user_id, action=action, dedup_key=dedup_key[:200], day_start=day_start
+        conn,
+        user_id=user_id,
+        action=action,
+        dedup_key=dedup_key[:200],
+        awarded_at=now,
+        day_start=day_start,
+        day_end=day_end,
     )
     if amount is None:
         repeated = await q.xp_award_exists(conn, user_id=user_id, action=action, dedup_key=dedup_key[:200])
@@ -70,6 +81,14 @@ async def award(conn: Connection, user_id: uuid.UUID, action: Action, dedup_key:
         return Award(0, total_before, level, False, "duplicate" if repeated else "daily_cap_reached")
     total = await q.add_to_xp_total(conn, amount=amount, user_id=user_id)
     assert total is not None  # the row was locked above
+    await q.add_to_period_totals(
+        conn,
+        day_start=period_start("daily", now),
+        user_id=user_id,
+        amount=amount,
+        week_start=period_start("weekly", now),
+        month_start=period_start("monthly", now),
+    )
     level_before, level = level_for(total_before), level_for(total)
     await publish(conn, user_id, RealtimeEvent("xp.awarded", {"action": action, "amount": amount, "total_xp": total}))
     if level > level_before:

@@ -10,14 +10,15 @@ returning total_xp;
 
 -- name: InsertXpAward :one
 -- The award at the amount of xp_actions, unless this action and key already earned XP or the action's daily cap
--- (awards since @day_start) is reached: then no row.
-insert into xp_ledger (user_id, action, amount, dedup_key)
-select @user_id, a.action, a.amount, @dedup_key
+-- (awards that UTC day) is reached: then no row.
+insert into xp_ledger (user_id, action, amount, dedup_key, awarded_at)
+select @user_id, a.action, a.amount, @dedup_key, @awarded_at
 from xp_actions a
 where a.action = @action
   and (a.daily_cap is null or (
       select count(*) from xp_ledger l
-      where l.user_id = @user_id and l.action = a.action and l.awarded_at >= @day_start
+      where l.user_id = @user_id and l.action = a.action
+        and l.awarded_at >= @day_start and l.awarded_at < @day_end
   ) < a.daily_cap)
 on conflict (user_id, action, dedup_key) do nothing
 returning amount;
@@ -117,3 +118,45 @@ limit 100000;
 
 -- name: GetXpTotal :one
 select total_xp from xp_totals where user_id = @user_id;
+
+-- name: AddToPeriodTotals :exec
+-- An award's XP on the user's daily, weekly and monthly boards (period starts from app/gamification/periods.py).
+insert into xp_period_totals (board, period_start, user_id, xp)
+values ('daily', @day_start::date, @user_id, @amount::bigint),
+       ('weekly', @week_start::date, @user_id, @amount::bigint),
+       ('monthly', @month_start::date, @user_id, @amount::bigint)
+on conflict (board, period_start, user_id) do update set xp = xp_period_totals.xp + excluded.xp;
+
+-- name: PeriodLeaderboard :many
+select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp
+from xp_period_totals p
+join users u on u.id = p.user_id
+join xp_totals t on t.user_id = p.user_id
+where p.board = @board and p.period_start = @period_start
+order by p.xp desc, p.user_id
+limit @max_rows offset @skip;
+
+-- name: AllTimeLeaderboard :many
+select t.user_id, u.name, u.avatar_url, t.total_xp as period_xp, t.total_xp
+from xp_totals t
+join users u on u.id = t.user_id
+where t.total_xp > 0
+order by t.total_xp desc, t.user_id
+limit @max_rows offset @skip;
+
+-- name: PeriodUsersAbove :one
+-- How many users have more XP on a period board (a rank is one more), counted on the rank index.
+select count(*) from xp_period_totals
+where board = @board and period_start = @period_start and xp > @xp;
+
+-- name: AllTimeUsersAbove :one
+select count(*) from xp_totals where total_xp > @xp and total_xp > 0;
+
+-- name: PeriodXpOf :one
+select p.xp, t.total_xp
+from xp_period_totals p
+join xp_totals t on t.user_id = p.user_id
+where p.board = @board and p.period_start = @period_start and p.user_id = @user_id;
+
+-- name: PublicName :one
+select name, avatar_url from users where id = @user_id;

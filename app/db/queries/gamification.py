@@ -41,13 +41,14 @@ async def lock_xp_total(conn: Connection, *, user_id: uuid.UUID) -> int | None:
     return cast("int | None", value)
 
 
-INSERT_XP_AWARD = """insert into xp_ledger (user_id, action, amount, dedup_key)
-select $1, a.action, a.amount, $2
+INSERT_XP_AWARD = """insert into xp_ledger (user_id, action, amount, dedup_key, awarded_at)
+select $1, a.action, a.amount, $2, $3
 from xp_actions a
-where a.action = $3
+where a.action = $4
   and (a.daily_cap is null or (
       select count(*) from xp_ledger l
-      where l.user_id = $1 and l.action = a.action and l.awarded_at >= $4
+      where l.user_id = $1 and l.action = a.action
+        and l.awarded_at >= $5 and l.awarded_at < $6
   ) < a.daily_cap)
 on conflict (user_id, action, dedup_key) do nothing
 returning amount"""
@@ -58,13 +59,15 @@ async def insert_xp_award(
     *,
     user_id: uuid.UUID,
     dedup_key: str,
+    awarded_at: datetime.datetime,
     action: str,
     day_start: datetime.datetime,
+    day_end: datetime.datetime,
 ) -> int | None:
     """The award at the amount of xp_actions, unless this action and key already earned XP or the action's daily cap
-    (awards since @day_start) is reached: then no row.
+    (awards that UTC day) is reached: then no row.
     """
-    value = await conn.fetchval(INSERT_XP_AWARD, user_id, dedup_key, action, day_start)
+    value = await conn.fetchval(INSERT_XP_AWARD, user_id, dedup_key, awarded_at, action, day_start, day_end)
     return cast("int | None", value)
 
 
@@ -332,3 +335,130 @@ GET_XP_TOTAL = """select total_xp from xp_totals where user_id = $1"""
 async def get_xp_total(conn: Connection, *, user_id: uuid.UUID) -> int | None:
     value = await conn.fetchval(GET_XP_TOTAL, user_id)
     return cast("int | None", value)
+
+
+ADD_TO_PERIOD_TOTALS = """insert into xp_period_totals (board, period_start, user_id, xp)
+values ('daily', $1::date, $2, $3::bigint),
+       ('weekly', $4::date, $2, $3::bigint),
+       ('monthly', $5::date, $2, $3::bigint)
+on conflict (board, period_start, user_id) do update set xp = xp_period_totals.xp + excluded.xp"""
+
+
+async def add_to_period_totals(
+    conn: Connection,
+    *,
+    day_start: datetime.date,
+    user_id: uuid.UUID,
+    amount: int,
+    week_start: datetime.date,
+    month_start: datetime.date,
+) -> None:
+    """An award's XP on the user's daily, weekly and monthly boards (period starts from app/gamification/periods.py)."""
+    await conn.execute(ADD_TO_PERIOD_TOTALS, day_start, user_id, amount, week_start, month_start)
+
+
+PERIOD_LEADERBOARD = """select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp
+from xp_period_totals p
+join users u on u.id = p.user_id
+join xp_totals t on t.user_id = p.user_id
+where p.board = $1 and p.period_start = $2
+order by p.xp desc, p.user_id
+limit $4 offset $3"""
+
+
+class PeriodLeaderboardRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    name: str
+    avatar_url: str | None
+    period_xp: int
+    total_xp: int
+
+
+async def period_leaderboard(
+    conn: Connection,
+    *,
+    board: str,
+    period_start: datetime.date,
+    skip: int,
+    max_rows: int,
+) -> list[PeriodLeaderboardRow]:
+    records = await conn.fetch(PERIOD_LEADERBOARD, board, period_start, skip, max_rows)
+    return [PeriodLeaderboardRow(*record) for record in records]
+
+
+ALL_TIME_LEADERBOARD = """select t.user_id, u.name, u.avatar_url, t.total_xp as period_xp, t.total_xp
+from xp_totals t
+join users u on u.id = t.user_id
+where t.total_xp > 0
+order by t.total_xp desc, t.user_id
+limit $2 offset $1"""
+
+
+class AllTimeLeaderboardRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    name: str
+    avatar_url: str | None
+    period_xp: int
+    total_xp: int
+
+
+async def all_time_leaderboard(conn: Connection, *, skip: int, max_rows: int) -> list[AllTimeLeaderboardRow]:
+    records = await conn.fetch(ALL_TIME_LEADERBOARD, skip, max_rows)
+    return [AllTimeLeaderboardRow(*record) for record in records]
+
+
+PERIOD_USERS_ABOVE = """select count(*) from xp_period_totals
+where board = $1 and period_start = $2 and xp > $3"""
+
+
+async def period_users_above(conn: Connection, *, board: str, period_start: datetime.date, xp: int) -> int | None:
+    """How many users have more XP on a period board (a rank is one more), counted on the rank index."""
+    value = await conn.fetchval(PERIOD_USERS_ABOVE, board, period_start, xp)
+    return cast("int | None", value)
+
+
+ALL_TIME_USERS_ABOVE = """select count(*) from xp_totals where total_xp > $1 and total_xp > 0"""
+
+
+async def all_time_users_above(conn: Connection, *, xp: int) -> int | None:
+    value = await conn.fetchval(ALL_TIME_USERS_ABOVE, xp)
+    return cast("int | None", value)
+
+
+PERIOD_XP_OF = """select p.xp, t.total_xp
+from xp_period_totals p
+join xp_totals t on t.user_id = p.user_id
+where p.board = $1 and p.period_start = $2 and p.user_id = $3"""
+
+
+class PeriodXpOfRow(msgspec.Struct, frozen=True):
+    xp: int
+    total_xp: int
+
+
+async def period_xp_of(
+    conn: Connection,
+    *,
+    board: str,
+    period_start: datetime.date,
+    user_id: uuid.UUID,
+) -> PeriodXpOfRow | None:
+    record = await conn.fetchrow(PERIOD_XP_OF, board, period_start, user_id)
+    if record is None:
+        return None
+    return PeriodXpOfRow(*record)
+
+
+PUBLIC_NAME = """select name, avatar_url from users where id = $1"""
+
+
+class PublicNameRow(msgspec.Struct, frozen=True):
+    name: str
+    avatar_url: str | None
+
+
+async def public_name(conn: Connection, *, user_id: uuid.UUID) -> PublicNameRow | None:
+    record = await conn.fetchrow(PUBLIC_NAME, user_id)
+    if record is None:
+        return None
+    return PublicNameRow(*record)

@@ -119,6 +119,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/gamification/progress",
         "/api/v1/gamification/check-streak",
         "/api/v1/gamification/achievements",
+        "/api/v1/gamification/leaderboard",
         "/api/v1/subscription/create-checkout",
         "/api/v1/subscription/portal",
         "/api/v1/subscription/cancel",
