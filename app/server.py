@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from app.analytics.routes import AnalyticsController
 from app.auth.routes import AuthController
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
@@ -27,10 +28,12 @@ from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters, pse
 from app.core.shutdown import run_before_server_shutdown
 from app.core.tokens import AccessTokenValidator
 from app.core.tracing import configure_tracing, instrument_asgi
+from app.creators.routes import CreatorController, stripe_connect_webhook
 from app.db.migrations import load_migrations
 from app.db.pool import create_pool
 from app.gamification.routes import GamificationController
 from app.ingredients.routes import IngredientController
+from app.live.routes import LiveSessionController
 from app.ops.gauges import refresh_gauges_forever
 from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready
@@ -41,6 +44,7 @@ from app.recipes.routes import RecipeController
 from app.scan.routes import ScanController
 from app.services import Services, credentials_for, trusted_proxies_for
 from app.settings import Settings, load_settings
+from app.users.routes import UserController
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -97,14 +101,19 @@ def create_app(settings: Settings) -> Litestar:
             SubscriptionController,
             user_subscription,
             stripe_webhook,
+            stripe_connect_webhook,
             validate_receipt,
             apple_notification,
             google_notification,
             realtime_socket,
+            LiveSessionController,
             ScanController,
             IngredientController,
             RecipeController,
             GamificationController,
+            CreatorController,
+            AnalyticsController,
+            UserController,
             health,
             ready,
             metrics_endpoint,

@@ -85,6 +85,21 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
     message_burst: int = 20
 
 
+class LiveSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Live cooking sessions over the WebSocket (docs/live-sessions.md)."""
+
+    # People in one session at once, host included (taken when the session starts).
+    max_participants: int = 20
+    # Active sessions one account may host at once.
+    max_hosted: int = 3
+    # live.* requests per connection: a tighter bucket inside the socket's own (close 4429 past it).
+    requests_per_second: float = 5.0
+    request_burst: int = 10
+    # purge-expired ends sessions active for longer, and deletes ended ones (with their messages) after the days.
+    max_duration_hours: int = 12
+    retention_days: int = 30
+
+
 class LogfireSettings(msgspec.Struct, frozen=True, kw_only=True):
     token: str | None = None
     service_name: str = "cookcam-api"
@@ -163,6 +178,10 @@ class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_secret: str | None = None
     # The signing secret before the last rotation: webhooks signed with it still verify during the changeover.
     previous_webhook_secret: str | None = None
+    # Signing secret of the Stripe Connect webhook endpoint (events on creators' connected accounts), and the one
+    # before the last rotation; unset: that endpoint answers 503 and account status updates only on refresh.
+    connect_webhook_secret: str | None = None
+    previous_connect_webhook_secret: str | None = None
     api_base: str = "https://api.stripe.com"
     webhook_tolerance_seconds: int = 300
     # Price lookup key -> tier and billing period, as "lookup_key=tier:period".
@@ -214,6 +233,21 @@ class RecipeSettings(msgspec.Struct, frozen=True, kw_only=True):
     generations_fair_use_per_month: int = 1000
 
 
+class AnalyticsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Days a tracked event is kept before purge-expired deletes it.
+    retention_days: int = 180
+    # Events one account may track a minute and a UTC day (429 RATE_LIMITED with Retry-After past either).
+    events_per_minute: int = 120
+    events_per_day: int = 10_000
+
+
+class CreatorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Affiliate links one creator may have.
+    max_links: int = 20
+    # The smallest payout, in cents (USD).
+    minimum_payout_cents: int = 1000
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     email: str = "demo@cookcam.app"
     password: str = "cookcam-demo-2026"  # noqa: S105 - the demo account the README documents
@@ -230,6 +264,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     password: PasswordSettings = msgspec.field(default_factory=PasswordSettings)
     ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
+    live: LiveSettings = msgspec.field(default_factory=LiveSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
@@ -240,6 +275,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ai: AiSettings = msgspec.field(default_factory=AiSettings)
     scan: ScanSettings = msgspec.field(default_factory=ScanSettings)
     recipes: RecipeSettings = msgspec.field(default_factory=RecipeSettings)
+    analytics: AnalyticsSettings = msgspec.field(default_factory=AnalyticsSettings)
+    creators: CreatorSettings = msgspec.field(default_factory=CreatorSettings)
     fdc: FdcSettings = msgspec.field(default_factory=FdcSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
@@ -258,6 +295,8 @@ SECRET_FIELDS = frozenset(
         "stripe.secret_key",
         "stripe.webhook_secret",
         "stripe.previous_webhook_secret",
+        "stripe.connect_webhook_secret",
+        "stripe.previous_connect_webhook_secret",
         "billing.receipt_keys",
         "apple.shared_secret",
         "ai.api_key",
@@ -305,6 +344,8 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         problems.append("JWT_PREVIOUS_KEY_ID is required when JWT_PREVIOUS_SECRET is set")
     if settings.jwt.previous_key_id and settings.jwt.previous_key_id == settings.jwt.key_id:
         problems.append("JWT_PREVIOUS_KEY_ID must differ from JWT_KEY_ID")
+    if settings.live.max_participants < 2:
+        problems.append("LIVE_MAX_PARTICIPANTS must be at least 2 (the host and a guest)")
     if settings.database.pool_min_size > settings.database.pool_max_size:
         problems.append("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
     for name, value in (
@@ -312,11 +353,20 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("PASSWORD_MAX_CONCURRENT_HASHES", settings.password.max_concurrent_hashes),
         ("DATABASE_POOL_MAX_SIZE", settings.database.pool_max_size),
         ("OUTBOUND_RETRY_ATTEMPTS", settings.outbound.retry_attempts),
+        ("LIVE_MAX_HOSTED", settings.live.max_hosted),
+        ("LIVE_REQUEST_BURST", settings.live.request_burst),
+        ("LIVE_MAX_DURATION_HOURS", settings.live.max_duration_hours),
+        ("LIVE_RETENTION_DAYS", settings.live.retention_days),
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
         ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),
         ("RECIPES_GENERATIONS_FAIR_USE_PER_MONTH", settings.recipes.generations_fair_use_per_month),
         ("AI_CACHE_TTL_SECONDS", settings.ai.cache_ttl_seconds),
+        ("ANALYTICS_RETENTION_DAYS", settings.analytics.retention_days),
+        ("ANALYTICS_EVENTS_PER_MINUTE", settings.analytics.events_per_minute),
+        ("ANALYTICS_EVENTS_PER_DAY", settings.analytics.events_per_day),
+        ("CREATORS_MAX_LINKS", settings.creators.max_links),
+        ("CREATORS_MINIMUM_PAYOUT_CENTS", settings.creators.minimum_payout_cents),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")
@@ -326,6 +376,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("JOBS_INTERVAL_SECONDS", settings.jobs.interval_seconds),
         ("WS_AUTH_TIMEOUT_SECONDS", settings.ws.auth_timeout_seconds),
         ("WS_HEARTBEAT_SECONDS", settings.ws.heartbeat_seconds),
+        ("LIVE_REQUESTS_PER_SECOND", settings.live.requests_per_second),
         ("OUTBOUND_TIMEOUT_SECONDS", settings.outbound.timeout_seconds),
         ("OUTBOUND_RETRY_MAX_SECONDS", settings.outbound.retry_max_seconds),
         ("AI_TIMEOUT_SECONDS", settings.ai.timeout_seconds),
@@ -389,6 +440,8 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
         ("STRIPE_SECRET_KEY", settings.stripe.secret_key),
         ("STRIPE_WEBHOOK_SECRET", settings.stripe.webhook_secret),
         ("STRIPE_PREVIOUS_WEBHOOK_SECRET", settings.stripe.previous_webhook_secret),
+        ("STRIPE_CONNECT_WEBHOOK_SECRET", settings.stripe.connect_webhook_secret),
+        ("STRIPE_PREVIOUS_CONNECT_WEBHOOK_SECRET", settings.stripe.previous_connect_webhook_secret),
     ):
         if secret is not None and len(secret) < MIN_SECRET_LENGTH:
             problems.append(f"{label} must be at least {MIN_SECRET_LENGTH} characters in {settings.app_env}")

@@ -114,6 +114,8 @@ class AccountExport(msgspec.Struct, frozen=True):
     user: User
     sessions: list[dict[str, Any]]
     referral: dict[str, Any] | None
+    # Follows both ways: whom the account follows and who follows it (the other account's id and when).
+    follows: list[dict[str, Any]]
     subscriptions: list[UserSubscription]
     subscription_history: list[dict[str, Any]]
     # Every store purchase validation: outcome, product, environment (never the proof or its hash).
@@ -121,6 +123,8 @@ class AccountExport(msgspec.Struct, frozen=True):
     # Scans (detected and corrected ingredients; images are not exported) and AI usage per day.
     scans: list[dict[str, Any]]
     ai_usage: list[dict[str, Any]]
+    # Tracked analytics events (type, data, metadata, when): the newest 10,000.
+    analytics_events: list[dict[str, Any]]
     # The account's own recipes, and its saves, favourites and ratings of any recipe.
     recipes: list[dict[str, Any]]
     recipe_activity: list[dict[str, Any]]
@@ -131,3 +135,16 @@ class AccountExport(msgspec.Struct, frozen=True):
     # Achievements unlocked (slug, when) and the cooking log (recipe, day) they count.
     achievements: list[dict[str, Any]]
     cooking_log: list[dict[str, Any]]
+    # Live cooking sessions: those the account hosted, its participations, the invitations it received (the
+    # inviting host's id) and the messages it wrote.
+    live_sessions_hosted: list[dict[str, Any]]
+    live_session_participations: list[dict[str, Any]]
+    live_session_invitations: list[dict[str, Any]]
+    live_session_messages: list[dict[str, Any]]
+    # As a creator: affiliate links and the revenue-share ledger (earnings and reversals; no referred accounts).
+    affiliate_links: list[dict[str, Any]]
+    creator_earnings: list[dict[str, Any]]
+    # Payouts (amount, status, reversed part, Stripe's refusal code, when) and the payout account's flags; no Stripe
+    # ids, no provider messages.
+    creator_payouts: list[dict[str, Any]]
+    payout_account: dict[str, Any] | None

@@ -25,16 +25,23 @@ from app.billing.account_closure import close_billing
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
+from app.creators import links as affiliate_links
 from app.db.queries import ai as ai_q
+from app.db.queries import analytics as analytics_q
 from app.db.queries import auth as q
 from app.db.queries import collections as collections_q
+from app.db.queries import creators as creators_q
 from app.db.queries import gamification as gamification_q
+from app.db.queries import live as live_q
+from app.db.queries import payouts as payouts_q
 from app.db.queries import purchases as purchases_q
 from app.db.queries import scans as scans_q
+from app.db.queries import social as social_q
 from app.db.queries import users as users_q
 from app.db.queries.auth import GetSessionUserRow
 from app.db.queries.users import UpdateProfileRow
 from app.db.types import Connection, ConnectionSource
+from app.live import service as live
 from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, RealtimeEvent, publish
 
 
@@ -223,13 +230,8 @@ async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileU
 
 
 async def link_referral(conn: Connection, caller: CurrentUser, referral_code: str) -> bool:
-    """Store the code the user arrived with; the first attribution wins and later different codes are refused."""
-    if await q.link_referral(conn, user_id=caller.id, referral_code=referral_code) == 1:
-        return True
-    existing = await q.export_referral(conn, user_id=caller.id)
-    if existing is not None and existing.referral_code == referral_code:
-        return True
-    raise Conflict("REFERRAL_ALREADY_LINKED", "This account is already linked to another referral code.")
+    """Attribute the account to the creator link the code or slug names; the first valid attribution wins."""
+    return await affiliate_links.attribute(conn, caller.id, referral_code)
 
 
 async def delete_account(
@@ -247,6 +249,7 @@ async def delete_account(
     store_instructions = await close_billing(conn, stripe_client, caller.id)
     async with conn.transaction():
         await publish(conn, caller.id, RealtimeEvent(ACCOUNT_DELETED))
+        await live.account_closing(conn, caller.id)
         if await q.delete_user(conn, user_id=caller.id) != 1:
             raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
     return DeleteAccountResponse(
@@ -261,31 +264,51 @@ async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         sessions = await q.export_sessions(conn, user_id=caller.id)
         referral = await q.export_referral(conn, user_id=caller.id)
+        follows = await social_q.export_follows(conn, user_id=caller.id)
         subscriptions = await entitlements.user_subscriptions(conn, caller.id)
         history = await entitlements.status_history(conn, caller.id)
         validations = await purchases_q.list_validations(conn, user_id=caller.id)
         scans = await scans_q.export_scans(conn, user_id=caller.id)
         ai_usage = await ai_q.list_ai_usage(conn, user_id=caller.id)
+        analytics_events = await analytics_q.export_analytics_events(conn, user_id=caller.id)
         recipes = await collections_q.list_own_recipes(conn, user_id=caller.id, max_rows=100_000, skip=0)
         activity = await collections_q.export_recipe_activity(conn, user_id=caller.id)
         xp_awards = await gamification_q.export_xp_ledger(conn, user_id=caller.id)
         streak = await gamification_q.get_streak(conn, user_id=caller.id)
         unlocked = await gamification_q.export_achievements(conn, user_id=caller.id)
         cooked = await gamification_q.export_cooking_log(conn, user_id=caller.id)
+        hosted = await live_q.export_hosted_live_sessions(conn, user_id=caller.id)
+        participations = await live_q.export_live_session_participations(conn, user_id=caller.id)
+        invitations = await live_q.export_live_session_invitations(conn, user_id=caller.id)
+        live_messages = await live_q.export_live_session_messages(conn, user_id=caller.id)
+        affiliate = await creators_q.export_affiliate_links(conn, creator_id=caller.id)
+        earnings = await creators_q.export_creator_earnings(conn, creator_id=caller.id)
+        payouts = await payouts_q.export_creator_payouts(conn, creator_id=caller.id)
+        payout_account = await payouts_q.export_payout_account(conn, creator_id=caller.id)
     return AccountExport(
         exported_at=datetime.datetime.now(datetime.UTC),
         user=caller.user,
         sessions=[msgspec.to_builtins(s) for s in sessions],
         referral=msgspec.to_builtins(referral) if referral else None,
+        follows=[msgspec.to_builtins(f) for f in follows],
         subscriptions=subscriptions,
         subscription_history=history,
         purchase_validations=[msgspec.to_builtins(v) for v in validations],
         scans=[msgspec.to_builtins(s) for s in scans],
         ai_usage=[msgspec.to_builtins(u) for u in ai_usage],
+        analytics_events=[msgspec.to_builtins(e) for e in analytics_events],
         recipes=[msgspec.to_builtins(r) for r in recipes],
         recipe_activity=[msgspec.to_builtins(a) for a in activity],
         xp_awards=[msgspec.to_builtins(x) for x in xp_awards],
         streak=msgspec.to_builtins(streak) if streak else None,
         achievements=[msgspec.to_builtins(a) for a in unlocked],
         cooking_log=[msgspec.to_builtins(c) for c in cooked],
+        live_sessions_hosted=[msgspec.to_builtins(h) for h in hosted],
+        live_session_participations=[msgspec.to_builtins(p) for p in participations],
+        live_session_invitations=[msgspec.to_builtins(i) for i in invitations],
+        live_session_messages=[msgspec.to_builtins(m) for m in live_messages],
+        affiliate_links=[msgspec.to_builtins(a) for a in affiliate],
+        creator_earnings=[msgspec.to_builtins(e) for e in earnings],
+        creator_payouts=[msgspec.to_builtins(p) for p in payouts],
+        payout_account=msgspec.to_builtins(payout_account) if payout_account else None,
     )

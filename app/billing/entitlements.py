@@ -17,6 +17,7 @@ import msgspec
 
 from app.billing.schemas import BillingPeriod, Provider, Status, Tier, TierLimits, TierSlug, UserSubscription
 from app.core.errors import Conflict, Forbidden
+from app.creators.revenue import record_period
 from app.db.queries import billing as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
@@ -177,6 +178,20 @@ async def record_subscription_state(conn: Connection, state: ProviderState, caus
             outcome: RecordOutcome = "created"
         else:
             outcome = await _update_existing(conn, state, cause)
+        if outcome in ("created", "changed"):
+            # A referred subscriber's paid period earns their creator a share (periods that start after the
+            # attribution, as each arrives: a new period is a change); a revocation reverses it.
+            await record_period(
+                conn,
+                user_id=state.user_id,
+                provider=state.provider,
+                provider_subscription_id=state.provider_subscription_id,
+                tier_slug=state.tier_slug,
+                status=state.status,
+                billing_period=state.billing_period,
+                current_period_start=state.current_period_start,
+                trial_ends_at=state.trial_ends_at,
+            )
         after = await q.get_entitled_subscription(conn, user_id=state.user_id)
         if outcome in ("created", "changed") or _slug(before) != _slug(after):
             await publish(

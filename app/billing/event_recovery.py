@@ -18,6 +18,7 @@ from app.billing.providers import PaymentProviders
 from app.billing.store_notifications import apply_stored_apple, apply_stored_google
 from app.billing.stripe_events import apply_event
 from app.billing.stripe_webhooks import Event
+from app.creators.connect import apply_connect_event
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
@@ -69,4 +70,6 @@ def _effect_for(provider: str, payload: Any, settings: Settings, payments: Payme
     if provider == "google":
         return lambda conn: apply_stored_google(conn, payments, settings.google, payload)
     event = msgspec.json.decode(msgspec.json.encode(payload), type=Event)  # data.object stays raw
+    if provider == "stripe_connect":
+        return lambda conn: apply_connect_event(conn, event)
     return lambda conn: apply_event(conn, event, payments.stripe.client, settings.stripe)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from app.billing.schemas import Provider
+from app.billing.schemas import EventSource
 from app.core import metrics
 from app.core.errors import AppError, ServiceUnavailable
 from app.db.queries import events as q
@@ -39,7 +39,7 @@ class EventInProgress(ServiceUnavailable):
 async def process_once(
     connect: ConnectionSource,
     *,
-    provider: Provider,
+    provider: EventSource,
     event_id: str,
     event_type: str,
     payload: Any,

@@ -6,6 +6,9 @@
 - charge.refunded (in full) and charge.dispute.created: the customer's live subscriptions are cancelled at Stripe
   and recorded as revoked; a dispute is also a security event for the fraud report.
 - customer.subscription.trial_will_end: the user's sockets get `subscription.trial_ending`.
+- transfer.reversed: a creator payout's transfer was reversed; that amount returns to the creator's balance
+  (app/creators/payouts.py). Transfers to connected accounts are the platform's, so this arrives here, not at the
+  Connect endpoint.
 Anything else is stored and acknowledged without effect.
 """
 
@@ -24,6 +27,7 @@ from app.billing.products import parse_products
 from app.billing.stripe_api import stripe_call
 from app.billing.stripe_webhooks import Event, Subscription, state_of
 from app.core.errors import ServiceUnavailable
+from app.creators.payouts import Transfer, apply_transfer_reversed
 from app.db.queries import billing as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
@@ -107,6 +111,8 @@ async def apply_event(
             await _revoke_customer(conn, _api(client), charge.customer, settings, cause)
     elif event.type == "charge.dispute.created":
         await _dispute(conn, _api(client), msgspec.json.decode(event.data.object, type=Dispute), settings, cause)
+    elif event.type == "transfer.reversed":
+        await apply_transfer_reversed(conn, msgspec.json.decode(event.data.object, type=Transfer), event.id)
     else:
         log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
 

@@ -75,13 +75,25 @@ class Event(msgspec.Struct, frozen=True):
     created: int
     data: EventData
     livemode: bool = True
+    # The connected account an event happened on (events delivered to a Connect endpoint); None for our own.
+    account: str | None = None
 
 
-def verified_event(payload: bytes, signature_header: str | None, settings: StripeSettings) -> Event:
-    """Check the Stripe-Signature header against the raw body with the current, then the previous secret."""
-    secrets = [s for s in (settings.webhook_secret, settings.previous_webhook_secret) if s]
-    if not secrets:
-        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Stripe webhooks are not configured on this server.")
+def verified_event(
+    payload: bytes, signature_header: str | None, settings: StripeSettings, *, connect: bool = False
+) -> Event:
+    """Check the Stripe-Signature header against the raw body with the current, then the previous secret: the
+    payments endpoint's, or with `connect` the Connect endpoint's (each Stripe endpoint has its own secret)."""
+    if connect:
+        secrets = [s for s in (settings.connect_webhook_secret, settings.previous_connect_webhook_secret) if s]
+        if not secrets:
+            raise ServiceUnavailable(
+                "STRIPE_CONNECT_UNCONFIGURED", "Stripe Connect webhooks are not configured on this server."
+            )
+    else:
+        secrets = [s for s in (settings.webhook_secret, settings.previous_webhook_secret) if s]
+        if not secrets:
+            raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Stripe webhooks are not configured on this server.")
     for secret in secrets:
         try:
             stripe.WebhookSignature.verify_header(

@@ -196,6 +196,14 @@ def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[by
     return envelope(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable.", headers={"Retry-After": "5"})
 
 
+def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    # msgspec gives up on JSON nested about a thousand deep while Litestar decodes a body (before any validation):
+    # the client's doing, not a bug. Any other RecursionError is one.
+    if "deserializing" in str(exc):
+        return envelope(400, "JSON_TOO_DEEP", "The request body is nested too deeply.")
+    return _unexpected(request, exc)
+
+
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.error("unhandled error", exc_info=exc)
     return envelope(500, "INTERNAL_ERROR", "Something went wrong on our side.")
@@ -210,5 +218,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     OSError: _unavailable,  # connection refused or reset, DNS failures, unreachable hosts
     asyncio.TimeoutError: _unavailable,
     redis.exceptions.RedisError: _redis_unavailable,
+    RecursionError: _recursion,
     Exception: _unexpected,
 }

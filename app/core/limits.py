@@ -7,7 +7,7 @@ from typing import Literal
 
 from app.core.errors import AppError, ErrorDetail
 
-Period = Literal["day", "month"]
+Period = Literal["day", "week", "month"]
 
 
 def seconds_until(moment: datetime.datetime) -> int:
@@ -31,10 +31,14 @@ class LimitReached(AppError):
 
 
 def period_bounds(period: Period, now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
-    """The UTC start of the current period and the moment the next one starts."""
+    """The UTC start of the current period and the moment the next one starts: the one definition of days, ISO weeks
+    (Monday to Sunday) and calendar months, for usage limits, leaderboards and the analytics dashboard."""
     day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "day":
         return day, day + datetime.timedelta(days=1)
+    if period == "week":
+        monday = day - datetime.timedelta(days=day.weekday())
+        return monday, monday + datetime.timedelta(days=7)
     month = day.replace(day=1)
     following = (month + datetime.timedelta(days=32)).replace(day=1)
     return month, following

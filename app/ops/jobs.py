@@ -17,14 +17,18 @@ import asyncpg
 from app.billing.event_recovery import retry_unfinished_events
 from app.billing.providers import PaymentProviders
 from app.billing.reconcile import reconcile
+from app.creators.payouts import retry_pending_payouts
 from app.db.pool import create_pool
+from app.db.queries import analytics as analytics_q
 from app.db.queries import auth as auth_q
 from app.db.queries import events as events_q
 from app.db.queries import generation as generation_q
 from app.db.queries import jobs as q
+from app.db.queries import live as live_q
 from app.db.queries import ratelimit as ratelimit_q
 from app.db.queries import scans as scans_q
 from app.db.types import Connection, ConnectionSource
+from app.live import service as live
 from app.settings import DatabaseSettings, Settings
 
 log = logging.getLogger("cookcam.jobs")
@@ -48,7 +52,8 @@ Job = Callable[[JobContext], Awaitable[str]]
 async def purge_expired(job: JobContext) -> str:
     """Delete refresh tokens past expiry and rate-limit windows older than a day; drop the payloads of provider
     events processed longer ago than the retention period, scan images past their expiry and expired cached
-    AI generations."""
+    AI generations; delete analytics events older than ANALYTICS_RETENTION_DAYS; end live sessions active for longer
+    than LIVE_MAX_DURATION_HOURS and delete those ended more than LIVE_RETENTION_DAYS ago."""
     now = datetime.datetime.now(datetime.UTC)
     tokens = await auth_q.purge_expired_refresh_tokens(job.conn, before=now)
     counters = await ratelimit_q.purge_rate_limit_counters(job.conn, before=now - datetime.timedelta(days=1))
@@ -56,16 +61,28 @@ async def purge_expired(job: JobContext) -> str:
     payloads = await events_q.redact_processed_event_payloads(job.conn, before=now - retention)
     images = await scans_q.purge_expired_scan_images(job.conn, before=now)
     generations = await generation_q.purge_expired_generations(job.conn, before=now)
+    analytics_retention = datetime.timedelta(days=job.settings.analytics.retention_days)
+    events = await analytics_q.purge_expired_analytics_events(job.conn, before=now - analytics_retention)
+    live_sessions = job.settings.live
+    overdue = await live.end_overdue(
+        job.conn, started_before=now - datetime.timedelta(hours=live_sessions.max_duration_hours)
+    )
+    gone = await live_q.purge_ended_live_sessions(
+        job.conn, before=now - datetime.timedelta(days=live_sessions.retention_days)
+    )
     return (
         f"purged {tokens} expired refresh token(s) and {counters} rate-limit window(s); "
         f"redacted {payloads} provider event payload(s); dropped {images} expired scan image(s) and "
-        f"{generations} expired cached generation(s)"
+        f"{generations} expired cached generation(s); deleted {events} analytics event(s) past retention; "
+        f"ended {overdue} live session(s) past their time and deleted {gone} ended past retention"
     )
 
 
 async def retry_events(job: JobContext) -> str:
-    """Process again the provider events that failed or were left claimed by a crashed worker."""
-    return str(await retry_unfinished_events(job.conn, job.connect, job.settings, job.payments))
+    """Process again the provider events that failed or were left claimed by a crashed worker, and send again the
+    creator payouts whose outcome is unknown (same idempotency key: Stripe makes the transfer once)."""
+    events = await retry_unfinished_events(job.conn, job.connect, job.settings, job.payments)
+    return f"{events}; {await retry_pending_payouts(job.connect, job.payments.stripe.client)}"
 
 
 async def reconcile_subscriptions(job: JobContext) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -31,9 +32,25 @@ class Envelope(msgspec.Struct, frozen=True):
     event: RealtimeEvent
 
 
-async def publish(conn: Connection, user_id: uuid.UUID, event: RealtimeEvent) -> None:
-    """Queue `event` for `user_id`'s sockets on every worker; it is delivered only if the transaction commits."""
+def _payload(user_id: uuid.UUID, event: RealtimeEvent) -> str:
     payload = msgspec.json.encode(Envelope(user_id=user_id, event=event))
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"real-time event {event.type} is {len(payload)} bytes; keep payloads to ids")
-    await q.notify_user_event(conn, payload=payload.decode())
+    return payload.decode()
+
+
+def fits(event: RealtimeEvent) -> bool:
+    """Whether `event` is small enough to publish (every recipient's id has the same length)."""
+    return len(msgspec.json.encode(Envelope(user_id=uuid.UUID(int=0), event=event))) <= MAX_PAYLOAD_BYTES
+
+
+async def publish(conn: Connection, user_id: uuid.UUID, event: RealtimeEvent) -> None:
+    """Queue `event` for `user_id`'s sockets on every worker; it is delivered only if the transaction commits."""
+    await q.notify_user_event(conn, payload=_payload(user_id, event))
+
+
+async def publish_each(conn: Connection, user_ids: Iterable[uuid.UUID], event: RealtimeEvent) -> None:
+    """publish() `event` to each of `user_ids` (events are addressed to one user each), in one round trip."""
+    payloads = [_payload(user_id, event) for user_id in dict.fromkeys(user_ids)]
+    if payloads:
+        await q.notify_user_events(conn, payloads=payloads)

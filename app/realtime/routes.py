@@ -1,4 +1,5 @@
-"""/api/v1/ws: authenticated with the same validator as HTTP; heartbeats; per-connection limits."""
+"""/api/v1/ws: authenticated with the same validator as HTTP; heartbeats; per-connection limits; live.* requests
+(live cooking sessions, app/live/protocol.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.auth.service import CurrentUser, authenticate
 from app.core.errors import AppError
 from app.core.request_context import current_request_id
 from app.core.tokens import bearer_token
+from app.live import protocol as live_protocol
 from app.realtime.hub import CLOSE_GOING_AWAY, CLOSE_UNAUTHENTICATED
 from app.services import Services
 
@@ -166,6 +168,8 @@ async def _reauthenticate(client: ClientSocket, token: str | None, services: Ser
 async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket, services: Services) -> None:
     limits = services.settings.ws
     bucket = TokenBucket(limits.messages_per_second, limits.message_burst)
+    # live.* requests write to the database and reach everyone in a session: a tighter bucket of their own.
+    live_bucket = TokenBucket(services.settings.live.requests_per_second, services.settings.live.request_burst)
     while not client.closed:
         raw = await socket.receive_text()
         if not bucket.take():
@@ -183,6 +187,11 @@ async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket
             await client.send_event(b'{"type":"pong"}')
         elif message.type == "auth":
             await _reauthenticate(client, message.token, services)
+        elif message.type.startswith(live_protocol.PREFIX):
+            if not live_bucket.take():
+                await client.close(CLOSE_RATE_LIMITED, "rate limited")
+                return
+            await client.send_event(await live_protocol.answer(raw, client.user_id, services))
         else:
             await client.send_event(_error_payload("UNKNOWN_MESSAGE_TYPE", "Unknown message type."))
 

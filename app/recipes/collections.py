@@ -13,6 +13,7 @@ from app.billing.entitlements import limits_for
 from app.core.errors import AppError, NotFound
 from app.db.queries import collections as q
 from app.db.queries import recipes as recipes_q
+from app.db.queries import users as users_q
 from app.db.types import Connection
 from app.gamification import achievements
 from app.gamification.xp import award
@@ -66,7 +67,7 @@ async def set_saved(
     limit = limits.saved_recipes if limits.saved_recipes is not None else settings.recipes.saved_fair_use
     async with conn.transaction():
         await _visible(conn, user_id, recipe_id)
-        await q.lock_user_for_collections(conn, user_id=user_id)
+        await users_q.lock_user(conn, user_id=user_id)
         saved_now = bool(await q.is_saved(conn, user_id=user_id, recipe_id=recipe_id))
         target = (not saved_now) if wanted is None else wanted
         if (

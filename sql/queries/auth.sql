@@ -74,10 +74,6 @@ select user_id, session_id, spent_at, expires_at from refresh_tokens where token
 -- name: GetSessionForRefreshToken :one
 select session_id from refresh_tokens where token_hash = @token_hash and user_id = @user_id;
 
--- name: LinkReferral :execrows
-insert into referral_attributions (user_id, referral_code) values (@user_id, @referral_code)
-on conflict (user_id) do nothing;
-
 -- name: DeleteUser :execrows
 delete from users where id = @user_id;
 

@@ -1,7 +1,3 @@
--- name: LockUserForCollections :one
--- First statement of a save: serialises one user's saves, so the limit check below sees every committed save.
-select id from users where id = @user_id for update;
-
 -- name: SaveRecipe :one
 -- Saves while under the limit; no row when the limit is reached (or it was saved already: see IsSaved).
 insert into saved_recipes (user_id, recipe_id)

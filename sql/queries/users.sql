@@ -20,3 +20,8 @@ returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_comp
 
 -- name: UserExists :one
 select exists (select 1 from users where id = @id);
+
+-- name: LockUser :one
+-- First statement of a limited write (a save, an affiliate link): serialises one user's such writes, so a count
+-- that follows sees every committed one and a limit cannot be passed by concurrent requests.
+select id from users where id = @user_id for update;

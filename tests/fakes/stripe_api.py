@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +38,14 @@ class FakeStripe:
     missing: set[str] = field(default_factory=set)  # subscription ids Stripe no longer knows
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> subscription object
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> charge object
+    # Connect: Express accounts by id, and the transfers made to them.
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Refuse the next transfer with this error code (400 invalid_request_error), e.g. "balance_insufficient".
+    refuse_transfer: str | None = None
     requests: list[tuple[str, str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
-    fail_next: int = 0  # answer this many requests with a 500 api_error
+    fail_next: int = 0  # answer this many requests with a 500 api_error (nothing happens)
+    lose_next: int = 0  # do this many requests (or replay them) but answer 500: the answer is lost on the way
     _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,13 +57,31 @@ class FakeStripe:
                 return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
             key = headers.get("idempotency-key")
             if method == "POST" and key and key in self._replays:
-                return self._replays[key]
-            answer = self._route(method, path, params)
-            if method == "POST" and key:
-                self._replays[key] = answer
+                answer = self._replays[key]
+            else:
+                answer = self._route(method, path, params)
+                if method == "POST" and key:
+                    self._replays[key] = answer
+            if self.lose_next > 0:
+                self.lose_next -= 1
+                return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
             return answer
 
+    def requests_to(self, method: str, path: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """The headers and parameters of every request to one address."""
+        return [(h, p) for (m, a, h, p) in self.requests if (m, a) == (method, path)]
+
+    def enable_payouts(self, account_id: str) -> dict[str, Any]:
+        """What Stripe's account looks like once its owner finished onboarding."""
+        account = self.accounts[account_id]
+        account.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
+        account["capabilities"] = {"transfers": "active"}
+        account["requirements"] = {"currently_due": [], "past_due": [], "disabled_reason": None}
+        return account
+
     def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        if path.startswith(("/v1/accounts", "/v1/account_links", "/v1/transfers")):
+            return self._connect(method, path, params)
         if (method, path) == ("POST", "/v1/customers"):
             customer = {"id": f"cus_{uuid.uuid4().hex[:14]}", "object": "customer", **params}
             self.customers[customer["id"]] = customer
@@ -122,6 +147,74 @@ class FakeStripe:
                 return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
             return 200, charge
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
+
+    def _connect(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        now = int(time.time())
+        if (method, path) == ("POST", "/v1/accounts"):
+            account_id = f"acct_{uuid.uuid4().hex[:16]}"
+            self.accounts[account_id] = {
+                "id": account_id,
+                "object": "account",
+                "type": params.get("type"),
+                "email": params.get("email"),
+                "created": now,
+                "charges_enabled": False,
+                "payouts_enabled": False,
+                "details_submitted": False,
+                "capabilities": {"transfers": "inactive"},
+                "requirements": {
+                    "currently_due": ["external_account", "tos_acceptance.date"],
+                    "past_due": [],
+                    "disabled_reason": "requirements.past_due",
+                },
+                "metadata": params.get("metadata", {}),
+            }
+            return 200, self.accounts[account_id]
+        if method == "GET" and path.startswith("/v1/accounts/"):
+            account = self.accounts.get(path.rsplit("/", 1)[1])
+            if account is None:
+                return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
+            return 200, account
+        if (method, path) == ("POST", "/v1/account_links"):
+            if params.get("account") not in self.accounts:
+                return 400, {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": "account"}}
+            return 200, {
+                "object": "account_link",
+                "created": now,
+                "expires_at": now + 300,
+                "url": f"https://connect.stripe.com/setup/e/{params['account']}/{uuid.uuid4().hex[:12]}",
+            }
+        if (method, path) == ("POST", "/v1/transfers"):
+            return self._transfer(params, now)
+        if (method, path) == ("GET", "/v1/transfers"):
+            group = params.get("transfer_group")
+            data = [t for t in self.transfers.values() if group is None or t["transfer_group"] == group]
+            return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/transfers"}
+        return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
+
+    def _transfer(self, params: dict[str, Any], now: int) -> tuple[int, Any]:
+        if self.refuse_transfer is not None:
+            code, self.refuse_transfer = self.refuse_transfer, None
+            return 400, {"error": {"type": "invalid_request_error", "code": code, "message": f"Refused: {code}"}}
+        destination = self.accounts.get(params.get("destination", ""))
+        if destination is None or destination["capabilities"].get("transfers") != "active":
+            message = "Your destination account needs to have the transfers capability enabled."
+            return 400, {"error": {"type": "invalid_request_error", "param": "destination", "message": message}}
+        transfer_id = f"tr_{uuid.uuid4().hex[:16]}"
+        self.transfers[transfer_id] = {
+            "id": transfer_id,
+            "object": "transfer",
+            "amount": int(params["amount"]),
+            "amount_reversed": 0,
+            "currency": params["currency"],
+            "destination": destination["id"],
+            "transfer_group": params.get("transfer_group"),
+            "metadata": params.get("metadata", {}),
+            "reversed": False,
+            "created": now,
+            "livemode": False,
+        }
+        return 200, self.transfers[transfer_id]
 
 
 @contextmanager

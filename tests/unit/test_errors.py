@@ -38,6 +38,8 @@ def _handle(exc: Exception) -> tuple[int, dict, dict]:
         (socket.gaierror(-2, "Name or service not known"), 503, "DATABASE_UNAVAILABLE"),
         (TimeoutError(), 503, "DATABASE_UNAVAILABLE"),
         (RuntimeError("internal detail"), 500, "INTERNAL_ERROR"),
+        (RecursionError("maximum recursion depth exceeded while deserializing an object"), 400, "JSON_TOO_DEEP"),
+        (RecursionError("maximum recursion depth exceeded"), 500, "INTERNAL_ERROR"),  # a bug of ours
     ],
 )
 def test_mapping(exc: Exception, status: int, code: str) -> None:

@@ -141,3 +141,13 @@ def test_receipt_keys_are_checked_and_the_development_key_is_refused_in_producti
     assert "not key_id:base64 of 32 bytes" in str(raised.value)
     with pytest.raises(SettingsError, match="must not include the development key"):
         load_settings({**PRODUCTION_OK, "BILLING_RECEIPT_KEYS": DEVELOPMENT_RECEIPT_KEY})
+
+
+def test_connect_webhook_secrets_are_optional_long_in_production_and_redacted() -> None:
+    assert load_settings(PRODUCTION_OK).stripe.connect_webhook_secret is None
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**PRODUCTION_OK, "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_short"})
+    assert "STRIPE_CONNECT_WEBHOOK_SECRET must be at least 32 characters" in str(raised.value)
+    secrets = {"STRIPE_CONNECT_WEBHOOK_SECRET": "c" * 40, "STRIPE_PREVIOUS_CONNECT_WEBHOOK_SECRET": "d" * 40}
+    data = redacted(load_settings({**PRODUCTION_OK, **secrets}))
+    assert "c" * 40 not in repr(data) and "d" * 40 not in repr(data)

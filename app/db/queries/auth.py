@@ -209,15 +209,6 @@ async def get_session_for_refresh_token(conn: Connection, *, token_hash: bytes, 
     return cast("uuid.UUID | None", value)
 
 
-LINK_REFERRAL = """insert into referral_attributions (user_id, referral_code) values ($1, $2)
-on conflict (user_id) do nothing"""
-
-
-async def link_referral(conn: Connection, *, user_id: uuid.UUID, referral_code: str) -> int:
-    result = await conn.execute(LINK_REFERRAL, user_id, referral_code)
-    return int(result.rpartition(" ")[2])
-
-
 DELETE_USER = """delete from users where id = $1"""
 
 

@@ -11,15 +11,6 @@ import msgspec
 
 from app.db.types import Connection
 
-LOCK_USER_FOR_COLLECTIONS = """select id from users where id = $1 for update"""
-
-
-async def lock_user_for_collections(conn: Connection, *, user_id: uuid.UUID) -> uuid.UUID | None:
-    """First statement of a save: serialises one user's saves, so the limit check below sees every committed save."""
-    value = await conn.fetchval(LOCK_USER_FOR_COLLECTIONS, user_id)
-    return cast("uuid.UUID | None", value)
-
-
 SAVE_RECIPE = """insert into saved_recipes (user_id, recipe_id)
 select $1, $2
 where (select count(*) from saved_recipes where user_id = $1) < $3::integer

@@ -11,3 +11,13 @@ NOTIFY_USER_EVENT = """select pg_notify('cookcam_events', $1::text)"""
 async def notify_user_event(conn: Connection, *, payload: str) -> None:
     """Delivered to listeners only when the surrounding transaction commits."""
     await conn.execute(NOTIFY_USER_EVENT, payload)
+
+
+NOTIFY_USER_EVENTS = """select pg_notify('cookcam_events', payload)
+from unnest($1::text[]) with ordinality as queued (payload, position)
+order by position"""
+
+
+async def notify_user_events(conn: Connection, *, payloads: list[str]) -> None:
+    """One notification per payload (each names its recipient), in one round trip; delivered at commit, in order."""
+    await conn.execute(NOTIFY_USER_EVENTS, payloads)

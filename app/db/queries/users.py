@@ -92,3 +92,14 @@ USER_EXISTS = """select exists (select 1 from users where id = $1)"""
 async def user_exists(conn: Connection, *, id: uuid.UUID) -> bool | None:
     value = await conn.fetchval(USER_EXISTS, id)
     return cast("bool | None", value)
+
+
+LOCK_USER = """select id from users where id = $1 for update"""
+
+
+async def lock_user(conn: Connection, *, user_id: uuid.UUID) -> uuid.UUID | None:
+    """First statement of a limited write (a save, an affiliate link): serialises one user's such writes, so a count
+    that follows sees every committed one and a limit cannot be passed by concurrent requests.
+    """
+    value = await conn.fetchval(LOCK_USER, user_id)
+    return cast("uuid.UUID | None", value)

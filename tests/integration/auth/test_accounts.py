@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from tests.support import PASSWORD, bearer, new_email, sign_up
@@ -98,18 +100,6 @@ async def test_profile_rejects_out_of_range_values_with_field_path(client) -> No
     assert body["details"][0]["field"] == "default_serving_size"
 
 
-async def test_link_referral_first_attribution_wins(client) -> None:
-    auth = await sign_up(client)
-    first = await client.post(AUTH + "/link-referral", headers=bearer(auth), json={"referral_code": "CHEF42"})
-    assert first.status_code == 200
-    assert first.json() == {"linked": True}
-    again = await client.post(AUTH + "/link-referral", headers=bearer(auth), json={"referral_code": "CHEF42"})
-    assert again.json() == {"linked": True}
-    other = await client.post(AUTH + "/link-referral", headers=bearer(auth), json={"referral_code": "OTHER"})
-    assert other.status_code == 409
-    assert other.json()["code"] == "REFERRAL_ALREADY_LINKED"
-
-
 async def test_delete_account_needs_password_and_erases_everything(client, db: asyncpg.Connection) -> None:
     auth = await sign_up(client)
     user_id = auth["user"]["id"]
@@ -152,9 +142,12 @@ async def test_every_user_owned_table_cascades_from_users(db: asyncpg.Connection
     assert [r["table_name"] for r in rows] == []
 
 
-async def test_export_contains_own_data_and_no_secrets(client) -> None:
+async def test_export_contains_own_data_and_no_secrets(client, db: asyncpg.Connection) -> None:
     auth = await sign_up(client)
     other = await sign_up(client)
+    # The referring creator's link (attribution rules: tests/integration/creators).
+    link = "insert into affiliate_links (creator_id, code, custom_slug) values ($1, 'abcdefghjkmn', 'chef42')"
+    await db.execute(link, uuid.UUID(other["user"]["id"]))
     await client.post(AUTH + "/link-referral", headers=bearer(auth), json={"referral_code": "CHEF42"})
     response = await client.get(AUTH + "/export", headers=bearer(auth))
     assert response.status_code == 200

@@ -1,0 +1,82 @@
+"""The revenue share: each paid period of a referred account's subscription earns its referrer the creator tier's
+share of the period's net amount (the tier's list price less the provider's fee), once, whichever provider or path
+reports it (Stripe, App Store, Google Play; webhooks, validation or reconciliation); a refund or revocation of that
+period reverses it. Runs inside the transaction that records the subscription's state."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from app.creators.links import list_links
+from app.creators.schemas import CreatorAnalytics, Earning, Revenue
+from app.db.queries import creators as q
+from app.db.types import Connection
+from app.realtime.events import RealtimeEvent, publish
+
+# States in which the current period has been paid for (grace periods and billing retries have not).
+PAID_STATUSES = frozenset({"active", "cancelled"})
+
+
+async def record_period(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    provider: str,
+    provider_subscription_id: str,
+    tier_slug: str,
+    status: str,
+    billing_period: str | None,
+    current_period_start: datetime.datetime | None,
+    trial_ends_at: datetime.datetime | None,
+) -> None:
+    """Earn for the subscription's current period when it is paid, or reverse that when it was revoked."""
+    if tier_slug == "free" or current_period_start is None or billing_period is None:
+        return
+    key = f"{provider}:{provider_subscription_id}:{current_period_start.astimezone(datetime.UTC).isoformat()}"
+    if status == "revoked":
+        reversed_row = await q.reverse_earning(conn, period_key=key)
+        if reversed_row is not None:
+            data = {"amount_cents": reversed_row.amount_cents, "kind": "reversal"}
+            await publish(conn, reversed_row.creator_id, RealtimeEvent("creator.earning", data))
+        return
+    in_trial = trial_ends_at is not None and current_period_start < trial_ends_at
+    if status not in PAID_STATUSES or in_trial:
+        return
+    earned = await q.insert_earning(
+        conn,
+        period_start=current_period_start,
+        period_key=key,
+        provider=provider,
+        provider_subscription_id=provider_subscription_id,
+        billing_period=billing_period,
+        user_id=user_id,
+    )
+    if earned is not None:
+        data = {"amount_cents": earned.amount_cents, "kind": "earning"}
+        await publish(conn, earned.creator_id, RealtimeEvent("creator.earning", data))
+
+
+async def revenue(conn: Connection, creator_id: uuid.UUID, *, limit: int, offset: int) -> Revenue:
+    rows = await q.list_creator_earnings(conn, creator_id=creator_id, max_rows=limit, skip=offset)
+    totals = await q.creator_earnings_total(conn, creator_id=creator_id)
+    assert totals is not None  # an aggregate always has its row
+    return Revenue(
+        earnings=[Earning(*(getattr(row, f) for f in Earning.__struct_fields__)) for row in rows],
+        earned_cents=totals.earned_cents,
+        reversed_cents=totals.reversed_cents,
+    )
+
+
+async def analytics(conn: Connection, creator_id: uuid.UUID, *, since: datetime.datetime) -> CreatorAnalytics:
+    row = await q.creator_analytics(conn, creator_id=creator_id, since=since)
+    assert row is not None
+    return CreatorAnalytics(
+        since=since,
+        clicks=row.clicks,
+        unique_clicks=row.unique_clicks,
+        signups=row.signups,
+        conversions=row.conversions,
+        revenue_cents=row.revenue_cents,
+        links=await list_links(conn, creator_id),
+    )
