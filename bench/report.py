@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from bench.scenarios import Scenario
 from bench.wrk import WrkResult
@@ -29,6 +30,7 @@ PAYMENT_TARGET_P99_MS = 50.0
 GENERATE_TARGET_SHARE = 0.4
 GENERATE_TARGET_P99_MS = 25.0
 COOKING_SCENARIOS = frozenset({"generate-cached", "scan", "suggest-100k"})
+LEADERBOARD_SCENARIOS = frozenset({"leaderboard-1m"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,15 @@ class Measured:
     scenario: Scenario
     result: WrkResult
     checks: tuple[Check, ...] = ()
+    # The scenario's own verdict on its target, from its probe (bench/leaderboards.py), shown under the checks.
+    verdict: str | None = None
+
+
+@runtime_checkable
+class JudgesTarget(Protocol):
+    """A probe that assesses its scenario's target itself, from what it measured beside wrk."""
+
+    def verdict(self, result: WrkResult) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -240,6 +251,12 @@ def cooking_verdict(measured: list[Measured], connections: int) -> str | None:
     return "\n\n".join(lines) if lines else None
 
 
+def scenario_verdicts(measured: list[Measured]) -> str | None:
+    """The verdicts probes gave on their own targets (the leaderboard's per-query p99); None when there are none."""
+    lines = [row.verdict for row in measured if row.verdict]
+    return "\n\n".join(lines) if lines else None
+
+
 def _checks_passed(row: Measured) -> tuple[bool, str]:
     if not row.checks:
         return False, "no database checks ran"
@@ -278,7 +295,13 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
             "`RECIPES_GENERATIONS_FAIR_USE_PER_MONTH` and `SCAN_FAIR_USE_PER_DAY` = 100000000 (defaults 1000 and 200) "
             "so the paid fair-use caps never refuse a request; the usage counters are still updated on every request"
         )
-    if any(row.checks for row in measured if row.scenario.key not in COOKING_SCENARIOS):
+    if any(row.scenario.key in LEADERBOARD_SCENARIOS for row in measured):
+        setup.append(
+            "- Leaderboards: 1,000,000 synthetic users and 20,000,000 XP ledger rows (with their totals and period "
+            "totals) built straight into the bench database before the scenario (bench/leaderboards.py); "
+            "the server's own PostgreSQL settings are left as they are"
+        )
+    if any(row.checks for row in measured if row.scenario.key not in COOKING_SCENARIOS | LEADERBOARD_SCENARIOS):
         setup.append(
             "- Payments: `STRIPE_WEBHOOK_SECRET` set to a throwaway secret (no `STRIPE_SECRET_KEY`: subscription "
             "events never call Stripe) and `APPLE_ROOT_CERTIFICATES` pointing at the root of a fake Apple chain "
@@ -302,6 +325,9 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
     cooking = cooking_verdict(measured, facts.connections)
     if cooking:
         parts.append(cooking)
+    own = scenario_verdicts(measured)
+    if own:
+        parts.append(own)
     if facts.notes:
         parts.append("\n".join(f"- {note}" for note in facts.notes))
     return "\n\n".join(parts) + "\n"

@@ -25,6 +25,7 @@ import httpx
 
 from bench.cooking import AI_KEYS, cooking_environment, cooking_probes
 from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
+from bench.leaderboards import leaderboard_probes
 from bench.payments import (
     SIGNING_MARGIN_SECONDS,
     STRIPE_TOLERANCE_SECONDS,
@@ -33,6 +34,7 @@ from bench.payments import (
     server_environment,
 )
 from bench.report import (
+    JudgesTarget,
     Measured,
     RunFacts,
     checks_section,
@@ -41,10 +43,11 @@ from bench.report import (
     machine_facts,
     payment_verdict,
     results_table,
+    scenario_verdicts,
     verdict,
     write_latest,
 )
-from bench.scenarios import BY_KEY, PAYMENT_KEYS, SCENARIO_KEYS, Fixtures, Scenario
+from bench.scenarios import BY_KEY, DEFAULT_KEYS, OPT_IN_KEYS, PAYMENT_KEYS, SCENARIO_KEYS, Fixtures, Scenario
 from bench.servers import ServerProcess, app_server, baseline_server
 from bench.wrk import LoadSettings, WrkUnavailable, ensure_wrk, parse_result, run_wrk, wrk_version
 from tests.fakes.apple import AppleSigner
@@ -92,8 +95,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="granian workers for both apps (default 2)")
     parser.add_argument(
         "--scenarios",
-        default=",".join(SCENARIO_KEYS),
-        help=f"comma-separated subset of {','.join(SCENARIO_KEYS)} (default: all)",
+        default=",".join(DEFAULT_KEYS),
+        help=f"comma-separated subset of {','.join(SCENARIO_KEYS)} "
+        f"(default: all but {', '.join(sorted(OPT_IN_KEYS))}, whose data takes minutes to build)",
     )
     parser.add_argument("--no-write", action="store_true", help="print the table only; leave docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -142,7 +146,8 @@ def measure(
     rps, p50, p99 = result.requests_per_second, result.p50_ms, result.p99_ms
     print(f"   {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, non-2xx {result.non_2xx}", file=sys.stderr)
     checks = probe.after_measured(result) if probe else ()
-    run.measured.append(Measured(scenario, result, checks))
+    judged = probe.verdict(result) if isinstance(probe, JudgesTarget) else None
+    run.measured.append(Measured(scenario, result, checks, judged))
     for check in checks:
         print(f"   {check}", file=sys.stderr)
         if not check.ok:
@@ -189,6 +194,7 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
             run.load.duration_seconds,
         )
         probes |= cooking_probes(keys, database.dsn, server.base_url, server.log_path, fixtures, fake)
+        probes |= leaderboard_probes(keys, database.dsn, server.base_url, server.log_path, fixtures)
         for scenario in scenarios:
             measure(run, scenario, server, fixtures, probes.get(scenario.key))
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
@@ -224,6 +230,7 @@ def prepare_fixtures(
         warmup_storekit_file=run.work_dir / "storekit-warmup.txt",
         generate_file=run.work_dir / "generate.txt",
         scan_file=run.work_dir / "scan.txt",
+        leaderboard_file=run.work_dir / "leaderboard.txt",
     )
     if any(scenario.key == "refresh" for scenario in scenarios):
         print("   preparing refresh tokens ...", file=sys.stderr)
@@ -322,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     if cooking:
         print()
         print(cooking)
+    own = scenario_verdicts(run.measured)
+    if own:
+        print()
+        print(own)
     for note in run.notes:
         print(f"- {note}")
     if not args.no_write:

@@ -22,6 +22,12 @@ SUGGEST_PATH = "/api/v1/recipes/suggestions"
 # Five common non-staple ingredients of the shipped ingredient table (bench/cooking.py checks they are).
 SUGGEST_INGREDIENTS = ["tomato", "chicken breast", "carrot", "bell pepper", "potato"]
 SUGGEST_LIMIT = 5
+LEADERBOARD_PATH = "/api/v1/gamification/leaderboard"
+# The leaderboard scenario's callers (signed up over HTTP, given XP at a spread of positions), page size and the
+# deeper page a quarter of them ask for (bench/leaderboards.py).
+LEADERBOARD_CALLERS = 64
+LEADERBOARD_LIMIT = 50
+LEADERBOARD_DEEP_OFFSET = 1000
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class Fixtures:
     # the warm-up and the measured run alike.
     generate_file: Path
     scan_file: Path
+    # The leaderboard scenario's request file (bench/leaderboards.py, bench/lua/gets.lua): one line per caller and
+    # board, a bearer token and a path, sent round and round by the warm-up and the measured run alike.
+    leaderboard_file: Path
 
     def for_warmup(self) -> Fixtures:
         return replace(
@@ -135,8 +144,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         f"{len(SUGGEST_INGREDIENTS)} non-staple ingredients, limit {SUGGEST_LIMIT}, over 100,000 synthetic catalog "
         "recipes (6-10 ingredient links each): name lookup, overlap ranking, the 5 recipes read",
     ),
+    Scenario(
+        "leaderboard-1m",
+        "`GET /api/v1/gamification/leaderboard` (1M users)",
+        "app",
+        f"{LEADERBOARD_CALLERS} callers at a spread of positions asking for the daily, weekly, monthly and all-time "
+        f"boards (limit {LEADERBOARD_LIMIT}, offset 0; a quarter of them offset {LEADERBOARD_DEEP_OFFSET:,}) over "
+        "1,000,000 synthetic users and 20,000,000 ledger rows: the "
+        "page (a walk down the board's index), its first row's rank, the caller's XP, name and rank (a count of the "
+        "users ahead of them), in one repeatable-read snapshot",
+    ),
 )
 SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
+# Scenarios run only when named in --scenarios: building their data takes minutes (bench/leaderboards.py).
+OPT_IN_KEYS = frozenset({"leaderboard-1m"})
+DEFAULT_KEYS = tuple(key for key in SCENARIO_KEYS if key not in OPT_IN_KEYS)
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
 
 
@@ -204,6 +226,13 @@ def _suggest(fixtures: Fixtures) -> Request:
     )
 
 
+def _leaderboard(fixtures: Fixtures) -> Request:
+    # GET requests whose path and bearer token come from per-thread files (see bench/lua/gets.lua).
+    return Request(
+        LEADERBOARD_PATH, dynamic_lua="gets.lua", script_args=(str(fixtures.leaderboard_file), str(LEADERBOARD_LIMIT))
+    )
+
+
 _APP_REQUESTS = {
     "health": _health,
     "me": _me,
@@ -215,5 +244,6 @@ _APP_REQUESTS = {
     "generate-cached": _generate,
     "scan": _scan,
     "suggest-100k": _suggest,
+    "leaderboard-1m": _leaderboard,
 }
 PAYMENT_KEYS = frozenset({"stripe-webhook-unique", "stripe-webhook-duplicates", "storekit-validate"})

@@ -128,21 +128,29 @@ values ('daily', @day_start::date, @user_id, @amount::bigint),
 on conflict (board, period_start, user_id) do update set xp = xp_period_totals.xp + excluded.xp;
 
 -- name: PeriodLeaderboard :many
+-- The page's keys come off the rank index first; only those rows are joined (a deep offset skips index entries,
+-- not joined rows).
 select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp
-from xp_period_totals p
+from (
+    select k.user_id, k.xp from xp_period_totals k
+    where k.board = @board and k.period_start = @period_start
+    order by k.xp desc, k.user_id
+    limit @max_rows offset @skip
+) p
 join users u on u.id = p.user_id
 join xp_totals t on t.user_id = p.user_id
-where p.board = @board and p.period_start = @period_start
-order by p.xp desc, p.user_id
-limit @max_rows offset @skip;
+order by p.xp desc, p.user_id;
 
 -- name: AllTimeLeaderboard :many
 select t.user_id, u.name, u.avatar_url, t.total_xp as period_xp, t.total_xp
-from xp_totals t
+from (
+    select k.user_id, k.total_xp from xp_totals k
+    where k.total_xp > 0
+    order by k.total_xp desc, k.user_id
+    limit @max_rows offset @skip
+) t
 join users u on u.id = t.user_id
-where t.total_xp > 0
-order by t.total_xp desc, t.user_id
-limit @max_rows offset @skip;
+order by t.total_xp desc, t.user_id;
 
 -- name: PeriodUsersAbove :one
 -- How many users have more XP on a period board (a rank is one more), counted on the rank index.

@@ -358,12 +358,15 @@ async def add_to_period_totals(
 
 
 PERIOD_LEADERBOARD = """select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp
-from xp_period_totals p
+from (
+    select k.user_id, k.xp from xp_period_totals k
+    where k.board = $1 and k.period_start = $2
+    order by k.xp desc, k.user_id
+    limit $4 offset $3
+) p
 join users u on u.id = p.user_id
 join xp_totals t on t.user_id = p.user_id
-where p.board = $1 and p.period_start = $2
-order by p.xp desc, p.user_id
-limit $4 offset $3"""
+order by p.xp desc, p.user_id"""
 
 
 class PeriodLeaderboardRow(msgspec.Struct, frozen=True):
@@ -382,16 +385,22 @@ async def period_leaderboard(
     skip: int,
     max_rows: int,
 ) -> list[PeriodLeaderboardRow]:
+    """The page's keys come off the rank index first; only those rows are joined (a deep offset skips index entries,
+    not joined rows).
+    """
     records = await conn.fetch(PERIOD_LEADERBOARD, board, period_start, skip, max_rows)
     return [PeriodLeaderboardRow(*record) for record in records]
 
 
 ALL_TIME_LEADERBOARD = """select t.user_id, u.name, u.avatar_url, t.total_xp as period_xp, t.total_xp
-from xp_totals t
+from (
+    select k.user_id, k.total_xp from xp_totals k
+    where k.total_xp > 0
+    order by k.total_xp desc, k.user_id
+    limit $2 offset $1
+) t
 join users u on u.id = t.user_id
-where t.total_xp > 0
-order by t.total_xp desc, t.user_id
-limit $2 offset $1"""
+order by t.total_xp desc, t.user_id"""
 
 
 class AllTimeLeaderboardRow(msgspec.Struct, frozen=True):
