@@ -65,18 +65,19 @@ async def award(
     total_before = await q.lock_xp_total(conn, user_id=user_id)
     assert total_before is not None  # insert ... returning
     now = now or datetime.datetime.now(datetime.UTC)
+    key = dedup_key[:200]  # the column's bound
     day_start, day_end = period_bounds("day", now)
     amount = await q.insert_xp_award(
         conn,
         user_id=user_id,
         action=action,
-        dedup_key=dedup_key[:200],
+        dedup_key=key,
         awarded_at=now,
         day_start=day_start,
         day_end=day_end,
     )
     if amount is None:
-        repeated = await q.xp_award_exists(conn, user_id=user_id, action=action, dedup_key=dedup_key[:200])
+        repeated = await q.xp_award_exists(conn, user_id=user_id, action=action, dedup_key=key)
         level = level_for(total_before)
         return Award(0, total_before, level, False, "duplicate" if repeated else "daily_cap_reached")
     total = await q.add_to_xp_total(conn, amount=amount, user_id=user_id)

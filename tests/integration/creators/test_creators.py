@@ -204,3 +204,15 @@ async def test_a_signed_stripe_event_for_a_referred_account_earns(client, db) ->
     assert (await deliver(client, paid)).json()["outcome"] == "processed"
     earning = await db.fetchrow("select creator_id, amount_cents from creator_earnings")
     assert (str(earning["creator_id"]), earning["amount_cents"]) == (anna["user"]["id"], 290)  # creator 999 -3 % 30 %
+
+
+async def test_click_tracking_is_limited_per_address(client, db) -> None:
+    anna = await creator(client, db)
+    await client.post(f"{SUB}/affiliate/generate", headers=bearer(anna), json={"custom_slug": "anna"})
+    statuses = [(await client.post(f"{SUB}/affiliate/track/anna")).status_code for _ in range(61)]
+    assert statuses[:60] == [200] * 60
+    refused = await client.post(f"{SUB}/affiliate/track/anna")
+    assert (refused.status_code, refused.json()["code"]) == (429, "RATE_LIMITED") and "retry-after" in refused.headers
+    assert statuses[60] == 429
+    clicks = await db.fetchval("select sum(clicks) from affiliate_clicks")
+    assert clicks == 60  # refused clicks are not counted
