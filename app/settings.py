@@ -110,6 +110,8 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
     # where cron, systemd timers or a Kubernetes CronJob run `cookcam jobs run NAME` instead.
     scheduler_enabled: bool = True
     interval_seconds: float = 3600.0
+    # fold-leaderboards runs more often: ranks sum the rank counts appended since its last run.
+    fold_leaderboards_seconds: float = 30.0
 
 
 class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -374,6 +376,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", settings.database.acquire_timeout_seconds),
         ("DATABASE_READY_TIMEOUT_SECONDS", settings.database.ready_timeout_seconds),
         ("JOBS_INTERVAL_SECONDS", settings.jobs.interval_seconds),
+        ("JOBS_FOLD_LEADERBOARDS_SECONDS", settings.jobs.fold_leaderboards_seconds),
         ("WS_AUTH_TIMEOUT_SECONDS", settings.ws.auth_timeout_seconds),
         ("WS_HEARTBEAT_SECONDS", settings.ws.heartbeat_seconds),
         ("LIVE_REQUESTS_PER_SECOND", settings.live.requests_per_second),

@@ -14,6 +14,8 @@ The data (every step timed, printed to stderr and reported):
 - xp_totals, the ledger's sum per user, and xp_period_totals, its sums per user and UTC day, ISO week (Monday:
   date_trunc('week')) and calendar month, for every period the ledger covers, as awards file them
   (app/gamification/periods.py; tests/integration/gamification/test_leaderboards.py shows date_trunc agrees).
+- xp_rank_counts, the users per XP value that ranks sum: appended by the boards' own triggers (migration 0025) as
+  the totals are inserted, then folded by the app's fold-leaderboards job function, as in production.
 
 Bulk loading, as PostgreSQL's "Populating a Database" advises: the indexes of the four tables, and the keys and
 foreign keys of the three XP tables, are dropped before the load and recreated after it from their own catalog
@@ -33,7 +35,8 @@ bench/lua/gets.lua.
 Checks, after the measured run (idle server): every answer 200 with a full page; the ledger's own sums (a
 brute-force GROUP BY) equal xp_totals and the current periods of xp_period_totals for every user; for a sample of
 callers and every board, the caller's rank from the API equals 1 + the users with more XP in that brute force, and
-the first page and a deep page equal its `order by xp desc, user_id` with `rank()`. Then app.gamification's
+the first page and a deep page equal its `order by xp desc, user_id` with `rank()`; the rank counts of the current
+periods equal the brute force's users per XP value. Then app.gamification's
 leaderboard() is timed alone in this process for the callers at the top, middle and bottom of each board, and for
 the top one asking for the deepest page the route allows: the "p99 under 50 ms per query" figure.
 """
@@ -58,7 +61,7 @@ import httpx
 
 from app.db.pool import connect
 from app.db.queries import gamification as q
-from app.gamification.leaderboards import leaderboard
+from app.gamification.leaderboards import fold_rank_counts, leaderboard
 from app.gamification.periods import period_start
 from app.gamification.schemas import LeaderboardPeriod
 from bench.payments import (
@@ -415,12 +418,18 @@ async def _attach_all(conn: asyncpg.Connection, tables: tuple[Detached, ...]) ->
 
 
 async def _finish(result: Build, conn: asyncpg.Connection) -> None:
+    await result.step("fold the rank counts the triggers appended", _fold(conn))
     await result.step("vacuum analyze", _vacuum(conn))
     await result.step("counts and sums", _count(result, conn))
 
 
+async def _fold(conn: asyncpg.Connection) -> None:
+    async with conn.transaction():
+        print(f"   {KEY}: {await fold_rank_counts(conn)}", file=sys.stderr)
+
+
 async def _vacuum(conn: asyncpg.Connection) -> None:
-    for table in BULK_TABLES:
+    for table in (*BULK_TABLES, "xp_rank_counts"):
         await conn.execute(f"vacuum (analyze) {table}")
 
 
@@ -432,7 +441,8 @@ async def _count(result: Build, conn: asyncpg.Connection) -> None:
         "(select count(*) from xp_ledger l join xp_actions a using (action) where l.amount <> a.amount) "
         "as wrong_amounts, "
         "(select count(*) from xp_totals) as totals_rows, "
-        "(select coalesce(sum(total_xp), 0) from xp_totals) as totals_xp",
+        "(select coalesce(sum(total_xp), 0) from xp_totals) as totals_xp, "
+        "(select count(*) from xp_rank_counts) as rank_count_rows",
         f"%@{EMAIL_DOMAIN}",
     )
     assert row is not None
@@ -531,10 +541,11 @@ async def vacuum_boards(dsn: str) -> dict[str, tuple[int, int]]:
     conn = await asyncpg.connect(dsn)
     try:
         for _ in range(VACUUM_TRIES):
-            await conn.execute("vacuum (analyze) xp_totals, xp_period_totals")
+            await conn.execute("vacuum (analyze) xp_totals, xp_period_totals, xp_rank_counts")
             rows = await conn.fetch(
                 "select relname, relallvisible, relpages from pg_class "
-                "where relname in ('xp_totals', 'xp_period_totals') and relkind = 'r' order by relname"
+                "where relname in ('xp_totals', 'xp_period_totals', 'xp_rank_counts') and relkind = 'r' "
+                "order by relname"
             )
             found = {row["relname"]: (int(row["relallvisible"]), int(row["relpages"])) for row in rows}
             if all(visible == pages for visible, pages in found.values()):
@@ -586,6 +597,23 @@ select
     (select count(*) from (select user_id, monthly as xp from lb_truth where monthly is not null) t
      full join (select user_id, xp from xp_period_totals where board = 'monthly' and period_start = $3) p
      using (user_id) where t.xp is distinct from p.xp) as monthly
+"""
+
+
+# (board, XP, users) where the current periods' rank counts and the brute force's users per value disagree.
+RANK_COUNTS_DIFFER_SQL = """
+with counted as (
+    select board, xp, sum(users) as users from xp_rank_counts
+    where (board, period_start) in (('daily', $1::date), ('weekly', $2::date), ('monthly', $3::date),
+                                    ('allTime', '-infinity'))
+    group by 1, 2 having sum(users) <> 0
+), truth as (
+    select 'daily' as board, daily as xp, count(*) as users from lb_truth where daily > 0 group by 2
+    union all select 'weekly', weekly, count(*) from lb_truth where weekly > 0 group by 2
+    union all select 'monthly', monthly, count(*) from lb_truth where monthly > 0 group by 2
+    union all select 'allTime', all_time, count(*) from lb_truth where all_time > 0 group by 2
+)
+select count(*) from ((table counted except table truth) union all (table truth except table counted)) differ
 """
 
 
@@ -707,7 +735,8 @@ class LeaderboardProbe:
             ok,
             f"`{KEY}`: built {counts['users']:,} synthetic users and {counts['ledger_rows']:,} ledger rows "
             f"({ledger_xp:,} XP; {counts['wrong_amounts']} with an amount other than their action's), "
-            f"{counts['totals_rows']:,} xp_totals rows and {periods} in "
+            f"{counts['totals_rows']:,} xp_totals rows and {periods}, {counts['rank_count_rows']:,} folded rank "
+            f"counts (users per board, period and XP value) in "
             f"{self._build.seconds:.0f} s, indexes, keys and foreign keys dropped for the load and rebuilt after it: "
             f"{timings}; the ledger's XP "
             + ("equals" if sums_agree else "differs from")
@@ -770,12 +799,23 @@ class LeaderboardProbe:
                     + ", ".join(f"{board} {n:,} ({distinct[board]:,})" for board, n in sizes.items()),
                 )
             )
+            checks.append(await self._rank_counts_against_truth(conn, built))
             checks += await self._api_against_truth(conn, built)
             self._timings = await self._time_alone(conn, built)
         finally:
             await conn.close()
         checks += [self._timing_check(board, sizes[board]) for board in BOARDS]
         return checks
+
+    async def _rank_counts_against_truth(self, conn: asyncpg.Connection, built: Periods) -> Check:
+        differ = await conn.fetchval(RANK_COUNTS_DIFFER_SQL, built.day, built.week, built.month)
+        appended = await conn.fetchval("select count(*) from xp_rank_counts where not folded")
+        return Check(
+            differ == 0,
+            f"`{KEY}`: the rank counts of the current periods (what ranks sum) against the brute force's users per "
+            f"XP value on every board: {differ} (board, XP) values differ; {appended:,} rows appended since the "
+            "fold (the callers' copies), summed with the folded ones",
+        )
 
     async def _truth_xp(self, conn: asyncpg.Connection, board: LeaderboardPeriod, user_id: uuid.UUID) -> int | None:
         value = await conn.fetchval(f"select {TRUTH_COLUMN[board]} from lb_truth where user_id = $1", user_id)

@@ -1,6 +1,7 @@
 """Leaderboards: daily, weekly (ISO), monthly and all-time XP, in pages, with standard competition ranks (equal XP,
-equal rank: 1, 2, 2, 4) and the caller's own entry. A rank is 1 + the number of users with more XP, counted on the
-board's rank index; pages walk the same index (docs/gamification.md, "Leaderboards")."""
+equal rank: 1, 2, 2, 4) and the caller's own entry. A rank is 1 + the number of users with more XP, summed from
+the board's counts of users per XP value (migration 0025); pages walk the board's rank index
+(docs/gamification.md, "Leaderboards")."""
 
 from __future__ import annotations
 
@@ -100,3 +101,14 @@ async def _rank_of(conn: Connection, board: Board | None, start: datetime.date |
     else:
         above = await q.all_time_users_above(conn, xp=xp)
     return 1 + (above or 0)
+
+
+async def fold_rank_counts(conn: Connection) -> str:
+    """Add the rank counts appended since the last fold into one row per XP value (the fold-leaderboards job)."""
+    folded = await q.fold_rank_counts(conn)
+    assert folded is not None  # an aggregate always has a row
+    empty = await q.drop_empty_rank_counts(conn)
+    return (
+        f"folded {folded.appended} appended rank count(s) into {folded.folded} XP value(s); "
+        f"dropped {empty} value(s) no one holds"
+    )

@@ -28,8 +28,9 @@ from app.db.queries import live as live_q
 from app.db.queries import ratelimit as ratelimit_q
 from app.db.queries import scans as scans_q
 from app.db.types import Connection, ConnectionSource
+from app.gamification.leaderboards import fold_rank_counts
 from app.live import service as live
-from app.settings import DatabaseSettings, Settings
+from app.settings import DatabaseSettings, JobsSettings, Settings
 
 log = logging.getLogger("cookcam.jobs")
 
@@ -90,11 +91,22 @@ async def reconcile_subscriptions(job: JobContext) -> str:
     return await reconcile(job.conn, job.connect, job.settings, job.payments)
 
 
+async def fold_leaderboards(job: JobContext) -> str:
+    """Fold the rank counts the boards' triggers appended, so that a rank sums one row per XP value."""
+    return await fold_rank_counts(job.conn)
+
+
 JOBS: dict[str, Job] = {
     "purge-expired": purge_expired,
     "retry-events": retry_events,
     "reconcile": reconcile_subscriptions,
+    "fold-leaderboards": fold_leaderboards,
 }
+
+
+def interval_seconds(name: str, settings: JobsSettings) -> float:
+    """How often the in-process scheduler runs job `name`."""
+    return settings.fold_leaderboards_seconds if name == "fold-leaderboards" else settings.interval_seconds
 
 
 async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> str:
@@ -118,11 +130,16 @@ async def run_job(name: str, dsn: str, settings: Settings) -> str:
 
 
 async def run_periodically(pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> None:
-    """Run every job each interval until cancelled; a failing job is logged and retried next time."""
-    while True:
-        await asyncio.sleep(settings.jobs.interval_seconds)
+    """Run every job at its interval until cancelled; a failing job is logged and retried next time."""
+    async with asyncio.TaskGroup() as jobs:
         for name in JOBS:
-            try:
-                log.info(await run_locked(name, pool, settings, payments))
-            except (asyncpg.PostgresError, OSError, TimeoutError):
-                log.exception("job %s failed", name)
+            jobs.create_task(_every(interval_seconds(name, settings.jobs), name, pool, settings, payments))
+
+
+async def _every(seconds: float, name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            log.info(await run_locked(name, pool, settings, payments))
+        except (asyncpg.PostgresError, OSError, TimeoutError):
+            log.exception("job %s failed", name)

@@ -153,12 +153,32 @@ join users u on u.id = t.user_id
 order by t.total_xp desc, t.user_id;
 
 -- name: PeriodUsersAbove :one
--- How many users have more XP on a period board (a rank is one more), counted on the rank index.
-select count(*) from xp_period_totals
-where board = @board and period_start = @period_start and xp > @xp;
+-- How many users have more XP on a period board (a rank is one more): the board's counts per XP value above it.
+select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
+where board = @board and period_start = @period_start and xp > @xp::bigint;
 
 -- name: AllTimeUsersAbove :one
-select count(*) from xp_totals where total_xp > @xp and total_xp > 0;
+select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
+where board = 'allTime' and period_start = '-infinity' and xp > @xp::bigint;
+
+-- name: FoldRankCounts :one
+-- Adds the changes the boards' triggers appended into one folded row per board, period and XP value. Changes
+-- appended meanwhile are not in this statement's snapshot and wait for the next fold.
+with appended as (
+    delete from xp_rank_counts where not folded
+    returning board, period_start, xp, users
+), merged as (
+    insert into xp_rank_counts as c (board, period_start, xp, users, folded)
+    select board, period_start, xp, sum(users), true from appended
+    group by board, period_start, xp
+    on conflict (board, period_start, xp) where folded do update set users = c.users + excluded.users
+    returning 1
+)
+select (select count(*) from appended)::bigint as appended, (select count(*) from merged)::bigint as folded;
+
+-- name: DropEmptyRankCounts :execrows
+-- XP values no user holds any longer.
+delete from xp_rank_counts where folded and users = 0;
 
 -- name: PeriodXpOf :one
 select p.xp, t.total_xp

@@ -416,22 +416,60 @@ async def all_time_leaderboard(conn: Connection, *, skip: int, max_rows: int) ->
     return [AllTimeLeaderboardRow(*record) for record in records]
 
 
-PERIOD_USERS_ABOVE = """select count(*) from xp_period_totals
-where board = $1 and period_start = $2 and xp > $3"""
+PERIOD_USERS_ABOVE = """select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
+where board = $1 and period_start = $2 and xp > $3::bigint"""
 
 
 async def period_users_above(conn: Connection, *, board: str, period_start: datetime.date, xp: int) -> int | None:
-    """How many users have more XP on a period board (a rank is one more), counted on the rank index."""
+    """How many users have more XP on a period board (a rank is one more): the board's counts per XP value above it."""
     value = await conn.fetchval(PERIOD_USERS_ABOVE, board, period_start, xp)
     return cast("int | None", value)
 
 
-ALL_TIME_USERS_ABOVE = """select count(*) from xp_totals where total_xp > $1 and total_xp > 0"""
+ALL_TIME_USERS_ABOVE = """select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
+where board = 'allTime' and period_start = '-infinity' and xp > $1::bigint"""
 
 
 async def all_time_users_above(conn: Connection, *, xp: int) -> int | None:
     value = await conn.fetchval(ALL_TIME_USERS_ABOVE, xp)
     return cast("int | None", value)
+
+
+FOLD_RANK_COUNTS = """with appended as (
+    delete from xp_rank_counts where not folded
+    returning board, period_start, xp, users
+), merged as (
+    insert into xp_rank_counts as c (board, period_start, xp, users, folded)
+    select board, period_start, xp, sum(users), true from appended
+    group by board, period_start, xp
+    on conflict (board, period_start, xp) where folded do update set users = c.users + excluded.users
+    returning 1
+)
+select (select count(*) from appended)::bigint as appended, (select count(*) from merged)::bigint as folded"""
+
+
+class FoldRankCountsRow(msgspec.Struct, frozen=True):
+    appended: int
+    folded: int
+
+
+async def fold_rank_counts(conn: Connection) -> FoldRankCountsRow | None:
+    """Adds the changes the boards' triggers appended into one folded row per board, period and XP value. Changes
+    appended meanwhile are not in this statement's snapshot and wait for the next fold.
+    """
+    record = await conn.fetchrow(FOLD_RANK_COUNTS)
+    if record is None:
+        return None
+    return FoldRankCountsRow(*record)
+
+
+DROP_EMPTY_RANK_COUNTS = """delete from xp_rank_counts where folded and users = 0"""
+
+
+async def drop_empty_rank_counts(conn: Connection) -> int:
+    """XP values no user holds any longer."""
+    result = await conn.execute(DROP_EMPTY_RANK_COUNTS)
+    return int(result.rpartition(" ")[2])
 
 
 PERIOD_XP_OF = """select p.xp, t.total_xp

@@ -4,6 +4,7 @@ of code and SQL agree; bad parameters are refused."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import random
 import uuid
@@ -11,9 +12,14 @@ import uuid
 import asyncpg
 import pytest
 
+from app.billing.providers import PaymentProviders
+from app.db.pool import connect, create_pool
 from app.gamification import leaderboards
 from app.gamification.periods import period_start
 from app.gamification.xp import award
+from app.ops.jobs import run_locked
+from app.settings import DatabaseSettings
+from tests.conftest import make_settings
 from tests.support import bearer, sign_up
 
 NOW = datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime.UTC)  # a Wednesday
@@ -86,6 +92,87 @@ async def test_every_page_and_rank_matches_the_brute_force(db, players, period: 
             assert page.caller is not None and page.caller.rank == ranks[user]
         else:
             assert page.caller is None
+
+
+# Rank counts that differ from the boards' own users per XP value (both sides net, zero counts left out).
+COUNTS_DIFFER = """
+with counted as (
+    select board, period_start, xp, sum(users) as users from xp_rank_counts group by 1, 2, 3 having sum(users) <> 0
+), truth as (
+    select board, period_start, xp, count(*) as users from xp_period_totals group by 1, 2, 3
+    union all
+    select 'allTime', '-infinity', total_xp, count(*) from xp_totals where total_xp > 0 group by 3
+)
+select count(*) from ((table counted except table truth) union all (table truth except table counted)) differ
+"""
+
+
+async def _fold(db: asyncpg.Connection) -> str:
+    async with db.transaction():
+        return await leaderboards.fold_rank_counts(db)
+
+
+async def test_rank_counts_follow_awards_folds_and_deleted_accounts(db, players) -> None:
+    assert await db.fetchval(COUNTS_DIFFER) == 0
+    appended = await db.fetchval("select count(*) from xp_rank_counts where not folded")
+    assert appended > 0
+    assert (await _fold(db)).startswith(f"folded {appended} appended rank count(s) into ")
+    assert await db.fetchval("select count(*) from xp_rank_counts where not folded") == 0
+    assert await db.fetchval(COUNTS_DIFFER) == 0
+    # The top users leave: their XP values are held by no one, and the next fold drops those rows.
+    top = await db.fetch("select user_id, total_xp from xp_totals order by total_xp desc limit 3")
+    await db.execute("delete from users where id = any($1::uuid[])", [row["user_id"] for row in top])
+    assert await db.fetchval(COUNTS_DIFFER) == 0
+    assert "dropped 0 value(s)" not in await _fold(db)
+    assert await db.fetchval("select count(*) from xp_rank_counts where users = 0") == 0
+    assert await db.fetchval(COUNTS_DIFFER) == 0
+    expected = {r["user_id"]: r["rank"] for r in await db.fetch(BRUTE_FORCE, "allTime", None)}
+    for user in [user for user in players if user in expected][:20]:
+        page = await leaderboards.leaderboard(db, user, "allTime", limit=1, offset=0, now=NOW)
+        assert page.caller is not None and page.caller.rank == expected[user]
+
+
+async def test_rank_counts_hold_under_concurrent_awards_and_folds(database_url: str, db, players) -> None:
+    """Awards on eight connections at once, some to the same users, while folds run: no change is lost or counted
+    twice (appends never wait on one another; a fold takes only what its snapshot saw)."""
+    conns = [await connect(database_url) for _ in range(8)]
+    try:
+
+        async def awards(conn: asyncpg.Connection, lane: int) -> None:
+            for n in range(12):
+                async with conn.transaction():
+                    user = players[(lane * 5 + n) % 30]
+                    await award(conn, user, "recipe_shared", f"{lane}-{n}", now=NOW)
+
+        async def folds(conn: asyncpg.Connection) -> None:
+            for _ in range(6):
+                async with conn.transaction():
+                    await leaderboards.fold_rank_counts(conn)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(awards(conn, lane) for lane, conn in enumerate(conns[:7])), folds(conns[7]))
+    finally:
+        for conn in conns:
+            await conn.close()
+    assert await db.fetchval(COUNTS_DIFFER) == 0
+    await _fold(db)
+    assert await db.fetchval(COUNTS_DIFFER) == 0
+
+
+async def test_the_fold_is_a_locked_job(db, players, database_url: str) -> None:
+    pool = await create_pool(database_url, DatabaseSettings(pool_min_size=1, pool_max_size=2))
+    settings = make_settings(database_url)
+    payments = PaymentProviders.create(settings)
+    try:
+        async with db.transaction():
+            await db.execute("select pg_advisory_xact_lock(hashtext('fold-leaderboards'))")
+            held = await run_locked("fold-leaderboards", pool, settings, payments)
+        assert held == "fold-leaderboards: another runner holds the lock; nothing done"
+        assert "appended rank count(s)" in await run_locked("fold-leaderboards", pool, settings, payments)
+        assert await db.fetchval("select count(*) from xp_rank_counts where not folded") == 0
+    finally:
+        await payments.close()
+        await pool.close()
 
 
 async def test_the_route(client, db) -> None:
