@@ -83,6 +83,9 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_message_bytes: int = 16 * 1024
     messages_per_second: float = 10.0
     message_burst: int = 20
+    # Sockets one account may hold on one worker (each costs the worker about 165 KiB: docs/benchmarks.md): phones,
+    # tablets and tabs, with room for reconnects that overlap a dead socket the heartbeat has not found yet.
+    max_sockets_per_user: int = 10
 
 
 class LiveSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -367,6 +370,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("ANALYTICS_RETENTION_DAYS", settings.analytics.retention_days),
         ("ANALYTICS_EVENTS_PER_MINUTE", settings.analytics.events_per_minute),
         ("ANALYTICS_EVENTS_PER_DAY", settings.analytics.events_per_day),
+        ("WS_MAX_SOCKETS_PER_USER", settings.ws.max_sockets_per_user),
         ("CREATORS_MAX_LINKS", settings.creators.max_links),
         ("CREATORS_MINIMUM_PAYOUT_CENTS", settings.creators.minimum_payout_cents),
     ):

@@ -63,6 +63,9 @@ class Hub:
         if not self._sockets:
             self._emptied.set()
 
+    def sockets_of(self, user_id: uuid.UUID) -> int:
+        return len(self._sockets.get(user_id, ()))
+
     def socket_count(self) -> int:
         return sum(len(s) for s in self._sockets.values())
 
@@ -97,6 +100,8 @@ class Hub:
         except msgspec.DecodeError:
             log.warning("ignoring malformed real-time payload")
             return
+        if envelope.user_id not in self._sockets:
+            return  # every worker hears every event; most are for sockets held by other workers
         task = asyncio.get_running_loop().create_task(self.deliver(envelope))
         # The loop keeps only weak references to tasks: hold each delivery until it is done.
         self._deliveries.add(task)

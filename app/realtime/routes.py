@@ -206,6 +206,10 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
     caller = await _authenticate_socket(socket, services)
     if caller is None:
         return
+    if services.hub.sockets_of(caller.id) >= services.settings.ws.max_sockets_per_user:
+        # Checked and added with no await between: concurrent handshakes on this worker cannot both pass.
+        await _refuse(socket, CLOSE_RATE_LIMITED, "TOO_MANY_SOCKETS", "Too many open connections for this account.")
+        return
     client = ClientSocket(socket, caller)
     services.hub.add(client)
     watchers = [

@@ -6,6 +6,7 @@ Synchronous tests: the test client runs the app (its pool and hub) and its socke
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from litestar.testing import TestClient
 from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from app.server import create_app
-from app.settings import LiveSettings, Settings
+from app.settings import LiveSettings, Settings, WebSocketSettings
 from tests.support import PASSWORD, new_email
 
 
@@ -186,6 +187,31 @@ def test_a_ref_of_the_wrong_type_is_refused_and_the_socket_stays(sync_client: Te
         host.send("not json")
         assert host.next(lambda m: m["type"] == "error")["code"] == "MALFORMED_MESSAGE"
         assert host.request("r", type="live.create", title="Fine")["session"]["visibility"] == "private"
+
+
+def test_one_account_holds_a_bounded_number_of_sockets(settings: Settings) -> None:
+    tight = msgspec.structs.replace(settings, ws=WebSocketSettings(max_sockets_per_user=2))
+    with TestClient(app=create_app(tight)) as client:
+        auth, other = sign_up(client, "Many tabs"), sign_up(client, "Someone else")
+        with connected(client, auth), connected(client, auth) as second:
+            with client.websocket_connect(f"/api/v1/ws?token={auth['access_token']}") as third:
+                refused = third.receive_json(timeout=5)
+                assert (refused["type"], refused["code"]) == ("error", "TOO_MANY_SOCKETS")
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    third.receive_json(timeout=5)
+                assert closed.value.code == 4429
+            with connected(client, other) as theirs:  # the limit is per account
+                theirs.send({"type": "ping"})
+                assert theirs.event("pong") == {"type": "pong"}
+            second.send({"type": "ping"})
+            assert second.event("pong") == {"type": "pong"}
+        hub, user = client.app.state.services.hub, uuid.UUID(auth["user"]["id"])
+        for _ in range(100):  # the server lets go of a closed socket once its handler has finished
+            if hub.sockets_of(user) == 0:
+                break
+            time.sleep(0.05)
+        with connected(client, auth), connected(client, auth):  # closed sockets free their places
+            pass
 
 
 def test_flooding_live_requests_closes_4429(settings: Settings) -> None:
