@@ -19,7 +19,6 @@ import base64
 import datetime
 import io
 import re
-import statistics
 import sys
 import time
 import uuid
@@ -43,7 +42,7 @@ from bench.payments import (
     settled,
     write_request_lines,
 )
-from bench.report import Check
+from bench.report import Check, percentiles
 from bench.scenarios import GENERATE_PATH, SCAN_PATH, SUGGEST_INGREDIENTS, SUGGEST_LIMIT, Fixtures
 from bench.wrk import WrkResult
 from tests.fakes.openai import API_KEY, FakeOpenAI
@@ -410,7 +409,7 @@ class SuggestProbe:
                 started = time.perf_counter()
                 await conn.fetch(RANK_SQL, ids, SUGGEST_LIMIT)
                 sql.append((time.perf_counter() - started) * 1000)
-            return {"build": build, "rank": _percentiles(ranked), "sql": _percentiles(sql)}
+            return {"build": build, "rank": percentiles(ranked), "sql": percentiles(sql)}
         finally:
             await conn.close()
 
@@ -443,8 +442,3 @@ class SuggestProbe:
                 f"p99 {timings['sql'][1]:.2f} ms",
             ),
         )
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]

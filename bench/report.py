@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import re
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,14 @@ class RunFacts:
     # Read when the run starts: the load average then says whether something else was busy.
     machine: tuple[str, ...]
     notes: tuple[str, ...]
+    # Results of the scenarios that are not wrk's (bench/ws_fanout.py), each a block of markdown.
+    sections: tuple[str, ...] = ()
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """The median and the p99 of `samples` (with fewer than 100, the p99 is the largest)."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def machine_facts() -> tuple[str, ...]:
@@ -309,12 +318,10 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
             "(20 a minute) is left as it is"
         )
     scenario_lines = [f"- {row.scenario.label}: {row.scenario.description}" for row in measured]
-    parts = [
-        LATEST_HEADING,
-        "\n".join(setup),
-        results_table(measured),
-        "\n".join(scenario_lines),
-    ]
+    parts = [LATEST_HEADING, "\n".join(setup)]
+    if measured:
+        parts += [results_table(measured), "\n".join(scenario_lines)]
+    parts += facts.sections
     checks = checks_section(measured)
     if checks:
         parts.append(checks)

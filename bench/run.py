@@ -50,6 +50,8 @@ from bench.report import (
 from bench.scenarios import BY_KEY, DEFAULT_KEYS, OPT_IN_KEYS, PAYMENT_KEYS, SCENARIO_KEYS, Fixtures, Scenario
 from bench.servers import ServerProcess, app_server, baseline_server
 from bench.wrk import LoadSettings, WrkUnavailable, ensure_wrk, parse_result, run_wrk, wrk_version
+from bench.ws_fanout import measure as measure_ws_fanout
+from bench.ws_fanout import raise_open_file_limit
 from tests.fakes.apple import AppleSigner
 from tests.fakes.openai import FakeOpenAI, fake_openai
 
@@ -78,6 +80,8 @@ class Run:
     log_dir: Path
     measured: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Results of the scenarios that are not wrk's (bench/ws_fanout.py), each a block of markdown.
+    sections: list[str] = field(default_factory=list)
     failed: bool = False
 
     def problem(self, note: str) -> None:
@@ -162,6 +166,14 @@ def measure(
         )
 
 
+def measure_own_client(run: Run, server: ServerProcess, database: BenchDatabase) -> None:
+    """The WebSocket fan-out, the one scenario with a client of its own; its checks fail the run like wrk's."""
+    fanout = measure_ws_fanout(server, database.dsn, run.work_dir)
+    run.sections.append(fanout.markdown())
+    if not fanout.ok:
+        run.failed = True
+
+
 def run_baseline(run: Run, scenarios: list[Scenario]) -> None:
     with baseline_server(run.log_dir, run.workers) as server:
         for scenario in scenarios:
@@ -176,6 +188,9 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
     # The payment settings are set whenever a payment scenario runs; they do not touch the other routes.
     signer = AppleSigner()
     extra_env = server_environment(run.work_dir / "apple-root.cer", signer) if keys & PAYMENT_KEYS else {}
+    if not all(scenario.wrk for scenario in scenarios):
+        # Thousands of WebSockets: the server's workers inherit this limit.
+        raise_open_file_limit()
     with ExitStack() as stack:
         # The AI scenarios' provider: a loopback fake in this process, for the server's whole life.
         fake: FakeOpenAI | None = stack.enter_context(fake_openai()) if keys & AI_KEYS else None
@@ -196,7 +211,10 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         probes |= cooking_probes(keys, database.dsn, server.base_url, server.log_path, fixtures, fake)
         probes |= leaderboard_probes(keys, database.dsn, server.base_url, server.log_path, fixtures)
         for scenario in scenarios:
-            measure(run, scenario, server, fixtures, probes.get(scenario.key))
+            if scenario.wrk:
+                measure(run, scenario, server, fixtures, probes.get(scenario.key))
+            else:
+                measure_own_client(run, server, database)
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
         time.sleep(SETTLE_SECONDS)
     check_clean_exit(run, server)
@@ -280,6 +298,7 @@ def run_facts(args: argparse.Namespace, run: Run, database: str, machine: tuple[
         database=database,
         machine=machine,
         notes=tuple(run.notes),
+        sections=tuple(run.sections),
     )
 
 
@@ -315,8 +334,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"The benchmark stopped: {exc}", file=sys.stderr)
             return 1
     facts = run_facts(args, run, database_description, machine, argv)
-    print(results_table(run.measured))
-    print()
+    if run.measured:
+        print(results_table(run.measured))
+        print()
+    for section in run.sections:
+        print(section + "\n")
     checks = checks_section(run.measured)
     if checks:
         print(checks + "\n")

@@ -72,6 +72,8 @@ class Scenario:
     description: str
     # Statuses that are the point of the scenario; anything else is reported as unexpected.
     expected_statuses: frozenset[int] = frozenset({200})
+    # False for a scenario with a client of its own instead of wrk (bench/ws_fanout.py): reported beside the table.
+    wrk: bool = True
 
     @property
     def expects_errors(self) -> bool:
@@ -150,9 +152,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         "app",
         f"{LEADERBOARD_CALLERS} callers at a spread of positions asking for the daily, weekly, monthly and all-time "
         f"boards (limit {LEADERBOARD_LIMIT}, offset 0; a quarter of them offset {LEADERBOARD_DEEP_OFFSET:,}) over "
-        "1,000,000 synthetic users and 20,000,000 ledger rows: the "
-        "page (a walk down the board's index), its first row's rank, the caller's XP, name and rank (a count of the "
-        "users ahead of them), in one repeatable-read snapshot",
+        "1,000,000 synthetic users and 20,000,000 ledger rows: two queries in one repeatable-read snapshot, the "
+        "page (a walk down the board's index) with its first row's rank, and the caller's XP, name and rank (ranks "
+        "summed from the board's users per XP value)",
+    ),
+    Scenario(
+        "ws-fanout",
+        "`/api/v1/ws` fan-out (10,000 sockets)",
+        "app",
+        "10,000 WebSockets held by Python clients, events published through pg_notify as the app publishes them: "
+        "connections held, memory per socket, delivery latency at a steady rate and for one event to every socket",
+        wrk=False,
     ),
 )
 SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)

@@ -32,6 +32,8 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     exit_code: int | None = field(default=None)
+    # The environment it was started with (bench/ws_fanout.py mints tokens with the settings the workers load).
+    env: dict[str, str] = field(default_factory=dict)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -83,7 +85,7 @@ def _running(
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        server = ServerProcess(name, f"http://127.0.0.1:{port}", process, log_path)
+        server = ServerProcess(name, f"http://127.0.0.1:{port}", process, log_path, env=env)
         try:
             _wait_until_ready(server, ready_path)
             yield server

@@ -128,38 +128,55 @@ values ('daily', @day_start::date, @user_id, @amount::bigint),
 on conflict (board, period_start, user_id) do update set xp = xp_period_totals.xp + excluded.xp;
 
 -- name: PeriodLeaderboard :many
--- The page's keys come off the rank index first; only those rows are joined (a deep offset skips index entries,
--- not joined rows).
-select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp
-from (
+-- A page of a period board. Its keys come off the rank index first and only those rows are joined (a deep offset
+-- skips index entries, not joined rows); users_above counts the users with more XP than its first row.
+with page as (
     select k.user_id, k.xp from xp_period_totals k
     where k.board = @board and k.period_start = @period_start
     order by k.xp desc, k.user_id
     limit @max_rows offset @skip
-) p
+)
+select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp,
+       (select coalesce(sum(c.users), 0) from xp_rank_counts c
+        where c.board = @board and c.period_start = @period_start
+          and c.xp > (select max(f.xp) from page f))::bigint as users_above
+from page p
 join users u on u.id = p.user_id
 join xp_totals t on t.user_id = p.user_id
 order by p.xp desc, p.user_id;
 
 -- name: AllTimeLeaderboard :many
-select t.user_id, u.name, u.avatar_url, t.total_xp as period_xp, t.total_xp
-from (
+with page as (
     select k.user_id, k.total_xp from xp_totals k
     where k.total_xp > 0
     order by k.total_xp desc, k.user_id
     limit @max_rows offset @skip
-) t
+)
+select p.user_id, u.name, u.avatar_url, p.total_xp as period_xp, p.total_xp,
+       (select coalesce(sum(c.users), 0) from xp_rank_counts c
+        where c.board = 'allTime' and c.period_start = '-infinity'
+          and c.xp > (select max(f.total_xp) from page f))::bigint as users_above
+from page p
+join users u on u.id = p.user_id
+order by p.total_xp desc, p.user_id;
+
+-- name: PeriodCallerEntry :one
+-- The caller's entry on a period board: rank is 1 + the users with more XP, summed from the rank counts.
+select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
+             where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank
+from xp_period_totals p
+join xp_totals t on t.user_id = p.user_id
+join users u on u.id = p.user_id
+where p.board = @board and p.period_start = @period_start and p.user_id = @user_id;
+
+-- name: AllTimeCallerEntry :one
+select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
+             where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank
+from xp_totals t
 join users u on u.id = t.user_id
-order by t.total_xp desc, t.user_id;
-
--- name: PeriodUsersAbove :one
--- How many users have more XP on a period board (a rank is one more): the board's counts per XP value above it.
-select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
-where board = @board and period_start = @period_start and xp > @xp::bigint;
-
--- name: AllTimeUsersAbove :one
-select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
-where board = 'allTime' and period_start = '-infinity' and xp > @xp::bigint;
+where t.user_id = @user_id and t.total_xp > 0;
 
 -- name: FoldRankCounts :one
 -- Adds the changes the boards' triggers appended into one folded row per board, period and XP value. Changes
@@ -179,12 +196,3 @@ select (select count(*) from appended)::bigint as appended, (select count(*) fro
 -- name: DropEmptyRankCounts :execrows
 -- XP values no user holds any longer.
 delete from xp_rank_counts where folded and users = 0;
-
--- name: PeriodXpOf :one
-select p.xp, t.total_xp
-from xp_period_totals p
-join xp_totals t on t.user_id = p.user_id
-where p.board = @board and p.period_start = @period_start and p.user_id = @user_id;
-
--- name: PublicName :one
-select name, avatar_url from users where id = @user_id;

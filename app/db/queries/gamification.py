@@ -357,13 +357,17 @@ async def add_to_period_totals(
     await conn.execute(ADD_TO_PERIOD_TOTALS, day_start, user_id, amount, week_start, month_start)
 
 
-PERIOD_LEADERBOARD = """select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp
-from (
+PERIOD_LEADERBOARD = """with page as (
     select k.user_id, k.xp from xp_period_totals k
     where k.board = $1 and k.period_start = $2
     order by k.xp desc, k.user_id
     limit $4 offset $3
-) p
+)
+select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp,
+       (select coalesce(sum(c.users), 0) from xp_rank_counts c
+        where c.board = $1 and c.period_start = $2
+          and c.xp > (select max(f.xp) from page f))::bigint as users_above
+from page p
 join users u on u.id = p.user_id
 join xp_totals t on t.user_id = p.user_id
 order by p.xp desc, p.user_id"""
@@ -375,6 +379,7 @@ class PeriodLeaderboardRow(msgspec.Struct, frozen=True):
     avatar_url: str | None
     period_xp: int
     total_xp: int
+    users_above: int
 
 
 async def period_leaderboard(
@@ -385,22 +390,26 @@ async def period_leaderboard(
     skip: int,
     max_rows: int,
 ) -> list[PeriodLeaderboardRow]:
-    """The page's keys come off the rank index first; only those rows are joined (a deep offset skips index entries,
-    not joined rows).
+    """A page of a period board. Its keys come off the rank index first and only those rows are joined (a deep offset
+    skips index entries, not joined rows); users_above counts the users with more XP than its first row.
     """
     records = await conn.fetch(PERIOD_LEADERBOARD, board, period_start, skip, max_rows)
     return [PeriodLeaderboardRow(*record) for record in records]
 
 
-ALL_TIME_LEADERBOARD = """select t.user_id, u.name, u.avatar_url, t.total_xp as period_xp, t.total_xp
-from (
+ALL_TIME_LEADERBOARD = """with page as (
     select k.user_id, k.total_xp from xp_totals k
     where k.total_xp > 0
     order by k.total_xp desc, k.user_id
     limit $2 offset $1
-) t
-join users u on u.id = t.user_id
-order by t.total_xp desc, t.user_id"""
+)
+select p.user_id, u.name, u.avatar_url, p.total_xp as period_xp, p.total_xp,
+       (select coalesce(sum(c.users), 0) from xp_rank_counts c
+        where c.board = 'allTime' and c.period_start = '-infinity'
+          and c.xp > (select max(f.total_xp) from page f))::bigint as users_above
+from page p
+join users u on u.id = p.user_id
+order by p.total_xp desc, p.user_id"""
 
 
 class AllTimeLeaderboardRow(msgspec.Struct, frozen=True):
@@ -409,6 +418,7 @@ class AllTimeLeaderboardRow(msgspec.Struct, frozen=True):
     avatar_url: str | None
     period_xp: int
     total_xp: int
+    users_above: int
 
 
 async def all_time_leaderboard(conn: Connection, *, skip: int, max_rows: int) -> list[AllTimeLeaderboardRow]:
@@ -416,23 +426,58 @@ async def all_time_leaderboard(conn: Connection, *, skip: int, max_rows: int) ->
     return [AllTimeLeaderboardRow(*record) for record in records]
 
 
-PERIOD_USERS_ABOVE = """select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
-where board = $1 and period_start = $2 and xp > $3::bigint"""
+PERIOD_CALLER_ENTRY = """select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
+             where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank
+from xp_period_totals p
+join xp_totals t on t.user_id = p.user_id
+join users u on u.id = p.user_id
+where p.board = $1 and p.period_start = $2 and p.user_id = $3"""
 
 
-async def period_users_above(conn: Connection, *, board: str, period_start: datetime.date, xp: int) -> int | None:
-    """How many users have more XP on a period board (a rank is one more): the board's counts per XP value above it."""
-    value = await conn.fetchval(PERIOD_USERS_ABOVE, board, period_start, xp)
-    return cast("int | None", value)
+class PeriodCallerEntryRow(msgspec.Struct, frozen=True):
+    period_xp: int
+    total_xp: int
+    name: str
+    avatar_url: str | None
+    rank: int
 
 
-ALL_TIME_USERS_ABOVE = """select coalesce(sum(users), 0)::bigint as users from xp_rank_counts
-where board = 'allTime' and period_start = '-infinity' and xp > $1::bigint"""
+async def period_caller_entry(
+    conn: Connection,
+    *,
+    board: str,
+    period_start: datetime.date,
+    user_id: uuid.UUID,
+) -> PeriodCallerEntryRow | None:
+    """The caller's entry on a period board: rank is 1 + the users with more XP, summed from the rank counts."""
+    record = await conn.fetchrow(PERIOD_CALLER_ENTRY, board, period_start, user_id)
+    if record is None:
+        return None
+    return PeriodCallerEntryRow(*record)
 
 
-async def all_time_users_above(conn: Connection, *, xp: int) -> int | None:
-    value = await conn.fetchval(ALL_TIME_USERS_ABOVE, xp)
-    return cast("int | None", value)
+ALL_TIME_CALLER_ENTRY = """select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
+             where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank
+from xp_totals t
+join users u on u.id = t.user_id
+where t.user_id = $1 and t.total_xp > 0"""
+
+
+class AllTimeCallerEntryRow(msgspec.Struct, frozen=True):
+    period_xp: int
+    total_xp: int
+    name: str
+    avatar_url: str | None
+    rank: int
+
+
+async def all_time_caller_entry(conn: Connection, *, user_id: uuid.UUID) -> AllTimeCallerEntryRow | None:
+    record = await conn.fetchrow(ALL_TIME_CALLER_ENTRY, user_id)
+    if record is None:
+        return None
+    return AllTimeCallerEntryRow(*record)
 
 
 FOLD_RANK_COUNTS = """with appended as (
@@ -470,42 +515,3 @@ async def drop_empty_rank_counts(conn: Connection) -> int:
     """XP values no user holds any longer."""
     result = await conn.execute(DROP_EMPTY_RANK_COUNTS)
     return int(result.rpartition(" ")[2])
-
-
-PERIOD_XP_OF = """select p.xp, t.total_xp
-from xp_period_totals p
-join xp_totals t on t.user_id = p.user_id
-where p.board = $1 and p.period_start = $2 and p.user_id = $3"""
-
-
-class PeriodXpOfRow(msgspec.Struct, frozen=True):
-    xp: int
-    total_xp: int
-
-
-async def period_xp_of(
-    conn: Connection,
-    *,
-    board: str,
-    period_start: datetime.date,
-    user_id: uuid.UUID,
-) -> PeriodXpOfRow | None:
-    record = await conn.fetchrow(PERIOD_XP_OF, board, period_start, user_id)
-    if record is None:
-        return None
-    return PeriodXpOfRow(*record)
-
-
-PUBLIC_NAME = """select name, avatar_url from users where id = $1"""
-
-
-class PublicNameRow(msgspec.Struct, frozen=True):
-    name: str
-    avatar_url: str | None
-
-
-async def public_name(conn: Connection, *, user_id: uuid.UUID) -> PublicNameRow | None:
-    record = await conn.fetchrow(PUBLIC_NAME, user_id)
-    if record is None:
-        return None
-    return PublicNameRow(*record)
