@@ -96,17 +96,21 @@ async def fold_leaderboards(job: JobContext) -> str:
     return await fold_rank_counts(job.conn)
 
 
-JOBS: dict[str, Job] = {
-    "purge-expired": purge_expired,
-    "retry-events": retry_events,
-    "reconcile": reconcile_subscriptions,
-    "fold-leaderboards": fold_leaderboards,
+@dataclass(frozen=True)
+class Scheduled:
+    """A job and how often the in-process scheduler runs it."""
+
+    run: Job
+    interval: Callable[[JobsSettings], float] = lambda jobs: jobs.interval_seconds
+
+
+JOBS: dict[str, Scheduled] = {
+    "purge-expired": Scheduled(purge_expired),
+    "retry-events": Scheduled(retry_events),
+    "reconcile": Scheduled(reconcile_subscriptions),
+    # Ranks sum what was appended since the last fold: folded far more often than the hourly jobs.
+    "fold-leaderboards": Scheduled(fold_leaderboards, lambda jobs: jobs.fold_leaderboards_seconds),
 }
-
-
-def interval_seconds(name: str, settings: JobsSettings) -> float:
-    """How often the in-process scheduler runs job `name`."""
-    return settings.fold_leaderboards_seconds if name == "fold-leaderboards" else settings.interval_seconds
 
 
 async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> str:
@@ -116,7 +120,7 @@ async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments
     async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn, conn.transaction():
         if not await q.try_job_lock(conn, job_name=name):
             return f"{name}: another runner holds the lock; nothing done"
-        return f"{name}: {await JOBS[name](JobContext(conn, connect, settings, payments))}"
+        return f"{name}: {await JOBS[name].run(JobContext(conn, connect, settings, payments))}"
 
 
 async def run_job(name: str, dsn: str, settings: Settings) -> str:
@@ -132,8 +136,8 @@ async def run_job(name: str, dsn: str, settings: Settings) -> str:
 async def run_periodically(pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> None:
     """Run every job at its interval until cancelled; a failing job is logged and retried next time."""
     async with asyncio.TaskGroup() as jobs:
-        for name in JOBS:
-            jobs.create_task(_every(interval_seconds(name, settings.jobs), name, pool, settings, payments))
+        for name, scheduled in JOBS.items():
+            jobs.create_task(_every(scheduled.interval(settings.jobs), name, pool, settings, payments))
 
 
 async def _every(seconds: float, name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> None:

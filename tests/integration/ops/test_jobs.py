@@ -14,7 +14,7 @@ from app.ops.jobs import run_locked
 from app.server import create_app
 from app.settings import JobsSettings
 from tests.conftest import make_settings
-from tests.support import sign_up
+from tests.support import bearer, sign_up
 
 
 async def _expired_rows(db: asyncpg.Connection) -> None:
@@ -62,3 +62,20 @@ async def test_in_process_scheduler_runs_the_jobs(database_url: str, db: asyncpg
             await asyncio.sleep(0.1)
         assert await db.fetchval("select count(*) from refresh_tokens") == 0
         assert await db.fetchval("select count(*) from rate_limit_counters where bucket = 'old'") == 0
+
+
+async def test_each_job_runs_on_its_own_interval(database_url: str, db: asyncpg.Connection) -> None:
+    """fold-leaderboards on JOBS_FOLD_LEADERBOARDS_SECONDS; the others wait for JOBS_INTERVAL_SECONDS."""
+    jobs = JobsSettings(scheduler_enabled=True, interval_seconds=3600, fold_leaderboards_seconds=0.2)
+    settings = msgspec.structs.replace(make_settings(database_url), jobs=jobs)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth = await sign_up(client)
+        await client.post("/api/v1/gamification/add-xp", headers=bearer(auth), json={"action": "daily_check_in"})
+        await _expired_rows(db)
+        for _ in range(50):  # the award's triggers append unfolded counts; only the fold makes folded rows
+            if await db.fetchval("select count(*) from xp_rank_counts where not folded") == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await db.fetchval("select count(*) from xp_rank_counts where not folded") == 0
+        assert await db.fetchval("select count(*) from xp_rank_counts where folded") == 4  # one value per board
+        assert await db.fetchval("select count(*) from refresh_tokens") > 0  # purge-expired has not run
