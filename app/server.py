@@ -17,7 +17,7 @@ from app.analytics.routes import AnalyticsController
 from app.auth.routes import AuthController
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
-from app.billing.store_routes import apple_notification, google_notification, validate_receipt
+from app.billing.stores.routes import apple_notification, google_notification, validate_receipt
 from app.core.ai import AiProvider
 from app.core.content_type import require_declared_content_type
 from app.core.dependencies import provide_db

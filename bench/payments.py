@@ -30,7 +30,7 @@ import asyncpg
 import httpx
 import msgspec
 
-from app.billing.store_validation import VALIDATION_LIMIT
+from app.billing.stores.validation import VALIDATION_LIMIT
 from app.settings import StripeSettings
 from bench.report import Check
 from bench.scenarios import VALIDATE_PATH, WEBHOOK_PATH, Fixtures

@@ -6,8 +6,7 @@ import uuid
 
 import stripe
 
-from app.billing.stripe_api import stripe_call
-from app.core.errors import ServiceUnavailable
+from app.billing.stripe.client import require_stripe, stripe_call
 from app.db.queries import billing as q
 from app.db.types import Connection
 
@@ -33,7 +32,5 @@ async def close_billing(conn: Connection, client: stripe.StripeClient | None, us
     instructions for store subscriptions, which only the user can cancel."""
     live = await q.list_live_subscriptions(conn, user_id=user_id)
     for subscription in (s for s in live if s.provider == "stripe"):
-        if client is None:
-            raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Payments are not configured; the account was kept.")
-        await stripe_call(_cancel_now(client, subscription.provider_subscription_id))
+        await stripe_call(_cancel_now(require_stripe(client), subscription.provider_subscription_id))
     return sorted({STORE_INSTRUCTIONS[s.provider] for s in live if s.provider in STORE_INSTRUCTIONS})

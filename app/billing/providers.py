@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.billing.apple import AppStore
-from app.billing.apple_api import AppStoreServerApi
-from app.billing.apple_receipts import ReceiptVerifier
-from app.billing.google_play import GooglePlay
 from app.billing.proofs import ProofCipher
-from app.billing.stripe_api import StripeApi
+from app.billing.stores.apple.receipts import ReceiptVerifier
+from app.billing.stores.apple.server_api import AppStoreServerApi
+from app.billing.stores.apple.storekit import AppStore
+from app.billing.stores.google.play_api import GooglePlay
+from app.billing.stores.google.push import PushAuthenticator
+from app.billing.stripe.client import StripeApi
 from app.core.http import create_http_client
 from app.settings import Settings
 
@@ -23,6 +24,7 @@ class PaymentProviders:
     app_store_api: AppStoreServerApi
     receipts: ReceiptVerifier
     google: GooglePlay
+    google_push: PushAuthenticator
     proof_cipher: ProofCipher
     # Apple's and Google's calls share one pooled client (Stripe's library keeps its own).
     http: httpx.AsyncClient
@@ -37,6 +39,7 @@ class PaymentProviders:
             app_store_api=AppStoreServerApi(settings, http, app_store),
             receipts=ReceiptVerifier(settings, http),
             google=GooglePlay(settings, http),
+            google_push=PushAuthenticator(settings.google, settings.outbound, http),
             proof_cipher=ProofCipher(settings.billing.receipt_keys),
             http=http,
         )

@@ -16,12 +16,12 @@ from typing import Protocol
 import msgspec
 
 from app.billing.entitlements import GRANTING_STATUSES, Cause, ProviderState, apply_provider_state
-from app.billing.event_recovery import retry_unfinished_events
+from app.billing.inbox.recovery import retry_unfinished_events
 from app.billing.products import parse_products
 from app.billing.providers import PaymentProviders
-from app.billing.store_purchase import StoreEnvironment
-from app.billing.stripe_api import stripe_call
-from app.billing.stripe_webhooks import Subscription, state_of
+from app.billing.stores.purchase import StoreEnvironment
+from app.billing.stripe.client import stripe_call
+from app.billing.stripe.models import Subscription, state_of
 from app.core.errors import AppError
 from app.db.queries import billing as billing_q
 from app.db.queries import reconcile as q

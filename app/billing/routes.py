@@ -11,16 +11,17 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from app.auth.service import CurrentUser
-from app.billing import entitlements, stripe_checkout, stripe_manage
+from app.billing import entitlements
 from app.billing.entitlements import Cause
-from app.billing.events import EventOutcome, process_once
+from app.billing.inbox.processing import EventOutcome, process_once
 from app.billing.products import parse_products, product_catalogue
 from app.billing.reconcile import refresh_user
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
-from app.billing.stripe_checkout import CheckoutRequest, CheckoutSession
-from app.billing.stripe_events import apply_event
-from app.billing.stripe_manage import ChangeTierRequest, PortalRequest, PortalSession
-from app.billing.stripe_webhooks import verified_event
+from app.billing.stripe import checkout, manage
+from app.billing.stripe.checkout import CheckoutRequest, CheckoutSession
+from app.billing.stripe.effects import apply_event
+from app.billing.stripe.manage import ChangeTierRequest, PortalRequest, PortalSession
+from app.billing.stripe.webhook import verified_event
 from app.core.dependencies import provide_caller, provide_caller_briefly, services_from
 from app.core.request_context import current_request_id
 from app.db.types import Connection
@@ -57,7 +58,7 @@ class SubscriptionController(Controller):
         self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
     ) -> CheckoutSession:
         services = services_from(state)
-        return await stripe_checkout.create_checkout(
+        return await checkout.create_checkout(
             services.connection, services.payments.stripe.client, services.settings, caller, data
         )
 
@@ -66,7 +67,7 @@ class SubscriptionController(Controller):
         self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[PortalRequest | None] = None
     ) -> PortalSession:
         services = services_from(state)
-        return await stripe_manage.open_portal(
+        return await manage.open_portal(
             services.connection,
             services.payments.stripe.client,
             services.settings,
@@ -105,7 +106,7 @@ class SubscriptionController(Controller):
     ) -> UserSubscription:
         """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
         services = services_from(state)
-        await stripe_manage.change_tier(
+        await manage.change_tier(
             services.connection, services.payments.stripe.client, services.settings, caller.id, data
         )
         return await _subscription_now(services, caller)
@@ -126,7 +127,7 @@ class SubscriptionController(Controller):
     @staticmethod
     async def _change_renewal(state: State, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
         services = services_from(state)
-        await stripe_manage.set_cancel_at_period_end(
+        await manage.set_cancel_at_period_end(
             services.connection, services.payments.stripe.client, services.settings, caller.id, cancel=cancel
         )
         return await _subscription_now(services, caller)

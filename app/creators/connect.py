@@ -16,9 +16,8 @@ import msgspec
 import stripe
 
 from app.billing.redirects import require_allowed
-from app.billing.stripe_api import stripe_call
-from app.billing.stripe_webhooks import Event
-from app.core.errors import ServiceUnavailable
+from app.billing.stripe.client import require_stripe, stripe_call
+from app.billing.stripe.models import Event
 from app.creators.schemas import OnboardingLink, OnboardRequest, PayoutAccountStatus
 from app.db.queries import payouts as q
 from app.db.types import Connection, ConnectionSource
@@ -51,12 +50,6 @@ class ConnectAccount(msgspec.Struct, frozen=True):
     def requirements_due(self) -> list[str]:
         due = (self.requirements.past_due or []) + (self.requirements.currently_due or []) if self.requirements else []
         return list(dict.fromkeys(due))
-
-
-def stripe_api(client: stripe.StripeClient | None) -> stripe.StripeClient:
-    if client is None:
-        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Payouts are not configured on this server.")
-    return client
 
 
 def _metadata_creator(account: ConnectAccount) -> uuid.UUID | None:
@@ -142,7 +135,7 @@ async def onboard(
     email: str,
 ) -> OnboardingLink:
     """A Stripe-hosted onboarding link for the creator's Express account, created first if there is none."""
-    api = stripe_api(client)
+    api = require_stripe(client)
     require_allowed("refresh_url", request.refresh_url, settings.billing.redirect_allowlist)
     require_allowed("return_url", request.return_url, settings.billing.redirect_allowlist)
     async with connect() as conn:
@@ -171,7 +164,7 @@ async def account_status(
     async with connect() as conn:
         stored = await q.get_payout_account(conn, creator_id=creator_id)
     if stored is not None and refresh:
-        api = stripe_api(client)
+        api = require_stripe(client)
         sent_at = datetime.datetime.now(datetime.UTC)
         fetched = await stripe_call(api.v1.accounts.retrieve_async(stored.stripe_account_id))
         async with connect() as conn, conn.transaction():

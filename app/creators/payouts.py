@@ -23,8 +23,8 @@ import uuid
 import msgspec
 import stripe
 
+from app.billing.stripe.client import require_stripe
 from app.core.errors import AppError, Conflict, ServiceUnavailable, Unprocessable
-from app.creators.connect import stripe_api
 from app.creators.schemas import Balance, Payout
 from app.db.queries import payouts as q
 from app.db.queries import users as users_q
@@ -147,7 +147,7 @@ async def request_payout(
     minimum_cents: int,
 ) -> Payout:
     """Pay out `amount_cents` (default: the whole available balance) to the creator's Express account."""
-    api = stripe_api(client)
+    api = require_stripe(client)
     async with connect() as conn, conn.transaction():
         await users_q.lock_user(conn, user_id=creator_id)  # one creator's payout requests, one at a time
         payout, new = await _start(conn, creator_id, amount_cents, minimum_cents)

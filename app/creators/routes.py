@@ -15,9 +15,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.auth.service import CurrentUser
 from app.billing.entitlements import entitlement_for, require_tier
-from app.billing.events import process_once
+from app.billing.inbox.processing import process_once
 from app.billing.routes import WebhookReceipt
-from app.billing.stripe_webhooks import verified_event
+from app.billing.stripe.webhook import verified_event
 from app.core.dependencies import provide_caller, provide_client_address, services_from
 from app.core.ratelimit import RateLimit
 from app.creators import connect, links, payouts, revenue

@@ -9,7 +9,7 @@ import msgspec
 
 from app.db.queries import ingredients as q
 from app.db.types import Connection
-from app.scan.schemas import Category
+from app.ingredients.schemas import CategoryName
 
 DATA_FILE = Path(__file__).parent / "data" / "ingredients.json"
 
@@ -33,7 +33,7 @@ class GramsPer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class IngredientData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
-    category: Category
+    category: CategoryName
     per_100g: Per100g
     aliases: list[str] = []
     usda_description: str | None = None

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
+
+# The categories of the ingredient table, which scans use too.
+CategoryName = Literal[
+    "vegetable",
+    "fruit",
+    "protein",
+    "dairy",
+    "grain",
+    "legume",
+    "nut_seed",
+    "herb_spice",
+    "oil_fat",
+    "condiment",
+    "baking",
+    "beverage",
+    "other",
+]
 
 
 class IngredientSummary(msgspec.Struct, frozen=True):

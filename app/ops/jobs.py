@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.billing.event_recovery import retry_unfinished_events
+from app.billing.inbox.recovery import retry_unfinished_events
 from app.billing.providers import PaymentProviders
 from app.billing.reconcile import reconcile
 from app.creators.payouts import retry_pending_payouts

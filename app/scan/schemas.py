@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
-Category = Literal[
-    "vegetable",
-    "fruit",
-    "protein",
-    "dairy",
-    "grain",
-    "legume",
-    "nut_seed",
-    "herb_spice",
-    "oil_fat",
-    "condiment",
-    "baking",
-    "beverage",
-    "other",
-]
+from app.ingredients.schemas import CategoryName as Category
+
 MAX_INGREDIENTS = 20
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 ShortText = Annotated[str, msgspec.Meta(max_length=40)]

@@ -15,7 +15,7 @@ import msgspec
 
 from app.billing.entitlements import Cause, record_subscription_state
 from app.billing.products import parse_products
-from app.billing.stripe_webhooks import Subscription, state_of
+from app.billing.stripe.models import Subscription, state_of
 from app.settings import StripeSettings
 from tests.fakes.stripe_api import FakeStripe
 from tests.support import sign_up

@@ -7,7 +7,7 @@ import time
 import asyncpg
 import msgspec
 
-from app.billing.event_recovery import MAX_ATTEMPTS
+from app.billing.inbox.recovery import MAX_ATTEMPTS
 from app.billing.providers import PaymentProviders
 from app.db.pool import create_pool
 from app.db.queries import events as q

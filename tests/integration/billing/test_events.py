@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from app.billing.events import EventInProgress, process_once
+from app.billing.inbox.processing import EventInProgress, process_once
 from app.billing.usage import consume
 from app.db.pool import create_pool
 from app.db.queries import events as q

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.billing.google_play import NOTIFICATION_TYPES, STATUS_BY_STATE, GooglePlay, decode_push
-from app.billing.stripe_api import PaymentProviderError
-from app.core.errors import BadRequest, ServiceUnavailable, Unauthorized, Unprocessable
+from app.billing.stores.google.play_api import STATUS_BY_STATE, GooglePlay
+from app.billing.stores.google.push import NOTIFICATION_TYPES, PushAuthenticator, decode_push
+from app.core.errors import BadGateway, BadRequest, ServiceUnavailable, Unauthorized, Unprocessable
 from app.core.http import create_http_client
 from app.settings import Settings, load_settings
 from tests.fakes.google import PUBSUB_PUSH_EMAIL, FakeGoogle, NotificationType, fake_google
@@ -72,6 +72,12 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def play(google: FakeGoogle, key_file: Path, http: httpx.AsyncClient) -> GooglePlay:
     return GooglePlay(settings_for(google, key_file), http)
+
+
+@pytest.fixture
+def push(google: FakeGoogle, key_file: Path, http: httpx.AsyncClient) -> PushAuthenticator:
+    settings = settings_for(google, key_file)
+    return PushAuthenticator(settings.google, settings.outbound, http)
 
 
 def whole_millis(moment: datetime) -> datetime:
@@ -217,7 +223,7 @@ async def test_wrong_package_is_our_misconfiguration(
     google.add_subscription("token-x")
     play = GooglePlay(settings_for(google, key_file, GOOGLE_PACKAGE_NAME="app.cookcam.wrong"), http)
 
-    with pytest.raises(PaymentProviderError) as caught:
+    with pytest.raises(BadGateway) as caught:
         await play.fetch("token-x")
 
     assert caught.value.code == "PAYMENT_PROVIDER_ERROR"
@@ -297,7 +303,7 @@ async def test_refused_credentials_are_a_provider_error(
 
     with caplog.at_level(logging.INFO, logger="cookcam"):
         for _ in range(2):
-            with pytest.raises(PaymentProviderError):
+            with pytest.raises(BadGateway):
                 await play.fetch("token-secret-value")
 
     assert google.tokens_issued == 2
@@ -311,7 +317,7 @@ async def test_key_the_token_endpoint_refuses(google: FakeGoogle, http: httpx.As
     key_file.write_text(json.dumps(info))
     google.add_subscription("token-y")
 
-    with pytest.raises(PaymentProviderError):
+    with pytest.raises(BadGateway):
         await GooglePlay(settings_for(google, key_file), http).fetch("token-y")
     assert google.tokens_issued == 0
 
@@ -347,7 +353,7 @@ async def test_acknowledge_refused(google: FakeGoogle, play: GooglePlay) -> None
     purchase = await play.fetch("token-ack-gone")
     del google.subscriptions["token-ack-gone"]
 
-    with pytest.raises(PaymentProviderError):
+    with pytest.raises(BadGateway):
         await play.acknowledge(purchase)
 
 
@@ -364,9 +370,9 @@ async def test_acknowledge_is_retried(google: FakeGoogle, play: GooglePlay) -> N
 # -- Pub/Sub push authentication -------------------------------------------------------------------------------------
 
 
-async def test_push_token_accepted_and_certificates_cached(google: FakeGoogle, play: GooglePlay) -> None:
+async def test_push_token_accepted_and_certificates_cached(google: FakeGoogle, push: PushAuthenticator) -> None:
     for _ in range(3):
-        await play.verify_push_token(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
+        await push.verify(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
 
     assert certs_requests(google) == 1
 
@@ -388,35 +394,36 @@ async def test_push_token_accepted_and_certificates_cached(google: FakeGoogle, p
         pytest.param(lambda g: None, id="missing"),
     ],
 )
-async def test_push_token_rejected(google: FakeGoogle, play: GooglePlay, authorization: object) -> None:
+async def test_push_token_rejected(google: FakeGoogle, push: PushAuthenticator, authorization: object) -> None:
     header = authorization(google)  # type: ignore[operator]
 
     with pytest.raises(Unauthorized) as caught:
-        await play.verify_push_token(header)
+        await push.verify(header)
 
     assert caught.value.code == "PUSH_UNAUTHENTICATED"
 
 
 async def test_push_unconfigured(google: FakeGoogle, key_file: Path, http: httpx.AsyncClient) -> None:
-    play = GooglePlay(settings_for(google, key_file, GOOGLE_RTDN_AUDIENCE=""), http)
+    settings = settings_for(google, key_file, GOOGLE_RTDN_AUDIENCE="")
+    push = PushAuthenticator(settings.google, settings.outbound, http)
 
     with pytest.raises(ServiceUnavailable) as caught:
-        await play.verify_push_token(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
+        await push.verify(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
 
     assert caught.value.code == "GOOGLE_UNCONFIGURED"
 
 
-async def test_unknown_kid_refetches_certificates_once(google: FakeGoogle, play: GooglePlay) -> None:
+async def test_unknown_kid_refetches_certificates_once(google: FakeGoogle, push: PushAuthenticator) -> None:
     original = google.oidc_kid
     try:
-        await play.verify_push_token(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
+        await push.verify(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
         google.oidc_kid = "rotated-key"  # Google rotated: same key, new id, the old one unpublished
-        await play.verify_push_token(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
+        await push.verify(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
         assert certs_requests(google) == 2
 
         google.oidc_kid = "made-up-key"  # a second unknown kid right away does not call Google again
         with pytest.raises(Unauthorized):
-            await play.verify_push_token(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
+            await push.verify(f"Bearer {google.pubsub_token(audience=AUDIENCE)}")
         assert certs_requests(google) == 2
     finally:
         google.oidc_kid = original

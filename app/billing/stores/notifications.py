@@ -13,11 +13,11 @@ import msgspec
 from appstoreserverlibrary.models.ResponseBodyV2DecodedPayload import ResponseBodyV2DecodedPayload
 
 from app.billing.entitlements import Cause, apply_provider_state
-from app.billing.events import EventOutcome, process_once
-from app.billing.google_play import PushMessage, decode_push
+from app.billing.inbox.processing import EventOutcome, process_once
 from app.billing.providers import PaymentProviders
-from app.billing.store_purchase import StorePurchase
-from app.billing.store_recording import owner_of, supersede
+from app.billing.stores.google.push import PushMessage, decode_push
+from app.billing.stores.purchase import StorePurchase
+from app.billing.stores.recording import owner_of, supersede
 from app.core.errors import AppError, BadRequest
 from app.db.types import Connection, ConnectionSource
 from app.settings import GoogleSettings
@@ -84,7 +84,7 @@ async def receive_google(
     authorization: str | None,
     payload: bytes,
 ) -> EventOutcome:
-    await payments.google.verify_push_token(authorization)
+    await payments.google_push.verify(authorization)
     push = decode_push(payload)
     return await process_once(
         connect,

@@ -22,8 +22,8 @@ from app.billing.fraud import identity_hash, record_security_event
 from app.billing.proofs import store_proof
 from app.billing.providers import PaymentProviders
 from app.billing.schemas import Status, TierSlug
-from app.billing.store_purchase import StoreEnvironment, StoreProvider, StorePurchase
-from app.billing.store_recording import supersede
+from app.billing.stores.purchase import StoreEnvironment, StoreProvider, StorePurchase
+from app.billing.stores.recording import supersede
 from app.core import metrics
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ratelimit import RateLimit, RateLimiter

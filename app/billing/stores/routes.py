@@ -11,8 +11,8 @@ from litestar.params import JSONBody
 
 from app.auth.service import CurrentUser
 from app.billing.routes import WebhookReceipt
-from app.billing.store_notifications import receive_apple, receive_google
-from app.billing.store_validation import ValidatePurchaseRequest, ValidationResult, validate_purchase
+from app.billing.stores.notifications import receive_apple, receive_google
+from app.billing.stores.validation import ValidatePurchaseRequest, ValidationResult, validate_purchase
 from app.core.dependencies import provide_caller_briefly, services_from
 
 # The store calls can take seconds: no pooled connection is held while they run (see provide_caller_briefly).

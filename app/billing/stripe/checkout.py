@@ -16,8 +16,8 @@ from app.auth.service import CurrentUser
 from app.billing import entitlements
 from app.billing.products import parse_products
 from app.billing.redirects import require_allowed
-from app.billing.stripe_api import PaymentProviderError, stripe_call
-from app.core.errors import Conflict, ServiceUnavailable
+from app.billing.stripe.client import require_stripe, stripe_call
+from app.core.errors import BadGateway, Conflict, ServiceUnavailable
 from app.db.queries import billing as q
 from app.db.types import ConnectionSource
 from app.settings import Settings
@@ -78,8 +78,7 @@ async def create_checkout(
     caller: CurrentUser,
     request: CheckoutRequest,
 ) -> CheckoutSession:
-    if client is None:
-        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Payments are not configured on this server.")
+    client = require_stripe(client)
     require_allowed("success_url", request.success_url, settings.billing.redirect_allowlist)
     require_allowed("cancel_url", request.cancel_url, settings.billing.redirect_allowlist)
     async with connect() as conn:
@@ -106,5 +105,5 @@ async def create_checkout(
         )
     )
     if not session.url:
-        raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The payment provider returned no checkout address.")
+        raise BadGateway("PAYMENT_PROVIDER_ERROR", "The payment provider returned no checkout address.")
     return CheckoutSession(checkout_url=session.url, session_id=session.id)

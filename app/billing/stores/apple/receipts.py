@@ -15,9 +15,8 @@ import msgspec
 
 from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
-from app.billing.store_purchase import StorePurchase, from_millis, mapped_product, store_status
-from app.billing.stripe_api import PaymentProviderError
-from app.core.errors import ServiceUnavailable, Unprocessable
+from app.billing.stores.purchase import StorePurchase, from_millis, mapped_product, store_status
+from app.core.errors import BadGateway, ServiceUnavailable, Unprocessable
 from app.core.retry import TransientFailure, call_with_retries, raise_for_transient
 from app.settings import Settings
 
@@ -80,7 +79,7 @@ class ReceiptVerifier:
             answer = await self._post(apple.sandbox_verify_receipt_url, receipt_data)
         if answer.status == WRONG_SHARED_SECRET:
             log.error("verifyReceipt refused our shared secret (21004): check APPLE_SHARED_SECRET")
-            raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The App Store refused this server's credentials.")
+            raise BadGateway("PAYMENT_PROVIDER_ERROR", "The App Store refused this server's credentials.")
         if answer.status != 0:
             raise Unprocessable("RECEIPT_INVALID", f"The App Store refused this receipt (status {answer.status}).")
         if answer.receipt is None or answer.receipt.bundle_id != apple.bundle_id:
@@ -99,11 +98,11 @@ class ReceiptVerifier:
                 await self._http.post(url, json=body, timeout=self._settings.outbound.timeout_seconds)
             )
             if response.status_code != 200:
-                raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The App Store answered unexpectedly.")
+                raise BadGateway("PAYMENT_PROVIDER_ERROR", "The App Store answered unexpectedly.")
             try:
                 answer = msgspec.json.decode(response.content, type=ReceiptResponse)
             except msgspec.DecodeError:
-                raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The App Store answered unexpectedly.") from None
+                raise BadGateway("PAYMENT_PROVIDER_ERROR", "The App Store answered unexpectedly.") from None
             if _is_transient(answer.status):
                 raise TransientFailure(503, None)
             return answer

@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from app.billing.events import Effect, EventInProgress, process_once
+from app.billing.inbox.processing import Effect, EventInProgress, process_once
 from app.billing.providers import PaymentProviders
-from app.billing.store_notifications import apply_stored_apple, apply_stored_google
-from app.billing.stripe_events import apply_event
-from app.billing.stripe_webhooks import Event
+from app.billing.stores.notifications import apply_stored_apple, apply_stored_google
+from app.billing.stripe.effects import apply_event
+from app.billing.stripe.models import Event
 from app.creators.connect import apply_connect_event
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource

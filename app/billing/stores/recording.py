@@ -6,7 +6,7 @@ import uuid
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.billing.fraud import identity_hash
-from app.billing.store_purchase import StorePurchase
+from app.billing.stores.purchase import StorePurchase
 from app.db.queries import billing as q
 from app.db.queries import users as users_q
 from app.db.types import Connection

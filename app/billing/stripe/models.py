@@ -1,9 +1,7 @@
-"""Stripe webhooks: the signature checked on the raw bytes by Stripe's own library (current and previous secret),
-the event decoded strictly, and Stripe subscription objects mapped onto our subscription states (what each event
-does is in app/billing/stripe_events.py).
+"""Stripe's objects as we read them (events, subscriptions) and a subscription mapped onto our subscription state.
 
 Subscriptions created by our checkout carry `metadata.user_id`, written by this server when it creates the
-Checkout Session; signed events are the only input, so that id is ours, not a client's.
+Checkout Session; signed events and Stripe's own API are the only inputs, so that id is ours, not a client's.
 """
 
 from __future__ import annotations
@@ -13,13 +11,10 @@ import logging
 import uuid
 
 import msgspec
-import stripe
 
 from app.billing.entitlements import ProviderState
 from app.billing.products import ProductMapping, tier_of
 from app.billing.schemas import Status
-from app.core.errors import BadRequest, ServiceUnavailable
-from app.settings import StripeSettings
 
 log = logging.getLogger("cookcam.billing.stripe")
 
@@ -77,40 +72,6 @@ class Event(msgspec.Struct, frozen=True):
     livemode: bool = True
     # The connected account an event happened on (events delivered to a Connect endpoint); None for our own.
     account: str | None = None
-
-
-def verified_event(
-    payload: bytes, signature_header: str | None, settings: StripeSettings, *, connect: bool = False
-) -> Event:
-    """Check the Stripe-Signature header against the raw body with the current, then the previous secret: the
-    payments endpoint's, or with `connect` the Connect endpoint's (each Stripe endpoint has its own secret)."""
-    if connect:
-        secrets = [s for s in (settings.connect_webhook_secret, settings.previous_connect_webhook_secret) if s]
-        if not secrets:
-            raise ServiceUnavailable(
-                "STRIPE_CONNECT_UNCONFIGURED", "Stripe Connect webhooks are not configured on this server."
-            )
-    else:
-        secrets = [s for s in (settings.webhook_secret, settings.previous_webhook_secret) if s]
-        if not secrets:
-            raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Stripe webhooks are not configured on this server.")
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(
-                payload.decode("utf-8", "replace"),
-                signature_header or "",
-                secret,
-                tolerance=settings.webhook_tolerance_seconds,
-            )
-            break
-        except stripe.SignatureVerificationError:
-            continue
-    else:
-        raise BadRequest("STRIPE_SIGNATURE_INVALID", "The Stripe-Signature header does not match this body.")
-    try:
-        return msgspec.json.decode(payload, type=Event)
-    except msgspec.DecodeError:
-        raise BadRequest("STRIPE_EVENT_INVALID", "The signed body is not a Stripe event.") from None
 
 
 def _timestamp(value: int | None) -> datetime.datetime | None:

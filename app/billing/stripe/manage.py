@@ -18,10 +18,10 @@ from app.billing.account_closure import STORE_INSTRUCTIONS
 from app.billing.entitlements import Cause, record_subscription_state
 from app.billing.products import parse_products
 from app.billing.redirects import require_allowed
-from app.billing.stripe_api import stripe_call
-from app.billing.stripe_checkout import lookup_key_for, price_id_for
-from app.billing.stripe_webhooks import Subscription, state_of
-from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.billing.stripe.checkout import lookup_key_for, price_id_for
+from app.billing.stripe.client import require_stripe, stripe_call
+from app.billing.stripe.models import Subscription, state_of
+from app.core.errors import Conflict, NotFound
 from app.core.request_context import current_request_id
 from app.db.queries import billing as q
 from app.db.types import ConnectionSource
@@ -36,12 +36,6 @@ class PortalSession(msgspec.Struct, frozen=True):
     portal_url: str
 
 
-def _configured(client: stripe.StripeClient | None) -> stripe.StripeClient:
-    if client is None:
-        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Payments are not configured on this server.")
-    return client
-
-
 async def open_portal(
     connect: ConnectionSource,
     client: stripe.StripeClient | None,
@@ -49,7 +43,7 @@ async def open_portal(
     user_id: uuid.UUID,
     request: PortalRequest,
 ) -> PortalSession:
-    stripe_client = _configured(client)
+    stripe_client = require_stripe(client)
     require_allowed("return_url", request.return_url, settings.billing.redirect_allowlist)
     async with connect() as conn:
         customer_id = await q.get_stripe_customer(conn, user_id=user_id)
@@ -72,7 +66,7 @@ async def set_cancel_at_period_end(
     cancel: bool,
 ) -> str:
     """Cancel (or resume) the user's live Stripe subscription at the end of its paid period; return its status."""
-    stripe_client = _configured(client)
+    stripe_client = require_stripe(client)
     subscription_id = await _stripe_subscription_id(connect, user_id)
     updated = await stripe_call(
         stripe_client.v1.subscriptions.update_async(subscription_id, params={"cancel_at_period_end": cancel})
@@ -93,7 +87,7 @@ async def change_tier(
     request: ChangeTierRequest,
 ) -> str:
     """Move the user's Stripe subscription to another Price with proration, through Stripe: never a local grant."""
-    stripe_client = _configured(client)
+    stripe_client = require_stripe(client)
     subscription_id = await _stripe_subscription_id(connect, user_id)
     current = msgspec.convert(
         (await stripe_call(stripe_client.v1.subscriptions.retrieve_async(subscription_id))).to_dict(), Subscription

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
-from app.billing.store_purchase import (
+from app.billing.stores.purchase import (
     StoreEnvironment,
     StorePurchase,
     from_millis,

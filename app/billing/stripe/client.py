@@ -8,16 +8,12 @@ from typing import TypeVar
 
 import stripe
 
-from app.core.errors import AppError, ServiceUnavailable
+from app.core.errors import BadGateway, ServiceUnavailable
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.stripe")
 
 T = TypeVar("T")
-
-
-class PaymentProviderError(AppError):
-    status_code = 502
 
 
 class StripeApi:
@@ -40,6 +36,14 @@ class StripeApi:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
 
+def require_stripe(client: stripe.StripeClient | None) -> stripe.StripeClient:
+    """The Stripe client, or 503 STRIPE_UNCONFIGURED when STRIPE_SECRET_KEY is unset (webhook senders retry a 503,
+    and the retry job runs their events once a key is configured)."""
+    if client is None:
+        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "Stripe is not configured on this server.")
+    return client
+
+
 async def stripe_call(call: Awaitable[T]) -> T:
     """Run a Stripe API call, turning its failures into our errors (503 when worth retrying, 502 otherwise)."""
     try:
@@ -51,4 +55,4 @@ async def stripe_call(call: Awaitable[T]) -> T:
         ) from None
     except stripe.StripeError as exc:
         log.error("Stripe refused a request: %s (%s)", type(exc).__name__, getattr(exc, "code", None))
-        raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", "The payment provider refused the request.") from None
+        raise BadGateway("PAYMENT_PROVIDER_ERROR", "The payment provider refused the request.") from None

@@ -14,10 +14,9 @@ import httpx
 import jwt
 import msgspec
 
-from app.billing.apple import AppStore
-from app.billing.store_purchase import StoreEnvironment, StorePurchase
-from app.billing.stripe_api import PaymentProviderError
-from app.core.errors import ServiceUnavailable, Unprocessable
+from app.billing.stores.apple.storekit import AppStore
+from app.billing.stores.purchase import StoreEnvironment, StorePurchase
+from app.core.errors import BadGateway, ServiceUnavailable, Unprocessable
 from app.core.retry import call_with_retries, raise_for_transient
 from app.settings import Settings
 
@@ -70,7 +69,7 @@ class AppStoreServerApi:
         if response.status_code == 404:
             raise Unprocessable("APPLE_TRANSACTION_UNKNOWN", "The App Store does not know this transaction.")
         if response.status_code != 200:
-            raise PaymentProviderError("PAYMENT_PROVIDER_ERROR", f"The App Store API answered {response.status_code}.")
+            raise BadGateway("PAYMENT_PROVIDER_ERROR", f"The App Store API answered {response.status_code}.")
         statuses = msgspec.json.decode(response.content, type=StatusResponse)
         last = next(
             (

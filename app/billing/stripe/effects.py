@@ -24,9 +24,8 @@ import stripe
 from app.billing.entitlements import Cause, apply_provider_state
 from app.billing.fraud import record_security_event
 from app.billing.products import parse_products
-from app.billing.stripe_api import stripe_call
-from app.billing.stripe_webhooks import Event, Subscription, state_of
-from app.core.errors import ServiceUnavailable
+from app.billing.stripe.client import require_stripe, stripe_call
+from app.billing.stripe.models import Event, Subscription, state_of
 from app.creators.payouts import Transfer, apply_transfer_reversed
 from app.db.queries import billing as q
 from app.db.types import Connection
@@ -100,27 +99,23 @@ async def apply_event(
     elif event.type == "checkout.session.completed":
         session = msgspec.json.decode(event.data.object, type=CheckoutSession)
         if session.mode == "subscription" and session.subscription:
-            await _refetch(conn, _api(client), session.subscription, settings, cause)
+            await _refetch(conn, require_stripe(client), session.subscription, settings, cause)
     elif event.type in ("invoice.paid", "invoice.payment_failed"):
         subscription_id = msgspec.json.decode(event.data.object, type=Invoice).subscription_id
         if subscription_id:
-            await _refetch(conn, _api(client), subscription_id, settings, cause)
+            await _refetch(conn, require_stripe(client), subscription_id, settings, cause)
     elif event.type == "charge.refunded":
         charge = msgspec.json.decode(event.data.object, type=Charge)
         if charge.refunded and charge.customer:  # partial refunds keep access
-            await _revoke_customer(conn, _api(client), charge.customer, settings, cause)
+            await _revoke_customer(conn, require_stripe(client), charge.customer, settings, cause)
     elif event.type == "charge.dispute.created":
-        await _dispute(conn, _api(client), msgspec.json.decode(event.data.object, type=Dispute), settings, cause)
+        await _dispute(
+            conn, require_stripe(client), msgspec.json.decode(event.data.object, type=Dispute), settings, cause
+        )
     elif event.type == "transfer.reversed":
         await apply_transfer_reversed(conn, msgspec.json.decode(event.data.object, type=Transfer), event.id)
     else:
         log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
-
-
-def _api(client: stripe.StripeClient | None) -> stripe.StripeClient:
-    if client is None:  # answered 503: Stripe retries, and the retry job runs it once a key is configured
-        raise ServiceUnavailable("STRIPE_UNCONFIGURED", "This event needs the Stripe API, which is not configured.")
-    return client
 
 
 async def _refetch(
