@@ -9,10 +9,10 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from app.account.routes import delete_account, export_account
 from app.analytics.routes import AnalyticsController
 from app.auth.routes import AuthController
 from app.billing.providers import PaymentProviders
@@ -20,7 +20,6 @@ from app.billing.routes import SubscriptionController, stripe_webhook, user_subs
 from app.billing.stores.routes import apple_notification, google_notification, validate_receipt
 from app.core.ai import AiProvider
 from app.core.content_type import require_declared_content_type
-from app.core.dependencies import provide_db
 from app.core.edge import EdgeMiddleware
 from app.core.errors import EXCEPTION_HANDLERS
 from app.core.logging import configure_logging
@@ -28,11 +27,13 @@ from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters, pse
 from app.core.shutdown import run_before_server_shutdown
 from app.core.tokens import AccessTokenValidator
 from app.core.tracing import configure_tracing, instrument_asgi
-from app.creators.routes import CreatorController, stripe_connect_webhook
+from app.creators.billing_hooks import billing_hooks
+from app.creators.routes import CreatorController, link_referral, stripe_connect_webhook
 from app.db.migrations import load_migrations
 from app.db.pool import create_pool
 from app.gamification.routes import GamificationController
 from app.ingredients.routes import IngredientController
+from app.live.protocol import socket_requests
 from app.live.routes import LiveSessionController
 from app.ops.gauges import refresh_gauges_forever
 from app.ops.jobs import run_periodically
@@ -42,9 +43,11 @@ from app.realtime.routes import realtime_socket
 from app.recipes.ranking import CatalogRanking
 from app.recipes.routes import RecipeController
 from app.scan.routes import ScanController
-from app.services import Services, credentials_for, trusted_proxies_for
 from app.settings import Settings, load_settings
 from app.users.routes import UserController
+from app.web.account_parts import account_parts
+from app.web.dependencies import APP_DEPENDENCIES
+from app.web.services import Services, credentials_for, pool_connections, trusted_proxies_for
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -57,18 +60,23 @@ def _lifespan(settings: Settings) -> Any:
         hub = Hub(dsn)
         counters = RedisCounters.from_url(settings.ratelimit.redis_url) if settings.ratelimit.redis_url else None
         validator = AccessTokenValidator(settings.jwt)
+        payments = PaymentProviders.create(settings, billing_hooks())
+        connection = pool_connections(pool, settings.database.acquire_timeout_seconds)
         services = Services(
             settings=settings,
             pool=pool,
+            connection=connection,
             token_validator=validator,
             credentials=credentials_for(settings, validator),
             rate_limiter=RateLimiter(counters or PostgresCounters(), pseudonym_key=pseudonym_key(settings.jwt.secret)),
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),
-            payments=PaymentProviders.create(settings),
+            payments=payments,
             ai=AiProvider(settings),
             ranking=CatalogRanking(),
+            socket_requests=(socket_requests(connection, settings.live),),
+            account_parts=account_parts(payments.stripe.client),
         )
         app.state.services = services
         await hub.start()
@@ -98,6 +106,9 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[
             AuthController,
+            delete_account,
+            export_account,
+            link_referral,
             SubscriptionController,
             user_subscription,
             stripe_webhook,
@@ -118,7 +129,7 @@ def create_app(settings: Settings) -> Litestar:
             ready,
             metrics_endpoint,
         ],
-        dependencies={"db": Provide(provide_db)},
+        dependencies=APP_DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_declared_content_type,
         lifespan=[_lifespan(settings)],

@@ -6,15 +6,15 @@ import datetime
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, QueryParameter
 
 from app.analytics import service
 from app.analytics.schemas import Dashboard, Period, TrackEvent, TrackResponse
-from app.auth.service import CurrentUser
-from app.core.dependencies import provide_caller, services_from
+from app.core.identity import CurrentUser, provide_caller
+from app.core.ratelimit import RateLimiter
 from app.db.types import Connection
+from app.settings import Settings
 
 
 class AnalyticsController(Controller):
@@ -25,15 +25,15 @@ class AnalyticsController(Controller):
     @post("/track", status_code=202, operation_id="trackEvent", request_max_body_size=service.MAX_BODY_BYTES)
     async def track(
         self,
-        state: State,
         db: NamedDependency[Connection],
+        rate_limiter: NamedDependency[RateLimiter],
+        settings: NamedDependency[Settings],
         caller: NamedDependency[CurrentUser],
         data: JSONBody[TrackEvent],
     ) -> TrackResponse:
         """Record one event (202 {"accepted": true}); it never awards XP. event_data and metadata: JSON objects of
         at most 4 KB, depth 5 and 50 keys each; 120 events a minute and 10,000 a day per account by default."""
-        services = services_from(state)
-        return await service.track(db, services.rate_limiter, services.settings.analytics, caller.id, data)
+        return await service.track(db, rate_limiter, settings.analytics, caller.id, data)
 
     @get("/dashboard", operation_id="analyticsDashboard")
     async def get_dashboard(

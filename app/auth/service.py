@@ -1,4 +1,4 @@
-"""Identity rules: accounts, sessions, token rotation with reuse detection, deletion and export."""
+"""Identity rules: accounts, sessions, token rotation with reuse detection, the profile."""
 
 from __future__ import annotations
 
@@ -8,54 +8,16 @@ import zoneinfo
 from dataclasses import dataclass
 
 import asyncpg
-import msgspec
-import stripe
 
-from app.auth.schemas import (
-    AccountExport,
-    AuthResponse,
-    DeleteAccountResponse,
-    ProfileUpdate,
-    SigninRequest,
-    SignupRequest,
-    User,
-)
-from app.billing import entitlements
-from app.billing.account_closure import close_billing
+from app.auth.schemas import AuthResponse, ProfileUpdate, SigninRequest, SignupRequest
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from app.core.identity import CurrentUser, User, user_of
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
-from app.creators import links as affiliate_links
-from app.db.queries import ai as ai_q
-from app.db.queries import analytics as analytics_q
 from app.db.queries import auth as q
-from app.db.queries import collections as collections_q
-from app.db.queries import creators as creators_q
-from app.db.queries import gamification as gamification_q
-from app.db.queries import live as live_q
-from app.db.queries import payouts as payouts_q
-from app.db.queries import purchases as purchases_q
-from app.db.queries import scans as scans_q
-from app.db.queries import social as social_q
 from app.db.queries import users as users_q
-from app.db.queries.auth import GetSessionUserRow
-from app.db.queries.users import UpdateProfileRow
 from app.db.types import Connection, ConnectionSource
-from app.live import service as live
-from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, RealtimeEvent, publish
-
-
-@dataclass(frozen=True)
-class CurrentUser:
-    """The authenticated caller: their profile, the session their access token belongs to, and when it expires."""
-
-    user: User
-    session_id: uuid.UUID
-    token_expires_at: int
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.user.id
+from app.realtime.events import SESSION_REVOKED, RealtimeEvent, publish
 
 
 @dataclass(frozen=True)
@@ -66,11 +28,6 @@ class Credentials:
     access_ttl_seconds: int
     refresh_ttl: datetime.timedelta
     passwords: Passwords
-
-
-def _user(row: GetSessionUserRow | UpdateProfileRow) -> User:
-    # Both queries select exactly User's columns in User's order (a test checks the field lists match).
-    return User(*msgspec.structs.astuple(row))
 
 
 def _known_time_zone(name: str | None) -> str | None:
@@ -107,7 +64,7 @@ async def _auth_response(
     if row is None:
         raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
     return AuthResponse(
-        user=_user(row),
+        user=user_of(row),
         access_token=issuer.validator.issue(user_id, session_id),
         refresh_token=refresh_token,
         expires_in=issuer.access_ttl_seconds,
@@ -199,15 +156,6 @@ async def sign_out(conn: Connection, caller: CurrentUser, refresh_token: str | N
                 await _revoke_session(conn, caller.id, other, "signout")
 
 
-async def authenticate(conn: Connection, validator: AccessTokenValidator, token: str) -> CurrentUser:
-    """Validate an access token and load its user, provided the session is still live."""
-    claims = validator.validate(token)
-    row = await q.get_session_user(conn, session_id=claims.session_id, user_id=claims.user_id)
-    if row is None:
-        raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
-    return CurrentUser(user=_user(row), session_id=claims.session_id, token_expires_at=claims.expires_at)
-
-
 async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileUpdate) -> User:
     row = await users_q.update_profile(
         conn,
@@ -226,89 +174,4 @@ async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileU
     )
     if row is None:
         raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
-    return _user(row)
-
-
-async def link_referral(conn: Connection, caller: CurrentUser, referral_code: str) -> bool:
-    """Attribute the account to the creator link the code or slug names; the first valid attribution wins."""
-    return await affiliate_links.attribute(conn, caller.id, referral_code)
-
-
-async def delete_account(
-    conn: Connection,
-    passwords: Passwords,
-    stripe_client: stripe.StripeClient | None,
-    caller: CurrentUser,
-    confirm_password: str,
-) -> DeleteAccountResponse:
-    """Cancel live Stripe subscriptions, then erase the account and everything it owns (ON DELETE CASCADE) in one
-    transaction. If a subscription cannot be cancelled, nothing is erased."""
-    password_hash = await q.get_password_hash(conn, user_id=caller.id)
-    if not await passwords.verify(password_hash, confirm_password):
-        raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
-    store_instructions = await close_billing(conn, stripe_client, caller.id)
-    async with conn.transaction():
-        await publish(conn, caller.id, RealtimeEvent(ACCOUNT_DELETED))
-        await live.account_closing(conn, caller.id)
-        if await q.delete_user(conn, user_id=caller.id) != 1:
-            raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
-    return DeleteAccountResponse(
-        message="Your account and all of its data have been deleted."
-        + (" Store subscriptions must still be cancelled in the store." if store_instructions else ""),
-        deleted_at=datetime.datetime.now(datetime.UTC),
-        store_subscriptions_to_cancel=store_instructions,
-    )
-
-
-async def export_account(conn: Connection, caller: CurrentUser) -> AccountExport:
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        sessions = await q.export_sessions(conn, user_id=caller.id)
-        referral = await q.export_referral(conn, user_id=caller.id)
-        follows = await social_q.export_follows(conn, user_id=caller.id)
-        subscriptions = await entitlements.user_subscriptions(conn, caller.id)
-        history = await entitlements.status_history(conn, caller.id)
-        validations = await purchases_q.list_validations(conn, user_id=caller.id)
-        scans = await scans_q.export_scans(conn, user_id=caller.id)
-        ai_usage = await ai_q.list_ai_usage(conn, user_id=caller.id)
-        analytics_events = await analytics_q.export_analytics_events(conn, user_id=caller.id)
-        recipes = await collections_q.list_own_recipes(conn, user_id=caller.id, max_rows=100_000, skip=0)
-        activity = await collections_q.export_recipe_activity(conn, user_id=caller.id)
-        xp_awards = await gamification_q.export_xp_ledger(conn, user_id=caller.id)
-        streak = await gamification_q.get_streak(conn, user_id=caller.id)
-        unlocked = await gamification_q.export_achievements(conn, user_id=caller.id)
-        cooked = await gamification_q.export_cooking_log(conn, user_id=caller.id)
-        hosted = await live_q.export_hosted_live_sessions(conn, user_id=caller.id)
-        participations = await live_q.export_live_session_participations(conn, user_id=caller.id)
-        invitations = await live_q.export_live_session_invitations(conn, user_id=caller.id)
-        live_messages = await live_q.export_live_session_messages(conn, user_id=caller.id)
-        affiliate = await creators_q.export_affiliate_links(conn, creator_id=caller.id)
-        earnings = await creators_q.export_creator_earnings(conn, creator_id=caller.id)
-        payouts = await payouts_q.export_creator_payouts(conn, creator_id=caller.id)
-        payout_account = await payouts_q.export_payout_account(conn, creator_id=caller.id)
-    return AccountExport(
-        exported_at=datetime.datetime.now(datetime.UTC),
-        user=caller.user,
-        sessions=[msgspec.to_builtins(s) for s in sessions],
-        referral=msgspec.to_builtins(referral) if referral else None,
-        follows=[msgspec.to_builtins(f) for f in follows],
-        subscriptions=subscriptions,
-        subscription_history=history,
-        purchase_validations=[msgspec.to_builtins(v) for v in validations],
-        scans=[msgspec.to_builtins(s) for s in scans],
-        ai_usage=[msgspec.to_builtins(u) for u in ai_usage],
-        analytics_events=[msgspec.to_builtins(e) for e in analytics_events],
-        recipes=[msgspec.to_builtins(r) for r in recipes],
-        recipe_activity=[msgspec.to_builtins(a) for a in activity],
-        xp_awards=[msgspec.to_builtins(x) for x in xp_awards],
-        streak=msgspec.to_builtins(streak) if streak else None,
-        achievements=[msgspec.to_builtins(a) for a in unlocked],
-        cooking_log=[msgspec.to_builtins(c) for c in cooked],
-        live_sessions_hosted=[msgspec.to_builtins(h) for h in hosted],
-        live_session_participations=[msgspec.to_builtins(p) for p in participations],
-        live_session_invitations=[msgspec.to_builtins(i) for i in invitations],
-        live_session_messages=[msgspec.to_builtins(m) for m in live_messages],
-        affiliate_links=[msgspec.to_builtins(a) for a in affiliate],
-        creator_earnings=[msgspec.to_builtins(e) for e in earnings],
-        creator_payouts=[msgspec.to_builtins(p) for p in payouts],
-        payout_account=msgspec.to_builtins(payout_account) if payout_account else None,
-    )
+    return user_of(row)

@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from typing import Literal
 
+from litestar.di import NamedDependency
+
 from app.auth.service import normalise_email
-from app.core.ratelimit import RateLimit
-from app.services import Services
+from app.core.ratelimit import RateLimit, RateLimiter
+from app.db.types import ConnectionSource
+from app.settings import RateLimitSettings, Settings
 
 Action = Literal["signin", "signup", "refresh"]
 
 
-async def throttle(services: Services, action: Action, *, address: str, account: str | None) -> None:
-    """Count the attempt from `address` (and against `account` when known); raise TooManyRequests past a limit."""
-    limits = services.settings.ratelimit
-    attempts = [(RateLimit(f"{action}:addr", limits.per_address, limits.window_seconds), address)]
-    if account is not None:
-        subject = normalise_email(account) if "@" in account else account
-        attempts.append((RateLimit(f"{action}:acct", limits.per_account, limits.window_seconds), subject))
-    async with services.connection() as conn:
-        await services.rate_limiter.check(conn, attempts)
+class Throttle:
+    """One request's credential attempts, counted from its client address (and against the account when known)."""
+
+    def __init__(
+        self, connect: ConnectionSource, rate_limiter: RateLimiter, limits: RateLimitSettings, address: str
+    ) -> None:
+        self._connect, self._rate_limiter, self._limits, self._address = connect, rate_limiter, limits, address
+
+    async def count(self, action: Action, account: str | None) -> None:
+        """Count the attempt; raise TooManyRequests past a limit."""
+        limits = self._limits
+        attempts = [(RateLimit(f"{action}:addr", limits.per_address, limits.window_seconds), self._address)]
+        if account is not None:
+            subject = normalise_email(account) if "@" in account else account
+            attempts.append((RateLimit(f"{action}:acct", limits.per_account, limits.window_seconds), subject))
+        async with self._connect() as conn:
+            await self._rate_limiter.check(conn, attempts)
+
+
+def provide_throttle(
+    connect: NamedDependency[ConnectionSource],
+    rate_limiter: NamedDependency[RateLimiter],
+    settings: NamedDependency[Settings],
+    client_address: NamedDependency[str],
+) -> Throttle:
+    return Throttle(connect, rate_limiter, settings.ratelimit, client_address)

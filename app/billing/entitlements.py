@@ -10,17 +10,19 @@ import datetime
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 import msgspec
 
 from app.billing.schemas import BillingPeriod, Provider, Status, Tier, TierLimits, TierSlug, UserSubscription
 from app.core.errors import Conflict, Forbidden
-from app.creators.revenue import record_period
 from app.db.queries import billing as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
+
+if TYPE_CHECKING:  # hooks.py names ProviderState in its own types
+    from app.billing.hooks import BillingHooks
 
 log = logging.getLogger("cookcam.billing")
 
@@ -135,11 +137,6 @@ async def limits_for(conn: Connection, user_id: uuid.UUID) -> TierLimits:
     return TierLimits(row.scans_per_day, row.recipes_per_month, row.saved_recipes)
 
 
-async def status_history(conn: Connection, user_id: uuid.UUID) -> list[dict[str, object]]:
-    """Every recorded status change of the user's subscriptions (for the data export; no provider secrets)."""
-    return [msgspec.to_builtins(row) for row in await q.list_status_history(conn, user_id=user_id)]
-
-
 def require_tier(entitlement: Entitlement, minimum: TierSlug) -> None:
     """The guard for paid features: raise 403 unless the entitlement is `minimum` or better."""
     if TIER_RANK[entitlement.slug] >= TIER_RANK[minimum]:
@@ -149,7 +146,9 @@ def require_tier(entitlement: Entitlement, minimum: TierSlug) -> None:
     raise Forbidden("SUBSCRIPTION_REQUIRED", "This needs an active CookCam Pro or Creator subscription.")
 
 
-async def record_subscription_state(conn: Connection, state: ProviderState, cause: Cause) -> RecordOutcome:
+async def record_subscription_state(
+    conn: Connection, state: ProviderState, cause: Cause, hooks: BillingHooks
+) -> RecordOutcome:
     """Create or update the subscription from verified provider data, keep the history of every status or tier
     change with its cause, and publish `subscription.updated` to the user when anything they see changed.
 
@@ -179,19 +178,8 @@ async def record_subscription_state(conn: Connection, state: ProviderState, caus
         else:
             outcome = await _update_existing(conn, state, cause)
         if outcome in ("created", "changed"):
-            # A referred subscriber's paid period earns their creator a share (periods that start after the
-            # attribution, as each arrives: a new period is a change); a revocation reverses it.
-            await record_period(
-                conn,
-                user_id=state.user_id,
-                provider=state.provider,
-                provider_subscription_id=state.provider_subscription_id,
-                tier_slug=state.tier_slug,
-                status=state.status,
-                billing_period=state.billing_period,
-                current_period_start=state.current_period_start,
-                trial_ends_at=state.trial_ends_at,
-            )
+            # e.g. a referred subscriber's paid period earns their creator a share; a revocation reverses it.
+            await hooks.subscription_recorded(conn, state)
         after = await q.get_entitled_subscription(conn, user_id=state.user_id)
         if outcome in ("created", "changed") or _slug(before) != _slug(after):
             await publish(
@@ -202,7 +190,9 @@ async def record_subscription_state(conn: Connection, state: ProviderState, caus
     return outcome
 
 
-async def apply_provider_state(conn: Connection, state: ProviderState | None, cause: Cause) -> RecordOutcome | None:
+async def apply_provider_state(
+    conn: Connection, state: ProviderState | None, cause: Cause, hooks: BillingHooks
+) -> RecordOutcome | None:
     """Record a state that a provider event reported. Refusals that a redelivery would not change (the user was
     deleted, the subscription is bound to another account) are logged and skipped, so the event completes."""
     if state is None:
@@ -210,7 +200,7 @@ async def apply_provider_state(conn: Connection, state: ProviderState | None, ca
     try:
         # record_subscription_state runs in its own transaction (a savepoint here), so a refusal rolls back only
         # its own work and leaves the event's transaction usable.
-        return await record_subscription_state(conn, state, cause)
+        return await record_subscription_state(conn, state, cause, hooks)
     except asyncpg.ForeignKeyViolationError:
         log.warning("%s names a user that no longer exists; not applied", cause.ref)
     except Conflict:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.billing.hooks import BillingHooks
 from app.billing.proofs import ProofCipher
 from app.billing.stores.apple.receipts import ReceiptVerifier
 from app.billing.stores.apple.server_api import AppStoreServerApi
@@ -28,9 +29,11 @@ class PaymentProviders:
     proof_cipher: ProofCipher
     # Apple's and Google's calls share one pooled client (Stripe's library keeps its own).
     http: httpx.AsyncClient
+    # What other domains registered to run on billing's changes (app/billing/hooks.py).
+    hooks: BillingHooks
 
     @classmethod
-    def create(cls, settings: Settings) -> PaymentProviders:
+    def create(cls, settings: Settings, hooks: BillingHooks) -> PaymentProviders:
         http = create_http_client()
         app_store = AppStore(settings)
         return cls(
@@ -42,6 +45,7 @@ class PaymentProviders:
             google_push=PushAuthenticator(settings.google, settings.outbound, http),
             proof_cipher=ProofCipher(settings.billing.receipt_keys),
             http=http,
+            hooks=hooks,
         )
 
     async def close(self) -> None:

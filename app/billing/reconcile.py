@@ -97,7 +97,7 @@ async def reconcile(conn: Connection, connect: ConnectionSource, settings: Setti
                 continue
             checked += 1
             async with connect() as record_conn:
-                if await apply_provider_state(record_conn, state, cause) == "changed":
+                if await apply_provider_state(record_conn, state, cause, payments.hooks) == "changed":
                     drifted += 1
     recovery = await retry_unfinished_events(conn, connect, settings, payments)
     async with connect() as run_conn:
@@ -130,6 +130,6 @@ async def refresh_user(
         except NotConfigured:
             continue
         async with connect() as conn:
-            await apply_provider_state(conn, state, cause)
+            await apply_provider_state(conn, state, cause, payments.hooks)
         refreshed += 1
     return refreshed

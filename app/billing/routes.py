@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
-from app.auth.service import CurrentUser
 from app.billing import entitlements
 from app.billing.entitlements import Cause
-from app.billing.inbox.processing import EventOutcome, process_once
+from app.billing.inbox.processing import process_once
+from app.billing.inbox.receipt import WebhookReceipt
 from app.billing.products import parse_products, product_catalogue
+from app.billing.providers import PaymentProviders
 from app.billing.reconcile import refresh_user
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe import checkout, manage
@@ -22,13 +23,31 @@ from app.billing.stripe.checkout import CheckoutRequest, CheckoutSession
 from app.billing.stripe.effects import apply_event
 from app.billing.stripe.manage import ChangeTierRequest, PortalRequest, PortalSession
 from app.billing.stripe.webhook import verified_event
-from app.core.dependencies import provide_caller, provide_caller_briefly, services_from
+from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.core.request_context import current_request_id
-from app.db.types import Connection
-from app.services import Services
+from app.db.types import Connection, ConnectionSource
+from app.settings import Settings
 
 # For routes that wait on a provider: see SubscriptionController.
 BRIEF_CALLER = {"caller": Provide(provide_caller_briefly)}
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What the routes that talk to a provider use: connections borrowed around statements, the provider clients
+    (with billing's hooks) and the settings."""
+
+    connect: ConnectionSource
+    payments: PaymentProviders
+    settings: Settings
+
+
+def provide_billing(
+    connect: NamedDependency[ConnectionSource],
+    payments: NamedDependency[PaymentProviders],
+    settings: NamedDependency[Settings],
+) -> Billing:
+    return Billing(connect, payments, settings)
 
 
 class SubscriptionController(Controller):
@@ -38,14 +57,15 @@ class SubscriptionController(Controller):
 
     path = "/api/v1/subscription"
     tags = ["subscription"]
+    dependencies = {"billing": Provide(provide_billing, sync_to_thread=False)}
 
     @get("/tiers", operation_id="listTiers")
     async def tiers(self, db: NamedDependency[Connection]) -> list[Tier]:
         return await entitlements.list_tiers(db)
 
     @get("/products", operation_id="listProducts")
-    async def products(self, state: State, db: NamedDependency[Connection]) -> list[Product]:
-        mappings = parse_products(services_from(state).settings.billing.products)
+    async def products(self, settings: NamedDependency[Settings], db: NamedDependency[Connection]) -> list[Product]:
+        mappings = parse_products(settings.billing.products)
         return product_catalogue(mappings, await entitlements.list_tiers(db))
 
     @post(
@@ -55,22 +75,23 @@ class SubscriptionController(Controller):
         dependencies=BRIEF_CALLER,
     )
     async def create_checkout(
-        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
+        self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
     ) -> CheckoutSession:
-        services = services_from(state)
         return await checkout.create_checkout(
-            services.connection, services.payments.stripe.client, services.settings, caller, data
+            billing.connect, billing.payments.stripe.client, billing.settings, caller, data
         )
 
     @post("/portal", status_code=200, operation_id="openPortal", dependencies=BRIEF_CALLER)
     async def portal(
-        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[PortalRequest | None] = None
+        self,
+        billing: NamedDependency[Billing],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[PortalRequest | None] = None,
     ) -> PortalSession:
-        services = services_from(state)
         return await manage.open_portal(
-            services.connection,
-            services.payments.stripe.client,
-            services.settings,
+            billing.connect,
+            billing.payments.stripe.client,
+            billing.settings,
             caller.id,
             data or PortalRequest(),
         )
@@ -81,9 +102,9 @@ class SubscriptionController(Controller):
         operation_id="cancelSubscription",
         dependencies=BRIEF_CALLER,
     )
-    async def cancel(self, state: State, caller: NamedDependency[CurrentUser]) -> UserSubscription:
+    async def cancel(self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser]) -> UserSubscription:
         """Cancel at the end of the paid period (access continues until then)."""
-        return await self._change_renewal(state, caller, cancel=True)
+        return await self._change_renewal(billing, caller, cancel=True)
 
     @post(
         "/resume",
@@ -91,9 +112,9 @@ class SubscriptionController(Controller):
         operation_id="resumeSubscription",
         dependencies=BRIEF_CALLER,
     )
-    async def resume(self, state: State, caller: NamedDependency[CurrentUser]) -> UserSubscription:
+    async def resume(self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser]) -> UserSubscription:
         """Undo a cancellation before the period ends."""
-        return await self._change_renewal(state, caller, cancel=False)
+        return await self._change_renewal(billing, caller, cancel=False)
 
     @post(
         "/change-tier",
@@ -102,14 +123,11 @@ class SubscriptionController(Controller):
         dependencies=BRIEF_CALLER,
     )
     async def change_tier(
-        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[ChangeTierRequest]
+        self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser], data: JSONBody[ChangeTierRequest]
     ) -> UserSubscription:
         """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
-        services = services_from(state)
-        await manage.change_tier(
-            services.connection, services.payments.stripe.client, services.settings, caller.id, data
-        )
-        return await _subscription_now(services, caller)
+        await manage.change_tier(billing.connect, billing.payments, billing.settings, caller.id, data)
+        return await _subscription_now(billing.connect, caller)
 
     @post(
         "/refresh-status",
@@ -117,20 +135,20 @@ class SubscriptionController(Controller):
         operation_id="refreshStatus",
         dependencies=BRIEF_CALLER,
     )
-    async def refresh_status(self, state: State, caller: NamedDependency[CurrentUser]) -> UserSubscription:
+    async def refresh_status(
+        self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser]
+    ) -> UserSubscription:
         """Ask each provider about the caller's live subscriptions now and answer with the resulting entitlement."""
-        services = services_from(state)
         cause = Cause("api", f"refresh-status:{current_request_id()}")
-        await refresh_user(services.connection, services.payments, services.settings, caller.id, cause)
-        return await _subscription_now(services, caller)
+        await refresh_user(billing.connect, billing.payments, billing.settings, caller.id, cause)
+        return await _subscription_now(billing.connect, caller)
 
     @staticmethod
-    async def _change_renewal(state: State, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
-        services = services_from(state)
+    async def _change_renewal(billing: Billing, caller: CurrentUser, *, cancel: bool) -> UserSubscription:
         await manage.set_cancel_at_period_end(
-            services.connection, services.payments.stripe.client, services.settings, caller.id, cancel=cancel
+            billing.connect, billing.payments, billing.settings, caller.id, cancel=cancel
         )
-        return await _subscription_now(services, caller)
+        return await _subscription_now(billing.connect, caller)
 
     @get("/status", operation_id="subscriptionStatus", dependencies={"caller": Provide(provide_caller)})
     async def status(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> SubscriptionStatus:
@@ -145,8 +163,8 @@ class SubscriptionController(Controller):
         )
 
 
-async def _subscription_now(services: Services, caller: CurrentUser) -> UserSubscription:
-    async with services.connection() as conn:
+async def _subscription_now(connect: ConnectionSource, caller: CurrentUser) -> UserSubscription:
+    async with connect() as conn:
         return (await entitlements.entitlement_for(conn, caller.id)).subscription
 
 
@@ -160,25 +178,24 @@ async def user_subscription(db: NamedDependency[Connection], caller: NamedDepend
     return (await entitlements.entitlement_for(db, caller.id)).subscription
 
 
-class WebhookReceipt(msgspec.Struct, frozen=True):
-    received: bool
-    outcome: EventOutcome
-
-
 @post("/api/v1/subscription/webhook/stripe", status_code=200, operation_id="stripeWebhook", tags=["webhooks"])
-async def stripe_webhook(state: State, request: Request[Any, Any, Any]) -> WebhookReceipt:
+async def stripe_webhook(
+    connect: NamedDependency[ConnectionSource],
+    payments: NamedDependency[PaymentProviders],
+    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any],
+) -> WebhookReceipt:
     """Signed by Stripe, not by a user. Verified on the raw bytes; stored before processing; processed once; any
     failure answers 5xx so that Stripe delivers it again."""
-    services = services_from(state)
-    settings = services.settings.stripe
+    stripe_settings = settings.stripe
     payload = await request.body()
-    event = verified_event(payload, request.headers.get("stripe-signature"), settings)
+    event = verified_event(payload, request.headers.get("stripe-signature"), stripe_settings)
     outcome = await process_once(
-        services.connection,
+        connect,
         provider="stripe",
         event_id=event.id,
         event_type=event.type,
         payload=msgspec.Raw(payload),  # verified JSON, stored as sent (no decode and re-encode)
-        effect=lambda conn: apply_event(conn, event, services.payments.stripe.client, settings),
+        effect=lambda conn: apply_event(conn, event, payments, stripe_settings),
     )
     return WebhookReceipt(received=True, outcome=outcome)

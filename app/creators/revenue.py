@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
+from app.billing.entitlements import ProviderState
 from app.creators.links import list_links
 from app.creators.schemas import CreatorAnalytics, Earning, Revenue
 from app.db.queries import creators as q
@@ -18,39 +19,29 @@ from app.realtime.events import RealtimeEvent, publish
 PAID_STATUSES = frozenset({"active", "cancelled"})
 
 
-async def record_period(
-    conn: Connection,
-    *,
-    user_id: uuid.UUID,
-    provider: str,
-    provider_subscription_id: str,
-    tier_slug: str,
-    status: str,
-    billing_period: str | None,
-    current_period_start: datetime.datetime | None,
-    trial_ends_at: datetime.datetime | None,
-) -> None:
+async def record_period(conn: Connection, state: ProviderState) -> None:
     """Earn for the subscription's current period when it is paid, or reverse that when it was revoked."""
-    if tier_slug == "free" or current_period_start is None or billing_period is None:
+    if state.tier_slug == "free" or state.current_period_start is None or state.billing_period is None:
         return
-    key = f"{provider}:{provider_subscription_id}:{current_period_start.astimezone(datetime.UTC).isoformat()}"
-    if status == "revoked":
+    period_start = state.current_period_start.astimezone(datetime.UTC).isoformat()
+    key = f"{state.provider}:{state.provider_subscription_id}:{period_start}"
+    if state.status == "revoked":
         reversed_row = await q.reverse_earning(conn, period_key=key)
         if reversed_row is not None:
             data = {"amount_cents": reversed_row.amount_cents, "kind": "reversal"}
             await publish(conn, reversed_row.creator_id, RealtimeEvent("creator.earning", data))
         return
-    in_trial = trial_ends_at is not None and current_period_start < trial_ends_at
-    if status not in PAID_STATUSES or in_trial:
+    in_trial = state.trial_ends_at is not None and state.current_period_start < state.trial_ends_at
+    if state.status not in PAID_STATUSES or in_trial:
         return
     earned = await q.insert_earning(
         conn,
-        period_start=current_period_start,
+        period_start=state.current_period_start,
         period_key=key,
-        provider=provider,
-        provider_subscription_id=provider_subscription_id,
-        billing_period=billing_period,
-        user_id=user_id,
+        provider=state.provider,
+        provider_subscription_id=state.provider_subscription_id,
+        billing_period=state.billing_period,
+        user_id=state.user_id,
     )
     if earned is not None:
         data = {"amount_cents": earned.amount_cents, "kind": "earning"}

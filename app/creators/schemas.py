@@ -116,3 +116,14 @@ class Payout(msgspec.Struct, frozen=True):
     failure_code: str | None
     created_at: datetime.datetime
     settled_at: datetime.datetime | None
+
+
+ReferralCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class LinkReferralRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    referral_code: ReferralCode
+
+
+class LinkReferralResponse(msgspec.Struct, frozen=True):
+    linked: bool

@@ -19,7 +19,7 @@ else:
     Connection = asyncpg.Connection
 
 # Borrows a pooled connection for the duration of an `async with` (Services.connection).
-ConnectionSource: TypeAlias = "Callable[[], AbstractAsyncContextManager[Connection]]"
+ConnectionSource: TypeAlias = Callable[[], AbstractAsyncContextManager[Connection]]
 
 
 # asyncpg decodes inet to an address, or to an interface when the value has a prefix length.

@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from app.core.errors import Unprocessable
+from app.core.errors import NotFound, Unprocessable
 from app.db.queries import gamification as q
 from app.db.types import Connection
 from app.gamification import achievements, streaks
 from app.gamification.levels import level_for
 from app.gamification.schemas import AddXpRequest, AddXpResponse
 from app.gamification.xp import Action, award
-from app.recipes.service import get_recipe
 
 # Claims about a recipe name it (one the caller can see); the others are once a day.
 RECIPE_CLAIMS: frozenset[Action] = frozenset({"recipe_cooked", "completion_photo", "recipe_shared"})
@@ -31,7 +30,8 @@ async def claim(conn: Connection, user_id: uuid.UUID, request: AddXpRequest) -> 
     if action in RECIPE_CLAIMS:
         if recipe_id is None:
             raise Unprocessable("RECIPE_ID_REQUIRED", f"{action} needs metadata.recipe_id.")
-        await get_recipe(conn, user_id, recipe_id)  # 404 unless the caller can see it
+        if not await q.recipe_visible_to(conn, recipe_id=recipe_id, user_id=user_id):
+            raise NotFound("RECIPE_NOT_FOUND", "There is no such recipe.")
         key = f"{recipe_id}:{day}"
     else:
         key = day

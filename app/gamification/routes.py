@@ -9,8 +9,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from app.auth.service import CurrentUser
-from app.core.dependencies import provide_caller
+from app.core.identity import CurrentUser, provide_caller
 from app.db.types import Connection
 from app.gamification import achievements, claims, leaderboards, progress, streaks
 from app.gamification.schemas import (

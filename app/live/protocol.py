@@ -13,7 +13,7 @@ import msgspec
 
 from app.core.errors import AppError, ErrorDetail
 from app.core.request_context import current_request_id
-from app.db.types import Connection
+from app.db.types import Connection, ConnectionSource
 from app.live import service
 from app.live.schemas import (
     REQUEST_TYPES,
@@ -29,7 +29,7 @@ from app.live.schemas import (
     SendMessage,
     SetStep,
 )
-from app.services import Services
+from app.realtime.requests import SocketRequests
 from app.settings import LiveSettings
 
 log = logging.getLogger("cookcam.live")
@@ -115,7 +115,16 @@ def _database_failure(action: str, exc: Exception) -> AppError:
     return AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; try again.")
 
 
-async def answer(raw: str, user_id: uuid.UUID, services: Services) -> bytes:
+def socket_requests(connect: ConnectionSource, limits: LiveSettings) -> SocketRequests:
+    """live.* on the socket, registered by the web wiring, within LIVE_REQUESTS_PER_SECOND and LIVE_REQUEST_BURST."""
+
+    async def answer_on_pool(raw: str, user_id: uuid.UUID) -> bytes:
+        return await answer(raw, user_id, connect, limits)
+
+    return SocketRequests(PREFIX, answer_on_pool, limits.requests_per_second, limits.request_burst)
+
+
+async def answer(raw: str, user_id: uuid.UUID, connect: ConnectionSource, limits: LiveSettings) -> bytes:
     """The reply to one live.* request from `user_id`."""
     try:
         head = _head_decoder.decode(raw)
@@ -123,8 +132,8 @@ async def answer(raw: str, user_id: uuid.UUID, services: Services) -> bytes:
         return _error(_invalid_request(exc))
     try:
         request = _request(head, raw)
-        async with services.connection() as conn:
-            return _encoder.encode(await _run(conn, services.settings.live, user_id, request))
+        async with connect() as conn:
+            return _encoder.encode(await _run(conn, limits, user_id, request))
     except AppError as exc:
         return _error(exc, action=head.type, ref=head.ref)
     except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:

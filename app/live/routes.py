@@ -10,8 +10,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 
-from app.auth.service import CurrentUser
-from app.core.dependencies import provide_caller
+from app.core.identity import CurrentUser, provide_caller
 from app.db.types import Connection
 from app.live import service
 from app.live.schemas import LiveMessageList, LiveSessionList, LiveSessionState

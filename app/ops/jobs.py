@@ -17,6 +17,7 @@ import asyncpg
 from app.billing.inbox.recovery import retry_unfinished_events
 from app.billing.providers import PaymentProviders
 from app.billing.reconcile import reconcile
+from app.creators.billing_hooks import billing_hooks
 from app.creators.payouts import retry_pending_payouts
 from app.db.pool import create_pool
 from app.db.queries import analytics as analytics_q
@@ -125,7 +126,7 @@ async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments
 
 async def run_job(name: str, dsn: str, settings: Settings) -> str:
     pool = await create_pool(dsn, DatabaseSettings(pool_min_size=1, pool_max_size=3))
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         return await run_locked(name, pool, settings, payments)
     finally:

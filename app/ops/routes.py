@@ -6,17 +6,20 @@ import asyncio
 import hmac
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from app.core import metrics
-from app.core.dependencies import services_from
 from app.core.errors import Unauthorized
 from app.core.tokens import bearer_token
-from app.db.migrations import check_current
+from app.db.migrations import Migration, check_current
 from app.db.queries import ops as q
+from app.db.types import ConnectionSource
 from app.ops.gauges import update_gauges
+from app.realtime.hub import Hub
+from app.settings import Settings
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -35,22 +38,26 @@ async def health() -> Health:
 
 
 @get("/ready", operation_id="ready", tags=["ops"])
-async def ready(state: State) -> Response[Readiness]:
+async def ready(
+    settings: NamedDependency[Settings],
+    connect: NamedDependency[ConnectionSource],
+    migrations: NamedDependency[list[Migration]],
+    hub: NamedDependency[Hub],
+) -> Response[Readiness]:
     """Ready when the database answers within the timeout, every migration of this code is applied and unchanged
     (a database ahead of the code is fine), and the real-time listener is connected."""
-    services = services_from(state)
     checks = {"database": "not checked", "migrations": "not checked"}
     try:
-        async with asyncio.timeout(services.settings.database.ready_timeout_seconds):
-            async with services.connection() as conn:
+        async with asyncio.timeout(settings.database.ready_timeout_seconds):
+            async with connect() as conn:
                 await q.database_now(conn)
                 checks["database"] = "ok"
-                problem = await check_current(conn, services.migrations)
+                problem = await check_current(conn, migrations)
                 checks["migrations"] = problem or "ok"
     except Exception as exc:  # any failure here means not ready; name which step failed
         failed = "migrations" if checks["database"] == "ok" else "database"
         checks[failed] = f"unavailable: {type(exc).__name__}"
-    checks["realtime"] = "ok" if services.hub.listening else "reconnecting"
+    checks["realtime"] = "ok" if hub.listening else "reconnecting"
     healthy = all(value == "ok" for value in checks.values())
     return Response(
         Readiness(status="ready" if healthy else "unavailable", checks=checks),
@@ -60,11 +67,16 @@ async def ready(state: State) -> Response[Readiness]:
 
 
 @get("/metrics", operation_id="metrics", tags=["ops"], media_type=metrics.CONTENT_TYPE)
-async def metrics_endpoint(state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
-    required = services_from(state).settings.http.metrics_token
+async def metrics_endpoint(
+    settings: NamedDependency[Settings],
+    pool: NamedDependency[asyncpg.Pool],
+    hub: NamedDependency[Hub],
+    request: Request[Any, Any, Any],
+) -> Response[bytes]:
+    required = settings.http.metrics_token
     if required is not None:
         presented = bearer_token(request.headers.get("authorization")) or ""
         if not hmac.compare_digest(presented.encode(), required.encode()):
             raise Unauthorized("METRICS_TOKEN_REQUIRED", "Metrics need the configured bearer token.")
-    update_gauges(services_from(state).pool, services_from(state).hub)
+    update_gauges(pool, hub)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)

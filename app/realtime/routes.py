@@ -1,5 +1,5 @@
-"""/api/v1/ws: authenticated with the same validator as HTTP; heartbeats; per-connection limits; live.* requests
-(live cooking sessions, app/live/protocol.py)."""
+"""/api/v1/ws: authenticated with the same validator as HTTP; heartbeats; per-connection limits; requests that other
+domains answer (live cooking sessions' live.*, registered as `SocketRequests`)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
-from app.auth.service import CurrentUser, authenticate
 from app.core.errors import AppError
+from app.core.identity import CurrentUser, authenticate
 from app.core.request_context import current_request_id
-from app.core.tokens import bearer_token
-from app.live import protocol as live_protocol
-from app.realtime.hub import CLOSE_GOING_AWAY, CLOSE_UNAUTHENTICATED
-from app.services import Services
+from app.core.tokens import AccessTokenValidator, bearer_token
+from app.db.types import ConnectionSource
+from app.realtime.hub import CLOSE_GOING_AWAY, CLOSE_UNAUTHENTICATED, Hub
+from app.realtime.requests import SocketRequests
+from app.settings import Settings
 
 log = logging.getLogger("cookcam.realtime")
 
@@ -33,6 +36,17 @@ CLOSE_TRY_AGAIN_LATER = 1013
 class ClientMessage(msgspec.Struct, frozen=True):
     type: str
     token: str | None = None
+
+
+@dataclass(frozen=True)
+class SocketContext:
+    """What one socket's handler uses of its worker."""
+
+    hub: Hub
+    settings: Settings
+    connect: ConnectionSource
+    token_validator: AccessTokenValidator
+    requests: tuple[SocketRequests, ...]
 
 
 class TokenBucket:
@@ -97,10 +111,10 @@ async def _refuse(socket: WebSocket[Any, Any, Any], close_code: int, code: str, 
     await socket.close(code=close_code, reason=code)
 
 
-async def _first_message_token(socket: WebSocket[Any, Any, Any], services: Services) -> str | None:
+async def _first_message_token(socket: WebSocket[Any, Any, Any], context: SocketContext) -> str | None:
     """Wait for {"type": "auth", "token": ...} as the first message, within the configured time."""
-    raw = await asyncio.wait_for(socket.receive_text(), timeout=services.settings.ws.auth_timeout_seconds)
-    if len(raw) > services.settings.ws.max_message_bytes:
+    raw = await asyncio.wait_for(socket.receive_text(), timeout=context.settings.ws.auth_timeout_seconds)
+    if len(raw) > context.settings.ws.max_message_bytes:
         return None
     try:
         message = msgspec.json.decode(raw, type=ClientMessage)
@@ -109,11 +123,11 @@ async def _first_message_token(socket: WebSocket[Any, Any, Any], services: Servi
     return message.token if message.type == "auth" else None
 
 
-async def _authenticate_socket(socket: WebSocket[Any, Any, Any], services: Services) -> CurrentUser | None:
+async def _authenticate_socket(socket: WebSocket[Any, Any, Any], context: SocketContext) -> CurrentUser | None:
     token = bearer_token(socket.headers.get("authorization")) or socket.query_params.get("token")
     if token is None:
         try:
-            token = await _first_message_token(socket, services)
+            token = await _first_message_token(socket, context)
         except TimeoutError:
             await _refuse(socket, CLOSE_AUTH_TIMEOUT, "AUTH_TIMEOUT", "Authenticate within the time allowed.")
             return None
@@ -123,8 +137,8 @@ async def _authenticate_socket(socket: WebSocket[Any, Any, Any], services: Servi
         )
         return None
     try:
-        async with services.connection() as conn:
-            return await authenticate(conn, services.token_validator, token)
+        async with context.connect() as conn:
+            return await authenticate(conn, context.token_validator, token)
     except AppError as exc:
         await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -150,11 +164,11 @@ async def _close_when_token_expires(client: ClientSocket) -> None:
         await asyncio.sleep(min(remaining, 60.0))
 
 
-async def _reauthenticate(client: ClientSocket, token: str | None, services: Services) -> None:
+async def _reauthenticate(client: ClientSocket, token: str | None, context: SocketContext) -> None:
     """An {"type": "auth"} message on an open socket: a fresh token of the same session extends its life."""
     try:
-        async with services.connection() as conn:
-            caller = await authenticate(conn, services.token_validator, token or "")
+        async with context.connect() as conn:
+            caller = await authenticate(conn, context.token_validator, token or "")
     except AppError as exc:
         await client.send_event(_error_payload(exc.code, exc.message))
         return
@@ -165,11 +179,11 @@ async def _reauthenticate(client: ClientSocket, token: str | None, services: Ser
     await client.send_event(msgspec.json.encode({"type": "auth.ok", "expires_at": caller.token_expires_at}))
 
 
-async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket, services: Services) -> None:
-    limits = services.settings.ws
+async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket, context: SocketContext) -> None:
+    limits = context.settings.ws
     bucket = TokenBucket(limits.messages_per_second, limits.message_burst)
-    # live.* requests write to the database and reach everyone in a session: a tighter bucket of their own.
-    live_bucket = TokenBucket(services.settings.live.requests_per_second, services.settings.live.request_burst)
+    # Requests other domains answer write to the database (live.* reach everyone in a session): buckets of their own.
+    request_buckets = [(r, TokenBucket(r.per_second, r.burst)) for r in context.requests]
     while not client.closed:
         raw = await socket.receive_text()
         if not bucket.take():
@@ -186,41 +200,50 @@ async def _serve_messages(socket: WebSocket[Any, Any, Any], client: ClientSocket
         if message.type == "ping":
             await client.send_event(b'{"type":"pong"}')
         elif message.type == "auth":
-            await _reauthenticate(client, message.token, services)
-        elif message.type.startswith(live_protocol.PREFIX):
-            if not live_bucket.take():
+            await _reauthenticate(client, message.token, context)
+        elif handled := next(((r, b) for r, b in request_buckets if message.type.startswith(r.prefix)), None):
+            requests, requests_bucket = handled
+            if not requests_bucket.take():
                 await client.close(CLOSE_RATE_LIMITED, "rate limited")
                 return
-            await client.send_event(await live_protocol.answer(raw, client.user_id, services))
+            await client.send_event(await requests.answer(raw, client.user_id))
         else:
             await client.send_event(_error_payload("UNKNOWN_MESSAGE_TYPE", "Unknown message type."))
 
 
 @websocket("/api/v1/ws")
-async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    services: Services = socket.app.state.services
+async def realtime_socket(
+    socket: WebSocket[Any, Any, Any],
+    *,
+    hub: NamedDependency[Hub],
+    settings: NamedDependency[Settings],
+    connect: NamedDependency[ConnectionSource],
+    token_validator: NamedDependency[AccessTokenValidator],
+    socket_requests: NamedDependency[tuple[SocketRequests, ...]],
+) -> None:
+    context = SocketContext(hub, settings, connect, token_validator, socket_requests)
     await socket.accept()
-    if services.hub.stopping:
+    if context.hub.stopping:
         await socket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
         return
-    caller = await _authenticate_socket(socket, services)
+    caller = await _authenticate_socket(socket, context)
     if caller is None:
         return
-    if services.hub.sockets_of(caller.id) >= services.settings.ws.max_sockets_per_user:
+    if context.hub.sockets_of(caller.id) >= context.settings.ws.max_sockets_per_user:
         # Checked and added with no await between: concurrent handshakes on this worker cannot both pass.
         await _refuse(socket, CLOSE_RATE_LIMITED, "TOO_MANY_SOCKETS", "Too many open connections for this account.")
         return
     client = ClientSocket(socket, caller)
-    services.hub.add(client)
+    context.hub.add(client)
     watchers = [
-        asyncio.create_task(_heartbeat(client, services.settings.ws.heartbeat_seconds)),
+        asyncio.create_task(_heartbeat(client, context.settings.ws.heartbeat_seconds)),
         asyncio.create_task(_close_when_token_expires(client)),
     ]
     try:
         # `node` names the worker process (an opaque id), so clients and tests can tell workers apart.
-        ready = {"type": "ready", "user_id": str(caller.id), "node": services.hub.node_id}
+        ready = {"type": "ready", "user_id": str(caller.id), "node": context.hub.node_id}
         await client.send_event(msgspec.json.encode(ready))
-        client.reader = asyncio.create_task(_serve_messages(socket, client, services))
+        client.reader = asyncio.create_task(_serve_messages(socket, client, context))
         # wait() rather than await: the reader is cancelled when the hub closes the socket, and that is not an error.
         await asyncio.wait({client.reader})
         if not client.reader.cancelled() and not isinstance(client.reader.exception(), WebSocketDisconnect | None):
@@ -230,5 +253,5 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any]) -> None:
     finally:
         for watcher in watchers:
             watcher.cancel()
-        services.hub.remove(client)
+        context.hub.remove(client)
         await client.finish()

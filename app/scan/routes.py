@@ -6,16 +6,16 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.auth.service import CurrentUser
-from app.core.dependencies import provide_caller, provide_caller_briefly, services_from
-from app.db.types import Connection
+from app.core.ai import AiProvider
+from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
+from app.db.types import Connection, ConnectionSource
 from app.scan import service
 from app.scan.images import MAX_IMAGE_BYTES, decode_base64_image, prepared
 from app.scan.schemas import AnalyzeRequest, CorrectionRequest, ScanEnvelope, ScanHistory, ScanResponse
+from app.settings import Settings
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 CALLER = {"caller": Provide(provide_caller)}
@@ -35,12 +35,16 @@ class ScanController(Controller):
         request_max_body_size=MAX_IMAGE_BYTES * 4 // 3 + 4096,  # base64 of 10 MB, with a data: prefix
     )
     async def analyze(
-        self, state: State, caller: NamedDependency[CurrentUser], data: JSONBody[AnalyzeRequest]
+        self,
+        connect: NamedDependency[ConnectionSource],
+        ai: NamedDependency[AiProvider],
+        settings: NamedDependency[Settings],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[AnalyzeRequest],
     ) -> ScanResponse:
         """A base64 photo (JPEG, PNG or WebP, at most 10 MB decoded) becomes a list of ingredients."""
         image = await prepared(decode_base64_image(data.image_data))
-        services = services_from(state)
-        return await service.analyze(services.connection, services.ai, services.settings, caller.id, image)
+        return await service.analyze(connect, ai, settings, caller.id, image)
 
     @post(
         "/ingredients",
@@ -51,12 +55,16 @@ class ScanController(Controller):
         request_max_body_size=MAX_IMAGE_BYTES,
     )
     async def ingredients(
-        self, state: State, request: Request[Any, Any, Any], caller: NamedDependency[CurrentUser]
+        self,
+        connect: NamedDependency[ConnectionSource],
+        ai: NamedDependency[AiProvider],
+        settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[CurrentUser],
     ) -> ScanResponse:
         """The same from a raw image body (Content-Type image/jpeg, image/png or image/webp)."""
         image = await prepared(await request.body())
-        services = services_from(state)
-        return await service.analyze(services.connection, services.ai, services.settings, caller.id, image)
+        return await service.analyze(connect, ai, settings, caller.id, image)
 
     @get("/history", operation_id="scanHistory", dependencies=CALLER)
     async def history(

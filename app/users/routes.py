@@ -11,8 +11,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.auth.service import CurrentUser
-from app.core.dependencies import provide_caller
+from app.core.identity import CurrentUser, provide_caller
 from app.db.types import Connection
 from app.users import social
 from app.users.schemas import FollowList, FollowRequest, FollowState, PublicProfile, UserSearchResults

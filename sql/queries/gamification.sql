@@ -196,3 +196,7 @@ select (select count(*) from appended)::bigint as appended, (select count(*) fro
 -- name: DropEmptyRankCounts :execrows
 -- XP values no user holds any longer.
 delete from xp_rank_counts where folded and users = 0;
+
+-- name: RecipeVisibleTo :one
+-- A claim's recipe must be one the caller can see: a catalog recipe or their own (as GetRecipe reads them).
+select exists (select from recipes where id = @recipe_id and (user_id is null or user_id = @user_id))::boolean;

@@ -13,12 +13,12 @@ from typing import Any
 
 import msgspec
 
+from app.billing.hooks import BillingHooks
 from app.billing.inbox.processing import Effect, EventInProgress, process_once
 from app.billing.providers import PaymentProviders
 from app.billing.stores.notifications import apply_stored_apple, apply_stored_google
 from app.billing.stripe.effects import apply_event
 from app.billing.stripe.models import Event
-from app.creators.connect import apply_connect_event
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
@@ -71,5 +71,14 @@ def _effect_for(provider: str, payload: Any, settings: Settings, payments: Payme
         return lambda conn: apply_stored_google(conn, payments, settings.google, payload)
     event = msgspec.json.decode(msgspec.json.encode(payload), type=Event)  # data.object stays raw
     if provider == "stripe_connect":
-        return lambda conn: apply_connect_event(conn, event)
-    return lambda conn: apply_event(conn, event, payments.stripe.client, settings.stripe)
+        return _connect_effect(payments.hooks, event)
+    return lambda conn: apply_event(conn, event, payments, settings.stripe)
+
+
+def _connect_effect(hooks: BillingHooks, event: Event) -> Effect:
+    async def effect(conn: Connection) -> None:
+        if hooks.on_connect_event is None:  # a runner built without the creators' hooks: the event stays retryable
+            raise RuntimeError("no handler is registered for Stripe Connect events")
+        await hooks.on_connect_event(conn, event)
+
+    return effect

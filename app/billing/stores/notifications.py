@@ -124,9 +124,9 @@ async def _apply(conn: Connection, payments: PaymentProviders, purchase: StorePu
     if user_id is None:
         log.info("%s: purchase not bound to an account yet; the app's validation will bind it", cause.ref)
         return
-    if await apply_provider_state(conn, purchase.state_for(user_id), cause) is None:
+    if await apply_provider_state(conn, purchase.state_for(user_id), cause, payments.hooks) is None:
         return
     if purchase.supersedes:
-        await supersede(conn, purchase)
+        await supersede(conn, purchase, payments.hooks)
     if purchase.needs_acknowledgement:
         await payments.google.acknowledge(purchase)

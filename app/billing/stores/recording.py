@@ -6,6 +6,7 @@ import uuid
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.billing.fraud import identity_hash
+from app.billing.hooks import BillingHooks
 from app.billing.stores.purchase import StorePurchase
 from app.db.queries import billing as q
 from app.db.queries import users as users_q
@@ -37,7 +38,7 @@ async def owner_of(conn: Connection, purchase: StorePurchase) -> uuid.UUID | Non
     return None
 
 
-async def supersede(conn: Connection, purchase: StorePurchase) -> None:
+async def supersede(conn: Connection, purchase: StorePurchase, hooks: BillingHooks) -> None:
     """Google: the linked (older) purchase token is replaced by this one; it ends now, whoever held it."""
     assert purchase.supersedes is not None
     old = await q.get_provider_subscription(
@@ -57,4 +58,4 @@ async def supersede(conn: Connection, purchase: StorePurchase) -> None:
         current_period_end=old.current_period_end,
         provider_updated_at=purchase.observed_at,
     )
-    await record_subscription_state(conn, ended, Cause("superseded", identity_hash(purchase.identity)[:16]))
+    await record_subscription_state(conn, ended, Cause("superseded", identity_hash(purchase.identity)[:16]), hooks)

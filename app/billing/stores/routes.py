@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
-from app.auth.service import CurrentUser
-from app.billing.routes import WebhookReceipt
+from app.billing.inbox.receipt import WebhookReceipt
+from app.billing.providers import PaymentProviders
 from app.billing.stores.notifications import receive_apple, receive_google
 from app.billing.stores.validation import ValidatePurchaseRequest, ValidationResult, validate_purchase
-from app.core.dependencies import provide_caller_briefly, services_from
+from app.core.identity import CurrentUser, provide_caller_briefly
+from app.core.ratelimit import RateLimiter
+from app.db.types import ConnectionSource
+from app.settings import Settings
 
 # The store calls can take seconds: no pooled connection is held while they run (see provide_caller_briefly).
 CALLER = {"caller": Provide(provide_caller_briefly)}
@@ -26,38 +28,38 @@ CALLER = {"caller": Provide(provide_caller_briefly)}
     dependencies=CALLER,
 )
 async def validate_receipt(
-    state: State, caller: NamedDependency[CurrentUser], data: JSONBody[ValidatePurchaseRequest]
+    *,
+    connect: NamedDependency[ConnectionSource],
+    payments: NamedDependency[PaymentProviders],
+    rate_limiter: NamedDependency[RateLimiter],
+    settings: NamedDependency[Settings],
+    caller: NamedDependency[CurrentUser],
+    data: JSONBody[ValidatePurchaseRequest],
 ) -> ValidationResult:
     """A StoreKit 2 signed transaction, a legacy App Store receipt or a Google Play purchase token (both paths are
     used by the shipped app)."""
-    services = services_from(state)
-    return await validate_purchase(
-        services.connection,
-        services.payments,
-        services.rate_limiter,
-        services.settings,
-        user_id=caller.id,
-        request=data,
-    )
+    return await validate_purchase(connect, payments, rate_limiter, settings, user_id=caller.id, request=data)
 
 
 @post("/api/v1/iap/notifications/apple", status_code=200, operation_id="appleNotification", tags=["webhooks"])
-async def apple_notification(state: State, request: Request[Any, Any, Any]) -> WebhookReceipt:
+async def apple_notification(
+    connect: NamedDependency[ConnectionSource],
+    payments: NamedDependency[PaymentProviders],
+    request: Request[Any, Any, Any],
+) -> WebhookReceipt:
     """App Store Server Notifications V2, signed by Apple; any failure answers non-2xx so Apple retries."""
-    services = services_from(state)
-    outcome = await receive_apple(services.connection, services.payments, await request.body())
+    outcome = await receive_apple(connect, payments, await request.body())
     return WebhookReceipt(received=True, outcome=outcome)
 
 
 @post("/api/v1/iap/notifications/google", status_code=200, operation_id="googleNotification", tags=["webhooks"])
-async def google_notification(state: State, request: Request[Any, Any, Any]) -> WebhookReceipt:
+async def google_notification(
+    connect: NamedDependency[ConnectionSource],
+    payments: NamedDependency[PaymentProviders],
+    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any],
+) -> WebhookReceipt:
     """Pub/Sub push of Google Play real-time developer notifications, authenticated by Google's OIDC token."""
-    services = services_from(state)
-    outcome = await receive_google(
-        services.connection,
-        services.payments,
-        services.settings.google,
-        request.headers.get("authorization"),
-        await request.body(),
-    )
+    authorization = request.headers.get("authorization")
+    outcome = await receive_google(connect, payments, settings.google, authorization, await request.body())
     return WebhookReceipt(received=True, outcome=outcome)

@@ -19,6 +19,7 @@ import msgspec
 
 from app.billing.entitlements import Cause, entitlement_for, record_subscription_state
 from app.billing.fraud import identity_hash, record_security_event
+from app.billing.hooks import BillingHooks
 from app.billing.proofs import store_proof
 from app.billing.providers import PaymentProviders
 from app.billing.schemas import Status, TierSlug
@@ -95,9 +96,9 @@ async def validate_purchase(
             await history.record(conn, None, "unavailable" if exc.status_code >= 500 else "invalid", exc.code)
         raise
     async with connect() as conn:
-        await _bind(conn, history, user_id, purchase)
+        await _bind(conn, history, user_id, purchase, payments.hooks)
         if purchase.supersedes:
-            await supersede(conn, purchase)
+            await supersede(conn, purchase, payments.hooks)
         await store_proof(conn, payments.proof_cipher, user_id, provider=provider, proof_kind=kind, raw=raw)
         await history.record(conn, purchase, _outcome(purchase.status), None)
         entitlement = await entitlement_for(conn, user_id)
@@ -119,14 +120,16 @@ async def _verify(payments: PaymentProviders, kind: ProofKind, raw: str) -> Stor
     return await payments.google.fetch(raw)
 
 
-async def _bind(conn: Connection, history: _History, user_id: uuid.UUID, purchase: StorePurchase) -> None:
+async def _bind(
+    conn: Connection, history: _History, user_id: uuid.UUID, purchase: StorePurchase, hooks: BillingHooks
+) -> None:
     """Record the purchase for this account, refusing (409) one that belongs to another."""
     if purchase.account_token and not account_token_matches(purchase.account_token, user_id):
         await _refuse(conn, history, user_id, purchase, "account_token_mismatch")
         raise Conflict("PURCHASE_ACCOUNT_MISMATCH", "This purchase was made for another account.")
     cause = Cause("validation", current_request_id() or "cli")
     try:
-        await record_subscription_state(conn, purchase.state_for(user_id), cause)
+        await record_subscription_state(conn, purchase.state_for(user_id), cause, hooks)
     except Conflict:
         await _refuse(conn, history, user_id, purchase, "proof_owned_elsewhere")
         raise

@@ -12,12 +12,12 @@ from typing import Annotated, Literal
 import msgspec
 import stripe
 
-from app.auth.service import CurrentUser
 from app.billing import entitlements
 from app.billing.products import parse_products
 from app.billing.redirects import require_allowed
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.core.errors import BadGateway, Conflict, ServiceUnavailable
+from app.core.identity import CurrentUser
 from app.db.queries import billing as q
 from app.db.types import ConnectionSource
 from app.settings import Settings

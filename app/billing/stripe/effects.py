@@ -23,10 +23,11 @@ import stripe
 
 from app.billing.entitlements import Cause, apply_provider_state
 from app.billing.fraud import record_security_event
+from app.billing.hooks import BillingHooks
 from app.billing.products import parse_products
+from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.billing.stripe.models import Event, Subscription, state_of
-from app.creators.payouts import Transfer, apply_transfer_reversed
 from app.db.queries import billing as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
@@ -84,51 +85,64 @@ class Dispute(msgspec.Struct, frozen=True):
     reason: str = ""
 
 
-async def apply_event(
-    conn: Connection, event: Event, client: stripe.StripeClient | None, settings: StripeSettings
-) -> None:
+async def apply_event(conn: Connection, event: Event, payments: PaymentProviders, settings: StripeSettings) -> None:
     """The effect of one Stripe event."""
     cause = Cause("stripe_event", event.id)
+    hooks = payments.hooks
+    client = payments.stripe.client
     if event.type in SUBSCRIPTION_EVENTS:
         subscription = msgspec.json.decode(event.data.object, type=Subscription)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
-        await apply_provider_state(conn, state_of(subscription, observed, parse_products(settings.prices)), cause)
+        await apply_provider_state(
+            conn, state_of(subscription, observed, parse_products(settings.prices)), cause, hooks
+        )
     elif event.type == "customer.subscription.trial_will_end":
         await _announce_trial_end(conn, msgspec.json.decode(event.data.object, type=Subscription))
     elif event.type == "checkout.session.completed":
         session = msgspec.json.decode(event.data.object, type=CheckoutSession)
         if session.mode == "subscription" and session.subscription:
-            await _refetch(conn, require_stripe(client), session.subscription, settings, cause)
+            await _refetch(conn, require_stripe(client), session.subscription, settings, cause, hooks=hooks)
     elif event.type in ("invoice.paid", "invoice.payment_failed"):
         subscription_id = msgspec.json.decode(event.data.object, type=Invoice).subscription_id
         if subscription_id:
-            await _refetch(conn, require_stripe(client), subscription_id, settings, cause)
+            await _refetch(conn, require_stripe(client), subscription_id, settings, cause, hooks=hooks)
     elif event.type == "charge.refunded":
         charge = msgspec.json.decode(event.data.object, type=Charge)
         if charge.refunded and charge.customer:  # partial refunds keep access
-            await _revoke_customer(conn, require_stripe(client), charge.customer, settings, cause)
+            await _revoke_customer(conn, require_stripe(client), charge.customer, settings, cause, hooks=hooks)
     elif event.type == "charge.dispute.created":
-        await _dispute(
-            conn, require_stripe(client), msgspec.json.decode(event.data.object, type=Dispute), settings, cause
-        )
-    elif event.type == "transfer.reversed":
-        await apply_transfer_reversed(conn, msgspec.json.decode(event.data.object, type=Transfer), event.id)
+        dispute = msgspec.json.decode(event.data.object, type=Dispute)
+        await _dispute(conn, require_stripe(client), dispute, settings, cause, hooks=hooks)
+    elif (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
+        await handler(conn, event)
     else:
         log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
 
 
 async def _refetch(
-    conn: Connection, client: stripe.StripeClient, subscription_id: str, settings: StripeSettings, cause: Cause
+    conn: Connection,
+    client: stripe.StripeClient,
+    subscription_id: str,
+    settings: StripeSettings,
+    cause: Cause,
+    *,
+    hooks: BillingHooks,
 ) -> None:
     fetched = await stripe_call(client.v1.subscriptions.retrieve_async(subscription_id))
     subscription = msgspec.convert(fetched.to_dict(), Subscription)
     now = datetime.datetime.now(datetime.UTC)
-    await apply_provider_state(conn, state_of(subscription, now, parse_products(settings.prices)), cause)
+    await apply_provider_state(conn, state_of(subscription, now, parse_products(settings.prices)), cause, hooks)
 
 
 async def _revoke_customer(
-    conn: Connection, client: stripe.StripeClient, customer_id: str, settings: StripeSettings, cause: Cause
+    conn: Connection,
+    client: stripe.StripeClient,
+    customer_id: str,
+    settings: StripeSettings,
+    cause: Cause,
+    *,
+    hooks: BillingHooks,
 ) -> uuid.UUID | None:
     """Cancel the customer's live subscriptions at Stripe now and record them revoked; the customer's user."""
     user_id = await q.get_user_by_stripe_customer(conn, customer_id=customer_id)
@@ -141,17 +155,24 @@ async def _revoke_customer(
             current = await stripe_call(client.v1.subscriptions.cancel_async(subscription_id))
         subscription = msgspec.convert(current.to_dict(), Subscription)
         state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.prices))
-        await apply_provider_state(conn, msgspec.structs.replace(state, status="revoked") if state else None, cause)
+        revoked = msgspec.structs.replace(state, status="revoked") if state else None
+        await apply_provider_state(conn, revoked, cause, hooks)
     return user_id
 
 
 async def _dispute(
-    conn: Connection, client: stripe.StripeClient, dispute: Dispute, settings: StripeSettings, cause: Cause
+    conn: Connection,
+    client: stripe.StripeClient,
+    dispute: Dispute,
+    settings: StripeSettings,
+    cause: Cause,
+    *,
+    hooks: BillingHooks,
 ) -> None:
     charge = msgspec.convert((await stripe_call(client.v1.charges.retrieve_async(dispute.charge))).to_dict(), Charge)
     if charge.customer is None:
         return
-    user_id = await _revoke_customer(conn, client, charge.customer, settings, cause)
+    user_id = await _revoke_customer(conn, client, charge.customer, settings, cause, hooks=hooks)
     if user_id is not None:
         await record_security_event(
             conn, user_id, "stripe", "payment_disputed", identity=charge.id, detail=f"{dispute.id}: {dispute.reason}"

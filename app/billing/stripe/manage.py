@@ -14,9 +14,10 @@ from typing import Literal
 import msgspec
 import stripe
 
-from app.billing.account_closure import STORE_INSTRUCTIONS
+from app.billing.account import STORE_INSTRUCTIONS
 from app.billing.entitlements import Cause, record_subscription_state
 from app.billing.products import parse_products
+from app.billing.providers import PaymentProviders
 from app.billing.redirects import require_allowed
 from app.billing.stripe.checkout import lookup_key_for, price_id_for
 from app.billing.stripe.client import require_stripe, stripe_call
@@ -59,19 +60,19 @@ async def open_portal(
 
 async def set_cancel_at_period_end(
     connect: ConnectionSource,
-    client: stripe.StripeClient | None,
+    payments: PaymentProviders,
     settings: Settings,
     user_id: uuid.UUID,
     *,
     cancel: bool,
 ) -> str:
     """Cancel (or resume) the user's live Stripe subscription at the end of its paid period; return its status."""
-    stripe_client = require_stripe(client)
+    stripe_client = require_stripe(payments.stripe.client)
     subscription_id = await _stripe_subscription_id(connect, user_id)
     updated = await stripe_call(
         stripe_client.v1.subscriptions.update_async(subscription_id, params={"cancel_at_period_end": cancel})
     )
-    return await _record_returned(connect, settings, updated, "cancel" if cancel else "resume")
+    return await _record_returned(connect, payments, settings, updated, "cancel" if cancel else "resume")
 
 
 class ChangeTierRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -81,13 +82,13 @@ class ChangeTierRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
 async def change_tier(
     connect: ConnectionSource,
-    client: stripe.StripeClient | None,
+    payments: PaymentProviders,
     settings: Settings,
     user_id: uuid.UUID,
     request: ChangeTierRequest,
 ) -> str:
     """Move the user's Stripe subscription to another Price with proration, through Stripe: never a local grant."""
-    stripe_client = require_stripe(client)
+    stripe_client = require_stripe(payments.stripe.client)
     subscription_id = await _stripe_subscription_id(connect, user_id)
     current = msgspec.convert(
         (await stripe_call(stripe_client.v1.subscriptions.retrieve_async(subscription_id))).to_dict(), Subscription
@@ -108,7 +109,7 @@ async def change_tier(
             },
         )
     )
-    return await _record_returned(connect, settings, updated, "change-tier")
+    return await _record_returned(connect, payments, settings, updated, "change-tier")
 
 
 async def _stripe_subscription_id(connect: ConnectionSource, user_id: uuid.UUID) -> str:
@@ -124,12 +125,17 @@ async def _stripe_subscription_id(connect: ConnectionSource, user_id: uuid.UUID)
 
 
 async def _record_returned(
-    connect: ConnectionSource, settings: Settings, returned: stripe.Subscription, action: str
+    connect: ConnectionSource,
+    payments: PaymentProviders,
+    settings: Settings,
+    returned: stripe.Subscription,
+    action: str,
 ) -> str:
     """Record the subscription object Stripe returned (provider data fetched with our key), caused by this call."""
     subscription = msgspec.convert(returned.to_dict(), Subscription)
     state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
     if state is not None:
         async with connect() as conn:
-            await record_subscription_state(conn, state, Cause("api", f"{action}:{current_request_id() or 'cli'}"))
+            cause = Cause("api", f"{action}:{current_request_id() or 'cli'}")
+            await record_subscription_state(conn, state, cause, payments.hooks)
     return subscription.status

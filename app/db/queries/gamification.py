@@ -515,3 +515,12 @@ async def drop_empty_rank_counts(conn: Connection) -> int:
     """XP values no user holds any longer."""
     result = await conn.execute(DROP_EMPTY_RANK_COUNTS)
     return int(result.rpartition(" ")[2])
+
+
+RECIPE_VISIBLE_TO = "select exists (select from recipes where id = $1 and (user_id is null or user_id = $2))::boolean"
+
+
+async def recipe_visible_to(conn: Connection, *, recipe_id: uuid.UUID, user_id: uuid.UUID | None) -> bool | None:
+    """A claim's recipe must be one the caller can see: a catalog recipe or their own (as GetRecipe reads them)."""
+    value = await conn.fetchval(RECIPE_VISIBLE_TO, recipe_id, user_id)
+    return cast("bool | None", value)

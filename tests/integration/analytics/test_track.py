@@ -17,6 +17,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
 from app.server import create_app
@@ -302,7 +303,7 @@ async def test_purge_expired_deletes_events_past_the_retention(client, db, datab
     settings = make_settings(database_url)
     assert settings.analytics.retention_days == 180
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         outcome = await run_locked("purge-expired", pool, settings, payments)
         assert "deleted 1 analytics event(s) past retention" in outcome

@@ -16,6 +16,7 @@ import msgspec
 from app.billing.entitlements import Cause, record_subscription_state
 from app.billing.products import parse_products
 from app.billing.stripe.models import Subscription, state_of
+from app.creators.billing_hooks import billing_hooks
 from app.settings import StripeSettings
 from tests.fakes.stripe_api import FakeStripe
 from tests.support import sign_up
@@ -78,7 +79,7 @@ async def subscribed(client, stripe: FakeStripe, db: asyncpg.Connection, custome
     observed = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
     state = state_of(msgspec.convert(subscription, Subscription), observed, parse_products(StripeSettings().prices))
     assert state is not None
-    await record_subscription_state(db, state, Cause("stripe_event", "evt_setup"))
+    await record_subscription_state(db, state, Cause("stripe_event", "evt_setup"), billing_hooks())
     await db.execute(
         "insert into stripe_customers (user_id, customer_id) values ($1::uuid, $2)", auth["user"]["id"], customer_id
     )

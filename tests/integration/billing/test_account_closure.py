@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.creators.billing_hooks import billing_hooks
 from tests.support import PASSWORD, bearer, sign_up
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -23,7 +24,7 @@ async def _subscribe(db, user_id: str, provider: str, subscription_id: str, stat
         current_period_end=NOW + datetime.timedelta(days=30),
         provider_updated_at=NOW,
     )
-    await record_subscription_state(db, state, Cause("test", subscription_id))
+    await record_subscription_state(db, state, Cause("test", subscription_id), billing_hooks())
 
 
 async def _delete(client, auth):

@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from app.billing.proofs import ProofCipher, read_proofs, reencrypt_proofs, store_proof
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
 from app.server import create_app
@@ -370,7 +371,7 @@ async def test_a_notification_left_unfinished_is_recovered_by_the_retry_job(sign
     root = signer.write_root(tmp_path / "root.cer")
     settings = msgspec.structs.replace(make_settings(database_url), apple=AppleSettings(root_certificates=(str(root),)))
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         assert "1 processed" in await run_locked("retry-events", pool, settings, payments)
     finally:

@@ -22,6 +22,7 @@ from app.billing.entitlements import (
 from app.billing.usage import UsageLimitReached, consume
 from app.core.errors import Conflict, Forbidden
 from app.core.limits import period_bounds
+from app.creators.billing_hooks import billing_hooks
 from tests.support import bearer, sign_up
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -89,7 +90,7 @@ async def test_recorded_state_grants_the_tier_keeps_history_and_publishes(
     listener = await asyncpg.connect(database_url)
     await listener.add_listener("cookcam_events", lambda *args: events.put_nowait(args[-1]))
     try:
-        assert await record_subscription_state(db, _state(user_id), CAUSE) == "created"
+        assert await record_subscription_state(db, _state(user_id), CAUSE, billing_hooks()) == "created"
         event = msgspec.json.decode(await asyncio.wait_for(events.get(), 5))
         assert event["event"] == {
             "type": "subscription.updated",
@@ -100,8 +101,10 @@ async def test_recorded_state_grants_the_tier_keeps_history_and_publishes(
     status = (await client.get("/api/v1/subscription/status", headers=bearer(auth))).json()
     assert (status["tier_slug"], status["subscription"]["status"], status["is_paid"]) == ("creator", "trialing", True)
     paid = _state(user_id, status="active", provider_updated_at=NOW + datetime.timedelta(seconds=1))
-    assert await record_subscription_state(db, paid, Cause("stripe_event", "evt_2")) == "changed"
-    assert await record_subscription_state(db, paid, Cause("stripe_event", "evt_2-again")) == "unchanged"
+    assert await record_subscription_state(db, paid, Cause("stripe_event", "evt_2"), billing_hooks()) == "changed"
+    assert (
+        await record_subscription_state(db, paid, Cause("stripe_event", "evt_2-again"), billing_hooks()) == "unchanged"
+    )
     history = await db.fetch(
         "select from_status, to_status, cause_ref from subscription_status_history "
         "where user_id = $1::uuid order by id",
@@ -113,18 +116,18 @@ async def test_recorded_state_grants_the_tier_keeps_history_and_publishes(
 async def test_older_provider_data_never_moves_a_subscription_backwards(client, db: asyncpg.Connection) -> None:
     user_id = (await sign_up(client))["user"]["id"]
     newer = _state(user_id, status="active", provider_updated_at=NOW)
-    assert await record_subscription_state(db, newer, CAUSE) == "created"
+    assert await record_subscription_state(db, newer, CAUSE, billing_hooks()) == "created"
     older = _state(user_id, status="trialing", provider_updated_at=NOW - datetime.timedelta(minutes=5))
-    assert await record_subscription_state(db, older, CAUSE) == "stale"
+    assert await record_subscription_state(db, older, CAUSE, billing_hooks()) == "stale"
     assert (await entitlement_for(db, uuid.UUID(user_id))).subscription.status == "active"
 
 
 async def test_a_subscription_id_belongs_to_one_account(client, db: asyncpg.Connection) -> None:
     owner = (await sign_up(client))["user"]["id"]
     thief = (await sign_up(client))["user"]["id"]
-    await record_subscription_state(db, _state(owner, status="active"), CAUSE)
+    await record_subscription_state(db, _state(owner, status="active"), CAUSE, billing_hooks())
     with pytest.raises(Conflict) as raised:
-        await record_subscription_state(db, _state(thief, status="active"), CAUSE)
+        await record_subscription_state(db, _state(thief, status="active"), CAUSE, billing_hooks())
     assert raised.value.code == "SUBSCRIPTION_OWNED_ELSEWHERE"
     assert (await entitlement_for(db, uuid.UUID(thief))).slug == "free"
 
@@ -148,7 +151,7 @@ async def test_which_statuses_grant_access(
 ) -> None:
     user_id = (await sign_up(client))["user"]["id"]
     state = _state(user_id, status=status, current_period_end=NOW + datetime.timedelta(days=period_end_days))
-    await record_subscription_state(db, state, CAUSE)
+    await record_subscription_state(db, state, CAUSE, billing_hooks())
     entitlement = await entitlement_for(db, uuid.UUID(user_id))
     assert entitlement.slug == expected
     # The one-read limits used by scans, generations and saves follow the same rule.
@@ -159,13 +162,13 @@ async def test_the_best_tier_of_all_sources_wins(client, db: asyncpg.Connection)
     user_id = (await sign_up(client))["user"]["id"]
     apple = _state(user_id, provider="apple", provider_subscription_id="1000", tier_slug="regular", status="active")
     stripe = _state(user_id, provider="stripe", provider_subscription_id="sub_9", tier_slug="creator", status="active")
-    await record_subscription_state(db, apple, CAUSE)
-    await record_subscription_state(db, stripe, CAUSE)
+    await record_subscription_state(db, apple, CAUSE, billing_hooks())
+    await record_subscription_state(db, stripe, CAUSE, billing_hooks())
     assert (await entitlement_for(db, uuid.UUID(user_id))).slug == "creator"
     expired = _state(
         user_id, provider_subscription_id="sub_9", status="expired", provider_updated_at=NOW + datetime.timedelta(1)
     )
-    await record_subscription_state(db, expired, CAUSE)
+    await record_subscription_state(db, expired, CAUSE, billing_hooks())
     entitlement = await entitlement_for(db, uuid.UUID(user_id))
     assert (entitlement.slug, entitlement.subscription.provider) == ("regular", "apple")
     assert await limits_for(db, uuid.UUID(user_id)) == entitlement.tier.limits
@@ -181,7 +184,7 @@ async def test_require_tier(client, db: asyncpg.Connection) -> None:
         require_tier(free, "regular")
     assert raised.value.code == "SUBSCRIPTION_REQUIRED"
     require_tier(free, "free")
-    await record_subscription_state(db, _state(user_id, status="active"), CAUSE)
+    await record_subscription_state(db, _state(user_id, status="active"), CAUSE, billing_hooks())
     creator = await entitlement_for(db, uuid.UUID(user_id))
     require_tier(creator, "regular")
     require_tier(creator, "creator")
@@ -189,7 +192,7 @@ async def test_require_tier(client, db: asyncpg.Connection) -> None:
 
 async def test_export_includes_billing_history(client, db: asyncpg.Connection) -> None:
     auth = await sign_up(client)
-    await record_subscription_state(db, _state(auth["user"]["id"]), Cause("stripe_event", "evt_1"))
+    await record_subscription_state(db, _state(auth["user"]["id"]), Cause("stripe_event", "evt_1"), billing_hooks())
     body = (await client.get("/api/v1/auth/export", headers=bearer(auth))).json()
     assert body["subscriptions"][0]["tier_slug"] == "creator"
     assert body["subscription_history"][0]["cause_kind"] == "stripe_event"

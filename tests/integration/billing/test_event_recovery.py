@@ -9,6 +9,7 @@ import msgspec
 
 from app.billing.inbox.recovery import MAX_ATTEMPTS
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.db.queries import events as q
 from app.ops.jobs import run_locked
@@ -43,7 +44,7 @@ async def test_failed_and_abandoned_events_are_processed_by_the_job(client, db: 
 
     settings = make_settings(database_url)
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         outcome = await run_locked("retry-events", pool, settings, payments)
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
 from app.settings import AppleSettings, GoogleSettings, OutboundSettings, Settings, StripeSettings
@@ -79,7 +80,7 @@ async def _active(db: asyncpg.Connection, user_id: uuid.UUID, provider: str, sub
         current_period_end=PERIOD_END,
         provider_updated_at=now - datetime.timedelta(minutes=1),
     )
-    await record_subscription_state(db, state, Cause("test", "setup"))
+    await record_subscription_state(db, state, Cause("test", "setup"), billing_hooks())
 
 
 def _stripe_subscription(user_id: uuid.UUID, status: str) -> dict:
@@ -98,7 +99,7 @@ def _stripe_subscription(user_id: uuid.UUID, status: str) -> dict:
 
 async def _run(settings: Settings, database_url: str, job: str = "reconcile") -> str:
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         return await run_locked(job, pool, settings, payments)
     finally:

@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.creators.billing_hooks import billing_hooks
 from app.server import create_app
 from app.settings import DatabaseSettings, StripeSettings
 from tests.conftest import make_settings
@@ -96,7 +97,7 @@ async def test_no_checkout_for_a_plan_already_held(stripe_setup, db: asyncpg.Con
         current_period_end=datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30),
         provider_updated_at=datetime.datetime.now(datetime.UTC),
     )
-    await record_subscription_state(db, state, Cause("test", "apple"))
+    await record_subscription_state(db, state, Cause("test", "apple"), billing_hooks())
     response = await client.post(CHECKOUT, headers=bearer(auth), json={**BODY, "tier": "regular"})
     assert response.status_code == 409
     assert response.json()["code"] == "ALREADY_SUBSCRIBED"

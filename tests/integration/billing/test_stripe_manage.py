@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.creators.billing_hooks import billing_hooks
 from tests.integration.billing.stripe_support import subscribed
 from tests.support import bearer, sign_up
 
@@ -62,7 +63,7 @@ async def test_store_subscriptions_are_cancelled_in_the_store(stripe_setup, db: 
         status="active",
         provider_updated_at=datetime.datetime.now(datetime.UTC),
     )
-    await record_subscription_state(db, state, Cause("test", "google"))
+    await record_subscription_state(db, state, Cause("test", "google"), billing_hooks())
     response = await client.post("/api/v1/subscription/cancel", headers=bearer(auth))
     assert response.status_code == 409
     assert response.json()["code"] == "STORE_SUBSCRIPTION"

@@ -16,6 +16,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.creators.billing_hooks import billing_hooks
 from app.creators.links import CODE_LENGTH
 from app.server import create_app
 from app.settings import CreatorSettings, StripeSettings
@@ -59,7 +60,7 @@ def state(user_id: str, **overrides: object) -> ProviderState:
 async def creator(client, db: asyncpg.Connection) -> dict:
     auth = await sign_up(client)
     active = state(auth["user"]["id"], tier_slug="creator", provider_subscription_id=f"sub_creator_{uuid.uuid4().hex}")
-    await record_subscription_state(db, active, CAUSE)
+    await record_subscription_state(db, active, CAUSE, billing_hooks())
     return auth
 
 
@@ -138,11 +139,11 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
         await client.post("/api/v1/auth/link-referral", headers=bearer(cook), json={"referral_code": "anna"})
     stripe_cook, apple_cook, google_cook = (c["user"]["id"] for c in cooks)
     trial = state(stripe_cook, status="trialing", trial_ends_at=NOW + datetime.timedelta(days=7))
-    await record_subscription_state(db, trial, CAUSE)
+    await record_subscription_state(db, trial, CAUSE, billing_hooks())
     assert await db.fetchval("select count(*) from creator_earnings") == 0  # a trial earns nothing
     paid = state(stripe_cook, provider_updated_at=NOW + datetime.timedelta(seconds=1))
     for _ in range(2):  # reported twice (webhook and reconciliation): earned once
-        await record_subscription_state(db, paid, CAUSE)
+        await record_subscription_state(db, paid, CAUSE, billing_hooks())
     second_start = NOW + datetime.timedelta(days=30)
     renewed = state(
         stripe_cook,
@@ -150,7 +151,7 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
         current_period_end=second_start + datetime.timedelta(days=30),
         provider_updated_at=second_start,
     )
-    await record_subscription_state(db, renewed, CAUSE)
+    await record_subscription_state(db, renewed, CAUSE, billing_hooks())
     apple = state(
         apple_cook,
         provider="apple",
@@ -159,8 +160,8 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
         tier_slug="regular",
     )
     google = state(google_cook, provider="google", provider_subscription_id="gpa.1234", tier_slug="creator")
-    await record_subscription_state(db, apple, CAUSE)
-    await record_subscription_state(db, google, CAUSE)
+    await record_subscription_state(db, apple, CAUSE, billing_hooks())
+    await record_subscription_state(db, google, CAUSE, billing_hooks())
     # Stripe regular monthly 399 less 3 % = 387, 30 % = 116 (twice); App Store regular yearly 3990 less 15 % = 3391,
     # 30 % = 1017; Google Play creator monthly 999 less 15 % = 849, 30 % = 254.
     rows = await db.fetch("select provider, amount_cents from creator_earnings order by created_at, provider")
@@ -173,8 +174,8 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
     revoked = msgspec.structs.replace(
         renewed, status="revoked", provider_updated_at=second_start + datetime.timedelta(1)
     )
-    await record_subscription_state(db, revoked, CAUSE)
-    await record_subscription_state(db, revoked, CAUSE)
+    await record_subscription_state(db, revoked, CAUSE, billing_hooks())
+    await record_subscription_state(db, revoked, CAUSE, billing_hooks())
     balance = (await client.get(f"{SUB}/creator/balance", headers=bearer(anna))).json()
     assert balance["available_cents"] == 116 + 1017 + 254 and balance["minimum_payout_cents"] == 1000
     revenue = (await client.get(f"{SUB}/creator/revenue", headers=bearer(anna))).json()

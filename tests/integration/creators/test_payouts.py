@@ -17,6 +17,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.db.queries import events as events_q
 from app.ops.jobs import run_locked
@@ -101,7 +102,7 @@ async def balance(client, auth: dict) -> dict:
 
 async def run_retry_job(settings: Settings, database_url: str) -> str:
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         return await run_locked("retry-events", pool, settings, payments)
     finally:

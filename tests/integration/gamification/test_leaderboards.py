@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import connect, create_pool
 from app.gamification import leaderboards
 from app.gamification.periods import period_start
@@ -162,7 +163,7 @@ async def test_rank_counts_hold_under_concurrent_awards_and_folds(database_url: 
 async def test_the_fold_is_a_locked_job(db, players, database_url: str) -> None:
     pool = await create_pool(database_url, DatabaseSettings(pool_min_size=1, pool_max_size=2))
     settings = make_settings(database_url)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         async with db.transaction():
             await db.execute("select pg_advisory_xact_lock(hashtext('fold-leaderboards'))")

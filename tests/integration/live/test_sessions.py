@@ -15,6 +15,7 @@ import pytest
 
 from app.billing.providers import PaymentProviders
 from app.core.errors import AppError
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import connect, create_pool
 from app.live import service
 from app.ops.jobs import run_locked
@@ -387,7 +388,7 @@ async def test_purge_expired_ends_overdue_sessions_and_deletes_old_ones(
     await db.execute("update live_sessions set created_at = now() - interval '13 hours' where id = $1", overdue.id)
     settings = make_settings(database_url)
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         outcome = await run_locked("purge-expired", pool, settings, payments)
         assert "ended 1 live session(s) past their time and deleted 0 ended past retention" in outcome

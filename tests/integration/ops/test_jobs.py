@@ -9,6 +9,7 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from app.billing.providers import PaymentProviders
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
 from app.server import create_app
@@ -35,7 +36,7 @@ async def test_a_second_runner_waits_its_turn(client, db: asyncpg.Connection, da
     await _expired_rows(db)
     settings = make_settings(database_url)
     pool = await create_pool(database_url, settings.database)
-    payments = PaymentProviders.create(settings)
+    payments = PaymentProviders.create(settings, billing_hooks())
     try:
         async with db.transaction():
             await db.execute("select pg_advisory_xact_lock(hashtext('purge-expired'))")

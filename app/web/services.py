@@ -1,4 +1,5 @@
-"""The long-lived objects one worker process shares between requests, built in the app's lifespan."""
+"""The long-lived objects one worker process shares between requests, built in the app's lifespan: the web
+wiring's container, above every domain (routes receive its parts through app/web/dependencies.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.account.registry import AccountParts
 from app.auth.service import Credentials
 from app.billing.providers import PaymentProviders
 from app.core.ai import AiProvider
@@ -16,8 +18,9 @@ from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
 from app.core.tokens import AccessTokenValidator
 from app.db.migrations import Migration
-from app.db.types import Connection
+from app.db.types import Connection, ConnectionSource
 from app.realtime.hub import Hub
+from app.realtime.requests import SocketRequests
 from app.recipes.ranking import CatalogRanking
 from app.settings import Settings
 
@@ -26,6 +29,7 @@ from app.settings import Settings
 class Services:
     settings: Settings
     pool: asyncpg.Pool
+    connection: ConnectionSource
     token_validator: AccessTokenValidator
     credentials: Credentials
     rate_limiter: RateLimiter
@@ -35,13 +39,24 @@ class Services:
     payments: PaymentProviders
     ai: AiProvider
     ranking: CatalogRanking
+    # Requests other domains answer on the WebSocket (live.*).
+    socket_requests: tuple[SocketRequests, ...]
+    # Each domain's share of an account's export and deletion.
+    account_parts: AccountParts
 
-    def connection(self) -> AbstractAsyncContextManager[Connection]:
-        """Borrow a pooled connection; waiting longer than DATABASE_ACQUIRE_TIMEOUT_SECONDS raises TimeoutError."""
-        acquired: AbstractAsyncContextManager[Connection] = self.pool.acquire(
-            timeout=self.settings.database.acquire_timeout_seconds
-        )
+    @property
+    def passwords(self) -> Passwords:
+        return self.credentials.passwords
+
+
+def pool_connections(pool: asyncpg.Pool, acquire_timeout_seconds: float) -> ConnectionSource:
+    """Borrow a pooled connection for an `async with`; waiting longer than the timeout raises TimeoutError."""
+
+    def connection() -> AbstractAsyncContextManager[Connection]:
+        acquired: AbstractAsyncContextManager[Connection] = pool.acquire(timeout=acquire_timeout_seconds)
         return acquired
+
+    return connection
 
 
 def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Credentials:

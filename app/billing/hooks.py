@@ -1,0 +1,33 @@
+"""What higher domains ask billing to run on its changes, registered by the web wiring (and the job runner) at
+start-up and passed down with the provider clients: billing knows the shape of each hook, nothing of who handles it.
+Every hook runs inside the transaction of the change that calls it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from app.billing.entitlements import ProviderState
+from app.billing.stripe.models import Event
+from app.db.types import Connection
+
+# A subscription's state was recorded and something changed (a paid period, a revocation): the creators' revenue share.
+OnSubscriptionRecorded = Callable[[Connection, ProviderState], Awaitable[None]]
+# A Stripe event that is not billing's own: Connect account events, transfer reversals (the creators' payouts).
+OnStripeEvent = Callable[[Connection, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BillingHooks:
+    on_subscription_recorded: tuple[OnSubscriptionRecorded, ...] = ()
+    # By event type, for events on our own account (the payments endpoint).
+    on_stripe_event: tuple[tuple[str, OnStripeEvent], ...] = ()
+    # Every event of the Connect endpoint (`stripe_connect` in the event store), also when the retry job re-runs it.
+    on_connect_event: OnStripeEvent | None = None
+
+    async def subscription_recorded(self, conn: Connection, state: ProviderState) -> None:
+        for hook in self.on_subscription_recorded:
+            await hook(conn, state)
+
+    def stripe_event_handler(self, event_type: str) -> OnStripeEvent | None:
+        return next((hook for kind, hook in self.on_stripe_event if kind == event_type), None)
