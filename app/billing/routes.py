@@ -20,7 +20,7 @@ from app.billing.reconcile import refresh_user
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe import checkout, manage
 from app.billing.stripe.checkout import CheckoutRequest, CheckoutSession
-from app.billing.stripe.effects import apply_event
+from app.billing.stripe.effects import event_effect
 from app.billing.stripe.manage import ChangeTierRequest, PortalRequest, PortalSession
 from app.billing.stripe.webhook import verified_event
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
@@ -196,6 +196,6 @@ async def stripe_webhook(
         event_id=event.id,
         event_type=event.type,
         payload=msgspec.Raw(payload),  # verified JSON, stored as sent (no decode and re-encode)
-        effect=lambda conn: apply_event(conn, event, payments, stripe_settings),
+        effect=event_effect(event, payments, stripe_settings),
     )
     return WebhookReceipt(received=True, outcome=outcome)

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.billing.entitlements import entitlement_for, require_tier
-from app.billing.inbox.processing import process_once
+from app.billing.inbox.processing import applying, process_once
 from app.billing.inbox.receipt import WebhookReceipt
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.webhook import verified_event
@@ -216,7 +216,7 @@ async def stripe_connect_webhook(
         event_id=event.id,
         event_type=event.type,
         payload=msgspec.Raw(payload),  # verified JSON, stored as sent
-        effect=lambda conn: stripe_connect.apply_connect_event(conn, event),
+        effect=applying(lambda conn: stripe_connect.apply_connect_event(conn, event)),
     )
     return WebhookReceipt(received=True, outcome=outcome)
 

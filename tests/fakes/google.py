@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.fakes.loopback import QuietHandler, serving
+from tests.fakes.loopback import QuietHandler, Stall, serving
 
 ANDROIDPUBLISHER_SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -276,6 +276,7 @@ class FakeGoogle:
         self._access_tokens: dict[str, float] = {}  # issued access token -> expiry (epoch seconds)
         self._failures: list[tuple[int, int | None]] = []  # queued (status, retry_after) for androidpublisher
         self._lock = threading.Lock()
+        self.stall = Stall()  # stall.start() holds every request until stall.release()
         # The service account's key (signs the JWT-bearer assertions) and its identifiers.
         self._service_account_key = _rsa_key()
         self.private_key_id = secrets.token_hex(20)
@@ -607,6 +608,7 @@ def fake_google(package_name: str = "app.cookcam.android") -> Iterator[FakeGoogl
     class Handler(QuietHandler):
         def _answer(self) -> None:
             headers = {name.lower(): value for name, value in self.headers.items()}
+            google.stall.hold()
             answer = google.handle(self.command, self.path, headers, self.body())
             extra = {k: v for k, v in answer.headers.items() if k.lower() != "content-type"}
             self.reply(answer.status, answer.body, answer.headers.get("Content-Type", "application/json"), extra)

@@ -8,6 +8,30 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class Stall:
+    """Holds a fake's requests until released, so a test can look at the service while a provider is slow (for
+    example, that it holds no database connection meanwhile). Inactive until `start()`."""
+
+    def __init__(self) -> None:
+        self._active = False
+        self._release = threading.Event()
+        self.reached = threading.Event()  # set once a request is being held
+
+    def start(self) -> None:
+        self._release.clear()
+        self.reached.clear()
+        self._active = True
+
+    def release(self) -> None:
+        self._active = False
+        self._release.set()
+
+    def hold(self) -> None:
+        if self._active:
+            self.reached.set()
+            self._release.wait(timeout=10)
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output quiet
         return

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.loopback import QuietHandler, serving
+from tests.fakes.loopback import QuietHandler, Stall, serving
 
 
 def nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -46,6 +46,7 @@ class FakeStripe:
     requests: list[tuple[str, str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with a 500 api_error (nothing happens)
     lose_next: int = 0  # do this many requests (or replay them) but answer 500: the answer is lost on the way
+    stall: Stall = field(default_factory=Stall)  # stall.start() holds every request until stall.release()
     _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -228,6 +229,7 @@ def fake_stripe(prices: dict[str, str] | None = None) -> Iterator[tuple[str, Fak
             body = self.rfile.read(length).decode() if length else ""
             params = nested(parse_qsl(url.query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            state.stall.hold()
             status, payload = state.handle(method, url.path, headers, params)
             self.reply(status, json.dumps(payload).encode(), headers={"Request-Id": f"req_{uuid.uuid4().hex[:14]}"})
 

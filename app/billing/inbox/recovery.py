@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 
 from app.billing.hooks import BillingHooks
-from app.billing.inbox.processing import Effect, EventInProgress, process_once
+from app.billing.inbox.processing import Effect, EventInProgress, applying, process_once
 from app.billing.providers import PaymentProviders
-from app.billing.stores.notifications import apply_stored_apple, apply_stored_google
-from app.billing.stripe.effects import apply_event
+from app.billing.stores.notifications import stored_apple_effect, stored_google_effect
+from app.billing.stripe.effects import event_effect
 from app.billing.stripe.models import Event
 from app.db.queries import events as q
 from app.db.types import Connection, ConnectionSource
@@ -66,19 +66,19 @@ async def retry_unfinished_events(
 def _effect_for(provider: str, payload: Any, settings: Settings, payments: PaymentProviders) -> Effect:
     """The stored event's effect, from its payload as it arrived (Apple's is verified again)."""
     if provider == "apple":
-        return lambda conn: apply_stored_apple(conn, payments, payload)
+        return stored_apple_effect(payments, payload)
     if provider == "google":
-        return lambda conn: apply_stored_google(conn, payments, settings.google, payload)
+        return stored_google_effect(payments, settings.google, payload)
     event = msgspec.json.decode(msgspec.json.encode(payload), type=Event)  # data.object stays raw
     if provider == "stripe_connect":
         return _connect_effect(payments.hooks, event)
-    return lambda conn: apply_event(conn, event, payments, settings.stripe)
+    return event_effect(event, payments, settings.stripe)
 
 
 def _connect_effect(hooks: BillingHooks, event: Event) -> Effect:
-    async def effect(conn: Connection) -> None:
+    async def apply(conn: Connection) -> None:
         if hooks.on_connect_event is None:  # a runner built without the creators' hooks: the event stays retryable
             raise RuntimeError("no handler is registered for Stripe Connect events")
         await hooks.on_connect_event(conn, event)
 
-    return effect
+    return applying(apply)

@@ -13,7 +13,7 @@ import msgspec
 from appstoreserverlibrary.models.ResponseBodyV2DecodedPayload import ResponseBodyV2DecodedPayload
 
 from app.billing.entitlements import Cause, apply_provider_state
-from app.billing.inbox.processing import EventOutcome, process_once
+from app.billing.inbox.processing import Apply, Effect, EventOutcome, process_once
 from app.billing.providers import PaymentProviders
 from app.billing.stores.google.push import PushMessage, decode_push
 from app.billing.stores.purchase import StorePurchase
@@ -50,31 +50,42 @@ async def receive_apple(connect: ConnectionSource, payments: PaymentProviders, p
         event_id=str(notification.notificationUUID),
         event_type=event_type,
         payload={"signedPayload": body.signedPayload},
-        effect=lambda conn: apply_apple_notification(conn, payments, notification),
+        effect=apple_effect(payments, notification),
     )
 
 
-async def apply_apple_notification(
-    conn: Connection, payments: PaymentProviders, notification: ResponseBodyV2DecodedPayload
-) -> None:
+def apple_effect(payments: PaymentProviders, notification: ResponseBodyV2DecodedPayload) -> Effect:
     """Whatever the notification type, the signed transaction and renewal info in it are the state."""
-    data = notification.data
-    if data is None or not data.signedTransactionInfo:
-        return  # TEST, summaries and other notifications without a subscription
-    transaction = await payments.app_store.verify_transaction(data.signedTransactionInfo)
-    renewal = await payments.app_store.verify_renewal_info(data.signedRenewalInfo) if data.signedRenewalInfo else None
-    try:
-        purchase = payments.app_store.purchase(transaction, renewal)
-    except AppError as exc:  # not one of our products: nothing to apply, and a redelivery would not change that
-        log.warning("App Store notification %s not applied: %s", notification.notificationUUID, exc.code)
-        return
-    await _apply(conn, payments, purchase, Cause("apple_notification", str(notification.notificationUUID)))
+
+    async def verify_then_apply(connect: ConnectionSource) -> Apply:
+        data = notification.data
+        if data is None or not data.signedTransactionInfo:
+            return _nothing  # TEST, summaries and other notifications without a subscription
+        transaction = await payments.app_store.verify_transaction(data.signedTransactionInfo)
+        renewal = (
+            await payments.app_store.verify_renewal_info(data.signedRenewalInfo) if data.signedRenewalInfo else None
+        )
+        try:
+            purchase = payments.app_store.purchase(transaction, renewal)
+        except AppError as exc:  # not one of our products: nothing to apply, and a redelivery would not change that
+            log.warning("App Store notification %s not applied: %s", notification.notificationUUID, exc.code)
+            return _nothing
+        return await _purchase_effect(
+            connect, payments, purchase, Cause("apple_notification", str(notification.notificationUUID))
+        )
+
+    return verify_then_apply
 
 
-async def apply_stored_apple(conn: Connection, payments: PaymentProviders, payload: object) -> None:
-    """Recovery: verify the stored body again and apply it."""
-    body = msgspec.convert(payload, AppleNotificationBody)
-    await apply_apple_notification(conn, payments, await payments.app_store.verify_notification(body.signedPayload))
+def stored_apple_effect(payments: PaymentProviders, payload: object) -> Effect:
+    """Recovery: the stored body is verified again, then applied."""
+
+    async def verify_then_apply(connect: ConnectionSource) -> Apply:
+        body = msgspec.convert(payload, AppleNotificationBody)
+        notification = await payments.app_store.verify_notification(body.signedPayload)
+        return await apple_effect(payments, notification)(connect)
+
+    return verify_then_apply
 
 
 async def receive_google(
@@ -92,41 +103,56 @@ async def receive_google(
         event_id=push.message_id,
         event_type=push.notification.event_type,
         payload=msgspec.Raw(payload),  # verified JSON, stored as sent (no decode and re-encode)
-        effect=lambda conn: apply_google_push(conn, payments, settings, push),
+        effect=google_effect(payments, settings, push),
     )
 
 
-async def apply_google_push(
-    conn: Connection, payments: PaymentProviders, settings: GoogleSettings, push: PushMessage
-) -> None:
+def google_effect(payments: PaymentProviders, settings: GoogleSettings, push: PushMessage) -> Effect:
     """The subscription is fetched again from Google (the notification itself is only a hint)."""
-    notification = push.notification.subscription_notification
-    if notification is None:
-        return  # test and one-time-product notifications
-    if push.notification.package_name != settings.package_name:
-        log.warning("Google notification %s is for another package; ignored", push.message_id)
-        return
-    purchase = await payments.google.fetch(notification.purchase_token)
-    if notification.notification_type == GOOGLE_REVOKED:
-        purchase = msgspec.structs.replace(purchase, status="revoked")
-    await _apply(conn, payments, purchase, Cause("google_notification", push.message_id))
+
+    async def fetch_then_apply(connect: ConnectionSource) -> Apply:
+        notification = push.notification.subscription_notification
+        if notification is None:
+            return _nothing  # test and one-time-product notifications
+        if push.notification.package_name != settings.package_name:
+            log.warning("Google notification %s is for another package; ignored", push.message_id)
+            return _nothing
+        purchase = await payments.google.fetch(notification.purchase_token)
+        if notification.notification_type == GOOGLE_REVOKED:
+            purchase = msgspec.structs.replace(purchase, status="revoked")
+        return await _purchase_effect(connect, payments, purchase, Cause("google_notification", push.message_id))
+
+    return fetch_then_apply
 
 
-async def apply_stored_google(
-    conn: Connection, payments: PaymentProviders, settings: GoogleSettings, payload: object
-) -> None:
+def stored_google_effect(payments: PaymentProviders, settings: GoogleSettings, payload: object) -> Effect:
     """Recovery: the push was authenticated when it arrived; its purchase is fetched again now."""
-    await apply_google_push(conn, payments, settings, decode_push(msgspec.json.encode(payload)))
+    return google_effect(payments, settings, decode_push(msgspec.json.encode(payload)))
 
 
-async def _apply(conn: Connection, payments: PaymentProviders, purchase: StorePurchase, cause: Cause) -> None:
-    user_id = await owner_of(conn, purchase)
-    if user_id is None:
-        log.info("%s: purchase not bound to an account yet; the app's validation will bind it", cause.ref)
-        return
-    if await apply_provider_state(conn, purchase.state_for(user_id), cause, payments.hooks) is None:
-        return
-    if purchase.supersedes:
-        await supersede(conn, purchase, payments.hooks)
+async def _purchase_effect(
+    connect: ConnectionSource, payments: PaymentProviders, purchase: StorePurchase, cause: Cause
+) -> Apply:
+    """Acknowledge a Google purchase that is already an account's (Google refunds one left unacknowledged for
+    three days), holding no connection while Google answers; the Apply records the purchase's state."""
     if purchase.needs_acknowledgement:
-        await payments.google.acknowledge(purchase)
+        async with connect() as conn:
+            owner = await owner_of(conn, purchase)
+        if owner is not None:  # never another account's purchase nobody has bound yet
+            await payments.google.acknowledge(purchase)
+
+    async def record(conn: Connection) -> None:
+        user_id = await owner_of(conn, purchase)
+        if user_id is None:
+            log.info("%s: purchase not bound to an account yet; the app's validation will bind it", cause.ref)
+            return
+        if await apply_provider_state(conn, purchase.state_for(user_id), cause, payments.hooks) is None:
+            return
+        if purchase.supersedes:
+            await supersede(conn, purchase, payments.hooks)
+
+    return record
+
+
+async def _nothing(_: Connection) -> None:
+    return None

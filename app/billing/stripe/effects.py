@@ -1,4 +1,5 @@
-"""What each Stripe event does (run inside the event store's fenced transaction; see app/billing/events.py).
+"""What each Stripe event does. Stripe is asked first, holding no connection; what it answers is then recorded in the
+event store's fenced transaction (app/billing/inbox/processing.py: `Effect`).
 
 - customer.subscription.created|updated|deleted|paused|resumed: the subscription object in the event is the state.
 - checkout.session.completed, invoice.paid, invoice.payment_failed: the subscription they name is fetched from
@@ -21,15 +22,16 @@ import uuid
 import msgspec
 import stripe
 
-from app.billing.entitlements import Cause, apply_provider_state
+from app.billing.entitlements import Cause, ProviderState, apply_provider_state
 from app.billing.fraud import record_security_event
 from app.billing.hooks import BillingHooks
-from app.billing.products import parse_products
+from app.billing.inbox.processing import Apply, Effect
+from app.billing.products import ProductMapping, parse_products
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.billing.stripe.models import Event, Subscription, state_of
 from app.db.queries import billing as q
-from app.db.types import Connection
+from app.db.types import Connection, ConnectionSource
 from app.realtime.events import RealtimeEvent, publish
 from app.settings import StripeSettings
 
@@ -45,6 +47,7 @@ SUBSCRIPTION_EVENTS = frozenset(
     }
 )
 TRIAL_ENDING = "subscription.trial_ending"
+NAMING_A_SUBSCRIPTION = frozenset({"checkout.session.completed", "invoice.paid", "invoice.payment_failed"})
 
 
 class CheckoutSession(msgspec.Struct, frozen=True):
@@ -85,98 +88,130 @@ class Dispute(msgspec.Struct, frozen=True):
     reason: str = ""
 
 
-async def apply_event(conn: Connection, event: Event, payments: PaymentProviders, settings: StripeSettings) -> None:
+def event_effect(event: Event, payments: PaymentProviders, settings: StripeSettings) -> Effect:
     """The effect of one Stripe event."""
+
+    async def fetch_then_apply(connect: ConnectionSource) -> Apply:
+        return await _prepare(connect, event, payments, settings)
+
+    return fetch_then_apply
+
+
+async def _prepare(
+    connect: ConnectionSource, event: Event, payments: PaymentProviders, settings: StripeSettings
+) -> Apply:
     cause = Cause("stripe_event", event.id)
     hooks = payments.hooks
-    client = payments.stripe.client
+    prices = parse_products(settings.prices)
     if event.type in SUBSCRIPTION_EVENTS:
         subscription = msgspec.json.decode(event.data.object, type=Subscription)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
-        await apply_provider_state(
-            conn, state_of(subscription, observed, parse_products(settings.prices)), cause, hooks
-        )
-    elif event.type == "customer.subscription.trial_will_end":
-        await _announce_trial_end(conn, msgspec.json.decode(event.data.object, type=Subscription))
-    elif event.type == "checkout.session.completed":
+        return _recording([state_of(subscription, observed, prices)], cause, hooks)
+    if event.type == "customer.subscription.trial_will_end":
+        ending = msgspec.json.decode(event.data.object, type=Subscription)
+        return lambda conn: _announce_trial_end(conn, ending)
+    if event.type in NAMING_A_SUBSCRIPTION:
+        # Fetched rather than trusted from the event: access starts, renews or pauses even if subscription events
+        # are late or lost.
+        subscription_id = _named_subscription(event)
+        states = [await _fetch_state(payments, subscription_id, prices)] if subscription_id else []
+        return _recording(states, cause, hooks)
+    if event.type in ("charge.refunded", "charge.dispute.created"):
+        client = require_stripe(payments.stripe.client)
+        return await _revocation(connect, client, event, prices=prices, cause=cause, hooks=hooks)
+    if (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
+        return lambda conn: handler(conn, event)
+    log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
+    return _recording([], cause, hooks)
+
+
+def _named_subscription(event: Event) -> str | None:
+    if event.type == "checkout.session.completed":
         session = msgspec.json.decode(event.data.object, type=CheckoutSession)
-        if session.mode == "subscription" and session.subscription:
-            await _refetch(conn, require_stripe(client), session.subscription, settings, cause, hooks=hooks)
-    elif event.type in ("invoice.paid", "invoice.payment_failed"):
-        subscription_id = msgspec.json.decode(event.data.object, type=Invoice).subscription_id
-        if subscription_id:
-            await _refetch(conn, require_stripe(client), subscription_id, settings, cause, hooks=hooks)
-    elif event.type == "charge.refunded":
-        charge = msgspec.json.decode(event.data.object, type=Charge)
-        if charge.refunded and charge.customer:  # partial refunds keep access
-            await _revoke_customer(conn, require_stripe(client), charge.customer, settings, cause, hooks=hooks)
-    elif event.type == "charge.dispute.created":
-        dispute = msgspec.json.decode(event.data.object, type=Dispute)
-        await _dispute(conn, require_stripe(client), dispute, settings, cause, hooks=hooks)
-    elif (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
-        await handler(conn, event)
-    else:
-        log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
+        return session.subscription if session.mode == "subscription" else None
+    return msgspec.json.decode(event.data.object, type=Invoice).subscription_id
 
 
-async def _refetch(
-    conn: Connection,
-    client: stripe.StripeClient,
-    subscription_id: str,
-    settings: StripeSettings,
-    cause: Cause,
-    *,
-    hooks: BillingHooks,
-) -> None:
+async def _fetch_state(
+    payments: PaymentProviders, subscription_id: str, prices: dict[str, ProductMapping]
+) -> ProviderState | None:
+    client = require_stripe(payments.stripe.client)
     fetched = await stripe_call(client.v1.subscriptions.retrieve_async(subscription_id))
-    subscription = msgspec.convert(fetched.to_dict(), Subscription)
-    now = datetime.datetime.now(datetime.UTC)
-    await apply_provider_state(conn, state_of(subscription, now, parse_products(settings.prices)), cause, hooks)
+    return state_of(msgspec.convert(fetched.to_dict(), Subscription), datetime.datetime.now(datetime.UTC), prices)
+
+
+def _recording(states: list[ProviderState | None], cause: Cause, hooks: BillingHooks) -> Apply:
+    async def record(conn: Connection) -> None:
+        for state in states:
+            await apply_provider_state(conn, state, cause, hooks)
+
+    return record
+
+
+class Revocation(msgspec.Struct, frozen=True):
+    """A customer's live subscriptions, cancelled at Stripe and to be recorded as revoked."""
+
+    user_id: uuid.UUID | None
+    states: list[ProviderState | None]
 
 
 async def _revoke_customer(
-    conn: Connection,
-    client: stripe.StripeClient,
-    customer_id: str,
-    settings: StripeSettings,
-    cause: Cause,
-    *,
-    hooks: BillingHooks,
-) -> uuid.UUID | None:
-    """Cancel the customer's live subscriptions at Stripe now and record them revoked; the customer's user."""
-    user_id = await q.get_user_by_stripe_customer(conn, customer_id=customer_id)
+    connect: ConnectionSource, client: stripe.StripeClient, customer_id: str, prices: dict[str, ProductMapping]
+) -> Revocation:
+    """Cancel the customer's live subscriptions at Stripe now; their states, to be recorded revoked."""
+    async with connect() as conn:
+        user_id = await q.get_user_by_stripe_customer(conn, customer_id=customer_id)
+        live = await q.list_live_provider_subscriptions(conn, user_id=user_id, provider="stripe") if user_id else []
     if user_id is None:
-        log.warning("%s: customer %s is not one of ours", cause.ref, customer_id)
-        return None
-    for subscription_id in await q.list_live_provider_subscriptions(conn, user_id=user_id, provider="stripe"):
+        log.warning("customer %s is not one of ours", customer_id)
+        return Revocation(None, [])
+    states: list[ProviderState | None] = []
+    for subscription_id in live:
         current = await stripe_call(client.v1.subscriptions.retrieve_async(subscription_id))
         if current.status not in ("canceled", "incomplete_expired"):
             current = await stripe_call(client.v1.subscriptions.cancel_async(subscription_id))
         subscription = msgspec.convert(current.to_dict(), Subscription)
-        state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.prices))
-        revoked = msgspec.structs.replace(state, status="revoked") if state else None
-        await apply_provider_state(conn, revoked, cause, hooks)
-    return user_id
+        state = state_of(subscription, datetime.datetime.now(datetime.UTC), prices)
+        states.append(msgspec.structs.replace(state, status="revoked") if state else None)
+    return Revocation(user_id, states)
 
 
-async def _dispute(
-    conn: Connection,
+async def _revocation(
+    connect: ConnectionSource,
     client: stripe.StripeClient,
-    dispute: Dispute,
-    settings: StripeSettings,
-    cause: Cause,
+    event: Event,
     *,
+    prices: dict[str, ProductMapping],
+    cause: Cause,
     hooks: BillingHooks,
-) -> None:
-    charge = msgspec.convert((await stripe_call(client.v1.charges.retrieve_async(dispute.charge))).to_dict(), Charge)
-    if charge.customer is None:
-        return
-    user_id = await _revoke_customer(conn, client, charge.customer, settings, cause, hooks=hooks)
-    if user_id is not None:
-        await record_security_event(
-            conn, user_id, "stripe", "payment_disputed", identity=charge.id, detail=f"{dispute.id}: {dispute.reason}"
+) -> Apply:
+    """A full refund or a dispute: the customer's live subscriptions are cancelled at Stripe and recorded revoked; a
+    dispute is also a security event for the fraud report. Partial refunds keep access."""
+    dispute = None
+    if event.type == "charge.dispute.created":
+        dispute = msgspec.json.decode(event.data.object, type=Dispute)
+        charge = msgspec.convert(
+            (await stripe_call(client.v1.charges.retrieve_async(dispute.charge))).to_dict(), Charge
         )
+    else:
+        charge = msgspec.json.decode(event.data.object, type=Charge)
+        if not charge.refunded:
+            return _recording([], cause, hooks)
+    if charge.customer is None:
+        return _recording([], cause, hooks)
+    revoked = await _revoke_customer(connect, client, charge.customer, prices)
+    record_revocations = _recording(revoked.states, cause, hooks)
+
+    async def record(conn: Connection) -> None:
+        await record_revocations(conn)
+        if dispute is not None and revoked.user_id is not None:
+            detail = f"{dispute.id}: {dispute.reason}"
+            await record_security_event(
+                conn, revoked.user_id, "stripe", "payment_disputed", identity=charge.id, detail=detail
+            )
+
+    return record
 
 
 async def _announce_trial_end(conn: Connection, subscription: Subscription) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from app.billing.inbox.processing import EventInProgress, process_once
+from app.billing.inbox.processing import EventInProgress, applying, process_once
 from app.billing.usage import consume
 from app.db.pool import create_pool
 from app.db.queries import events as q
@@ -35,7 +35,7 @@ def _counting_effect(user_id: uuid.UUID, delay: float = 0.0):
         await asyncio.sleep(delay)
         await consume(conn, user_id, "effects", limit=1000, period="day", limit_code="X")
 
-    return effect
+    return applying(effect)
 
 
 async def _effects(db: asyncpg.Connection, user_id: uuid.UUID) -> int:
@@ -83,7 +83,7 @@ async def test_a_failed_effect_is_recorded_rolled_back_and_retried(client, pool,
         raise RuntimeError("provider said no")
 
     with pytest.raises(RuntimeError):
-        await _deliver(pool, "evt_fail", failing)
+        await _deliver(pool, "evt_fail", applying(failing))
     row = await db.fetchrow("select status, error from provider_events where event_id = 'evt_fail'")
     assert (row["status"], row["error"]) == ("failed", "RuntimeError: provider said no")
     assert await _effects(db, user_id) == 0  # the half-done effect was rolled back
