@@ -83,30 +83,40 @@ def _tool(name: str) -> str:
     return path
 
 
-def test_golden_output_is_formatted_and_lint_clean(golden_output: dict[str, str]) -> None:
+def _assert_ruff_clean(source: str, name: str) -> None:
     ruff = _tool("ruff")
+    # Lint it as a real generated module would be, under app/db/queries/ with the project's rules.
+    as_if = f"app/db/queries/{name}"
+    for command in (["format", "--check"], ["check", "--no-fix"]):
+        result = subprocess.run(
+            [ruff, *command, "--line-length", str(LINE_LENGTH), "--stdin-filename", as_if, "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+            cwd=codegen.REPO_ROOT,
+            check=False,
+        )
+        assert result.returncode == 0, f"ruff {command[0]} {name}:\n{result.stdout}{result.stderr}"
+
+
+def test_golden_output_is_formatted_and_lint_clean(golden_output: dict[str, str]) -> None:
     for name, source in golden_output.items():
-        # Lint it as a real generated module would be, under app/db/queries/ with the project's rules.
-        as_if = f"app/db/queries/{name}"
-        for command in (["format", "--check"], ["check", "--no-fix"]):
-            result = subprocess.run(
-                [ruff, *command, "--line-length", str(LINE_LENGTH), "--stdin-filename", as_if, "-"],
-                input=source,
-                capture_output=True,
-                text=True,
-                cwd=codegen.REPO_ROOT,
-                check=False,
-            )
-            assert result.returncode == 0, f"ruff {command[0]} {name}:\n{result.stdout}{result.stderr}"
+        _assert_ruff_clean(source, name)
 
 
-def test_golden_output_passes_mypy_strict() -> None:
+def test_golden_output_passes_mypy_strict(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
+    # The modules import app.db.types and app.db.queries.rows: check them as that package, with the golden rows.py.
+    package = tmp_path / "app" / "db"
+    shutil.copytree(EXPECTED, package / "queries")
+    shutil.copy(codegen.REPO_ROOT / "app" / "db" / "types.py", package / "types.py")
+    for init in (tmp_path / "app" / "__init__.py", package / "__init__.py"):
+        init.touch()
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(EXPECTED / "kitchen.py")],
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "-p", "app.db.queries"],
         capture_output=True,
         text=True,
-        cwd=codegen.REPO_ROOT,
+        cwd=tmp_path,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -204,6 +214,127 @@ def test_enums_become_literal_aliases_and_nullable_json_stays_any() -> None:
     assert "    mood: Mood\n    meta: Any\n" in source
 
 
+# --- Shared rows: `-- row: Name` ---
+
+CARD = [
+    column("id", "uuid"),
+    column("title", "text"),
+    column("tags", "text", is_array=True, array_dims=1),
+    column("stars", "int4", schema="pg_catalog", not_null=False),
+]
+
+
+def named_row(row: str, named: dict[str, Any], *comments: str, filename: str = "things.sql") -> dict[str, Any]:
+    """The query with `-- row: {row}` right under its `-- name:` line, then `comments`."""
+    return named | {"comments": [f" row: {row}", *comments], "filename": filename}
+
+
+def test_queries_naming_one_row_return_it_from_rows_py() -> None:
+    get = named_row("Card", query("GetCard", ":one", CARD, [column("id", "uuid")]), " One card.", filename="cards.sql")
+    # The same columns with other spellings of the same types (sqlc reports what the SQL wrote).
+    respelled = [
+        column("id", "uuid", schema="pg_catalog"),
+        column("title", "text", schema="pg_catalog"),
+        column("tags", "text", is_array=True, array_dims=1),
+        column("stars", "integer", not_null=False),
+    ]
+    listing = named_row("Card", query("ListCards", ":many", respelled))
+    # Prose that starts with "row:" further down is docstring, and a query without the annotation keeps its row.
+    own = query("GetOwnCard", ":one", CARD) | {"comments": [" Cards.", " row: not an annotation"]}
+    files = codegen.generate(sqlc_json(get, listing, own))
+
+    assert sorted(files) == ["__init__.py", "cards.py", "rows.py", "things.py"]
+    rows = files["rows.py"]
+    assert rows.startswith(f"{codegen.GENERATED_MARKER} from sql/queries/*.sql. DO NOT EDIT.\n")
+    assert rows.count("class ") == 1
+    assert "# Returned by cards.get_card, things.list_cards.\nclass Card(msgspec.Struct, frozen=True):\n" in rows
+    assert "    id: uuid.UUID\n    title: str\n    tags: list[str]\n    stars: int | None\n" in rows
+    for module, returns in (("cards.py", ") -> Card | None:"), ("things.py", ") -> list[Card]:")):
+        assert "from app.db.queries.rows import Card\n" in files[module]
+        assert returns in files[module]
+    assert "class " not in files["cards.py"]
+    assert '"""One card."""' in files["cards.py"]  # the annotation is no part of the docstring
+    assert "class GetOwnCardRow(msgspec.Struct, frozen=True):" in files["things.py"]
+    assert '"""Cards.\n    row: not an annotation\n    """' in files["things.py"]
+
+
+def test_without_shared_rows_there_is_no_rows_py() -> None:
+    assert "rows.py" not in codegen.generate(sqlc_json(query("GetCard", ":one", CARD)))
+
+
+@pytest.mark.parametrize(
+    ("columns", "difference"),
+    [
+        (  # nullability
+            [*CARD[:3], column("stars", "int4")],
+            "column 4 differs: stars int4 null in GetCard, stars int4 not null in ListCards",
+        ),
+        (  # types Python does not tell apart are still different columns
+            [*CARD[:3], column("stars", "int8", not_null=False)],
+            "column 4 differs: stars int4 null in GetCard, stars int8 null in ListCards",
+        ),
+        (  # arrays
+            [*CARD[:2], column("tags", "text"), CARD[3]],
+            "column 3 differs: tags text[] not null in GetCard, tags text not null in ListCards",
+        ),
+        (  # names
+            [*CARD[:3], column("rating", "int4", not_null=False)],
+            "column 4 differs: stars int4 null in GetCard, rating int4 null in ListCards",
+        ),
+        (  # order
+            [CARD[1], CARD[0], *CARD[2:]],
+            "column 1 differs: id uuid not null in GetCard, title text not null in ListCards",
+        ),
+        (CARD[:3], "column 4 differs: stars int4 null in GetCard, no such column in ListCards"),
+        (
+            [*CARD, column("extra", "text")],
+            "column 5 differs: no such column in GetCard, extra text not null in ListCards",
+        ),
+    ],
+)
+def test_queries_naming_one_row_must_return_the_same_columns(columns: list[dict[str, Any]], difference: str) -> None:
+    get = named_row("Card", query("GetCard", ":one", CARD), filename="cards.sql")
+    listing = named_row("Card", query("ListCards", ":many", columns))
+    with pytest.raises(codegen.CodegenError) as raised:
+        codegen.generate(sqlc_json(get, listing))
+    assert str(raised.value) == (
+        "`-- row: Card`: query GetCard (sql/queries/cards.sql) and query ListCards (sql/queries/things.sql) must "
+        f"return the same columns; {difference}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("queries", "message"),
+    [
+        ([named_row("Card", query("TouchCard", ":exec", CARD))], r"TouchCard: `-- row: Card` needs a :one or :many"),
+        ([named_row("Card", query("CardId", ":one", CARD[:1]))], "CardId: `-- row: Card` needs two or more columns"),
+        (
+            [query("GetCard", ":one", CARD) | {"comments": [" A card.", " row: Card"]}],
+            r"GetCard: `-- row: Card` must be the line right under `-- name:`",
+        ),
+        ([named_row("card_row", query("GetCard", ":one", CARD))], "`-- row: card_row` must name a class"),
+        ([named_row("", query("GetCard", ":one", CARD))], "`-- row: ` must name a class"),
+        (  # the shared row would hide another query's own row in the module that imports it
+            [query("GetThing", ":one", CARD), named_row("GetThingRow", query("ListCards", ":many", CARD))],
+            "things.sql: row Struct of query GetThing and import of app.db.queries.rows are both named 'GetThingRow'",
+        ),
+        (  # or an import of rows.py
+            [named_row("Any", query("GetMeta", ":one", [column("id", "uuid"), column("meta", "jsonb")]))],
+            "rows.py: row Any .* and import of typing are both named 'Any'",
+        ),
+    ],
+)
+def test_misused_row_annotations_are_reported(queries: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(codegen.CodegenError, match=message):
+        codegen.generate(sqlc_json(*queries))
+
+
+def test_rows_py_without_enums_is_formatted_and_lint_clean() -> None:
+    # The golden rows.py starts with enum aliases; here a class follows the imports directly.
+    get = named_row("Card", query("GetCard", ":one", CARD))
+    _assert_ruff_clean(codegen.generate(sqlc_json(get))["rows.py"], "rows.py")
+
+
 TRICKY_SQL = [
     "select 1",
     "select 'a\\b' as backslash, '\"\"\"' as triple, 'tab\there' as tab, 'é' as accent from things where x = '\"'",
@@ -240,7 +371,11 @@ def test_identifiers_are_sanitised_and_deduplicated() -> None:
 
 @pytest.mark.parametrize(
     ("filenames", "message"),
-    [(["class.sql"], "cannot name a Python module"), (["a-b.sql", "a_b.sql"], "would both generate a_b.py")],
+    [
+        (["class.sql"], "cannot name a Python module"),
+        (["a-b.sql", "a_b.sql"], "would both generate a_b.py"),
+        (["rows.sql"], "would both generate rows.py"),
+    ],
 )
 def test_bad_module_names_are_reported(filenames: list[str], message: str) -> None:
     queries = []
@@ -250,15 +385,56 @@ def test_bad_module_names_are_reported(filenames: list[str], message: str) -> No
         codegen.generate(sqlc_json(*queries))
 
 
-def test_golden_module_imports_and_builds_rows() -> None:
-    spec = importlib.util.spec_from_file_location("codegen_golden_kitchen", EXPECTED / "kitchen.py")
+def _load_golden(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"codegen_golden_{name}", EXPECTED / f"{name}.py")
     assert spec is not None and spec.loader is not None
-    kitchen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kitchen)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def golden_rows(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The golden rows.py, imported as the app.db.queries.rows the golden query modules import."""
+    rows = _load_golden("rows")
+    monkeypatch.setitem(sys.modules, codegen.ROWS_IMPORT, rows)
+    return rows
+
+
+def test_golden_module_imports_and_builds_rows(golden_rows: Any) -> None:
+    kitchen = _load_golden("kitchen")
     cook_id = uuid.uuid4()
     item = kitchen.AddPantryItemsParams(cook_id, "flour", decimal.Decimal(500), "g", None)
     assert msgspec.structs.astuple(item) == (cook_id, "flour", decimal.Decimal(500), "g", None)
     assert kitchen.TouchCookRow(*(cook_id, None, None)).id == cook_id
+
+
+class RecordingConnection:
+    """Answers fetchrow/fetch with the given records (tuples stand in for asyncpg Records)."""
+
+    def __init__(self, *records: tuple[Any, ...]) -> None:
+        self.records = list(records)
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        return self.records[0] if self.records else None
+
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return self.records
+
+
+async def test_queries_naming_a_row_return_that_one_type_from_rows(golden_rows: Any) -> None:
+    kitchen, pantry = _load_golden("kitchen"), _load_golden("pantry")
+    record = (uuid.uuid4(), "ada@example.com", None, "advanced", ["beginner"])
+    card = golden_rows.CookCard(*record)
+    connection = RecordingConnection(record)
+    assert await kitchen.get_cook_card(connection, id=record[0]) == card
+    assert await kitchen.list_cook_cards(connection, max_rows=10) == [card]
+    rows_of_other_file = await pantry.pantry_cooks(connection, name="flour")
+    assert rows_of_other_file == [card]
+    assert type(rows_of_other_file[0]) is golden_rows.CookCard
+    assert not hasattr(kitchen, "GetCookCardRow") and not hasattr(pantry, "PantryCooksRow")
+    # Queries without `-- row:` keep a row of their own.
+    assert kitchen.CookSummariesRow is not golden_rows.CookCard
 
 
 # --- sqlc failures and the CLI ---
@@ -300,7 +476,7 @@ def test_check_fails_until_generated_then_passes(project: Path, capsys: pytest.C
     assert "missing: " in capsys.readouterr().err
 
     assert codegen.main([]) == 0
-    assert sorted(path.name for path in project.iterdir()) == ["__init__.py", "kitchen.py"]
+    assert sorted(path.name for path in project.iterdir()) == ["__init__.py", "kitchen.py", "pantry.py", "rows.py"]
     assert codegen.main(["--check"]) == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -324,6 +500,29 @@ def test_check_names_stale_and_extra_files_and_regenerating_fixes_them(
     assert codegen.main([]) == 0
     assert not (project / "gone.py").exists()
     assert (project / "helpers.py").exists()  # hand-written files are left alone
+    assert codegen.main(["--check"]) == 0
+
+
+def test_check_names_a_stale_rows_py_and_one_no_query_names_any_more(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert codegen.main([]) == 0
+    rows = project / "rows.py"
+    rows.write_text(rows.read_text().replace("    nickname: str | None\n", ""))
+    capsys.readouterr()
+    assert codegen.main(["--check"]) == 1
+    assert "stale:   " in (err := capsys.readouterr().err) and "rows.py" in err
+    assert codegen.main([]) == 0
+    assert codegen.main(["--check"]) == 0
+
+    # Without any `-- row:` left, rows.py is an extra file, and regenerating removes it.
+    for sql in (codegen.SQLC_CONFIG.parent / "queries").glob("*.sql"):
+        sql.write_text("\n".join(line for line in sql.read_text().splitlines() if not line.startswith("-- row:")))
+    capsys.readouterr()
+    assert codegen.main(["--check"]) == 1
+    assert "rows.py (no query names a row any more)" in capsys.readouterr().err
+    assert codegen.main([]) == 0
+    assert not rows.exists()
     assert codegen.main(["--check"]) == 0
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeAlias, cast
 
 import msgspec
 
+from app.db.queries.rows import CookCard
 from app.db.types import Cidr, CidrParam, Connection, Inet, InetParam
 
 PantryUnit: TypeAlias = Literal["g", "ml", "piece"]
@@ -218,3 +219,22 @@ async def quoted_text(conn: Connection) -> QuotedTextRow | None:
     if record is None:
         return None
     return QuotedTextRow(*record)
+
+
+GET_COOK_CARD = """select id, email, nickname, skill, badges from cooks where id = $1"""
+
+
+async def get_cook_card(conn: Connection, *, id: uuid.UUID) -> CookCard | None:
+    """A row that queries in two files share: declared once, in rows.py."""
+    record = await conn.fetchrow(GET_COOK_CARD, id)
+    if record is None:
+        return None
+    return CookCard(*record)
+
+
+LIST_COOK_CARDS = """select id, email, nickname, skill, badges from cooks order by email limit $1"""
+
+
+async def list_cook_cards(conn: Connection, *, max_rows: int) -> list[CookCard]:
+    records = await conn.fetch(LIST_COOK_CARDS, max_rows)
+    return [CookCard(*record) for record in records]

@@ -47,3 +47,12 @@ update cooks set last_ip = $2, home_network = $3 where id = $1 returning id, las
 -- name: QuotedText :one
 -- Quotes and backslashes survive into the Python constant: "double", 'single', \backslash.
 select 'it''s "quoted" \ text'::text as quote, now()::timestamptz as now;
+
+-- name: GetCookCard :one
+-- row: CookCard
+-- A row that queries in two files share: declared once, in rows.py.
+select id, email, nickname, skill, badges from cooks where id = @id;
+
+-- name: ListCookCards :many
+-- row: CookCard
+select id, email, nickname, skill, badges from cooks order by email limit @max_rows;
