@@ -18,7 +18,8 @@ from app.auth.schemas import (
 )
 from app.auth.service import Credentials
 from app.auth.throttle import Throttle, provide_throttle
-from app.core.identity import CurrentUser, User, provide_caller
+from app.core.identity import CurrentUser, provide_caller
+from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.core.identity import User
+from app.db.queries.rows import User
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]

@@ -11,11 +11,12 @@ import asyncpg
 
 from app.auth.schemas import AuthResponse, ProfileUpdate, SigninRequest, SignupRequest
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
-from app.core.identity import CurrentUser, User, user_of
+from app.core.identity import CurrentUser
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
 from app.db.queries import users as users_q
+from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
 from app.realtime.events import SESSION_REVOKED, RealtimeEvent, publish
 
@@ -60,11 +61,11 @@ def _new_refresh_token(issuer: Credentials) -> NewRefreshToken:
 async def _auth_response(
     conn: Connection, issuer: Credentials, user_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
 ) -> AuthResponse:
-    row = await q.get_session_user(conn, session_id=session_id, user_id=user_id)
-    if row is None:
+    user = await q.get_session_user(conn, session_id=session_id, user_id=user_id)
+    if user is None:
         raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
     return AuthResponse(
-        user=user_of(row),
+        user=user,
         access_token=issuer.validator.issue(user_id, session_id),
         refresh_token=refresh_token,
         expires_in=issuer.access_ttl_seconds,
@@ -157,7 +158,7 @@ async def sign_out(conn: Connection, caller: CurrentUser, refresh_token: str | N
 
 
 async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileUpdate) -> User:
-    row = await users_q.update_profile(
+    user = await users_q.update_profile(
         conn,
         user_id=caller.id,
         name=update.name.strip() if update.name else None,
@@ -172,6 +173,6 @@ async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileU
         cooking_skill_level=update.cooking_skill_level,
         time_zone=_known_time_zone(update.time_zone),
     )
-    if row is None:
+    if user is None:
         raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
-    return user_of(row)
+    return user

@@ -6,12 +6,10 @@ the web wiring (app/web/dependencies.py) registers for the whole app; domains im
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
 
@@ -19,31 +17,14 @@ from app.core.errors import Unauthorized
 from app.core.request_context import user_id_var
 from app.core.tokens import AccessTokenValidator, bearer_token
 from app.db.queries import auth as q
+from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
-
-
-class User(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    email: str
-    name: str
-    avatar_url: str | None
-    is_creator: bool
-    creator_tier: str | None
-    onboarding_completed: bool
-    default_serving_size: int | None
-    meal_prep_enabled: bool | None
-    default_meal_prep_count: int | None
-    kitchen_appliances: list[str]
-    dietary_preferences: list[str]
-    cuisine_preferences: list[str]
-    cooking_skill_level: str | None
-    created_at: datetime.datetime
-    time_zone: str  # IANA name; streaks count days in it
 
 
 @dataclass(frozen=True)
 class CurrentUser:
-    """The authenticated caller: their profile, the session their access token belongs to, and when it expires."""
+    """The authenticated caller: their profile (`User`, the row GetSessionUser returns: `-- row: User` in the SQL),
+    the session their access token belongs to, and when it expires."""
 
     user: User
     session_id: uuid.UUID
@@ -54,18 +35,13 @@ class CurrentUser:
         return self.user.id
 
 
-def user_of(row: msgspec.Struct) -> User:
-    # The session and profile queries select exactly User's columns in User's order (a test checks the field lists).
-    return User(*msgspec.structs.astuple(row))
-
-
 async def authenticate(conn: Connection, validator: AccessTokenValidator, token: str) -> CurrentUser:
     """Validate an access token and load its user, provided the session is still live."""
     claims = validator.validate(token)
-    row = await q.get_session_user(conn, session_id=claims.session_id, user_id=claims.user_id)
-    if row is None:
+    user = await q.get_session_user(conn, session_id=claims.session_id, user_id=claims.user_id)
+    if user is None:
         raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
-    return CurrentUser(user=user_of(row), session_id=claims.session_id, token_expires_at=claims.expires_at)
+    return CurrentUser(user=user, session_id=claims.session_id, token_expires_at=claims.expires_at)
 
 
 async def provide_caller(

@@ -16,7 +16,6 @@ Stripe transfer, never twice.
 from __future__ import annotations
 
 import collections
-import datetime
 import logging
 import uuid
 
@@ -28,6 +27,7 @@ from app.core.errors import AppError, Conflict, ServiceUnavailable, Unprocessabl
 from app.creators.schemas import Balance, Payout
 from app.db.queries import payouts as q
 from app.db.queries import users as users_q
+from app.db.queries.rows import PayoutRecord  # what the payout queries return (`-- row: PayoutRecord`)
 from app.db.types import Connection, ConnectionSource
 from app.realtime.events import RealtimeEvent, publish
 
@@ -41,25 +41,6 @@ PAYOUT_EVENT = "creator.payout"
 
 class PayoutFailed(AppError):
     status_code = 502
-
-
-class PayoutRecord(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
-def _record(row: msgspec.Struct) -> PayoutRecord:
-    """Each payout query returns its own row type with the same columns."""
-    return PayoutRecord(*(getattr(row, name) for name in PayoutRecord.__struct_fields__))
 
 
 def _payout(row: PayoutRecord) -> Payout:
@@ -111,7 +92,7 @@ async def _start(
                 "A payout is being sent; its outcome arrives as a creator.payout event.",
                 headers={"Retry-After": str(int(ATTEMPT_LEASE_SECONDS))},
             )
-        return _record(claimed), False
+        return claimed, False
     account = await q.get_payout_account(conn, creator_id=creator_id)
     if account is None or not account.payouts_enabled:
         raise Conflict(
@@ -125,7 +106,7 @@ async def _start(
         )
     if amount > available:
         raise Unprocessable("INSUFFICIENT_BALANCE", f"{max(available, 0)} cents are available for a payout.")
-    row = await q.insert_payout(
+    created = await q.insert_payout(
         conn,
         id=uuid.uuid4(),
         creator_id=creator_id,
@@ -133,8 +114,7 @@ async def _start(
         amount_cents=amount,
         currency=CURRENCY,
     )
-    assert row is not None
-    created = _record(row)
+    assert created is not None
     await _announce(conn, created)
     return created, True
 
@@ -208,10 +188,10 @@ async def send(
                 conn, id=payout.id, failure_code=code, failure_message=(exc.user_message or "")[:1000] or None
             )
             if failed is not None:
-                await _announce(conn, _record(failed))
-                return _record(failed)
+                await _announce(conn, failed)
+                return failed
             current = await q.get_payout(conn, id=payout.id)
-        return _record(current) if current is not None else payout
+        return current if current is not None else payout
     return await _record_transfer(connect, payout, transfer.id, transfer.amount)
 
 
@@ -221,13 +201,13 @@ async def _record_transfer(
     async with connect() as conn, conn.transaction():
         paid = await q.mark_payout_paid(conn, id=payout.id, stripe_transfer_id=transfer_id, amount_cents=amount)
         if paid is not None:
-            await _announce(conn, _record(paid))
-            return _record(paid)
+            await _announce(conn, paid)
+            return paid
         current = await q.get_payout(conn, id=payout.id)
     if current is None or current.status == "pending":  # an amount that does not match: never marked paid
         log.error("payout %s: transfer %s of %d cents does not match it", payout.id, transfer_id, amount)
         return payout
-    return _record(current)
+    return current
 
 
 async def retry_pending_payouts(connect: ConnectionSource, client: stripe.StripeClient | None) -> str:
@@ -243,7 +223,7 @@ async def retry_pending_payouts(connect: ConnectionSource, client: stripe.Stripe
         if claimed is None:  # a request took it meanwhile
             outcomes["skipped"] += 1
             continue
-        outcomes[(await send(connect, client, _record(claimed), look_up_first=True)).status] += 1
+        outcomes[(await send(connect, client, claimed, look_up_first=True)).status] += 1
     return (
         f"retried payouts: {outcomes['paid']} paid, {outcomes['failed']} failed, "
         f"{outcomes['pending']} still pending, {outcomes['skipped']} skipped"
@@ -269,7 +249,7 @@ async def apply_transfer_reversed(conn: Connection, transfer: Transfer, event_id
     # A reversal proves the transfer was made, even if its payout is still waiting to hear so.
     paid = await q.mark_payout_paid(conn, id=payout_id, stripe_transfer_id=transfer.id, amount_cents=transfer.amount)
     if paid is not None:
-        await _announce(conn, _record(paid))
+        await _announce(conn, paid)
     reversed_row = await q.record_payout_reversal(
         conn,
         id=payout_id,
@@ -278,4 +258,4 @@ async def apply_transfer_reversed(conn: Connection, transfer: Transfer, event_id
         reversed_by=event_id,
     )
     if reversed_row is not None:
-        await _announce(conn, _record(reversed_row))
+        await _announce(conn, reversed_row)

@@ -10,7 +10,7 @@ import uuid
 
 from app.billing.entitlements import ProviderState
 from app.creators.links import list_links
-from app.creators.schemas import CreatorAnalytics, Earning, Revenue
+from app.creators.schemas import CreatorAnalytics, Revenue
 from app.db.queries import creators as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
@@ -53,7 +53,7 @@ async def revenue(conn: Connection, creator_id: uuid.UUID, *, limit: int, offset
     totals = await q.creator_earnings_total(conn, creator_id=creator_id)
     assert totals is not None  # an aggregate always has its row
     return Revenue(
-        earnings=[Earning(*(getattr(row, f) for f in Earning.__struct_fields__)) for row in rows],
+        earnings=rows,
         earned_cents=totals.earned_cents,
         reversed_cents=totals.reversed_cents,
     )

@@ -8,6 +8,9 @@ from typing import Annotated
 
 import msgspec
 
+# One entry of the revenue ledger (kind: earning | reversal), as ListCreatorEarnings returns it (`-- row: Earning`).
+from app.db.queries.rows import Earning
+
 Slug = Annotated[
     str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{1,30}[A-Za-z0-9])$")
 ]
@@ -36,19 +39,6 @@ class AffiliateLinks(msgspec.Struct, frozen=True):
 class TrackedClick(msgspec.Struct, frozen=True):
     tracked: bool
     first_today: bool  # this visitor's first click on the link today (what unique_clicks counts)
-
-
-class Earning(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    link_id: uuid.UUID | None
-    provider: str
-    period_start: datetime.datetime
-    kind: str  # earning | reversal
-    amount_cents: int
-    net_cents: int
-    share_percent: int
-    currency: str
-    created_at: datetime.datetime
 
 
 class Revenue(msgspec.Struct, frozen=True):

@@ -28,6 +28,7 @@ select id, password_hash from users where lower(email) = lower(@email);
 select password_hash from users where id = @user_id;
 
 -- name: GetSessionUser :one
+-- row: User
 -- The one query behind every authenticated request: the user, provided the session is still live.
 select u.id, u.email, u.name, u.avatar_url, u.is_creator, u.creator_tier, u.onboarding_completed,
        u.default_serving_size, u.meal_prep_enabled, u.default_meal_prep_count, u.kitchen_appliances,

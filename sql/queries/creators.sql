@@ -83,6 +83,7 @@ on conflict (period_key, kind) do nothing
 returning id, creator_id, amount_cents;
 
 -- name: ListCreatorEarnings :many
+-- row: Earning
 select id, link_id, provider, period_start, kind, amount_cents, net_cents, share_percent, currency, created_at
 from creator_earnings
 where creator_id = @creator_id

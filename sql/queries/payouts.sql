@@ -40,12 +40,14 @@ from creator_payouts p
 where p.creator_id = @creator_id;
 
 -- name: InsertPayout :one
+-- row: PayoutRecord
 insert into creator_payouts (id, creator_id, stripe_account_id, amount_cents, currency, status)
 values (@id, @creator_id, @stripe_account_id, @amount_cents, @currency, 'pending')
 returning id, creator_id, stripe_account_id, amount_cents, currency, status, reversed_cents, failure_code, attempts,
           created_at, settled_at;
 
 -- name: GetPayout :one
+-- row: PayoutRecord
 select id, creator_id, stripe_account_id, amount_cents, currency, status, reversed_cents, failure_code, attempts,
        created_at, settled_at
 from creator_payouts
@@ -56,6 +58,7 @@ where id = @id;
 select id from creator_payouts where creator_id = @creator_id and status = 'pending' order by created_at limit 1;
 
 -- name: ClaimPayoutAttempt :one
+-- row: PayoutRecord
 -- The next attempt at a pending payout, unless one started less than @lease_seconds ago (it may be in flight).
 update creator_payouts
 set attempts = attempts + 1, last_attempt_at = now()
@@ -74,6 +77,7 @@ order by last_attempt_at
 limit 100;
 
 -- name: MarkPayoutPaid :one
+-- row: PayoutRecord
 -- Stripe made the transfer. Also over a `failed` row: what Stripe says exists is the truth (the refusal stays
 -- recorded beside it). No row: it was recorded paid already, or the transfer's amount is not the payout's.
 update creator_payouts
@@ -83,6 +87,7 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
           created_at, settled_at;
 
 -- name: MarkPayoutFailed :one
+-- row: PayoutRecord
 -- Stripe refused the transfer (nothing moved): the amount is no longer counted against the balance.
 update creator_payouts
 set status = 'failed', failure_code = @failure_code, failure_message = sqlc.narg(failure_message), settled_at = now()
@@ -94,6 +99,7 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
 select id from creator_payouts where stripe_transfer_id = @stripe_transfer_id;
 
 -- name: RecordPayoutReversal :one
+-- row: PayoutRecord
 -- Stripe's amount_reversed so far (it only grows, so an older event changes nothing): the reversed part returns to
 -- the balance; a transfer reversed in full is `reversed`.
 update creator_payouts

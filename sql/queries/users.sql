@@ -1,4 +1,5 @@
 -- name: UpdateProfile :one
+-- row: User
 -- Absent fields (null parameters) keep their stored value.
 update users set
     name = coalesce(sqlc.narg(name), name),

@@ -9,6 +9,7 @@ from typing import cast
 
 import msgspec
 
+from app.db.queries.rows import User
 from app.db.types import Connection
 
 CREATE_ACCOUNT = """with new_user as (
@@ -90,31 +91,12 @@ join users u on u.id = s.user_id
 where s.id = $1 and s.user_id = $2 and s.revoked_at is null"""
 
 
-class GetSessionUserRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    email: str
-    name: str
-    avatar_url: str | None
-    is_creator: bool
-    creator_tier: str | None
-    onboarding_completed: bool
-    default_serving_size: int | None
-    meal_prep_enabled: bool | None
-    default_meal_prep_count: int | None
-    kitchen_appliances: list[str]
-    dietary_preferences: list[str]
-    cuisine_preferences: list[str]
-    cooking_skill_level: str | None
-    created_at: datetime.datetime
-    time_zone: str
-
-
-async def get_session_user(conn: Connection, *, session_id: uuid.UUID, user_id: uuid.UUID) -> GetSessionUserRow | None:
+async def get_session_user(conn: Connection, *, session_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
     """The one query behind every authenticated request: the user, provided the session is still live."""
     record = await conn.fetchrow(GET_SESSION_USER, session_id, user_id)
     if record is None:
         return None
-    return GetSessionUserRow(*record)
+    return User(*record)
 
 
 START_SESSION = """with new_session as (

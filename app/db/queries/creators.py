@@ -9,6 +9,7 @@ from typing import cast
 
 import msgspec
 
+from app.db.queries.rows import Earning
 from app.db.types import Connection
 
 COUNT_CREATOR_LINKS = """select count(*) from affiliate_links where creator_id = $1"""
@@ -244,28 +245,9 @@ LIST_CREATOR_EARNINGS = (
 )
 
 
-class ListCreatorEarningsRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    link_id: uuid.UUID | None
-    provider: str
-    period_start: datetime.datetime
-    kind: str
-    amount_cents: int
-    net_cents: int
-    share_percent: int
-    currency: str
-    created_at: datetime.datetime
-
-
-async def list_creator_earnings(
-    conn: Connection,
-    *,
-    creator_id: uuid.UUID,
-    skip: int,
-    max_rows: int,
-) -> list[ListCreatorEarningsRow]:
+async def list_creator_earnings(conn: Connection, *, creator_id: uuid.UUID, skip: int, max_rows: int) -> list[Earning]:
     records = await conn.fetch(LIST_CREATOR_EARNINGS, creator_id, skip, max_rows)
-    return [ListCreatorEarningsRow(*record) for record in records]
+    return [Earning(*record) for record in records]
 
 
 CREATOR_EARNINGS_TOTAL = """select coalesce(sum(amount_cents), 0)::bigint as earned_cents,

@@ -9,6 +9,7 @@ from typing import cast
 
 import msgspec
 
+from app.db.queries.rows import PayoutRecord
 from app.db.types import Connection
 
 GET_PAYOUT_ACCOUNT = (
@@ -136,20 +137,6 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
           created_at, settled_at"""
 
 
-class InsertPayoutRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
 async def insert_payout(
     conn: Connection,
     *,
@@ -158,11 +145,11 @@ async def insert_payout(
     stripe_account_id: str,
     amount_cents: int,
     currency: str,
-) -> InsertPayoutRow | None:
+) -> PayoutRecord | None:
     record = await conn.fetchrow(INSERT_PAYOUT, id, creator_id, stripe_account_id, amount_cents, currency)
     if record is None:
         return None
-    return InsertPayoutRow(*record)
+    return PayoutRecord(*record)
 
 
 GET_PAYOUT = (
@@ -174,25 +161,11 @@ GET_PAYOUT = (
 )
 
 
-class GetPayoutRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
-async def get_payout(conn: Connection, *, id: uuid.UUID) -> GetPayoutRow | None:
+async def get_payout(conn: Connection, *, id: uuid.UUID) -> PayoutRecord | None:
     record = await conn.fetchrow(GET_PAYOUT, id)
     if record is None:
         return None
-    return GetPayoutRow(*record)
+    return PayoutRecord(*record)
 
 
 PENDING_PAYOUT_OF = (
@@ -215,31 +188,12 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
           created_at, settled_at"""
 
 
-class ClaimPayoutAttemptRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
-async def claim_payout_attempt(
-    conn: Connection,
-    *,
-    id: uuid.UUID,
-    lease_seconds: float,
-) -> ClaimPayoutAttemptRow | None:
+async def claim_payout_attempt(conn: Connection, *, id: uuid.UUID, lease_seconds: float) -> PayoutRecord | None:
     """The next attempt at a pending payout, unless one started less than @lease_seconds ago (it may be in flight)."""
     record = await conn.fetchrow(CLAIM_PAYOUT_ATTEMPT, id, lease_seconds)
     if record is None:
         return None
-    return ClaimPayoutAttemptRow(*record)
+    return PayoutRecord(*record)
 
 
 LIST_STALE_PENDING_PAYOUTS = """select id
@@ -262,34 +216,20 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
           created_at, settled_at"""
 
 
-class MarkPayoutPaidRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
 async def mark_payout_paid(
     conn: Connection,
     *,
     stripe_transfer_id: str | None,
     id: uuid.UUID,
     amount_cents: int,
-) -> MarkPayoutPaidRow | None:
+) -> PayoutRecord | None:
     """Stripe made the transfer. Also over a `failed` row: what Stripe says exists is the truth (the refusal stays
     recorded beside it). No row: it was recorded paid already, or the transfer's amount is not the payout's.
     """
     record = await conn.fetchrow(MARK_PAYOUT_PAID, stripe_transfer_id, id, amount_cents)
     if record is None:
         return None
-    return MarkPayoutPaidRow(*record)
+    return PayoutRecord(*record)
 
 
 MARK_PAYOUT_FAILED = """update creator_payouts
@@ -299,32 +239,18 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
           created_at, settled_at"""
 
 
-class MarkPayoutFailedRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
 async def mark_payout_failed(
     conn: Connection,
     *,
     failure_code: str | None,
     failure_message: str | None,
     id: uuid.UUID,
-) -> MarkPayoutFailedRow | None:
+) -> PayoutRecord | None:
     """Stripe refused the transfer (nothing moved): the amount is no longer counted against the balance."""
     record = await conn.fetchrow(MARK_PAYOUT_FAILED, failure_code, failure_message, id)
     if record is None:
         return None
-    return MarkPayoutFailedRow(*record)
+    return PayoutRecord(*record)
 
 
 PAYOUT_OF_TRANSFER = """select id from creator_payouts where stripe_transfer_id = $1"""
@@ -347,20 +273,6 @@ returning id, creator_id, stripe_account_id, amount_cents, currency, status, rev
           created_at, settled_at"""
 
 
-class RecordPayoutReversalRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    stripe_account_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    reversed_cents: int
-    failure_code: str | None
-    attempts: int
-    created_at: datetime.datetime
-    settled_at: datetime.datetime | None
-
-
 async def record_payout_reversal(
     conn: Connection,
     *,
@@ -368,14 +280,14 @@ async def record_payout_reversal(
     reversed_by: str | None,
     id: uuid.UUID,
     stripe_transfer_id: str | None,
-) -> RecordPayoutReversalRow | None:
+) -> PayoutRecord | None:
     """Stripe's amount_reversed so far (it only grows, so an older event changes nothing): the reversed part returns to
     the balance; a transfer reversed in full is `reversed`.
     """
     record = await conn.fetchrow(RECORD_PAYOUT_REVERSAL, amount_reversed, reversed_by, id, stripe_transfer_id)
     if record is None:
         return None
-    return RecordPayoutReversalRow(*record)
+    return PayoutRecord(*record)
 
 
 EXPORT_CREATOR_PAYOUTS = """select amount_cents, currency, status, reversed_cents, failure_code, created_at, settled_at

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from typing import cast
 
-import msgspec
-
+from app.db.queries.rows import User
 from app.db.types import Connection
 
 UPDATE_PROFILE = """update users set
@@ -30,25 +28,6 @@ returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_comp
           dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone"""
 
 
-class UpdateProfileRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    email: str
-    name: str
-    avatar_url: str | None
-    is_creator: bool
-    creator_tier: str | None
-    onboarding_completed: bool
-    default_serving_size: int | None
-    meal_prep_enabled: bool | None
-    default_meal_prep_count: int | None
-    kitchen_appliances: list[str]
-    dietary_preferences: list[str]
-    cuisine_preferences: list[str]
-    cooking_skill_level: str | None
-    created_at: datetime.datetime
-    time_zone: str
-
-
 async def update_profile(
     conn: Connection,
     *,
@@ -64,7 +43,7 @@ async def update_profile(
     cooking_skill_level: str | None,
     time_zone: str | None,
     user_id: uuid.UUID,
-) -> UpdateProfileRow | None:
+) -> User | None:
     """Absent fields (null parameters) keep their stored value."""
     record = await conn.fetchrow(
         UPDATE_PROFILE,
@@ -83,7 +62,7 @@ async def update_profile(
     )
     if record is None:
         return None
-    return UpdateProfileRow(*record)
+    return User(*record)
 
 
 USER_EXISTS = """select exists (select 1 from users where id = $1)"""

@@ -70,6 +70,47 @@ async def test_openapi_schema_is_served(client) -> None:
     assert "/api/v1/auth/me" in paths
 
 
+async def test_openapi_keeps_the_names_and_fields_of_the_shared_rows(client) -> None:
+    """User and Earning are rows the SQL names (`-- row: User`): their schema names and fields are the API's."""
+    schemas = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    user = {
+        "id",
+        "email",
+        "name",
+        "avatar_url",
+        "is_creator",
+        "creator_tier",
+        "onboarding_completed",
+        "default_serving_size",
+        "meal_prep_enabled",
+        "default_meal_prep_count",
+        "kitchen_appliances",
+        "dietary_preferences",
+        "cuisine_preferences",
+        "cooking_skill_level",
+        "created_at",
+        "time_zone",
+    }
+    earning = {
+        "id",
+        "link_id",
+        "provider",
+        "period_start",
+        "kind",
+        "amount_cents",
+        "net_cents",
+        "share_percent",
+        "currency",
+        "created_at",
+    }
+    for name, fields in (("User", user), ("Earning", earning)):
+        assert set(schemas[name]["properties"]) == fields
+        assert set(schemas[name]["required"]) == fields
+    assert schemas["AuthResponse"]["properties"]["user"] == {"$ref": "#/components/schemas/User"}
+    assert schemas["AccountExport"]["properties"]["user"] == {"$ref": "#/components/schemas/User"}
+    assert schemas["Revenue"]["properties"]["earnings"]["items"] == {"$ref": "#/components/schemas/Earning"}
+
+
 async def test_production_exposes_only_product_routes_and_sends_hsts(database_url: str) -> None:
     from app.settings import load_settings
 
