@@ -25,7 +25,7 @@ from app.billing.stripe.models import Subscription, state_of
 from app.core.errors import AppError
 from app.db.queries import billing as billing_q
 from app.db.queries import reconcile as q
-from app.db.types import Connection, ConnectionSource
+from app.db.types import ConnectionSource
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.reconcile")
@@ -75,15 +75,16 @@ async def current_state(
     return purchase.state_for(user_id)
 
 
-async def reconcile(conn: Connection, connect: ConnectionSource, settings: Settings, payments: PaymentProviders) -> str:
-    """One reconciliation run (inside the job's lock); returns its summary line."""
+async def reconcile(connect: ConnectionSource, settings: Settings, payments: PaymentProviders) -> str:
+    """One reconciliation run (inside the job's lock); returns its summary line. Connections are borrowed around
+    statements only: none is held while a provider answers."""
     async with connect() as run_conn:  # committed now: a run that dies stays visible as unfinished
         run_id = await q.start_reconciliation_run(run_conn)
     assert run_id is not None  # an insert ... returning always returns its row
     checked = drifted = errors = skipped = 0
     cause = Cause("reconcile", str(run_id))
     after = uuid.UUID(int=0)
-    while rows := await q.list_subscriptions_to_reconcile(conn, after=after, page_size=PAGE_SIZE):
+    while rows := await _page(connect, after):
         after = rows[-1].id
         for row in rows:
             try:
@@ -99,7 +100,7 @@ async def reconcile(conn: Connection, connect: ConnectionSource, settings: Setti
             async with connect() as record_conn:
                 if await apply_provider_state(record_conn, state, cause, payments.hooks) == "changed":
                     drifted += 1
-    recovery = await retry_unfinished_events(conn, connect, settings, payments)
+    recovery = await retry_unfinished_events(connect, settings, payments)
     async with connect() as run_conn:
         await q.finish_reconciliation_run(
             run_conn,
@@ -114,6 +115,11 @@ async def reconcile(conn: Connection, connect: ConnectionSource, settings: Setti
         f"reconciled {checked} subscription(s): {drifted} drifted and fixed, {errors} error(s), "
         f"{skipped} skipped; {recovery}"
     )
+
+
+async def _page(connect: ConnectionSource, after: uuid.UUID) -> list[q.ListSubscriptionsToReconcileRow]:
+    async with connect() as conn:
+        return await q.list_subscriptions_to_reconcile(conn, after=after, page_size=PAGE_SIZE)
 
 
 async def refresh_user(

@@ -1,4 +1,5 @@
-"""Periodic jobs: plain idempotent functions, one runner at a time per job (transaction-scoped advisory lock).
+"""Periodic jobs: plain idempotent functions, one runner at a time per job (an advisory lock on a connection of the
+runner's own, so the jobs that ask providers hold no pooled connection and no transaction while they wait).
 
 They run from `cookcam jobs run NAME` (cron, systemd timer, Kubernetes CronJob) and, for the single-machine
 default, from an in-process scheduler in every worker; the lock makes concurrent runs harmless.
@@ -13,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
 from app.billing.inbox.recovery import retry_unfinished_events
 from app.billing.providers import PaymentProviders
 from app.billing.reconcile import reconcile
 from app.creators.billing_hooks import billing_hooks
 from app.creators.payouts import retry_pending_payouts
+from app.db.pool import connect as open_connection
 from app.db.pool import create_pool
 from app.db.queries import analytics as analytics_q
 from app.db.queries import auth as auth_q
@@ -40,9 +43,9 @@ ACQUIRE_TIMEOUT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class JobContext:
-    """`conn` holds the job's lock (inside its transaction); work that must commit on its own uses `connect`."""
+    """What a job runs with while its runner holds the job's lock: `connect` borrows a pooled connection around the
+    job's statements."""
 
-    conn: Connection
     connect: ConnectionSource
     settings: Settings
     payments: PaymentProviders
@@ -56,21 +59,26 @@ async def purge_expired(job: JobContext) -> str:
     events processed longer ago than the retention period, scan images past their expiry and expired cached
     AI generations; delete analytics events older than ANALYTICS_RETENTION_DAYS; end live sessions active for longer
     than LIVE_MAX_DURATION_HOURS and delete those ended more than LIVE_RETENTION_DAYS ago."""
+    async with job.connect() as conn, conn.transaction():
+        return await _purge(conn, job.settings)
+
+
+async def _purge(conn: Connection, settings: Settings) -> str:
     now = datetime.datetime.now(datetime.UTC)
-    tokens = await auth_q.purge_expired_refresh_tokens(job.conn, before=now)
-    counters = await ratelimit_q.purge_rate_limit_counters(job.conn, before=now - datetime.timedelta(days=1))
-    retention = datetime.timedelta(days=job.settings.billing.event_payload_retention_days)
-    payloads = await events_q.redact_processed_event_payloads(job.conn, before=now - retention)
-    images = await scans_q.purge_expired_scan_images(job.conn, before=now)
-    generations = await generation_q.purge_expired_generations(job.conn, before=now)
-    analytics_retention = datetime.timedelta(days=job.settings.analytics.retention_days)
-    events = await analytics_q.purge_expired_analytics_events(job.conn, before=now - analytics_retention)
-    live_sessions = job.settings.live
+    tokens = await auth_q.purge_expired_refresh_tokens(conn, before=now)
+    counters = await ratelimit_q.purge_rate_limit_counters(conn, before=now - datetime.timedelta(days=1))
+    retention = datetime.timedelta(days=settings.billing.event_payload_retention_days)
+    payloads = await events_q.redact_processed_event_payloads(conn, before=now - retention)
+    images = await scans_q.purge_expired_scan_images(conn, before=now)
+    generations = await generation_q.purge_expired_generations(conn, before=now)
+    analytics_retention = datetime.timedelta(days=settings.analytics.retention_days)
+    events = await analytics_q.purge_expired_analytics_events(conn, before=now - analytics_retention)
+    live_sessions = settings.live
     overdue = await live.end_overdue(
-        job.conn, started_before=now - datetime.timedelta(hours=live_sessions.max_duration_hours)
+        conn, started_before=now - datetime.timedelta(hours=live_sessions.max_duration_hours)
     )
     gone = await live_q.purge_ended_live_sessions(
-        job.conn, before=now - datetime.timedelta(days=live_sessions.retention_days)
+        conn, before=now - datetime.timedelta(days=live_sessions.retention_days)
     )
     return (
         f"purged {tokens} expired refresh token(s) and {counters} rate-limit window(s); "
@@ -83,18 +91,19 @@ async def purge_expired(job: JobContext) -> str:
 async def retry_events(job: JobContext) -> str:
     """Process again the provider events that failed or were left claimed by a crashed worker, and send again the
     creator payouts whose outcome is unknown (same idempotency key: Stripe makes the transfer once)."""
-    events = await retry_unfinished_events(job.conn, job.connect, job.settings, job.payments)
+    events = await retry_unfinished_events(job.connect, job.settings, job.payments)
     return f"{events}; {await retry_pending_payouts(job.connect, job.payments.stripe.client)}"
 
 
 async def reconcile_subscriptions(job: JobContext) -> str:
     """Compare every live subscription with its provider, fix drift, and recover unfinished events."""
-    return await reconcile(job.conn, job.connect, job.settings, job.payments)
+    return await reconcile(job.connect, job.settings, job.payments)
 
 
 async def fold_leaderboards(job: JobContext) -> str:
     """Fold the rank counts the boards' triggers appended, so that a rank sums one row per XP value."""
-    return await fold_rank_counts(job.conn)
+    async with job.connect() as conn, conn.transaction():
+        return await fold_rank_counts(conn)
 
 
 @dataclass(frozen=True)
@@ -115,16 +124,28 @@ JOBS: dict[str, Scheduled] = {
 
 
 async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments: PaymentProviders) -> str:
+    """Run job `name` unless another runner (any worker, any machine) holds its lock. The lock lives on a
+    connection of its own, outside `pool`: if this process dies, PostgreSQL ends it and frees the lock."""
+
     def connect() -> asyncpg.pool.PoolAcquireContext:
         return pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
 
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn, conn.transaction():
-        if not await q.try_job_lock(conn, job_name=name):
+    if not settings.database.url:
+        raise RuntimeError("jobs need DATABASE_URL for their lock's connection")
+    lock = await open_connection(settings.database.url)
+    try:
+        if not await q.try_job_lock(lock, job_name=name):
             return f"{name}: another runner holds the lock; nothing done"
-        return f"{name}: {await JOBS[name].run(JobContext(conn, connect, settings, payments))}"
+        try:
+            return f"{name}: {await JOBS[name].run(JobContext(connect, settings, payments))}"
+        finally:
+            await q.release_job_lock(lock, job_name=name)
+    finally:
+        await lock.close()
 
 
 async def run_job(name: str, dsn: str, settings: Settings) -> str:
+    settings = msgspec.structs.replace(settings, database=msgspec.structs.replace(settings.database, url=dsn))
     pool = await create_pool(dsn, DatabaseSettings(pool_min_size=1, pool_max_size=3))
     payments = PaymentProviders.create(settings, billing_hooks())
     try:

@@ -39,11 +39,13 @@ class RecoveryReport:
 
 
 async def retry_unfinished_events(
-    conn: Connection, connect: ConnectionSource, settings: Settings, payments: PaymentProviders
+    connect: ConnectionSource, settings: Settings, payments: PaymentProviders
 ) -> RecoveryReport:
     """Process again every unfinished event still under MAX_ATTEMPTS; each in its own claim and transaction."""
     processed = failed = skipped = 0
-    for row in await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS):
+    async with connect() as conn:
+        retryable = await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS)
+    for row in retryable:
         effect = _effect_for(row.provider, row.payload, settings, payments)
         try:
             await process_once(

@@ -7,10 +7,21 @@ from typing import cast
 
 from app.db.types import Connection
 
-TRY_JOB_LOCK = """select pg_try_advisory_xact_lock(hashtext($1::text)) as locked"""
+TRY_JOB_LOCK = """select pg_try_advisory_lock(hashtext($1::text)) as locked"""
 
 
 async def try_job_lock(conn: Connection, *, job_name: str) -> bool | None:
-    """Held until the surrounding transaction ends: one runner per job across every machine."""
+    """One runner per job across every machine: a session-level lock taken on a connection of the job's own (never a
+    pooled one), so the job's work borrows pooled connections only around its statements and none is held while a
+    provider answers. Released by ReleaseJobLock, or by PostgreSQL when that connection ends (a crashed runner).
+    """
     value = await conn.fetchval(TRY_JOB_LOCK, job_name)
+    return cast("bool | None", value)
+
+
+RELEASE_JOB_LOCK = """select pg_advisory_unlock(hashtext($1::text)) as released"""
+
+
+async def release_job_lock(conn: Connection, *, job_name: str) -> bool | None:
+    value = await conn.fetchval(RELEASE_JOB_LOCK, job_name)
     return cast("bool | None", value)

@@ -1,6 +1,6 @@
 """No pooled connection (and so no transaction or row lock) waits on a provider: with a pool of one connection and
-the provider's fake stalled mid-request, the test can still borrow that connection. Before the event inbox and
-account deletion fetched from providers ahead of their transactions, each of these held it."""
+the provider's fake stalled mid-request, the test can still borrow that connection. Before the event inbox, account
+deletion and the jobs fetched from providers ahead of their transactions, each of these held it."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator
 from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
+from app.ops.jobs import run_locked
 from app.server import create_app
 from app.settings import DatabaseSettings, GoogleSettings, Settings, StripeSettings
 from app.web.account_parts import account_parts
@@ -153,3 +154,21 @@ async def test_deleting_an_account_cancels_at_stripe_holding_no_connection(datab
     assert deleted.store_subscriptions_to_cancel == []  # type: ignore[attr-defined]
     assert stripe.cancelled == [subscriber["subscription_id"]]
     assert await db.fetchval("select count(*) from users where id = $1", caller.id) == 0
+
+
+async def test_reconciliation_asks_stripe_holding_no_connection(database_url, db, one_connection) -> None:
+    """The job's lock lives on a connection of its own; its statements borrow the pool's only connection briefly."""
+    with fake_stripe() as (base_url, stripe):
+        settings = _stripe_settings(database_url, base_url)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            subscriber = await subscribed(client, stripe, db)
+        stripe.subscriptions[subscriber["subscription_id"]]["status"] = "past_due"
+        payments = PaymentProviders.create(settings, billing_hooks())
+        try:
+            summary = await _while_stalled(
+                stripe.stall, one_connection, run_locked("reconcile", one_connection, settings, payments)
+            )
+        finally:
+            await payments.close()
+    assert "1 drifted and fixed" in str(summary)
+    assert await db.fetchval("select status from subscriptions") == "billing_retry"
