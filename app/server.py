@@ -79,6 +79,7 @@ def _lifespan(settings: Settings) -> Any:
             account_parts=account_parts(payments.stripe.client),
         )
         app.state.services = services
+        app.state.token_validator = validator  # read by app/core/identity.py on every authenticated request
         await hub.start()
         # WebSockets get their 1001 close before granian starts its own shutdown (see app/core/shutdown.py).
         run_before_server_shutdown(hub.close_all, timeout=min(5.0, settings.http.shutdown_drain_seconds))

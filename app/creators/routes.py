@@ -19,7 +19,6 @@ from app.billing.providers import PaymentProviders
 from app.billing.stripe.webhook import verified_event
 from app.core.identity import CurrentUser, provide_caller
 from app.core.ratelimit import RateLimit, RateLimiter
-from app.core.tokens import AccessTokenValidator
 from app.creators import connect as stripe_connect
 from app.creators import links, payouts, revenue
 from app.creators.schemas import (
@@ -54,14 +53,12 @@ CREATOR = {"caller": Provide(provide_caller), "creator": Provide(provide_creator
 
 
 async def provide_creator_briefly(
-    request: Request[Any, Any, Any],
-    connect: NamedDependency[ConnectionSource],
-    token_validator: NamedDependency[AccessTokenValidator],
+    request: Request[Any, Any, Any], connect: NamedDependency[ConnectionSource]
 ) -> CurrentUser:
     """The creator, checked on a connection returned at once: for routes that wait on Stripe (see
     app/billing/routes.py), so that a slow Stripe cannot hold pooled connections."""
     async with connect() as db:
-        caller = await provide_caller(request, db, token_validator)
+        caller = await provide_caller(request, db)
         return await provide_creator(db, caller)
 
 
