@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from typing import Any
 
@@ -14,10 +13,10 @@ from litestar.di import NamedDependency
 from app.core import metrics
 from app.core.errors import Unauthorized
 from app.core.tokens import bearer_token
-from app.db.migrations import Migration, check_current
-from app.db.queries import ops as q
+from app.db.migrations import Migration
 from app.db.types import ConnectionSource
 from app.ops.gauges import update_gauges
+from app.ops.readiness import readiness_checks
 from app.realtime.hub import Hub
 from app.settings import Settings
 
@@ -46,18 +45,7 @@ async def ready(
 ) -> Response[Readiness]:
     """Ready when the database answers within the timeout, every migration of this code is applied and unchanged
     (a database ahead of the code is fine), and the real-time listener is connected."""
-    checks = {"database": "not checked", "migrations": "not checked"}
-    try:
-        async with asyncio.timeout(settings.database.ready_timeout_seconds):
-            async with connect() as conn:
-                await q.database_now(conn)
-                checks["database"] = "ok"
-                problem = await check_current(conn, migrations)
-                checks["migrations"] = problem or "ok"
-    except Exception as exc:  # any failure here means not ready; name which step failed
-        failed = "migrations" if checks["database"] == "ok" else "database"
-        checks[failed] = f"unavailable: {type(exc).__name__}"
-    checks["realtime"] = "ok" if hub.listening else "reconnecting"
+    checks = await readiness_checks(connect, migrations, hub, timeout_seconds=settings.database.ready_timeout_seconds)
     healthy = all(value == "ok" for value in checks.values())
     return Response(
         Readiness(status="ready" if healthy else "unavailable", checks=checks),
