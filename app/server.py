@@ -14,7 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.account.routes import delete_account, export_account
 from app.analytics.routes import AnalyticsController
-from app.auth.routes import AuthController
+from app.auth.routes import AuthController, ProfileController
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
 from app.billing.stores.routes import apple_notification, google_notification, validate_receipt
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[
             AuthController,
+            ProfileController,
             delete_account,
             export_account,
             link_referral,

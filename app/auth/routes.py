@@ -10,6 +10,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from app.auth import service
 from app.auth.schemas import (
     AuthResponse,
+    Preferences,
+    PreferencesUpdate,
     ProfileUpdate,
     RefreshRequest,
     SigninRequest,
@@ -85,3 +87,34 @@ class AuthController(Controller):
         self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[ProfileUpdate]
     ) -> User:
         return await service.update_profile(db, caller, data)
+
+
+class ProfileController(Controller):
+    """The shipped app's /users/profile and /users/preferences: the same account, the same validation and the same
+    service as /auth/me and /auth/profile."""
+
+    path = "/api/v1/users"
+    tags = ["users"]
+    dependencies = {"caller": Provide(provide_caller)}
+
+    @get("/profile", operation_id="getUserProfile")
+    async def profile(self, caller: NamedDependency[CurrentUser]) -> User:
+        return caller.user
+
+    @put("/profile", operation_id="updateUserProfile")
+    async def update_profile(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[ProfileUpdate]
+    ) -> User:
+        return await service.update_profile(db, caller, data)
+
+    @get("/preferences", operation_id="getPreferences")
+    async def preferences(self, caller: NamedDependency[CurrentUser]) -> Preferences:
+        return service.preferences_of(caller.user)
+
+    @put("/preferences", operation_id="updatePreferences")
+    async def update_preferences(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[PreferencesUpdate]
+    ) -> Preferences:
+        """Any subset of the cooking preferences; time_zone (IANA, e.g. Europe/Paris) sets the day cooking streaks
+        count in (UTC until the app sends one)."""
+        return await service.update_preferences(db, caller, data)

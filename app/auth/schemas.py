@@ -36,12 +36,9 @@ class SignoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_token: OpaqueToken | None = None
 
 
-class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Any subset of the editable fields; is_creator and tiers are never editable here (unknown fields are refused)."""
+class PreferencesUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Any subset of the cooking preferences (PUT /users/preferences); unknown fields are refused."""
 
-    name: Name | None = None
-    avatar_url: Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://")] | None = None
-    onboarding_completed: bool | None = None
     default_serving_size: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
     meal_prep_enabled: bool | None = None
     default_meal_prep_count: Annotated[int, msgspec.Meta(ge=1, le=21)] | None = None
@@ -53,6 +50,28 @@ class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     time_zone: (
         Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")] | None
     ) = None
+
+
+class ProfileUpdate(PreferencesUpdate, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Any subset of the editable fields: the preferences, and the name, avatar and onboarding flag (PUT
+    /auth/profile and /users/profile); is_creator and tiers are never editable here (unknown fields are refused)."""
+
+    name: Name | None = None
+    avatar_url: Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://")] | None = None
+    onboarding_completed: bool | None = None
+
+
+class Preferences(msgspec.Struct, frozen=True):
+    """The cooking preferences of GET/PUT /users/preferences: the same fields as in User."""
+
+    default_serving_size: int | None
+    meal_prep_enabled: bool | None
+    default_meal_prep_count: int | None
+    kitchen_appliances: list[str]
+    dietary_preferences: list[str]
+    cuisine_preferences: list[str]
+    cooking_skill_level: str | None
+    time_zone: str
 
 
 class AuthResponse(msgspec.Struct, frozen=True):

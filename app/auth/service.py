@@ -8,8 +8,9 @@ import zoneinfo
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
-from app.auth.schemas import AuthResponse, ProfileUpdate, SigninRequest, SignupRequest
+from app.auth.schemas import AuthResponse, Preferences, PreferencesUpdate, ProfileUpdate, SigninRequest, SignupRequest
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
 from app.core.passwords import Passwords
@@ -176,3 +177,12 @@ async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileU
     if user is None:
         raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
     return user
+
+
+def preferences_of(user: User) -> Preferences:
+    return msgspec.convert(user, Preferences, from_attributes=True)
+
+
+async def update_preferences(conn: Connection, caller: CurrentUser, update: PreferencesUpdate) -> Preferences:
+    """The same update as the profile's, limited to the preferences."""
+    return preferences_of(await update_profile(conn, caller, ProfileUpdate(**msgspec.structs.asdict(update))))

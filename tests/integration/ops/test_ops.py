@@ -130,6 +130,8 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/subscription/products",
         "/api/v1/subscription/status",
         "/api/v1/users/subscription",
+        "/api/v1/users/profile",
+        "/api/v1/users/preferences",
         "/api/v1/subscription/webhook/stripe",
         "/api/v1/subscription/webhook/stripe-connect",
         "/api/v1/subscription/validate-purchase",
