@@ -7,6 +7,7 @@ import time
 import asyncpg
 import msgspec
 
+from app.billing.hooks import BillingHooks
 from app.billing.inbox.recovery import MAX_ATTEMPTS
 from app.billing.providers import PaymentProviders
 from app.creators.billing_hooks import billing_hooks
@@ -54,3 +55,45 @@ async def test_failed_and_abandoned_events_are_processed_by_the_job(client, db: 
     statuses = dict(await db.fetch("select event_id, status from provider_events order by event_id"))
     assert statuses == {"evt_abandoned": "processed", "evt_dead": "processing", "evt_failed": "processed"}
     assert await db.fetchval("select status from subscriptions where user_id = $1::uuid", user_id) == "active"
+
+
+async def test_a_connect_event_waits_for_a_runner_with_the_creators_hooks(db: asyncpg.Connection, database_url):
+    """The retry job re-runs a Connect event through the handler creators register; a runner built without it
+    fails the event (recorded, retried later) rather than mark it processed with no effect."""
+    account_event = {
+        "id": "evt_connect_1",
+        "type": "account.updated",
+        "created": int(time.time()),
+        "account": "acct_unknown",
+        "data": {"object": {"id": "acct_unknown", "object": "account", "payouts_enabled": True}},
+    }
+    await q.claim_event(
+        db,
+        provider="stripe_connect",
+        event_id="evt_connect_1",
+        event_type="account.updated",
+        payload=account_event,
+        lease_seconds=0,
+    )
+    settings = make_settings(database_url)
+    pool = await create_pool(database_url, settings.database)
+    try:
+        without_hooks = PaymentProviders.create(settings, BillingHooks())
+        try:
+            outcome = await run_locked("retry-events", pool, settings, without_hooks)
+        finally:
+            await without_hooks.close()
+        assert "0 processed, 1 failed again" in outcome
+        row = await db.fetchrow("select status, error from provider_events where event_id = 'evt_connect_1'")
+        assert row["status"] == "failed"
+        assert "no handler is registered for Stripe Connect events" in row["error"]
+
+        payments = PaymentProviders.create(settings, billing_hooks())
+        try:
+            outcome = await run_locked("retry-events", pool, settings, payments)
+        finally:
+            await payments.close()
+    finally:
+        await pool.close()
+    assert "1 processed, 0 failed again" in outcome
+    assert await db.fetchval("select status from provider_events where event_id = 'evt_connect_1'") == "processed"
