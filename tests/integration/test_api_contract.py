@@ -1,0 +1,90 @@
+"""The shipped mobile app's contract (../shared/api-contract.md), read from the document itself: every method and
+path it names is served, and the bodies whose shapes it defines carry every field it names. A path or field that
+disappears fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support import bearer, sign_up
+
+CONTRACT = Path(__file__).resolve().parents[2].parent / "shared" / "api-contract.md"
+_CALL = re.compile(r"\b((?:GET|POST|PUT|DELETE|PATCH)(?:/(?:GET|POST|PUT|DELETE|PATCH))*)\s+(/[A-Za-z0-9_\-/{}]*)")
+_SHAPE = re.compile(r"^(\w+) = \{(.*?)\}$", re.MULTILINE | re.DOTALL)
+_UNPREFIXED = ("/health", "/ready", "/metrics", "/schema")
+
+
+def _contract() -> str:
+    if not CONTRACT.exists():
+        pytest.fail(f"the API contract is not at {CONTRACT} (shared/ beside the checkout)")
+    return CONTRACT.read_text()
+
+
+def _template(path: str) -> str:
+    """A path with its parameters unnamed: /recipes/{id} and /recipes/{recipe_id:uuid} are the same route."""
+    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
+
+
+def contract_calls(text: str) -> set[tuple[str, str]]:
+    calls = set()
+    for methods, path in _CALL.findall(text):
+        full = path if path.startswith((*_UNPREFIXED, "/api/v1")) else "/api/v1" + path
+        calls |= {(method, _template(full)) for method in methods.split("/")}
+    return calls
+
+
+def contract_fields(text: str) -> dict[str, set[str]]:
+    """Each `Name = {field, field?, list?[], nested{...}, enum a|b}` definition's top-level field names."""
+    shapes = {}
+    for name, body in _SHAPE.findall(text):
+        depth, fields, current = 0, set(), ""
+        for char in body + ",":
+            depth += char == "{"
+            depth -= char == "}"
+            if char == "," and depth == 0:
+                fields.add(re.match(r"\s*(\w+)", current).group(1))  # type: ignore[union-attr]
+                current = ""
+            else:
+                current += char
+        shapes[name] = fields
+    return shapes
+
+
+def test_the_contract_is_read_as_expected() -> None:
+    """Guards the parsing above: a change of the document's style must not make the other tests vacuous."""
+    text = _contract()
+    calls = contract_calls(text)
+    assert len(calls) >= 70
+    assert {("GET", "/api/v1/auth/me"), ("PUT", "/api/v1/users/preferences"), ("GET", "/health")} <= calls
+    assert {"User", "AuthResponse", "GamificationProfile", "UserSubscription", "Recipe"} <= set(contract_fields(text))
+    assert "is_creator" in contract_fields(text)["User"]
+
+
+def test_every_method_and_path_of_the_contract_is_served(client) -> None:
+    served = {
+        (method, _template(route.path))
+        for route in client.app.routes
+        for method in (getattr(route, "methods", None) or ())
+    }
+    assert sorted(contract_calls(_contract()) - served) == []
+
+
+async def test_bodies_carry_every_field_the_contract_names(client) -> None:
+    shapes = contract_fields(_contract())
+    auth = await sign_up(client)
+    assert shapes["AuthResponse"] <= set(auth)
+    headers = bearer(auth)
+    bodies = {
+        "User": ["/api/v1/auth/me", "/api/v1/users/profile"],
+        "UserSubscription": ["/api/v1/users/subscription"],
+        "GamificationProfile": ["/api/v1/gamification/progress"],
+    }
+    for shape, paths in bodies.items():
+        for path in paths:
+            response = await client.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.text)
+            assert sorted(shapes[shape] - set(response.json())) == [], path
+    assert shapes["User"] <= set(auth["user"])
