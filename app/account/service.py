@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import msgspec
+
 from app.account.registry import AccountParts
 from app.account.schemas import DeleteAccountResponse
 from app.core.errors import NotFound, Unauthorized
@@ -24,7 +26,7 @@ async def export_account(conn: Connection, registry: AccountParts, caller: Curre
         for part in registry.parts:
             if part.export is not None:
                 section = await part.export(conn, caller.id)
-                document.update((field, getattr(section, field)) for field in section.__struct_fields__)
+                document.update(msgspec.structs.asdict(section))
     return document
 
 

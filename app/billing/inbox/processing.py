@@ -33,6 +33,10 @@ Apply = Callable[[Connection], Awaitable[None]]
 Effect = Callable[[ConnectionSource], Awaitable[Apply]]
 
 
+async def no_writes(_: Connection) -> None:
+    """The Apply of an event that changes nothing here (a test notification, an unknown type, a partial refund)."""
+
+
 def applying(apply: Apply) -> Effect:
     """The effect of an event that needs nothing from its provider beyond the event itself."""
 

@@ -13,7 +13,7 @@ import msgspec
 from appstoreserverlibrary.models.ResponseBodyV2DecodedPayload import ResponseBodyV2DecodedPayload
 
 from app.billing.entitlements import Cause, apply_provider_state
-from app.billing.inbox.processing import Apply, Effect, EventOutcome, process_once
+from app.billing.inbox.processing import Apply, Effect, EventOutcome, no_writes, process_once
 from app.billing.providers import PaymentProviders
 from app.billing.stores.google.push import PushMessage, decode_push
 from app.billing.stores.purchase import StorePurchase
@@ -60,7 +60,7 @@ def apple_effect(payments: PaymentProviders, notification: ResponseBodyV2Decoded
     async def verify_then_apply(connect: ConnectionSource) -> Apply:
         data = notification.data
         if data is None or not data.signedTransactionInfo:
-            return _nothing  # TEST, summaries and other notifications without a subscription
+            return no_writes  # TEST, summaries and other notifications without a subscription
         transaction = await payments.app_store.verify_transaction(data.signedTransactionInfo)
         renewal = (
             await payments.app_store.verify_renewal_info(data.signedRenewalInfo) if data.signedRenewalInfo else None
@@ -69,7 +69,7 @@ def apple_effect(payments: PaymentProviders, notification: ResponseBodyV2Decoded
             purchase = payments.app_store.purchase(transaction, renewal)
         except AppError as exc:  # not one of our products: nothing to apply, and a redelivery would not change that
             log.warning("App Store notification %s not applied: %s", notification.notificationUUID, exc.code)
-            return _nothing
+            return no_writes
         return await _purchase_effect(
             connect, payments, purchase, Cause("apple_notification", str(notification.notificationUUID))
         )
@@ -113,10 +113,10 @@ def google_effect(payments: PaymentProviders, settings: GoogleSettings, push: Pu
     async def fetch_then_apply(connect: ConnectionSource) -> Apply:
         notification = push.notification.subscription_notification
         if notification is None:
-            return _nothing  # test and one-time-product notifications
+            return no_writes  # test and one-time-product notifications
         if push.notification.package_name != settings.package_name:
             log.warning("Google notification %s is for another package; ignored", push.message_id)
-            return _nothing
+            return no_writes
         purchase = await payments.google.fetch(notification.purchase_token)
         if notification.notification_type == GOOGLE_REVOKED:
             purchase = msgspec.structs.replace(purchase, status="revoked")
@@ -152,7 +152,3 @@ async def _purchase_effect(
             await supersede(conn, purchase, payments.hooks)
 
     return record
-
-
-async def _nothing(_: Connection) -> None:
-    return None

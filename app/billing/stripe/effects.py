@@ -25,7 +25,7 @@ import stripe
 from app.billing.entitlements import Cause, ProviderState, apply_provider_state
 from app.billing.fraud import record_security_event
 from app.billing.hooks import BillingHooks
-from app.billing.inbox.processing import Apply, Effect
+from app.billing.inbox.processing import Apply, Effect, no_writes
 from app.billing.products import ProductMapping, parse_products
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
@@ -123,7 +123,7 @@ async def _prepare(
     if (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
         return lambda conn: handler(conn, event)
     log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
-    return _recording([], cause, hooks)
+    return no_writes
 
 
 def _named_subscription(event: Event) -> str | None:
@@ -197,9 +197,9 @@ async def _revocation(
     else:
         charge = msgspec.json.decode(event.data.object, type=Charge)
         if not charge.refunded:
-            return _recording([], cause, hooks)
+            return no_writes
     if charge.customer is None:
-        return _recording([], cause, hooks)
+        return no_writes
     revoked = await _revoke_customer(connect, client, charge.customer, prices)
     record_revocations = _recording(revoked.states, cause, hooks)
 

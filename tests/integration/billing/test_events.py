@@ -5,6 +5,7 @@ would show."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -112,4 +113,59 @@ async def test_a_slow_worker_keeps_its_event_past_its_lease(client, pool, db: as
     await asyncio.sleep(0.25)  # the lease has run out; the slow worker is still inside its effect
     assert await _deliver(pool, "evt_slow", _counting_effect(user_id)) == "duplicate"
     assert await slow == "processed"
+    assert await _effects(db, user_id) == 1
+
+
+async def test_a_worker_whose_provider_outlasts_its_lease_gives_the_event_up(client, pool, db) -> None:
+    """The effect waits on its provider past the claim's lease; another delivery takes the event over and applies
+    it; the slow worker then finds its claim gone and writes nothing (503 EVENT_IN_PROGRESS): one effect."""
+    user_id = await _user(client)
+    provider_answered = asyncio.Event()
+
+    async def slow_provider(connect):
+        await provider_answered.wait()
+        return await _counting_effect(user_id)(connect)
+
+    slow = asyncio.ensure_future(_deliver(pool, "evt_lost", slow_provider, lease_seconds=0.1))
+    await asyncio.sleep(0.3)  # claimed, and its lease has run out while the provider is silent
+    assert await _deliver(pool, "evt_lost", _counting_effect(user_id)) == "processed"
+    provider_answered.set()
+    with pytest.raises(EventInProgress):
+        await slow
+    assert await _effects(db, user_id) == 1
+    assert await db.fetchval("select status from provider_events where event_id = 'evt_lost'") == "processed"
+
+
+async def test_a_failure_that_cannot_be_recorded_still_fails_the_delivery(client, pool, db) -> None:
+    """The database goes away between the effect's failure and its record: the caller still gets the effect's error
+    (so the provider retries), and the claim's lease lets the next delivery process the event."""
+    user_id = await _user(client)
+    borrowed = 0
+
+    @contextlib.asynccontextmanager
+    async def failing_third_time() -> AsyncIterator[asyncpg.Connection]:
+        nonlocal borrowed
+        borrowed += 1
+        if borrowed == 3:  # 1: store and claim, 2: the effect's transaction, 3: recording the failure
+            raise OSError("connection refused")
+        async with pool.acquire() as conn:
+            yield conn
+
+    async def failing(conn) -> None:
+        raise RuntimeError("provider said no")
+
+    with pytest.raises(RuntimeError, match="provider said no"):
+        await process_once(
+            failing_third_time,
+            provider="stripe",
+            event_id="evt_unrecorded",
+            event_type="invoice.paid",
+            payload={"id": "evt_unrecorded"},
+            effect=applying(failing),
+            lease_seconds=0.2,
+        )
+    assert borrowed == 3
+    assert await db.fetchval("select status from provider_events where event_id = 'evt_unrecorded'") == "processing"
+    await asyncio.sleep(0.3)
+    assert await _deliver(pool, "evt_unrecorded", _counting_effect(user_id)) == "processed"
     assert await _effects(db, user_id) == 1

@@ -6,6 +6,7 @@ import asyncio
 
 import asyncpg
 import msgspec
+import pytest
 from litestar.testing import AsyncTestClient
 
 from app.billing.providers import PaymentProviders
@@ -80,3 +81,17 @@ async def test_each_job_runs_on_its_own_interval(database_url: str, db: asyncpg.
         assert await db.fetchval("select count(*) from xp_rank_counts where not folded") == 0
         assert await db.fetchval("select count(*) from xp_rank_counts where folded") == 4  # one value per board
         assert await db.fetchval("select count(*) from refresh_tokens") > 0  # purge-expired has not run
+
+
+async def test_a_runner_without_a_database_url_is_refused(database_url: str) -> None:
+    """The lock lives on a connection of the runner's own, opened from DATABASE_URL; without it nothing runs."""
+    settings = make_settings(database_url)
+    without_url = msgspec.structs.replace(settings, database=msgspec.structs.replace(settings.database, url=None))
+    pool = await create_pool(database_url, settings.database)
+    payments = PaymentProviders.create(settings, billing_hooks())
+    try:
+        with pytest.raises(RuntimeError, match="DATABASE_URL"):
+            await run_locked("purge-expired", pool, without_url, payments)
+    finally:
+        await payments.close()
+        await pool.close()
