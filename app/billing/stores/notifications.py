@@ -138,7 +138,7 @@ async def _purchase_effect(
     if purchase.needs_acknowledgement:
         async with connect() as conn:
             owner = await owner_of(conn, purchase)
-        if owner is not None:  # never another account's purchase nobody has bound yet
+        if owner is not None:  # a purchase nobody has bound yet waits for the app's validation to bind it
             await payments.google.acknowledge(purchase)
 
     async def record(conn: Connection) -> None:
