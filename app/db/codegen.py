@@ -397,31 +397,50 @@ class TypeResolver:
         return PG_TYPES.get(name)
 
 
-# `-- row: Name` right under the `-- name:` line; sqlc passes it on as the query's first comment line.
+# Annotations right under the `-- name:` line (sqlc passes them on as the query's first comment lines):
+# `-- row: Name` returns the shared row `Name`; `-- nullable: a, b` marks result columns that can be null where sqlc
+# cannot tell (it takes every call of a function defined in sql/migrations for not null).
 _ROW_ANNOTATION = re.compile(r"\s*row:\s*(\S*)\s*")
+_NULLABLE_ANNOTATION = re.compile(r"\s*nullable:\s*(.*?)\s*")
 _ROW_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
 
 
-def _row_annotation(comments: Sequence[str], where: str) -> tuple[str | None, tuple[str, ...]]:
-    """The row a query's `-- row:` annotation names, and its other comment lines (its docstring)."""
-    for position, line in enumerate(comments):
-        annotation = _ROW_ANNOTATION.fullmatch(line)
-        if annotation is None:
-            continue
-        name = annotation.group(1)
-        if position > 0:
-            raise CodegenError(f"{where}: `-- row: {name}` must be the line right under `-- name:`")
-        if not _ROW_NAME.fullmatch(name):
-            raise CodegenError(f"{where}: `-- row: {name}` must name a class, such as `-- row: User`")
-        return name, tuple(comments[1:])
-    return None, tuple(comments)
+@dataclass(frozen=True)
+class Annotations:
+    shared_row: str | None
+    nullable: frozenset[str]
+    docstring: tuple[str, ...]
+
+
+def _is_annotation(line: str) -> bool:
+    return bool(_ROW_ANNOTATION.fullmatch(line) or _NULLABLE_ANNOTATION.fullmatch(line))
+
+
+def _annotations(comments: Sequence[str], where: str) -> Annotations:
+    """A query's annotations, and its other comment lines (its docstring)."""
+    head = list(itertools.takewhile(_is_annotation, comments))
+    shared_row: str | None = None
+    nullable: frozenset[str] = frozenset()
+    for line in head:
+        if (row := _ROW_ANNOTATION.fullmatch(line)) is not None:
+            shared_row = row.group(1)
+            if not _ROW_NAME.fullmatch(shared_row):
+                raise CodegenError(f"{where}: `-- row: {shared_row}` must name a class, such as `-- row: User`")
+        elif (columns := _NULLABLE_ANNOTATION.fullmatch(line)) is not None:
+            nullable = frozenset(name.strip() for name in columns.group(1).split(","))
+    docstring = tuple(comments[len(head) :])
+    for line in docstring:
+        if (row := _ROW_ANNOTATION.fullmatch(line)) is not None:
+            raise CodegenError(f"{where}: `-- row: {row.group(1)}` must be the line right under `-- name:`")
+    return Annotations(shared_row, nullable, docstring)
 
 
 def analyse_query(query: SqlcQuery, resolver: TypeResolver, source: str) -> QuerySpec:
     where = f"{source}: query {query.name}"
     if query.cmd not in SUPPORTED_COMMANDS:
         raise CodegenError(f"{where}: {query.cmd} is not supported (use one of {', '.join(SUPPORTED_COMMANDS)})")
-    shared_row, comments = _row_annotation(query.comments, where)
+    annotations = _annotations(query.comments, where)
+    shared_row, comments = annotations.shared_row, annotations.docstring
     params = sorted(query.params, key=lambda param: param.number)
     param_names = _unique_identifiers([param.column.name for param in params], "p", _PARAM_RESERVED_NAMES)
     param_fields = tuple(
@@ -433,13 +452,21 @@ def analyse_query(query: SqlcQuery, resolver: TypeResolver, source: str) -> Quer
         for name, param in zip(param_names, params, strict=True)
     )
     columns: tuple[Field, ...] = ()
+    result_columns = list(query.columns)
     if query.cmd in (":one", ":many"):
         if not query.columns:
             raise CodegenError(f"{where}: {query.cmd} queries must return columns (use :exec or :execrows)")
-        column_names = _unique_identifiers([column.name for column in query.columns], "column_", _ANNOTATION_NAMES)
+        unknown = annotations.nullable - {column.name for column in query.columns}
+        if unknown:
+            raise CodegenError(f"{where}: `-- nullable:` names no result column {', '.join(sorted(unknown))}")
+        result_columns = [
+            msgspec.structs.replace(column, not_null=False) if column.name in annotations.nullable else column
+            for column in result_columns
+        ]
+        column_names = _unique_identifiers([column.name for column in result_columns], "column_", _ANNOTATION_NAMES)
         columns = tuple(
             Field(name, resolver.resolve(column, for_param=False, where=f"{where}, column {name!r}"))
-            for name, column in zip(column_names, query.columns, strict=True)
+            for name, column in zip(column_names, result_columns, strict=True)
         )
     copy_target_unknown = query.insert_into_table is None or any(not param.sql_name for param in param_fields)
     if query.cmd == ":copyfrom" and copy_target_unknown:
@@ -459,7 +486,7 @@ def analyse_query(query: SqlcQuery, resolver: TypeResolver, source: str) -> Quer
         columns=columns,
         copy_table=query.insert_into_table,
         shared_row=shared_row,
-        column_shapes=tuple(resolver.shape(column) for column in query.columns) if columns else (),
+        column_shapes=tuple(resolver.shape(column) for column in result_columns) if columns else (),
     )
 
 

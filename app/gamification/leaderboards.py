@@ -73,6 +73,8 @@ def _entry(user_id: uuid.UUID, row: Row | CallerRow, rank: int) -> LeaderboardEn
         user_id=user_id,
         username=row.name,
         avatar_url=row.avatar_url,
+        is_creator=row.is_creator,
+        creator_tier=row.creator_tier,
         total_xp=row.total_xp,
         period_xp=row.period_xp,
         level=level_for(row.total_xp),

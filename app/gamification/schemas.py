@@ -71,6 +71,8 @@ class LeaderboardEntry(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     username: str
     avatar_url: str | None
+    is_creator: bool
+    creator_tier: int | None  # 1-5 from active referred subscriptions; null unless a creator now
     total_xp: int
     period_xp: int  # XP in this period (all-time: the total)
     level: int

@@ -15,6 +15,7 @@ class PublicProfile(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None  # 1-5 from active referred subscriptions; null unless a creator now
     created_at: datetime.datetime  # member since
     total_xp: int
     level: int
@@ -30,6 +31,7 @@ class UserSummary(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None  # 1-5 from active referred subscriptions; null unless a creator now
     level: int
     is_following: bool  # the caller follows this user
 

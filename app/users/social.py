@@ -42,6 +42,7 @@ async def profile(conn: Connection, caller_id: uuid.UUID, user_id: uuid.UUID) ->
         name=row.name,
         avatar_url=row.avatar_url,
         is_creator=row.is_creator,
+        creator_tier=row.creator_tier,
         created_at=row.created_at,
         total_xp=row.total_xp,
         level=level_for(row.total_xp),
@@ -70,7 +71,10 @@ async def search(conn: Connection, caller_id: uuid.UUID, text: str, *, limit: in
         rows = await q.search_users_by_substring(
             conn, caller_id=caller_id, query=query, pattern=pattern, skip=offset, max_rows=limit
         )
-    return [UserSummary(r.id, r.name, r.avatar_url, r.is_creator, level_for(r.total_xp), r.is_following) for r in rows]
+    return [
+        UserSummary(r.id, r.name, r.avatar_url, r.is_creator, r.creator_tier, level_for(r.total_xp), r.is_following)
+        for r in rows
+    ]
 
 
 async def set_following(
@@ -110,7 +114,9 @@ async def _known(conn: Connection, user_id: uuid.UUID) -> None:
 
 def _followed(row: q.ListFollowersRow | q.ListFollowingRow) -> FollowedUser:
     level = level_for(row.total_xp)
-    return FollowedUser(row.id, row.name, row.avatar_url, row.is_creator, level, row.is_following, row.followed_at)
+    return FollowedUser(
+        row.id, row.name, row.avatar_url, row.is_creator, row.creator_tier, level, row.is_following, row.followed_at
+    )
 
 
 async def followers(

@@ -128,6 +128,7 @@ values ('daily', @day_start::date, @user_id, @amount::bigint),
 on conflict (board, period_start, user_id) do update set xp = xp_period_totals.xp + excluded.xp;
 
 -- name: PeriodLeaderboard :many
+-- nullable: creator_tier
 -- A page of a period board. Its keys come off the rank index first and only those rows are joined (a deep offset
 -- skips index entries, not joined rows); users_above counts the users with more XP than its first row.
 with page as (
@@ -136,7 +137,8 @@ with page as (
     order by k.xp desc, k.user_id
     limit @max_rows offset @skip
 )
-select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp,
+select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.xp as period_xp, t.total_xp,
        (select coalesce(sum(c.users), 0) from xp_rank_counts c
         where c.board = @board and c.period_start = @period_start
           and c.xp > (select max(f.xp) from page f))::bigint as users_above
@@ -146,13 +148,15 @@ join xp_totals t on t.user_id = p.user_id
 order by p.xp desc, p.user_id;
 
 -- name: AllTimeLeaderboard :many
+-- nullable: creator_tier
 with page as (
     select k.user_id, k.total_xp from xp_totals k
     where k.total_xp > 0
     order by k.total_xp desc, k.user_id
     limit @max_rows offset @skip
 )
-select p.user_id, u.name, u.avatar_url, p.total_xp as period_xp, p.total_xp,
+select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.total_xp as period_xp, p.total_xp,
        (select coalesce(sum(c.users), 0) from xp_rank_counts c
         where c.board = 'allTime' and c.period_start = '-infinity'
           and c.xp > (select max(f.total_xp) from page f))::bigint as users_above
@@ -161,8 +165,10 @@ join users u on u.id = p.user_id
 order by p.total_xp desc, p.user_id;
 
 -- name: PeriodCallerEntry :one
+-- nullable: creator_tier
 -- The caller's entry on a period board: rank is 1 + the users with more XP, summed from the rank counts.
 select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
              where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank
 from xp_period_totals p
@@ -171,7 +177,9 @@ join users u on u.id = p.user_id
 where p.board = @board and p.period_start = @period_start and p.user_id = @user_id;
 
 -- name: AllTimeCallerEntry :one
+-- nullable: creator_tier
 select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
              where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank
 from xp_totals t

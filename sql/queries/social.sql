@@ -1,7 +1,9 @@
 -- name: GetPublicProfile :one
+-- nullable: creator_tier
 -- Public fields only (never email, preferences, time zone or subscription), the follow counts, and whether the
 -- caller follows this user.
-select u.id, u.name, u.avatar_url, u.is_creator, u.created_at,
+select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.created_at,
        coalesce(t.total_xp, 0)::bigint as total_xp,
        (select count(*) from follows f where f.followee_id = u.id)::bigint as followers_count,
        (select count(*) from follows f where f.follower_id = u.id)::bigint as following_count,
@@ -13,10 +15,12 @@ left join xp_totals t on t.user_id = u.id
 where u.id = @user_id;
 
 -- name: SearchUsersByPrefix :many
+-- nullable: creator_tier
 -- Names starting with the query (one or two characters), case-insensitively, in code-point order of the lower-cased
 -- name (the exact name first), then id: users_name_prefix_idx finds them in that order, so a page reads only its
 -- rows. @pattern is @query with LIKE's wildcards escaped (\%, \_, \\), so they match literally.
-select u.id, u.name, u.avatar_url, u.is_creator,
+select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = @caller_id and f.followee_id = u.id
@@ -27,12 +31,14 @@ order by lower(u.name) collate "C", u.id
 limit @max_rows offset @skip;
 
 -- name: SearchUsersBySubstring :many
+-- nullable: creator_tier
 -- Names containing the query (three characters or more), case-insensitively: users_name_grams_idx finds the names
 -- holding every three-character piece of the query, LIKE keeps those that contain it. Names starting with the
 -- query first (the exact name first of all), then names with a word starting with it, then the rest; each in
 -- code-point order of the lower-cased name, then id. @pattern is @query with LIKE's wildcards escaped (\%, \_, \\),
 -- so they match literally. XP and follows are read for the page's rows only (after the sort and limit).
-select u.id, u.name, u.avatar_url, u.is_creator,
+select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = @caller_id and f.followee_id = u.id
@@ -78,8 +84,10 @@ delete from follows where follower_id = @follower_id and followee_id = @followee
 select count(*)::bigint from follows where followee_id = @followee_id;
 
 -- name: ListFollowers :many
+-- nullable: creator_tier
 -- Who follows @user_id, newest first (follows_followee_idx), with whether the caller follows each.
-select u.id, u.name, u.avatar_url, u.is_creator,
+select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = @caller_id and m.followee_id = u.id
@@ -92,8 +100,10 @@ order by f.created_at desc, f.follower_id
 limit @max_rows offset @skip;
 
 -- name: ListFollowing :many
+-- nullable: creator_tier
 -- Whom @user_id follows, newest first (follows_follower_created_idx), with whether the caller follows each.
-select u.id, u.name, u.avatar_url, u.is_creator,
+select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = @caller_id and m.followee_id = u.id

@@ -1,5 +1,6 @@
 -- name: UpdateProfile :one
 -- row: User
+-- nullable: creator_tier
 -- Absent fields (null parameters) keep their stored value.
 update users set
     name = coalesce(sqlc.narg(name), name),
@@ -15,7 +16,8 @@ update users set
     time_zone = coalesce(sqlc.narg(time_zone), time_zone),
     updated_at = now()
 where id = @user_id
-returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_completed,
+returning id, email, name, avatar_url, cookcam_is_creator(creator_until) as is_creator,
+          cookcam_creator_tier(id, creator_until) as creator_tier, onboarding_completed,
           default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
           dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone;
 

@@ -329,6 +329,35 @@ def test_misused_row_annotations_are_reported(queries: list[dict[str, Any]], mes
         codegen.generate(sqlc_json(*queries))
 
 
+# --- `-- nullable: a, b`: columns sqlc takes for not null ---
+
+
+def test_nullable_columns_become_optional_in_their_row_and_in_a_shared_row() -> None:
+    sure = [column("id", "uuid"), column("tier", "int4", schema="pg_catalog")]
+    own = query("GetTier", ":one", sure) | {"comments": [" nullable: tier", " The tier."]}
+    shared = named_row("Tiered", query("ListTiers", ":many", sure)) | {"comments": [" row: Tiered", " nullable: tier"]}
+    files = codegen.generate(sqlc_json(own, shared))
+
+    assert "class GetTierRow(msgspec.Struct, frozen=True):\n" in files["things.py"]
+    assert "    id: uuid.UUID\n    tier: int | None\n" in files["things.py"]
+    assert '"""The tier."""' in files["things.py"]  # the annotation is no part of the docstring
+    assert "    id: uuid.UUID\n    tier: int | None\n" in files["rows.py"]
+
+
+def test_a_shared_row_needs_the_same_nullable_columns_in_every_query() -> None:
+    sure = [column("id", "uuid"), column("tier", "int4", schema="pg_catalog")]
+    marked = named_row("Tiered", query("GetTier", ":one", sure)) | {"comments": [" row: Tiered", " nullable: tier"]}
+    unmarked = named_row("Tiered", query("ListTiers", ":many", sure))
+    with pytest.raises(codegen.CodegenError, match="column 2 differs: tier int4 null in GetTier, tier int4 not null"):
+        codegen.generate(sqlc_json(marked, unmarked))
+
+
+def test_a_nullable_annotation_must_name_result_columns() -> None:
+    named = query("GetCard", ":one", CARD) | {"comments": [" nullable: stars, rating"]}
+    with pytest.raises(codegen.CodegenError, match="GetCard: `-- nullable:` names no result column rating"):
+        codegen.generate(sqlc_json(named))
+
+
 def test_rows_py_without_enums_is_formatted_and_lint_clean() -> None:
     # The golden rows.py starts with enum aliases; here a class follows the imports directly.
     get = named_row("Card", query("GetCard", ":one", CARD))

@@ -363,7 +363,8 @@ PERIOD_LEADERBOARD = """with page as (
     order by k.xp desc, k.user_id
     limit $4 offset $3
 )
-select p.user_id, u.name, u.avatar_url, p.xp as period_xp, t.total_xp,
+select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.xp as period_xp, t.total_xp,
        (select coalesce(sum(c.users), 0) from xp_rank_counts c
         where c.board = $1 and c.period_start = $2
           and c.xp > (select max(f.xp) from page f))::bigint as users_above
@@ -377,6 +378,8 @@ class PeriodLeaderboardRow(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     name: str
     avatar_url: str | None
+    is_creator: bool
+    creator_tier: int | None
     period_xp: int
     total_xp: int
     users_above: int
@@ -403,7 +406,8 @@ ALL_TIME_LEADERBOARD = """with page as (
     order by k.total_xp desc, k.user_id
     limit $2 offset $1
 )
-select p.user_id, u.name, u.avatar_url, p.total_xp as period_xp, p.total_xp,
+select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.total_xp as period_xp, p.total_xp,
        (select coalesce(sum(c.users), 0) from xp_rank_counts c
         where c.board = 'allTime' and c.period_start = '-infinity'
           and c.xp > (select max(f.total_xp) from page f))::bigint as users_above
@@ -416,6 +420,8 @@ class AllTimeLeaderboardRow(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     name: str
     avatar_url: str | None
+    is_creator: bool
+    creator_tier: int | None
     period_xp: int
     total_xp: int
     users_above: int
@@ -427,6 +433,7 @@ async def all_time_leaderboard(conn: Connection, *, skip: int, max_rows: int) ->
 
 
 PERIOD_CALLER_ENTRY = """select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
              where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank
 from xp_period_totals p
@@ -440,6 +447,8 @@ class PeriodCallerEntryRow(msgspec.Struct, frozen=True):
     total_xp: int
     name: str
     avatar_url: str | None
+    is_creator: bool
+    creator_tier: int | None
     rank: int
 
 
@@ -458,6 +467,7 @@ async def period_caller_entry(
 
 
 ALL_TIME_CALLER_ENTRY = """select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,
+       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
              where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank
 from xp_totals t
@@ -470,6 +480,8 @@ class AllTimeCallerEntryRow(msgspec.Struct, frozen=True):
     total_xp: int
     name: str
     avatar_url: str | None
+    is_creator: bool
+    creator_tier: int | None
     rank: int
 
 

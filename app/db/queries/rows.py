@@ -49,7 +49,7 @@ class User(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
-    creator_tier: str | None
+    creator_tier: int | None
     onboarding_completed: bool
     default_serving_size: int | None
     meal_prep_enabled: bool | None

@@ -11,7 +11,8 @@ import msgspec
 
 from app.db.types import Connection
 
-GET_PUBLIC_PROFILE = """select u.id, u.name, u.avatar_url, u.is_creator, u.created_at,
+GET_PUBLIC_PROFILE = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.created_at,
        coalesce(t.total_xp, 0)::bigint as total_xp,
        (select count(*) from follows f where f.followee_id = u.id)::bigint as followers_count,
        (select count(*) from follows f where f.follower_id = u.id)::bigint as following_count,
@@ -28,6 +29,7 @@ class GetPublicProfileRow(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None
     created_at: datetime.datetime
     total_xp: int
     followers_count: int
@@ -50,7 +52,8 @@ async def get_public_profile(
     return GetPublicProfileRow(*record)
 
 
-SEARCH_USERS_BY_PREFIX = """select u.id, u.name, u.avatar_url, u.is_creator,
+SEARCH_USERS_BY_PREFIX = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = $1 and f.followee_id = u.id
@@ -66,6 +69,7 @@ class SearchUsersByPrefixRow(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None
     total_xp: int
     is_following: bool
 
@@ -86,7 +90,8 @@ async def search_users_by_prefix(
     return [SearchUsersByPrefixRow(*record) for record in records]
 
 
-SEARCH_USERS_BY_SUBSTRING = """select u.id, u.name, u.avatar_url, u.is_creator,
+SEARCH_USERS_BY_SUBSTRING = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = $1 and f.followee_id = u.id
@@ -108,6 +113,7 @@ class SearchUsersBySubstringRow(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None
     total_xp: int
     is_following: bool
 
@@ -207,7 +213,8 @@ async def count_followers(conn: Connection, *, followee_id: uuid.UUID) -> int | 
     return cast("int | None", value)
 
 
-LIST_FOLLOWERS = """select u.id, u.name, u.avatar_url, u.is_creator,
+LIST_FOLLOWERS = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = $1 and m.followee_id = u.id
@@ -225,6 +232,7 @@ class ListFollowersRow(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None
     total_xp: int
     is_following: bool
     followed_at: datetime.datetime
@@ -243,7 +251,8 @@ async def list_followers(
     return [ListFollowersRow(*record) for record in records]
 
 
-LIST_FOLLOWING = """select u.id, u.name, u.avatar_url, u.is_creator,
+LIST_FOLLOWING = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
+       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = $1 and m.followee_id = u.id
@@ -261,6 +270,7 @@ class ListFollowingRow(msgspec.Struct, frozen=True):
     name: str
     avatar_url: str | None
     is_creator: bool
+    creator_tier: int | None
     total_xp: int
     is_following: bool
     followed_at: datetime.datetime

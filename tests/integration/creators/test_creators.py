@@ -13,32 +13,17 @@ import uuid
 import asyncpg
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.creators.billing_hooks import billing_hooks
 from app.creators.links import CODE_LENGTH
-from app.server import create_app
-from app.settings import CreatorSettings, StripeSettings
-from tests.conftest import make_settings
-from tests.integration.billing.stripe_support import PREVIOUS, SECRET, deliver
+from tests.integration.billing.stripe_support import deliver
 from tests.integration.billing.test_stripe_webhook import subscription_event
 from tests.support import PASSWORD, bearer, sign_up
 
 SUB = "/api/v1/subscription"
 NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 CAUSE = Cause("test", "creators")
-
-
-@pytest.fixture
-async def client(database_url: str):
-    settings = msgspec.structs.replace(
-        make_settings(database_url),
-        stripe=StripeSettings(webhook_secret=SECRET, previous_webhook_secret=PREVIOUS),
-        creators=CreatorSettings(max_links=3),
-    )
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
-        yield test_client
 
 
 def state(user_id: str, **overrides: object) -> ProviderState:

@@ -188,6 +188,8 @@ async def test_the_route(client, db) -> None:
         "user_id",
         "username",
         "avatar_url",
+        "is_creator",
+        "creator_tier",
         "total_xp",
         "period_xp",
         "level",

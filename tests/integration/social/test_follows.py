@@ -17,7 +17,7 @@ from app.users import social
 from tests.support import PASSWORD, bearer, sign_up
 
 USERS = "/api/v1/users"
-LISTED_FIELDS = {"id", "name", "avatar_url", "is_creator", "level", "is_following", "followed_at"}
+LISTED_FIELDS = {"id", "name", "avatar_url", "is_creator", "creator_tier", "level", "is_following", "followed_at"}
 
 
 def follow_path(auth: dict) -> str:

@@ -18,6 +18,7 @@ PUBLIC_FIELDS = {
     "name",
     "avatar_url",
     "is_creator",
+    "creator_tier",
     "created_at",
     "total_xp",
     "level",
@@ -25,7 +26,7 @@ PUBLIC_FIELDS = {
     "following_count",
     "is_following",
 }
-SUMMARY_FIELDS = {"id", "name", "avatar_url", "is_creator", "level", "is_following"}
+SUMMARY_FIELDS = {"id", "name", "avatar_url", "is_creator", "creator_tier", "level", "is_following"}
 
 
 async def add_user(db: asyncpg.Connection, name: str) -> str:
@@ -68,7 +69,7 @@ async def test_a_public_profile_has_public_fields_only(client, db: asyncpg.Conne
     assert profile["created_at"] == ada["user"]["created_at"]
     assert (profile["total_xp"], profile["level"]) == (300, 3)
     assert (profile["followers_count"], profile["following_count"], profile["is_following"]) == (0, 0, False)
-    for private in (ada["user"]["email"], "vegan", "Europe/London", "tier", "subscription", "email"):
+    for private in (ada["user"]["email"], "vegan", "Europe/London", "tier_slug", "subscription", "email"):
         assert private not in response.text
 
     await client.post(f"{USERS}/{ada['user']['id']}/follow", headers=bearer(viewer))
