@@ -18,6 +18,9 @@ Cuisine = Literal[
     "chinese", "japanese", "korean", "thai", "vietnamese", "indian", "caribbean", "african", "fusion",
 ]  # fmt: skip
 DietaryTag = Literal["vegetarian", "vegan", "gluten_free", "dairy_free", "nut_free", "low_carb", "high_protein"]
+# A picture of the dish: https only, naming a host, bounded; the shape recipes.image_url is checked for (0027;
+# PostgreSQL's `$` is the end of the string, Python's `\Z`).
+ImageUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?\Z")]
 
 
 class RecipeIngredient(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -40,6 +43,7 @@ class RecipeData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     dietary_tags: list[DietaryTag]
     ingredients: Annotated[list[RecipeIngredient], msgspec.Meta(min_length=1)]
     steps: Annotated[list[str], msgspec.Meta(min_length=1)]
+    image_url: ImageUrl | None = None
 
 
 def read_recipes(data_dir: Path = DATA_DIR) -> list[RecipeData]:
@@ -67,6 +71,7 @@ async def load_recipes(conn: Connection, recipes: list[RecipeData]) -> int:
                 dietary_tags=list(recipe.dietary_tags),
                 ingredients=recipe.ingredients,
                 steps=recipe.steps,
+                image_url=recipe.image_url,
             )
             assert recipe_id is not None  # insert ... returning
             await q.unlink_recipe_ingredients(conn, recipe_id=recipe_id)

@@ -33,6 +33,12 @@ class Recipe(msgspec.Struct, frozen=True):
     difficulty: str | None = None
     cuisine_type: str | None = None
     dietary_tags: list[str] = []
+    image_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="An https picture of the dish (catalog recipes that have one); never set by a client."
+        ),
+    ] = None
     source: Literal["catalog", "generated"] = "catalog"
     is_favorited: bool | None = None
 

@@ -32,6 +32,7 @@ def recipe_of(row: RecipeRow) -> Recipe:
         difficulty=row.difficulty,
         cuisine_type=row.cuisine,
         dietary_tags=row.dietary_tags,
+        image_url=row.image_url,
         source="catalog" if row.user_id is None else "generated",
     )
 

@@ -37,7 +37,7 @@ where rr.recipe_id = @recipe_id and rr.user_id <> @user_id;
 
 -- name: ListSavedRecipes :many
 select r.id, r.user_id, r.slug, r.title, r.description, r.cuisine, r.meal_type, r.difficulty, r.prep_minutes,
-       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.created_at,
+       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.image_url, r.created_at,
        exists (select 1 from favorite_recipes f where f.user_id = s.user_id and f.recipe_id = r.id) as is_favorited
 from saved_recipes s
 join recipes r on r.id = s.recipe_id
@@ -47,7 +47,7 @@ limit @max_rows offset @skip;
 
 -- name: ListOwnRecipes :many
 select r.id, r.user_id, r.slug, r.title, r.description, r.cuisine, r.meal_type, r.difficulty, r.prep_minutes,
-       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.created_at,
+       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.image_url, r.created_at,
        exists (select 1 from favorite_recipes f where f.user_id = r.user_id and f.recipe_id = r.id) as is_favorited
 from recipes r
 where r.user_id = @user_id

@@ -1,16 +1,16 @@
 -- name: UpsertCatalogRecipe :one
 insert into recipes (
     slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings, dietary_tags,
-    ingredients, steps
+    ingredients, steps, image_url
 ) values (
     @slug, @title, @description, @cuisine, @meal_type, @difficulty, @prep_minutes, @cook_minutes, @servings,
-    @dietary_tags, @ingredients, @steps
+    @dietary_tags, @ingredients, @steps, sqlc.narg(image_url)
 )
 on conflict (slug) do update set
     title = excluded.title, description = excluded.description, cuisine = excluded.cuisine,
     meal_type = excluded.meal_type, difficulty = excluded.difficulty, prep_minutes = excluded.prep_minutes,
     cook_minutes = excluded.cook_minutes, servings = excluded.servings, dietary_tags = excluded.dietary_tags,
-    ingredients = excluded.ingredients, steps = excluded.steps
+    ingredients = excluded.ingredients, steps = excluded.steps, image_url = excluded.image_url
 returning id;
 
 -- name: UnlinkRecipeIngredients :exec
@@ -53,13 +53,13 @@ order by r.title, r.id;
 -- name: GetRecipe :one
 -- A catalog recipe, or the caller's own.
 select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings,
-       dietary_tags, ingredients, steps, created_at
+       dietary_tags, ingredients, steps, image_url, created_at
 from recipes
 where id = @id and (user_id is null or user_id = @user_id);
 
 -- name: GetRecipes :many
 select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings,
-       dietary_tags, ingredients, steps, created_at
+       dietary_tags, ingredients, steps, image_url, created_at
 from recipes
 where id = any(@ids::uuid[]) and (user_id is null or user_id = @user_id);
 

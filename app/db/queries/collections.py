@@ -106,7 +106,7 @@ async def rate_recipe(
 
 LIST_SAVED_RECIPES = (
     "select r.id, r.user_id, r.slug, r.title, r.description, r.cuisine, r.meal_type, r.difficulty, r.prep_minutes,\n"
-    "       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.created_at,\n"
+    "       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.image_url, r.created_at,\n"
     "       exists (select 1 from favorite_recipes f where f.user_id = s.user_id and f.recipe_id = r.id) as "
     "is_favorited\n"
     "from saved_recipes s\n"
@@ -132,6 +132,7 @@ class ListSavedRecipesRow(msgspec.Struct, frozen=True):
     dietary_tags: list[str]
     ingredients: Any
     steps: Any
+    image_url: str | None
     created_at: datetime.datetime
     is_favorited: bool
 
@@ -149,7 +150,7 @@ async def list_saved_recipes(
 
 LIST_OWN_RECIPES = (
     "select r.id, r.user_id, r.slug, r.title, r.description, r.cuisine, r.meal_type, r.difficulty, r.prep_minutes,\n"
-    "       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.created_at,\n"
+    "       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.image_url, r.created_at,\n"
     "       exists (select 1 from favorite_recipes f where f.user_id = r.user_id and f.recipe_id = r.id) as "
     "is_favorited\n"
     "from recipes r\n"
@@ -174,6 +175,7 @@ class ListOwnRecipesRow(msgspec.Struct, frozen=True):
     dietary_tags: list[str]
     ingredients: Any
     steps: Any
+    image_url: str | None
     created_at: datetime.datetime
     is_favorited: bool
 

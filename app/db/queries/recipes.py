@@ -13,16 +13,16 @@ from app.db.types import Connection
 
 UPSERT_CATALOG_RECIPE = """insert into recipes (
     slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings, dietary_tags,
-    ingredients, steps
+    ingredients, steps, image_url
 ) values (
     $1, $2, $3, $4, $5, $6, $7, $8, $9,
-    $10, $11, $12
+    $10, $11, $12, $13
 )
 on conflict (slug) do update set
     title = excluded.title, description = excluded.description, cuisine = excluded.cuisine,
     meal_type = excluded.meal_type, difficulty = excluded.difficulty, prep_minutes = excluded.prep_minutes,
     cook_minutes = excluded.cook_minutes, servings = excluded.servings, dietary_tags = excluded.dietary_tags,
-    ingredients = excluded.ingredients, steps = excluded.steps
+    ingredients = excluded.ingredients, steps = excluded.steps, image_url = excluded.image_url
 returning id"""
 
 
@@ -41,6 +41,7 @@ async def upsert_catalog_recipe(
     dietary_tags: list[str],
     ingredients: Any,
     steps: Any,
+    image_url: str | None,
 ) -> uuid.UUID | None:
     value = await conn.fetchval(
         UPSERT_CATALOG_RECIPE,
@@ -56,6 +57,7 @@ async def upsert_catalog_recipe(
         dietary_tags,
         ingredients,
         steps,
+        image_url,
     )
     return cast("uuid.UUID | None", value)
 
@@ -139,7 +141,7 @@ async def catalog_for_ranking(conn: Connection) -> list[CatalogForRankingRow]:
 GET_RECIPE = (
     "select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, "
     "servings,\n"
-    "       dietary_tags, ingredients, steps, created_at\n"
+    "       dietary_tags, ingredients, steps, image_url, created_at\n"
     "from recipes\n"
     "where id = $1 and (user_id is null or user_id = $2)"
 )
@@ -160,6 +162,7 @@ class GetRecipeRow(msgspec.Struct, frozen=True):
     dietary_tags: list[str]
     ingredients: Any
     steps: Any
+    image_url: str | None
     created_at: datetime.datetime
 
 
@@ -174,7 +177,7 @@ async def get_recipe(conn: Connection, *, id: uuid.UUID, user_id: uuid.UUID | No
 GET_RECIPES = (
     "select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, "
     "servings,\n"
-    "       dietary_tags, ingredients, steps, created_at\n"
+    "       dietary_tags, ingredients, steps, image_url, created_at\n"
     "from recipes\n"
     "where id = any($1::uuid[]) and (user_id is null or user_id = $2)"
 )
@@ -195,6 +198,7 @@ class GetRecipesRow(msgspec.Struct, frozen=True):
     dietary_tags: list[str]
     ingredients: Any
     steps: Any
+    image_url: str | None
     created_at: datetime.datetime
 
 
