@@ -5,6 +5,7 @@ under a per-user lock so that parallel saves cannot pass it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
@@ -18,7 +19,7 @@ from app.db.types import Connection
 from app.gamification import achievements
 from app.gamification.xp import award
 from app.recipes.schemas import Recipe
-from app.recipes.service import recipe_of
+from app.recipes.service import recipes_of
 from app.settings import Settings
 
 
@@ -111,16 +112,20 @@ async def rate(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID, ratin
     return RatingState(rating, round((others.others_sum + rating) / count, 2), count, given.xp_awarded)
 
 
-def _with_favorite(row: q.ListSavedRecipesRow | q.ListOwnRecipesRow) -> Recipe:
-    return msgspec.structs.replace(recipe_of(row), is_favorited=row.is_favorited)
+async def _with_favorite(conn: Connection, rows: Sequence[q.ListSavedRecipesRow | q.ListOwnRecipesRow]) -> list[Recipe]:
+    recipes = await recipes_of(conn, rows)
+    return [
+        msgspec.structs.replace(recipe, is_favorited=row.is_favorited)
+        for row, recipe in zip(rows, recipes, strict=True)
+    ]
 
 
 async def saved_recipes(conn: Connection, user_id: uuid.UUID, *, limit: int, offset: int) -> list[Recipe]:
-    return [_with_favorite(r) for r in await q.list_saved_recipes(conn, user_id=user_id, max_rows=limit, skip=offset)]
+    return await _with_favorite(conn, await q.list_saved_recipes(conn, user_id=user_id, max_rows=limit, skip=offset))
 
 
 async def own_recipes(conn: Connection, user_id: uuid.UUID, *, limit: int, offset: int) -> list[Recipe]:
-    return [_with_favorite(r) for r in await q.list_own_recipes(conn, user_id=user_id, max_rows=limit, skip=offset)]
+    return await _with_favorite(conn, await q.list_own_recipes(conn, user_id=user_id, max_rows=limit, skip=offset))
 
 
 async def delete_own(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -> None:

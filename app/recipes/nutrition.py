@@ -1,16 +1,27 @@
 """Recipe nutrition from the ingredient table: each line converted to grams (app/ingredients/units.py) and summed,
-with a report of what could not be counted instead of silent guesses."""
+with a report of what could not be counted instead of silent guesses. The one source of per-serving nutrition:
+GET /recipes/{id}/nutrition reports it in full, and every Recipe body carries its per-serving part as
+`nutrition_info` when enough of the recipe could be counted (docs/cooking.md, "nutrition_info")."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
 
 import msgspec
 
 from app.db.queries import recipes as q
 from app.db.types import Connection
 from app.ingredients.units import UnitWeights, to_grams
-from app.recipes.schemas import IngredientLine
+from app.recipes.schemas import IngredientLine, NutritionInfo
 
+log = logging.getLogger("cookcam.recipes")
 NUTRIENTS = ("calories", "protein", "carbs", "fat", "fiber", "sugar", "sodium")
+# nutrition_info is given when at least this share of the lines with a quantity was counted: below it, the sum
+# of what was counted would pass for the recipe's nutrition while missing much of it.
+MIN_COVERAGE = 0.75
+# The table's rows by ingredient name and by each alias.
+IngredientFacts = dict[str, q.NutritionFactsRow]
 
 
 class NutritionValues(msgspec.Struct, frozen=True):
@@ -42,13 +53,38 @@ class RecipeNutrition(msgspec.Struct, frozen=True):
     match_quality: MatchQuality
 
 
+async def ingredient_facts(conn: Connection, lines: Iterable[IngredientLine]) -> IngredientFacts:
+    """What nutrition needs of the table ingredients these lines (of one recipe or many) name: one query."""
+    names = sorted({line.name for line in lines})
+    if not names:
+        return {}
+    return {name: row for row in await q.nutrition_facts(conn, names=names) for name in (row.name, *row.aliases)}
+
+
 async def nutrition(
     conn: Connection, lines: list[IngredientLine], recipe_servings: int, servings: int
 ) -> RecipeNutrition:
-    facts = {}
-    for row in await q.nutrition_facts(conn, names=sorted({line.name for line in lines})):
-        for name in (row.name, *row.aliases):
-            facts[name] = row
+    return count_nutrition(lines, await ingredient_facts(conn, lines), recipe_servings, servings)
+
+
+def nutrition_info(lines: list[IngredientLine], facts: IngredientFacts, servings: int | None) -> NutritionInfo | None:
+    """A Recipe body's nutrition_info: the per-serving figures GET /recipes/{id}/nutrition reports, or None when
+    too little of the recipe could be counted or a figure is beyond what a serving can hold (NutritionInfo's
+    bounds: a stored recipe with absurd quantities answers unknown, not an absurd number)."""
+    report = count_nutrition(lines, facts, servings or 1, servings or 1)
+    quality = report.match_quality
+    if quality.counted == 0 or quality.coverage < MIN_COVERAGE:
+        return None
+    try:
+        return msgspec.convert(msgspec.structs.asdict(report.per_serving), NutritionInfo)
+    except msgspec.ValidationError as exc:
+        log.warning("Recipe nutrition out of bounds, answered as unknown: %s", exc)
+        return None
+
+
+def count_nutrition(
+    lines: list[IngredientLine], facts: IngredientFacts, recipe_servings: int, servings: int
+) -> RecipeNutrition:
     totals = dict.fromkeys(NUTRIENTS, 0.0)
     unmatched, unconvertible, to_taste = [], [], []
     counted = 0

@@ -20,6 +20,24 @@ class IngredientLine(msgspec.Struct, frozen=True):
     note: str | None = None
 
 
+# Per serving; the upper bounds are what one serving can plausibly hold.
+Kcal = Annotated[float, msgspec.Meta(ge=0, le=10_000, description="kcal per serving")]
+Grams = Annotated[float, msgspec.Meta(ge=0, le=1_000, description="grams per serving")]
+Milligrams = Annotated[float, msgspec.Meta(ge=0, le=50_000, description="milligrams per serving")]
+
+
+class NutritionInfo(msgspec.Struct, frozen=True):
+    """Per serving: calories in kcal, protein, carbs, fat and fiber in grams, sodium in milligrams. The bounds are
+    what a serving can plausibly hold: a computation beyond them is answered as unknown (null), never as a number."""
+
+    calories: Kcal
+    protein: Grams
+    carbs: Grams
+    fat: Grams
+    fiber: Grams
+    sodium: Milligrams
+
+
 class Recipe(msgspec.Struct, frozen=True):
     id: uuid.UUID
     title: str
@@ -33,6 +51,14 @@ class Recipe(msgspec.Struct, frozen=True):
     difficulty: str | None = None
     cuisine_type: str | None = None
     dietary_tags: list[str] = []
+    nutrition_info: Annotated[
+        NutritionInfo | None,
+        msgspec.Meta(
+            description="Per serving (kcal; grams; sodium in mg), computed from the ingredient lines with the "
+            "ingredient table, as GET /recipes/{id}/nutrition's per_serving; null when too few lines could be "
+            "counted or the result is implausible."
+        ),
+    ] = None
     image_url: Annotated[
         str | None,
         msgspec.Meta(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from collections.abc import Sequence
 
 import msgspec
 
@@ -10,7 +12,7 @@ from app.core.errors import NotFound
 from app.db.queries import collections as collections_q
 from app.db.queries import recipes as q
 from app.db.types import Connection
-from app.recipes.nutrition import RecipeNutrition, nutrition
+from app.recipes.nutrition import IngredientFacts, RecipeNutrition, ingredient_facts, nutrition, nutrition_info
 from app.recipes.ranking import CatalogRanking
 from app.recipes.schemas import IngredientLine, Match, Recipe, Suggestion, Suggestions, SuggestionsRequest
 
@@ -18,11 +20,18 @@ from app.recipes.schemas import IngredientLine, Match, Recipe, Suggestion, Sugge
 RecipeRow = q.GetRecipeRow | q.GetRecipesRow | collections_q.ListSavedRecipesRow | collections_q.ListOwnRecipesRow
 
 
-def recipe_of(row: RecipeRow) -> Recipe:
+async def recipes_of(conn: Connection, rows: Sequence[RecipeRow]) -> list[Recipe]:
+    """Recipe bodies for rows of whole recipes, with their nutrition from one look-up of the ingredient table."""
+    lines = [msgspec.convert(row.ingredients, list[IngredientLine]) for row in rows]
+    facts = await ingredient_facts(conn, itertools.chain.from_iterable(lines))
+    return [_recipe(row, own_lines, facts) for row, own_lines in zip(rows, lines, strict=True)]
+
+
+def _recipe(row: RecipeRow, lines: list[IngredientLine], facts: IngredientFacts) -> Recipe:
     return Recipe(
         id=row.id,
         title=row.title,
-        ingredients=msgspec.convert(row.ingredients, list[IngredientLine]),
+        ingredients=lines,
         instructions=msgspec.convert(row.steps, list[str]),
         created_at=row.created_at,
         description=row.description,
@@ -32,6 +41,7 @@ def recipe_of(row: RecipeRow) -> Recipe:
         difficulty=row.difficulty,
         cuisine_type=row.cuisine,
         dietary_tags=row.dietary_tags,
+        nutrition_info=nutrition_info(lines, facts, row.servings),
         image_url=row.image_url,
         source="catalog" if row.user_id is None else "generated",
     )
@@ -50,23 +60,31 @@ async def suggest(
         required_tags=list(request.dietary_tags),
         limit=request.limit,
     )
-    recipes = {row.id: recipe_of(row) for row in await q.get_recipes(conn, ids=[r.id for r in ranked], user_id=user_id)}
+    rows = await q.get_recipes(conn, ids=[r.id for r in ranked], user_id=user_id)
+    recipes = {recipe.id: recipe for recipe in await recipes_of(conn, rows)}
     return Suggestions(
         suggestions=[Suggestion(recipes[r.id], Match(r.matched, r.missing)) for r in ranked if r.id in recipes],
         unrecognised=[name for name in names if name not in recognised],
     )
 
 
-async def get_recipe(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -> Recipe:
+async def _visible_recipe(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -> q.GetRecipeRow:
     row = await q.get_recipe(conn, id=recipe_id, user_id=user_id)
     if row is None:
         raise NotFound("RECIPE_NOT_FOUND", "There is no such recipe.")
-    return recipe_of(row)
+    return row
+
+
+async def get_recipe(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -> Recipe:
+    [recipe] = await recipes_of(conn, [await _visible_recipe(conn, user_id, recipe_id)])
+    return recipe
 
 
 async def recipe_nutrition(
     conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID, servings: int | None
 ) -> RecipeNutrition:
-    recipe = await get_recipe(conn, user_id, recipe_id)
-    recipe_servings = recipe.servings or 1
-    return await nutrition(conn, recipe.ingredients, recipe_servings, servings or recipe_servings)
+    row = await _visible_recipe(conn, user_id, recipe_id)
+    lines = msgspec.convert(row.ingredients, list[IngredientLine])
+    # The same servings rule as nutrition_info (service.recipes_of): a recipe that states none is one serving.
+    recipe_servings = row.servings or 1
+    return await nutrition(conn, lines, recipe_servings, servings or recipe_servings)
