@@ -28,6 +28,9 @@ from app.settings import Settings
 PROMPT_VERSION = "2026-11-25.1"
 GENERATION_METRIC = "recipe_generations"
 LIMIT_CODE = "RECIPE_LIMIT_REACHED"
+# The most of anything a generated line may ask for, in its own unit (10,000 g, ml or pieces): the model's
+# quantities feed the recipe's nutrition, so an absurd one is refused with the reply rather than summed.
+MAX_QUANTITY = 10_000
 Text = Annotated[str, msgspec.Meta(max_length=40)]
 Difficulty = Literal["easy", "medium", "hard"]
 MealType = Literal["breakfast", "lunch", "dinner", "snack", "dessert"]
@@ -416,7 +419,7 @@ def _checked(recipe: ModelRecipe) -> ModelRecipe:
         and 0 <= recipe.prep_minutes <= 10_000
         and 0 <= recipe.cook_minutes <= 10_000
         and 1 <= recipe.servings <= 50
-        and all(line.quantity is None or line.quantity > 0 for line in recipe.ingredients)
+        and all(line.quantity is None or 0 < line.quantity <= MAX_QUANTITY for line in recipe.ingredients)
     )
     if not sane:
         raise BadGateway("AI_BAD_RESPONSE", "The AI provider's recipe was incomplete; try again.")

@@ -162,6 +162,40 @@ async def test_unusable_replies_cache_nothing_and_count_nothing(ai_client, opena
     assert (await ai_client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).status_code == 200
 
 
+async def test_generated_recipes_take_nutrition_from_the_table_not_the_model(ai_client, openai, db) -> None:
+    """The model is asked for ingredients, not for nutrition or pictures: nutrition_info is counted from its lines
+    with the ingredient table; a quantity beyond belief refuses the reply (nothing stored), and lines that are each
+    believable but together beyond what a serving can hold give a recipe whose nutrition is unknown."""
+    await load_ingredients(db, read_catalog())
+    auth = await sign_up(ai_client)
+    openai.reply_json(ideas())
+    session_id = (await ai_client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).json()["session_id"]
+
+    def pick(n: int) -> dict:
+        return {"session_id": session_id, "selected_preview": {"id": f"ai-{n}"}}
+
+    openai.reply_json(RECIPE)
+    recipe = (await ai_client.post(DETAILED, headers=bearer(auth), json=pick(1))).json()["recipe"]
+    asked = openai.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]
+    assert "nutrition_info" not in asked and "image_url" not in asked
+    chicken = {item.name: item for item in read_catalog()}["chicken thigh"]
+    assert recipe["nutrition_info"]["calories"] == pytest.approx(chicken.per_100g.calories * 4 / 2, abs=0.1)
+    assert recipe["image_url"] is None
+    report = (await ai_client.get(f"/api/v1/recipes/{recipe['id']}/nutrition", headers=bearer(auth))).json()
+    assert {key: report["per_serving"][key] for key in recipe["nutrition_info"]} == recipe["nutrition_info"]
+    for quantity in (50_000, 0, -200):
+        line = {"name": "butter", "quantity": quantity, "unit": "g", "note": None}
+        openai.reply_json({**RECIPE, "ingredients": [line]})
+        refused = await ai_client.post(DETAILED, headers=bearer(auth), json=pick(2))
+        assert (refused.status_code, refused.json()["code"]) == (502, "AI_BAD_RESPONSE"), quantity
+    assert await db.fetchval("select count(*) from recipes") == 1
+    butter = {"name": "butter", "quantity": 2000, "unit": "g", "note": None}
+    openai.reply_json({**RECIPE, "servings": 1, "ingredients": [butter]})
+    rich = await ai_client.post(DETAILED, headers=bearer(auth), json=pick(2))
+    assert rich.status_code == 200, rich.text
+    assert rich.json()["recipe"]["nutrition_info"] is None
+
+
 async def test_the_free_tier_has_ten_generations_a_month(ai_client, openai, db) -> None:
     auth = await sign_up(ai_client)
     openai.respond = lambda body: ideas()
