@@ -8,8 +8,10 @@ tests/contract/, so the suite also runs in a clone on its own; the copy must the
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
+from app.ingredients.catalog import load_ingredients, read_catalog
 from tests.support import bearer, sign_up
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +56,14 @@ def contract_fields(text: str) -> dict[str, set[str]]:
     return shapes
 
 
+def contract_nested_fields(text: str, shape: str, field: str) -> set[str]:
+    """The names inside one field's braces in a definition: `nutrition_info?{calories, protein, ...}`."""
+    body = dict(_SHAPE.findall(text))[shape]
+    nested = re.search(rf"\b{field}\??\{{([^{{}}]*)\}}", body)
+    assert nested is not None, f"{shape}.{field} names no fields"
+    return {name.strip() for name in nested.group(1).split(",")}
+
+
 def test_the_copy_of_the_contract_is_current() -> None:
     """Where shared/ is beside the checkout, the copy the suite falls back on says the same."""
     if SHARED_CONTRACT.exists():
@@ -69,6 +79,15 @@ def test_the_contract_is_read_as_expected() -> None:
     assert {("GET", "/api/v1/auth/me"), ("PUT", "/api/v1/users/preferences"), ("GET", "/health")} <= calls
     assert {"User", "AuthResponse", "GamificationProfile", "UserSubscription", "Recipe"} <= set(contract_fields(text))
     assert "is_creator" in contract_fields(text)["User"]
+    assert {"nutrition_info", "image_url", "is_favorited"} <= contract_fields(text)["Recipe"]
+    assert contract_nested_fields(text, "Recipe", "nutrition_info") == {
+        "calories",
+        "protein",
+        "carbs",
+        "fat",
+        "fiber",
+        "sodium",
+    }
 
 
 def test_every_method_and_path_of_the_contract_is_served(client) -> None:
@@ -96,3 +115,34 @@ async def test_bodies_carry_every_field_the_contract_names(client) -> None:
             assert response.status_code == 200, (path, response.text)
             assert sorted(shapes[shape] - set(response.json())) == [], path
     assert shapes["User"] <= set(auth["user"])
+
+
+async def test_recipe_bodies_carry_every_field_the_contract_names(client, db) -> None:
+    """GET /recipes/{id}, the caller's own list and the saved list, for a recipe whose nutrition is known (so that
+    nutrition_info is an object whose keys can be checked, not null)."""
+    text = _contract()
+    recipe_fields = contract_fields(text)["Recipe"]
+    nutrition_fields = contract_nested_fields(text, "Recipe", "nutrition_info")
+    await load_ingredients(db, read_catalog())
+    auth = await sign_up(client)
+    headers = bearer(auth)
+    recipe_id = await db.fetchval(
+        "insert into recipes (user_id, title, servings, ingredients, steps) values ($1, 'Rice', 2, $2, $3)"
+        " returning id",
+        uuid.UUID(auth["user"]["id"]),
+        [{"name": "rice", "quantity": 150, "unit": "g"}, {"name": "egg", "quantity": 2, "unit": "piece"}],
+        ["Cook the rice.", "Fry the eggs."],
+    )
+    assert (await client.post(f"/api/v1/recipes/{recipe_id}/save", headers=headers)).status_code == 200
+    one = await client.get(f"/api/v1/recipes/{recipe_id}", headers=headers)
+    assert one.status_code == 200, one.text
+    bodies = [one.json()]
+    for path in ("/api/v1/recipes", "/api/v1/recipes/saved/my"):
+        response = await client.get(path, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+        bodies += response.json()["recipes"]
+    assert len(bodies) == 3
+    for body in bodies:
+        assert sorted(recipe_fields - set(body)) == []
+        assert isinstance(body["nutrition_info"], dict), body
+        assert sorted(nutrition_fields - set(body["nutrition_info"])) == []
