@@ -260,7 +260,12 @@ async def test_the_one_step_flows_and_variations_from_the_catalog(client, catalo
     for path in ("/api/v1/recipes/generate-full", "/api/v1/recipes/generate"):
         full = await client.post(path, headers=bearer(auth), json=INGREDIENTS)
         assert full.status_code == 200, full.text
-        assert full.json()["recipe"]["source"] == "catalog"
+        recipe = full.json()["recipe"]
+        assert recipe["source"] == "catalog"
+        # The same Recipe body as GET /recipes/{id}: nutrition per serving and the picture (none in the catalog yet).
+        same = (await client.get(f"/api/v1/recipes/{recipe['id']}", headers=bearer(auth))).json()
+        assert recipe["nutrition_info"] is not None and recipe["nutrition_info"] == same["nutrition_info"]
+        assert recipe["image_url"] is None
     nothing = await client.post(
         "/api/v1/recipes/generate-full", headers=bearer(auth), json={"detected_ingredients": ["zzz"]}
     )
