@@ -204,7 +204,7 @@ def missing(value: Any, body: Body, where: str = "") -> list[str]:
     null only where the contract writes `?`; a nested list must hold something to check, and exactly `[n]` items
     where the contract says so)."""
     if not isinstance(value, dict):
-        return [f"{where or 'body'}: not an object"]
+        return [f"{where.rstrip('.') or 'body'}: {value!r} is not an object"]
     problems = []
     for name, field in body.items():
         if name not in value:
@@ -215,13 +215,15 @@ def missing(value: Any, body: Body, where: str = "") -> list[str]:
             problems.append(f"{where}{name}: {found!r}, not {field.literal!r}")
         if field.fields is None or (found is None and field.optional):
             continue
-        items = found if field.many and isinstance(found, list) else [found]
-        if field.many and (not isinstance(found, list) or not found):
-            problems.append(f"{where}{name}: no items to check")
-        if field.count is not None and len(items) != field.count:
-            problems.append(f"{where}{name}: {len(items)} items, not {field.count}")
-        for index, item in enumerate(items):
-            problems += missing(item, field.fields, f"{where}{name}[{index}]." if field.many else f"{where}{name}.")
+        if not field.many:
+            problems += missing(found, field.fields, f"{where}{name}.")
+        elif not isinstance(found, list) or not found:
+            problems.append(f"{where}{name}: {found!r}, no items to check")
+        elif field.count is not None and len(found) != field.count:
+            problems.append(f"{where}{name}: {len(found)} items, not {field.count}")
+        else:
+            for index, item in enumerate(found):
+                problems += missing(item, field.fields, f"{where}{name}[{index}].")
     return problems
 
 
@@ -288,6 +290,7 @@ class Walk:
     async def __call__(
         self, method: str, path: str, *ids: object, auth: dict | None = None, **request: Any
     ) -> httpx.Response:
+        assert path.count("{") == len(ids), (path, ids)
         values = iter(ids)
         concrete = re.sub(r"\{[^}]*\}", lambda _: str(next(values)), path)
         headers = {**(bearer(auth) if auth else {}), **request.pop("headers", {})}
@@ -470,7 +473,8 @@ async def _stripe_subscription(walk: Walk, cook: dict, stripe: FakeStripe) -> No
     stripe.subscriptions[subscription["id"]] = subscription
     payload = msgspec.json.encode(event)
     signed = {"Content-Type": "application/json", "Stripe-Signature": signature(payload)}
-    await walk("POST", "/api/v1/subscription/webhook/stripe", headers=signed, content=payload)
+    delivered = await walk("POST", "/api/v1/subscription/webhook/stripe", headers=signed, content=payload)
+    assert delivered.json()["outcome"] == "processed"
     await walk("GET", "/api/v1/subscription/status", auth=cook)
     await walk("POST", "/api/v1/subscription/portal", auth=cook, json={"return_url": "cookcam://subscription"})
     change = {"tier": "creator", "billing_period": "yearly"}
@@ -499,7 +503,7 @@ async def _creator(walk: Walk, cook: dict, providers: Providers) -> None:
     )
     renewal = providers.apple.renewal_info(renewed)
     notification = providers.apple.notification("DID_RENEW", transaction=renewed, renewal_info=renewal)
-    await walk("POST", "/api/v1/iap/notifications/apple", json=notification)
+    assert (await walk("POST", "/api/v1/iap/notifications/apple", json=notification)).json()["outcome"] == "processed"
 
     google = providers.google
     google_fan = await _sign_up(walk, "Walk Google Fan")
@@ -509,7 +513,8 @@ async def _creator(walk: Walk, cook: dict, providers: Providers) -> None:
     await walk("POST", "/api/v1/iap/validate-receipt", auth=google_fan, json=token)
     push = google.push_body(google.subscription_notification("walk-token", NotificationType.RENEWED))
     pubsub = {"Authorization": f"Bearer {google.pubsub_token(audience=AUDIENCE)}"}
-    await walk("POST", "/api/v1/iap/notifications/google", headers=pubsub, json=push)
+    pushed = await walk("POST", "/api/v1/iap/notifications/google", headers=pubsub, json=push)
+    assert pushed.json()["outcome"] == "processed"
 
     await walk("GET", "/api/v1/subscription/creator/revenue", auth=cook)
     await walk("GET", "/api/v1/subscription/creator/analytics", auth=cook)
