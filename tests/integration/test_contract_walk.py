@@ -169,13 +169,10 @@ NAMED_ELSEWHERE = {
     ("GET", "/api/v1/users/subscription"): "UserSubscription",
     ("GET", "/api/v1/recipes/{}"): "Recipe",  # the resource the Recipe shape describes
 }
-PENDING = {"Recipe": {"nutrition_info", "image_url"}}  # added by branch recipes
 
 
 def expected_answers(text: str) -> dict[tuple[str, str], Expected]:
     shapes = contract_shapes(text)
-    for shape, names in PENDING.items():
-        shapes[shape] = {name: field for name, field in shapes[shape].items() if name not in names}
     answers = {call: _resolved(expected, shapes) for call, expected in contract_bodies(text, shapes).items()}
     for call, same in SAME_AS.items():
         answers[call] = answers[same]
@@ -185,7 +182,7 @@ def expected_answers(text: str) -> dict[tuple[str, str], Expected]:
 
 
 def _resolved(expected: Expected, shapes: dict[str, Body]) -> Expected:
-    """Shapes named inside a body replaced by their (PENDING-trimmed) definitions."""
+    """Shapes named inside a body replaced by their definitions."""
     if expected.body is None:
         return expected
     return Expected(expected.status, _resolve(expected.body, shapes))
@@ -238,8 +235,7 @@ def test_the_contract_bodies_are_read_as_expected() -> None:
     assert shapes["User"]["kitchen_appliances"] == Field("kitchen_appliances", optional=True, many=True)
     bodies = contract_bodies(text, shapes)
     assert set(bodies) | set(SAME_AS) | set(NAMED_ELSEWHERE) <= contract_calls(text)
-    assert set(NAMED_ELSEWHERE.values()) | set(PENDING) <= set(shapes)
-    assert PENDING["Recipe"] <= set(shapes["Recipe"])
+    assert set(NAMED_ELSEWHERE.values()) <= set(shapes)
     assert len(bodies) >= 25  # 19 table rows and 6 calls with `-> {...}` today
 
     def body(method: str, path: str) -> Body:
