@@ -100,6 +100,7 @@ def production_like_env(**overrides: str) -> dict[str, str]:
         "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
         "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
         "BILLING_RECEIPT_KEYS": "k2026:cHJvZHVjdGlvbi1saWtlLXJlY2VpcHQta2V5LTMyYnk=",
+        "MAIL_SMTP_HOST": "smtp.cookcam.internal",
     }
     env.update(overrides)
     return env
