@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 import msgspec
 
+from app.auth.password_policy import check_new_password
 from app.auth.schemas import AuthResponse, Preferences, PreferencesUpdate, ProfileUpdate, SigninRequest, SignupRequest
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
@@ -78,6 +79,7 @@ async def _auth_response(
 
 
 async def sign_up(connect: ConnectionSource, issuer: Credentials, request: SignupRequest) -> AuthResponse:
+    check_new_password(request.password)
     password_hash = await issuer.passwords.hash(request.password)
     refresh_token = _new_refresh_token(issuer)
     async with connect() as conn:
