@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from app.auth import service
 from app.auth.schemas import (
     AuthResponse,
+    ChangePasswordRequest,
     Preferences,
     PreferencesUpdate,
     ProfileUpdate,
@@ -20,7 +21,7 @@ from app.auth.schemas import (
 )
 from app.auth.service import Credentials
 from app.auth.throttle import Throttle, provide_throttle
-from app.core.identity import CurrentUser, provide_caller
+from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
 
@@ -77,6 +78,38 @@ class AuthController(Controller):
         data: JSONBody[SignoutRequest | None] = None,
     ) -> None:
         await service.sign_out(db, caller, data.refresh_token if data else None)
+
+    @post(
+        "/signout-all",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="signOutEverywhere",
+        dependencies={"caller": Provide(provide_caller)},
+    )
+    async def signout_all(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> None:
+        """End every session of the account, this one included: every access and refresh token stops working and
+        open WebSockets are closed (`session.revoked`)."""
+        await service.sign_out_everywhere(db, caller)
+
+    @post(
+        "/change-password",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="changePassword",
+        # argon2id runs twice: no pooled connection is held meanwhile.
+        dependencies={"caller": Provide(provide_caller_briefly)},
+    )
+    async def change_password(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[ChangePasswordRequest],
+    ) -> None:
+        """Set a new password (the password policy applies: 422 PASSWORD_TOO_COMMON, ...) after checking the current
+        one (401 INVALID_PASSWORD; limited per account and address like sign-in, 429 RATE_LIMITED). Every other
+        session ends; this one stays. A notice goes to the account's address."""
+        await throttle.count("change-password", str(caller.id))
+        await service.change_password(connect, credentials, caller, data)
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:

@@ -39,6 +39,11 @@ class SignoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_token: OpaqueToken | None = None
 
 
+class ChangePasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: NewPassword
+
+
 class PreferencesUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Any subset of the cooking preferences (PUT /users/preferences); unknown fields are refused."""
 

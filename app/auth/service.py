@@ -10,8 +10,17 @@ from dataclasses import dataclass
 import asyncpg
 import msgspec
 
+from app.auth.emails import AccountMail, queue_account_email, timestamp
 from app.auth.password_policy import check_new_password
-from app.auth.schemas import AuthResponse, Preferences, PreferencesUpdate, ProfileUpdate, SigninRequest, SignupRequest
+from app.auth.schemas import (
+    AuthResponse,
+    ChangePasswordRequest,
+    Preferences,
+    PreferencesUpdate,
+    ProfileUpdate,
+    SigninRequest,
+    SignupRequest,
+)
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
 from app.core.passwords import Passwords
@@ -31,6 +40,8 @@ class Credentials:
     access_ttl_seconds: int
     refresh_ttl: datetime.timedelta
     passwords: Passwords
+    # Where the account's emails link to, and their Message-IDs' domain.
+    mail: AccountMail
 
 
 def _known_time_zone(name: str | None) -> str | None:
@@ -146,6 +157,51 @@ async def _revoke_session(conn: Connection, user_id: uuid.UUID, session_id: uuid
     if revoked:
         await publish(conn, user_id, RealtimeEvent(SESSION_REVOKED, {"session_id": str(session_id)}))
     return revoked
+
+
+async def _revoke_sessions(
+    conn: Connection, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """End every live session of the user but `keep`, telling each one's sockets (`session.revoked`)."""
+    ended = await q.revoke_user_sessions(conn, reason=reason, user_id=user_id, keep_session_id=keep)
+    for session_id in ended:
+        await publish(conn, user_id, RealtimeEvent(SESSION_REVOKED, {"session_id": str(session_id)}))
+    return ended
+
+
+async def sign_out_everywhere(conn: Connection, caller: CurrentUser) -> None:
+    """End every session of the caller, the current one included."""
+    async with conn.transaction():
+        await _revoke_sessions(conn, caller.id, "signout_all")
+
+
+async def change_password(
+    connect: ConnectionSource, issuer: Credentials, caller: CurrentUser, request: ChangePasswordRequest
+) -> None:
+    """Set a new password after verifying the current one; end every other session and tell the owner by email.
+    No connection is held while argon2id runs."""
+    check_new_password(request.new_password)
+    async with connect() as conn:
+        current_hash = await q.get_password_hash(conn, user_id=caller.id)
+    if not await issuer.passwords.verify(current_hash, request.current_password) or current_hash is None:
+        raise Unauthorized("INVALID_PASSWORD", "The current password is incorrect; the password was not changed.")
+    new_hash = await issuer.passwords.hash(request.new_password)
+    async with connect() as conn, conn.transaction():
+        if await q.replace_password_hash(conn, new_hash=new_hash, user_id=caller.id, old_hash=current_hash) != 1:
+            raise Conflict("PASSWORD_CHANGED_MEANWHILE", "The password was changed meanwhile; sign in again.")
+        await _revoke_sessions(conn, caller.id, "password_change", keep=caller.session_id)
+        await _password_changed_notice(conn, issuer.mail, caller.user)
+
+
+async def _password_changed_notice(conn: Connection, mail: AccountMail, user: User) -> None:
+    await queue_account_email(
+        conn,
+        mail,
+        "password_changed",
+        recipient=user.email,
+        user_id=user.id,
+        values={"name": user.name, "when": timestamp(datetime.datetime.now(datetime.UTC))},
+    )
 
 
 async def sign_out(conn: Connection, caller: CurrentUser, refresh_token: str | None) -> None:

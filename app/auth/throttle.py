@@ -1,4 +1,4 @@
-"""Rate limits on the credential endpoints: per account and per client address."""
+"""Rate limits on the credential and email-sending endpoints: per account and per client address."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from app.core.ratelimit import RateLimit, RateLimiter
 from app.db.types import ConnectionSource
 from app.settings import RateLimitSettings, Settings
 
-Action = Literal["signin", "signup", "refresh"]
+Action = Literal[
+    "signin",
+    "signup",
+    "refresh",
+    "change-password",
+    "forgot-password",
+    "reset-password",
+    "verify-email",
+    "resend-verification",
+    "change-email",
+]
 
 
 class Throttle:
