@@ -75,6 +75,8 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     window_seconds: int = 900
     per_account: int = 10
     per_address: int = 50
+    # Requests that send an email to one address (reset, verification, email change), per window and action.
+    emails_per_account: int = 3
 
 
 class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -404,6 +406,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("WS_MAX_SOCKETS_PER_USER", settings.ws.max_sockets_per_user),
         ("CREATORS_MAX_LINKS", settings.creators.max_links),
         ("CREATORS_MINIMUM_PAYOUT_CENTS", settings.creators.minimum_payout_cents),
+        ("RATELIMIT_EMAILS_PER_ACCOUNT", settings.ratelimit.emails_per_account),
         ("MAIL_MAX_ATTEMPTS", settings.mail.max_attempts),
         ("MAIL_BATCH_SIZE", settings.mail.batch_size),
         ("MAIL_SENT_RETENTION_DAYS", settings.mail.sent_retention_days),

@@ -5,16 +5,19 @@ from __future__ import annotations
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import service
+from app.auth import recovery, service
 from app.auth.schemas import (
+    Accepted,
     AuthResponse,
     ChangePasswordRequest,
+    ForgotPasswordRequest,
     Preferences,
     PreferencesUpdate,
     ProfileUpdate,
     RefreshRequest,
+    ResetPasswordRequest,
     SigninRequest,
     SignoutRequest,
     SignupRequest,
@@ -24,6 +27,8 @@ from app.auth.throttle import Throttle, provide_throttle
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
+
+FORGOT_PASSWORD_ACCEPTED = "If an account uses this address, a link to reset its password is on its way."  # noqa: S105
 
 
 class AuthController(Controller):
@@ -110,6 +115,35 @@ class AuthController(Controller):
         session ends; this one stays. A notice goes to the account's address."""
         await throttle.count("change-password", str(caller.id))
         await service.change_password(connect, credentials, caller, data)
+
+    @post("/forgot-password", status_code=HTTP_202_ACCEPTED, operation_id="forgotPassword")
+    async def forgot_password(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        data: JSONBody[ForgotPasswordRequest],
+    ) -> Accepted:
+        """Email a link to reset the password (valid 30 minutes, once; only the newest link works). The answer is
+        the same 202 whether or not an account uses the address; limited per address and per email (429
+        RATE_LIMITED)."""
+        await throttle.count("forgot-password", data.email)
+        await recovery.request_password_reset(connect, credentials, data.email)
+        return Accepted(message=FORGOT_PASSWORD_ACCEPTED)
+
+    @post("/reset-password", status_code=HTTP_204_NO_CONTENT, operation_id="resetPassword")
+    async def reset_password(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        data: JSONBody[ResetPasswordRequest],
+    ) -> None:
+        """Set a new password with the token of a reset link: every session of the account ends. Refused with 400
+        RESET_TOKEN_INVALID (damaged or altered), RESET_TOKEN_UNKNOWN (never issued, or replaced by a newer link),
+        RESET_TOKEN_USED or RESET_TOKEN_EXPIRED; the password policy applies (422). Limited per address."""
+        await throttle.count("reset-password", None)
+        await recovery.reset_password(connect, credentials, data.token, data.new_password)
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:

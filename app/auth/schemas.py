@@ -44,6 +44,26 @@ class ChangePasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=T
     new_password: NewPassword
 
 
+# The token of a single-use link (reset, verification): 48 characters when intact; anything else up to 256 is
+# accepted here and refused by the service with its own code.
+LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class ForgotPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: Email
+
+
+class ResetPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token: LinkToken
+    new_password: NewPassword
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """202: the request was taken; what follows arrives by email (the same answer whatever the address)."""
+
+    message: str
+
+
 class PreferencesUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Any subset of the cooking preferences (PUT /users/preferences); unknown fields are refused."""
 

@@ -26,6 +26,7 @@ from app.core.identity import CurrentUser
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
+from app.db.queries import recovery as recovery_q
 from app.db.queries import users as users_q
 from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
@@ -159,7 +160,7 @@ async def _revoke_session(conn: Connection, user_id: uuid.UUID, session_id: uuid
     return revoked
 
 
-async def _revoke_sessions(
+async def revoke_sessions(
     conn: Connection, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
 ) -> list[uuid.UUID]:
     """End every live session of the user but `keep`, telling each one's sockets (`session.revoked`)."""
@@ -172,7 +173,7 @@ async def _revoke_sessions(
 async def sign_out_everywhere(conn: Connection, caller: CurrentUser) -> None:
     """End every session of the caller, the current one included."""
     async with conn.transaction():
-        await _revoke_sessions(conn, caller.id, "signout_all")
+        await revoke_sessions(conn, caller.id, "signout_all")
 
 
 async def change_password(
@@ -189,18 +190,22 @@ async def change_password(
     async with connect() as conn, conn.transaction():
         if await q.replace_password_hash(conn, new_hash=new_hash, user_id=caller.id, old_hash=current_hash) != 1:
             raise Conflict("PASSWORD_CHANGED_MEANWHILE", "The password was changed meanwhile; sign in again.")
-        await _revoke_sessions(conn, caller.id, "password_change", keep=caller.session_id)
-        await _password_changed_notice(conn, issuer.mail, caller.user)
+        await revoke_sessions(conn, caller.id, "password_change", keep=caller.session_id)
+        await recovery_q.drop_unused_account_tokens(conn, user_id=caller.id, purpose="password_reset")
+        await password_changed_notice(conn, issuer.mail, caller.id, caller.user.email, caller.user.name)
 
 
-async def _password_changed_notice(conn: Connection, mail: AccountMail, user: User) -> None:
+async def password_changed_notice(
+    conn: Connection, mail: AccountMail, user_id: uuid.UUID, email: str, name: str
+) -> None:
+    """Queue "your password was changed" to the account's address (inside the change's transaction)."""
     await queue_account_email(
         conn,
         mail,
         "password_changed",
-        recipient=user.email,
-        user_id=user.id,
-        values={"name": user.name, "when": timestamp(datetime.datetime.now(datetime.UTC))},
+        recipient=email,
+        user_id=user_id,
+        values={"name": name, "when": timestamp(datetime.datetime.now(datetime.UTC))},
     )
 
 

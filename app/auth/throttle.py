@@ -22,6 +22,8 @@ Action = Literal[
     "resend-verification",
     "change-email",
 ]
+# Actions that send an email to the account they name: a tighter per-account limit (RATELIMIT_EMAILS_PER_ACCOUNT).
+EMAIL_ACTIONS: frozenset[Action] = frozenset({"forgot-password", "resend-verification", "change-email"})
 
 
 class Throttle:
@@ -38,7 +40,8 @@ class Throttle:
         attempts = [(RateLimit(f"{action}:addr", limits.per_address, limits.window_seconds), self._address)]
         if account is not None:
             subject = normalise_email(account) if "@" in account else account
-            attempts.append((RateLimit(f"{action}:acct", limits.per_account, limits.window_seconds), subject))
+            per_account = limits.emails_per_account if action in EMAIL_ACTIONS else limits.per_account
+            attempts.append((RateLimit(f"{action}:acct", per_account, limits.window_seconds), subject))
         async with self._connect() as conn:
             await self._rate_limiter.check(conn, attempts)
 

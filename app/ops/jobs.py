@@ -32,6 +32,7 @@ from app.db.queries import generation as generation_q
 from app.db.queries import jobs as q
 from app.db.queries import live as live_q
 from app.db.queries import ratelimit as ratelimit_q
+from app.db.queries import recovery as recovery_q
 from app.db.queries import scans as scans_q
 from app.db.types import Connection, ConnectionSource
 from app.gamification.leaderboards import fold_rank_counts
@@ -61,7 +62,7 @@ async def purge_expired(job: JobContext) -> str:
     events processed longer ago than the retention period, scan images past their expiry and expired cached
     AI generations; delete analytics events older than ANALYTICS_RETENTION_DAYS; end live sessions active for longer
     than LIVE_MAX_DURATION_HOURS and delete those ended more than LIVE_RETENTION_DAYS ago; delete the rows of emails
-    sent more than MAIL_SENT_RETENTION_DAYS ago."""
+    sent more than MAIL_SENT_RETENTION_DAYS ago and the reset and verification links expired for more than a day."""
     async with job.connect() as conn, conn.transaction():
         return await _purge(conn, job.settings)
 
@@ -83,6 +84,7 @@ async def _purge(conn: Connection, settings: Settings) -> str:
     gone = await live_q.purge_ended_live_sessions(
         conn, before=now - datetime.timedelta(days=live_sessions.retention_days)
     )
+    links = await recovery_q.purge_expired_account_tokens(conn, before=now - datetime.timedelta(days=1))
     emails = await email_q.purge_sent_emails(
         conn, before=now - datetime.timedelta(days=settings.mail.sent_retention_days)
     )
@@ -91,7 +93,7 @@ async def _purge(conn: Connection, settings: Settings) -> str:
         f"redacted {payloads} provider event payload(s); dropped {images} expired scan image(s) and "
         f"{generations} expired cached generation(s); deleted {events} analytics event(s) past retention; "
         f"ended {overdue} live session(s) past their time and deleted {gone} ended past retention; "
-        f"deleted {emails} sent email(s) past retention"
+        f"deleted {emails} sent email(s) past retention and {links} reset or verification link(s) expired for a day"
     )
 
 

@@ -122,7 +122,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         f"/api/v1/auth/{name}"
         for name in (
             *("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup"),
-            *("change-password", "signout-all"),
+            *("change-password", "signout-all", "forgot-password", "reset-password"),
         )
     } | {
         "/api/v1/ws",
