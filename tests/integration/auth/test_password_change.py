@@ -131,11 +131,20 @@ async def test_bad_new_passwords_and_bodies_are_refused(client, db: asyncpg.Conn
     assert await db.fetchval("select count(*) from email_outbox where kind <> 'verify_email'") == 0
 
 
-async def test_change_password_needs_a_caller(client) -> None:
-    response = await client.post(
-        AUTH + "/change-password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
-    )
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/change-password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        ("/signout-all", None),
+        ("/resend-verification", None),
+        ("/change-email", {"new_email": "someone@example.com", "password": PASSWORD}),
+    ],
+)
+async def test_the_account_routes_need_a_caller(client, path: str, body: dict | None) -> None:
+    response = await client.post(AUTH + path, json=body)
     assert (response.status_code, response.json()["code"]) == (401, "UNAUTHENTICATED")
+    forged = await client.post(AUTH + path, json=body, headers={"Authorization": "Bearer not.a.token"})
+    assert (forged.status_code, forged.json()["code"]) == (401, "TOKEN_INVALID")
 
 
 async def test_change_password_is_limited_per_account(database_url: str) -> None:
