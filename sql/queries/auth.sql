@@ -34,7 +34,8 @@ select password_hash from users where id = @user_id;
 select u.id, u.email, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
        cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.onboarding_completed,
        u.default_serving_size, u.meal_prep_enabled, u.default_meal_prep_count, u.kitchen_appliances,
-       u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at, u.time_zone
+       u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at, u.time_zone,
+       u.email_verified
 from sessions s
 join users u on u.id = s.user_id
 where s.id = @session_id and s.user_id = @user_id and s.revoked_at is null;
@@ -88,3 +89,14 @@ select id, created_at, revoked_at, revoked_reason from sessions where user_id = 
 
 -- name: ExportReferral :one
 select referral_code, linked_at from referral_attributions where user_id = @user_id;
+
+-- name: RevokeUserSessions :many
+-- Ends every live session of the user but @keep_session_id (none kept when null); returns the ended ones.
+update sessions set revoked_at = now(), revoked_reason = @reason::text
+where user_id = @user_id and revoked_at is null and id is distinct from sqlc.narg(keep_session_id)::uuid
+returning id;
+
+-- name: ReplacePasswordHash :execrows
+-- Fenced by the hash the caller verified: a password changed meanwhile (another device, a reset) is not overwritten.
+update users set password_hash = @new_hash, updated_at = now()
+where id = @user_id and password_hash = @old_hash;

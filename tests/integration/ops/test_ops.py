@@ -90,6 +90,7 @@ async def test_openapi_keeps_the_names_and_fields_of_the_shared_rows(client) -> 
         "cooking_skill_level",
         "created_at",
         "time_zone",
+        "email_verified",
     }
     earning = {
         "id",
@@ -120,7 +121,11 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
     product = {p for p in paths if p.startswith("/api/v1/")}
     assert product == {
         f"/api/v1/auth/{name}"
-        for name in ("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup")
+        for name in (
+            *("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup"),
+            *("change-password", "signout-all", "forgot-password", "reset-password"),
+            *("verify-email", "resend-verification", "change-email"),
+        )
     } | {
         "/api/v1/ws",
         "/api/v1/live-sessions",
