@@ -42,7 +42,6 @@ $message
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128">
 <button type="submit">Continue</button>
 </form>
-<p class="muted">Forgot your password? Reset it from the sign-in screen of the app, then come back here.</p>
 """
 )
 
@@ -80,7 +79,9 @@ MESSAGE = Template("""<p class="message error" role="alert">$text</p>""")
 ITEM = Template("""<li>$text</li>""")
 
 
-def _sign_in_form(page: Page, *, email: str = "", message: str | None = None, status_code: int = 200) -> Response[str]:
+def _sign_in_form(page: Page, *, email: str = "", message: str | None = None) -> Response[str]:
+    """The form, again with a message when a sign-in failed (answered 200: the page itself is fine, and browsers
+    report any 4xx document as a console error)."""
     content = render(
         SIGN_IN,
         message=render(MESSAGE, text=message) if message else Html(""),
@@ -89,7 +90,7 @@ def _sign_in_form(page: Page, *, email: str = "", message: str | None = None, st
         csrf=page.csrf_token(PATH),
         email=email,
     )
-    return page.respond("Delete your account", content, status_code=status_code)
+    return page.respond("Delete your account", content)
 
 
 def _confirmation_purpose(page: Page) -> str:
@@ -111,14 +112,14 @@ async def delete_account_sign_in(
     form = await page.read_form("email", "password")
     email, password = form["email"].strip(), form["password"]
     if not email or not password:
-        return _sign_in_form(page, email=email, message="Enter your email and your password.", status_code=422)
+        return _sign_in_form(page, email=email, message="Enter your email and your password.")
     if len(email) > MAX_EMAIL_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
-        return _sign_in_form(page, message="The email or password is incorrect.", status_code=401)
+        return _sign_in_form(page, message="The email or password is incorrect.")
     await throttle.count("signin", email)
     try:
         user_id = await verify_credentials(connect, passwords, email, password)
     except Unauthorized:
-        return _sign_in_form(page, email=email, message="The email or password is incorrect.", status_code=401)
+        return _sign_in_form(page, email=email, message="The email or password is incorrect.")
     confirmation = page.signer.sign(_confirmation_purpose(page), str(user_id), CONFIRMATION_TTL_SECONDS)
     content = render(
         REVIEW,

@@ -28,6 +28,7 @@ def join(fragments: list[Html]) -> Html:
 
 
 STYLESHEET_PATH = "/account/pages.css"
+ICON_PATH = "/account/favicon.svg"
 
 LAYOUT = Template(
     """<!doctype html>
@@ -38,6 +39,7 @@ LAYOUT = Template(
 <meta name="referrer" content="no-referrer">
 <title>$title · CookCam</title>
 <link rel="stylesheet" href="$stylesheet">
+<link rel="icon" href="$icon" type="image/svg+xml">
 </head>
 <body>
 <main>
@@ -52,4 +54,4 @@ $content
 
 
 def document(title: str, content: Html) -> Html:
-    return render(LAYOUT, title=title, content=content, stylesheet=STYLESHEET_PATH)
+    return render(LAYOUT, title=title, content=content, stylesheet=STYLESHEET_PATH, icon=ICON_PATH)
