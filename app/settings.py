@@ -75,6 +75,8 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     window_seconds: int = 900
     per_account: int = 10
     per_address: int = 50
+    # Requests that send an email to one address (reset, verification, email change), per window and action.
+    emails_per_account: int = 3
 
 
 class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +105,33 @@ class LiveSettings(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: int = 30
 
 
+SmtpTls = Literal["none", "starttls", "tls"]
+
+
+class MailSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Outgoing email through the outbox (docs/operations.md, "Email"): SMTP when a host is set, otherwise every
+    message is written as a .eml file under DATA_DIR/mail (development and tests)."""
+
+    from_address: str = "CookCam <no-reply@cookcam.app>"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    # starttls: plain connection upgraded with STARTTLS (port 587); tls: TLS from the start (port 465); none: only
+    # for a relay on this machine.
+    smtp_tls: SmtpTls = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 10.0
+    # Attempts per message before it is kept as dead (for inspection); waits double from the initial one.
+    max_attempts: int = 8
+    retry_initial_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    # How long a sender's claim on a message lasts; a sender that dies is replaced after it (the message is resent).
+    lease_seconds: float = 120.0
+    batch_size: int = 50
+    # Days a sent message's row (without its bodies) is kept before purge-expired deletes it.
+    sent_retention_days: int = 30
+
+
 class LogfireSettings(msgspec.Struct, frozen=True, kw_only=True):
     token: str | None = None
     service_name: str = "cookcam-api"
@@ -115,6 +144,8 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
     interval_seconds: float = 3600.0
     # fold-leaderboards runs more often: ranks sum the rank counts appended since its last run.
     fold_leaderboards_seconds: float = 30.0
+    # send-email runs often: a reset or verification link should arrive within seconds.
+    send_email_seconds: float = 5.0
 
 
 class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -271,6 +302,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
     live: LiveSettings = msgspec.field(default_factory=LiveSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
+    mail: MailSettings = msgspec.field(default_factory=MailSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
@@ -306,6 +338,7 @@ SECRET_FIELDS = frozenset(
         "apple.shared_secret",
         "ai.api_key",
         "fdc.api_key",
+        "mail.smtp_password",
     }
 )
 
@@ -373,6 +406,11 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("WS_MAX_SOCKETS_PER_USER", settings.ws.max_sockets_per_user),
         ("CREATORS_MAX_LINKS", settings.creators.max_links),
         ("CREATORS_MINIMUM_PAYOUT_CENTS", settings.creators.minimum_payout_cents),
+        ("RATELIMIT_EMAILS_PER_ACCOUNT", settings.ratelimit.emails_per_account),
+        ("MAIL_MAX_ATTEMPTS", settings.mail.max_attempts),
+        ("MAIL_BATCH_SIZE", settings.mail.batch_size),
+        ("MAIL_SENT_RETENTION_DAYS", settings.mail.sent_retention_days),
+        ("MAIL_SMTP_PORT", settings.mail.smtp_port),
     ):
         if value < 1:
             problems.append(f"{name} must be at least 1")
@@ -387,6 +425,11 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("OUTBOUND_TIMEOUT_SECONDS", settings.outbound.timeout_seconds),
         ("OUTBOUND_RETRY_MAX_SECONDS", settings.outbound.retry_max_seconds),
         ("AI_TIMEOUT_SECONDS", settings.ai.timeout_seconds),
+        ("JOBS_SEND_EMAIL_SECONDS", settings.jobs.send_email_seconds),
+        ("MAIL_SMTP_TIMEOUT_SECONDS", settings.mail.smtp_timeout_seconds),
+        ("MAIL_RETRY_INITIAL_SECONDS", settings.mail.retry_initial_seconds),
+        ("MAIL_RETRY_MAX_SECONDS", settings.mail.retry_max_seconds),
+        ("MAIL_LEASE_SECONDS", settings.mail.lease_seconds),
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")
@@ -405,6 +448,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
             if not PRODUCT_MAPPING.match(entry)
         )
     _check_receipt_keys(settings, problems)
+    _check_mail(settings, problems)
     for proxy in settings.http.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)
@@ -412,6 +456,24 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
             problems.append(f"HTTP_TRUSTED_PROXIES: {proxy!r} is not an address or CIDR")
     if settings.is_production_like:
         _check_production_rules(settings, environ, problems)
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+MAIL_ADDRESS = re.compile(r"^(?:[^<>]*<)?[^@\s<>]+@([^@\s<>]+\.[^@\s<>]+)>?$")
+
+
+def _check_mail(settings: Settings, problems: list[str]) -> None:
+    mail = settings.mail
+    if not MAIL_ADDRESS.match(mail.from_address.strip()):
+        problems.append("MAIL_FROM_ADDRESS must be an address, optionally with a name: CookCam <no-reply@cookcam.app>")
+    if bool(mail.smtp_user) != bool(mail.smtp_password):
+        problems.append("MAIL_SMTP_USER and MAIL_SMTP_PASSWORD are set together or not at all")
+    if not settings.is_production_like:
+        return
+    if not mail.smtp_host:
+        problems.append(f"MAIL_SMTP_HOST is required in {settings.app_env} (mail would only be written to files)")
+    elif mail.smtp_tls == "none" and mail.smtp_host not in LOOPBACK_HOSTS:
+        problems.append(f"MAIL_SMTP_TLS=none is only allowed for a relay on this machine in {settings.app_env}")
 
 
 def _check_receipt_keys(settings: Settings, problems: list[str]) -> None:

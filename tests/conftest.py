@@ -77,7 +77,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     base = Settings(
         app_env="test",
         database=DatabaseSettings(url=database_url, pool_min_size=1, pool_max_size=5),
-        ratelimit=RateLimitSettings(per_account=1000, per_address=1000),
+        ratelimit=RateLimitSettings(per_account=1000, per_address=1000, emails_per_account=1000),
     )
     return msgspec.structs.replace(base, **overrides)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import tempfile
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg
@@ -100,6 +102,38 @@ def production_like_env(**overrides: str) -> dict[str, str]:
         "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
         "BILLING_REDIRECT_ALLOWLIST": "cookcam://,https://cookcam.app",
         "BILLING_RECEIPT_KEYS": "k2026:cHJvZHVjdGlvbi1saWtlLXJlY2VpcHQta2V5LTMyYnk=",
+        "MAIL_SMTP_HOST": "smtp.cookcam.internal",
     }
     env.update(overrides)
     return env
+
+
+async def deliver_mail(database_url: str) -> list[EmailMessage]:
+    """Send what the outbox holds through the real sender to a loopback SMTP server; return what it received."""
+    from app.core.mail.delivery import SmtpTransport, send_due_emails
+    from app.db.pool import create_pool
+    from app.settings import DatabaseSettings, MailSettings
+    from tests.fakes.smtp import smtp_server
+
+    pool = await create_pool(database_url, DatabaseSettings(pool_min_size=1, pool_max_size=2))
+    try:
+        with smtp_server() as (inbox, port):
+            mail = MailSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none")
+            await send_due_emails(lambda: pool.acquire(timeout=5), mail, SmtpTransport(mail))
+    finally:
+        await pool.close()
+    return inbox.messages
+
+
+def link_in(message: EmailMessage, page: str) -> str:
+    """The one link to /account/<page> in a message, checked to be the same in its text and HTML parts."""
+    text, html = message.get_body(preferencelist=("plain",)), message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    pattern = re.compile(rf"https?://[^\s\"<]+/account/{page}\?token=[A-Za-z0-9_\-]+")
+    [link] = pattern.findall(text.get_content())
+    assert f'href="{link}"' in html.get_content()
+    return link
+
+
+def token_of(link: str) -> str:
+    return link.partition("?token=")[2]

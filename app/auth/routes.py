@@ -5,24 +5,30 @@ from __future__ import annotations
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import service
+from app.auth import recovery, service
 from app.auth.schemas import (
+    Accepted,
     AuthResponse,
+    ChangePasswordRequest,
+    ForgotPasswordRequest,
     Preferences,
     PreferencesUpdate,
     ProfileUpdate,
     RefreshRequest,
+    ResetPasswordRequest,
     SigninRequest,
     SignoutRequest,
     SignupRequest,
 )
 from app.auth.service import Credentials
 from app.auth.throttle import Throttle, provide_throttle
-from app.core.identity import CurrentUser, provide_caller
+from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
+
+FORGOT_PASSWORD_ACCEPTED = "If an account uses this address, a link to reset its password is on its way."  # noqa: S105
 
 
 class AuthController(Controller):
@@ -77,6 +83,67 @@ class AuthController(Controller):
         data: JSONBody[SignoutRequest | None] = None,
     ) -> None:
         await service.sign_out(db, caller, data.refresh_token if data else None)
+
+    @post(
+        "/signout-all",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="signOutEverywhere",
+        dependencies={"caller": Provide(provide_caller)},
+    )
+    async def signout_all(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> None:
+        """End every session of the account, this one included: every access and refresh token stops working and
+        open WebSockets are closed (`session.revoked`)."""
+        await service.sign_out_everywhere(db, caller)
+
+    @post(
+        "/change-password",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="changePassword",
+        # argon2id runs twice: no pooled connection is held meanwhile.
+        dependencies={"caller": Provide(provide_caller_briefly)},
+    )
+    async def change_password(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[ChangePasswordRequest],
+    ) -> None:
+        """Set a new password (the password policy applies: 422 PASSWORD_TOO_COMMON, ...) after checking the current
+        one (401 INVALID_PASSWORD; limited per account and address like sign-in, 429 RATE_LIMITED). Every other
+        session ends; this one stays. A notice goes to the account's address."""
+        await throttle.count("change-password", str(caller.id))
+        await service.change_password(connect, credentials, caller, data)
+
+    @post("/forgot-password", status_code=HTTP_202_ACCEPTED, operation_id="forgotPassword")
+    async def forgot_password(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        data: JSONBody[ForgotPasswordRequest],
+    ) -> Accepted:
+        """Email a link to reset the password (valid 30 minutes, once; only the newest link works). The answer is
+        the same 202 whether or not an account uses the address; limited per address and per email (429
+        RATE_LIMITED)."""
+        await throttle.count("forgot-password", data.email)
+        await recovery.request_password_reset(connect, credentials, data.email)
+        return Accepted(message=FORGOT_PASSWORD_ACCEPTED)
+
+    @post("/reset-password", status_code=HTTP_204_NO_CONTENT, operation_id="resetPassword")
+    async def reset_password(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        data: JSONBody[ResetPasswordRequest],
+    ) -> None:
+        """Set a new password with the token of a reset link: every session of the account ends. Refused with 400
+        RESET_TOKEN_INVALID (damaged or altered), RESET_TOKEN_UNKNOWN (never issued, or replaced by a newer link),
+        RESET_TOKEN_USED or RESET_TOKEN_EXPIRED; the password policy applies (422). Limited per address."""
+        await throttle.count("reset-password", None)
+        await recovery.reset_password(connect, credentials, data.token, data.new_password)
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:

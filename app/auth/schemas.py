@@ -6,11 +6,14 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH
 from app.db.queries.rows import User
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
-Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# A password being set: the policy's length (app/auth/password_policy.py; its other rules run in the service).
+NewPassword = Annotated[str, msgspec.Meta(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+# A password being checked: any length up to the policy's maximum (older passwords may predate a rule).
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LENGTH)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -34,6 +37,31 @@ class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class SignoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_token: OpaqueToken | None = None
+
+
+class ChangePasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: NewPassword
+
+
+# The token of a single-use link (reset, verification): 48 characters when intact; anything else up to 256 is
+# accepted here and refused by the service with its own code.
+LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class ForgotPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: Email
+
+
+class ResetPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token: LinkToken
+    new_password: NewPassword
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """202: the request was taken; what follows arrives by email (the same answer whatever the address)."""
+
+    message: str
 
 
 class PreferencesUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -10,12 +10,23 @@ from dataclasses import dataclass
 import asyncpg
 import msgspec
 
-from app.auth.schemas import AuthResponse, Preferences, PreferencesUpdate, ProfileUpdate, SigninRequest, SignupRequest
+from app.auth.emails import AccountMail, queue_account_email, timestamp
+from app.auth.password_policy import check_new_password
+from app.auth.schemas import (
+    AuthResponse,
+    ChangePasswordRequest,
+    Preferences,
+    PreferencesUpdate,
+    ProfileUpdate,
+    SigninRequest,
+    SignupRequest,
+)
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
 from app.core.passwords import Passwords
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
+from app.db.queries import recovery as recovery_q
 from app.db.queries import users as users_q
 from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
@@ -30,6 +41,8 @@ class Credentials:
     access_ttl_seconds: int
     refresh_ttl: datetime.timedelta
     passwords: Passwords
+    # Where the account's emails link to, and their Message-IDs' domain.
+    mail: AccountMail
 
 
 def _known_time_zone(name: str | None) -> str | None:
@@ -78,6 +91,7 @@ async def _auth_response(
 
 
 async def sign_up(connect: ConnectionSource, issuer: Credentials, request: SignupRequest) -> AuthResponse:
+    check_new_password(request.password)
     password_hash = await issuer.passwords.hash(request.password)
     refresh_token = _new_refresh_token(issuer)
     async with connect() as conn:
@@ -150,6 +164,55 @@ async def _revoke_session(conn: Connection, user_id: uuid.UUID, session_id: uuid
     if revoked:
         await publish(conn, user_id, RealtimeEvent(SESSION_REVOKED, {"session_id": str(session_id)}))
     return revoked
+
+
+async def revoke_sessions(
+    conn: Connection, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """End every live session of the user but `keep`, telling each one's sockets (`session.revoked`)."""
+    ended = await q.revoke_user_sessions(conn, reason=reason, user_id=user_id, keep_session_id=keep)
+    for session_id in ended:
+        await publish(conn, user_id, RealtimeEvent(SESSION_REVOKED, {"session_id": str(session_id)}))
+    return ended
+
+
+async def sign_out_everywhere(conn: Connection, caller: CurrentUser) -> None:
+    """End every session of the caller, the current one included."""
+    async with conn.transaction():
+        await revoke_sessions(conn, caller.id, "signout_all")
+
+
+async def change_password(
+    connect: ConnectionSource, issuer: Credentials, caller: CurrentUser, request: ChangePasswordRequest
+) -> None:
+    """Set a new password after verifying the current one; end every other session and tell the owner by email.
+    No connection is held while argon2id runs."""
+    check_new_password(request.new_password)
+    async with connect() as conn:
+        current_hash = await q.get_password_hash(conn, user_id=caller.id)
+    if not await issuer.passwords.verify(current_hash, request.current_password) or current_hash is None:
+        raise Unauthorized("INVALID_PASSWORD", "The current password is incorrect; the password was not changed.")
+    new_hash = await issuer.passwords.hash(request.new_password)
+    async with connect() as conn, conn.transaction():
+        if await q.replace_password_hash(conn, new_hash=new_hash, user_id=caller.id, old_hash=current_hash) != 1:
+            raise Conflict("PASSWORD_CHANGED_MEANWHILE", "The password was changed meanwhile; sign in again.")
+        await revoke_sessions(conn, caller.id, "password_change", keep=caller.session_id)
+        await recovery_q.drop_unused_account_tokens(conn, user_id=caller.id, purpose="password_reset")
+        await password_changed_notice(conn, issuer.mail, caller.id, caller.user.email, caller.user.name)
+
+
+async def password_changed_notice(
+    conn: Connection, mail: AccountMail, user_id: uuid.UUID, email: str, name: str
+) -> None:
+    """Queue "your password was changed" to the account's address (inside the change's transaction)."""
+    await queue_account_email(
+        conn,
+        mail,
+        "password_changed",
+        recipient=email,
+        user_id=user_id,
+        values={"name": name, "when": timestamp(datetime.datetime.now(datetime.UTC))},
+    )
 
 
 async def sign_out(conn: Connection, caller: CurrentUser, refresh_token: str | None) -> None:

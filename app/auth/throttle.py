@@ -1,4 +1,4 @@
-"""Rate limits on the credential endpoints: per account and per client address."""
+"""Rate limits on the credential and email-sending endpoints: per account and per client address."""
 
 from __future__ import annotations
 
@@ -11,7 +11,19 @@ from app.core.ratelimit import RateLimit, RateLimiter
 from app.db.types import ConnectionSource
 from app.settings import RateLimitSettings, Settings
 
-Action = Literal["signin", "signup", "refresh"]
+Action = Literal[
+    "signin",
+    "signup",
+    "refresh",
+    "change-password",
+    "forgot-password",
+    "reset-password",
+    "verify-email",
+    "resend-verification",
+    "change-email",
+]
+# Actions that send an email to the account they name: a tighter per-account limit (RATELIMIT_EMAILS_PER_ACCOUNT).
+EMAIL_ACTIONS: frozenset[Action] = frozenset({"forgot-password", "resend-verification", "change-email"})
 
 
 class Throttle:
@@ -28,7 +40,8 @@ class Throttle:
         attempts = [(RateLimit(f"{action}:addr", limits.per_address, limits.window_seconds), self._address)]
         if account is not None:
             subject = normalise_email(account) if "@" in account else account
-            attempts.append((RateLimit(f"{action}:acct", limits.per_account, limits.window_seconds), subject))
+            per_account = limits.emails_per_account if action in EMAIL_ACTIONS else limits.per_account
+            attempts.append((RateLimit(f"{action}:acct", per_account, limits.window_seconds), subject))
         async with self._connect() as conn:
             await self._rate_limiter.check(conn, attempts)
 

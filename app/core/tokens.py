@@ -6,8 +6,11 @@ accepts the current and the previous signing key, chosen by `kid`, so keys rotat
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -99,3 +102,36 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+# Single-use links (password reset, email verification): 256 random bits and a 4-byte checksum of them, base64url.
+# The checksum is no secret (anyone can compute one); it tells a link damaged or altered in transit from one that
+# was never issued. Security rests on the random part and on storing only its sha256, as for refresh tokens.
+_LINK_RANDOM_BYTES = 32
+_LINK_CHECK_BYTES = 4
+LINK_TOKEN_LENGTH = 48  # base64url of 36 bytes, unpadded
+
+
+def _link_check(random_part: bytes) -> bytes:
+    return hashlib.sha256(b"cookcam-link:" + random_part).digest()[:_LINK_CHECK_BYTES]
+
+
+def new_link_token() -> str:
+    random_part = secrets.token_bytes(_LINK_RANDOM_BYTES)
+    return base64.urlsafe_b64encode(random_part + _link_check(random_part)).decode().rstrip("=")
+
+
+def link_token_intact(token: str) -> bool:
+    """Whether `token` has the shape of a link token and its checksum matches (it was not damaged or altered)."""
+    if len(token) != LINK_TOKEN_LENGTH or not token.isascii():
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(token)
+    except (binascii.Error, ValueError):
+        return False
+    random_part, check = raw[:_LINK_RANDOM_BYTES], raw[_LINK_RANDOM_BYTES:]
+    return len(raw) == _LINK_RANDOM_BYTES + _LINK_CHECK_BYTES and hmac.compare_digest(check, _link_check(random_part))
+
+
+def hash_link_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

@@ -19,17 +19,20 @@ import msgspec
 from app.billing.inbox.recovery import retry_unfinished_events
 from app.billing.providers import PaymentProviders
 from app.billing.reconcile import reconcile
+from app.core.mail.delivery import send_due_emails, transport_for
 from app.creators.billing_hooks import billing_hooks
 from app.creators.payouts import retry_pending_payouts
 from app.db.pool import connect as open_connection
 from app.db.pool import create_pool
 from app.db.queries import analytics as analytics_q
 from app.db.queries import auth as auth_q
+from app.db.queries import email as email_q
 from app.db.queries import events as events_q
 from app.db.queries import generation as generation_q
 from app.db.queries import jobs as q
 from app.db.queries import live as live_q
 from app.db.queries import ratelimit as ratelimit_q
+from app.db.queries import recovery as recovery_q
 from app.db.queries import scans as scans_q
 from app.db.types import Connection, ConnectionSource
 from app.gamification.leaderboards import fold_rank_counts
@@ -58,7 +61,8 @@ async def purge_expired(job: JobContext) -> str:
     """Delete refresh tokens past expiry and rate-limit windows older than a day; drop the payloads of provider
     events processed longer ago than the retention period, scan images past their expiry and expired cached
     AI generations; delete analytics events older than ANALYTICS_RETENTION_DAYS; end live sessions active for longer
-    than LIVE_MAX_DURATION_HOURS and delete those ended more than LIVE_RETENTION_DAYS ago."""
+    than LIVE_MAX_DURATION_HOURS and delete those ended more than LIVE_RETENTION_DAYS ago; delete the rows of emails
+    sent more than MAIL_SENT_RETENTION_DAYS ago and the reset and verification links expired for more than a day."""
     async with job.connect() as conn, conn.transaction():
         return await _purge(conn, job.settings)
 
@@ -80,11 +84,16 @@ async def _purge(conn: Connection, settings: Settings) -> str:
     gone = await live_q.purge_ended_live_sessions(
         conn, before=now - datetime.timedelta(days=live_sessions.retention_days)
     )
+    links = await recovery_q.purge_expired_account_tokens(conn, before=now - datetime.timedelta(days=1))
+    emails = await email_q.purge_sent_emails(
+        conn, before=now - datetime.timedelta(days=settings.mail.sent_retention_days)
+    )
     return (
         f"purged {tokens} expired refresh token(s) and {counters} rate-limit window(s); "
         f"redacted {payloads} provider event payload(s); dropped {images} expired scan image(s) and "
         f"{generations} expired cached generation(s); deleted {events} analytics event(s) past retention; "
-        f"ended {overdue} live session(s) past their time and deleted {gone} ended past retention"
+        f"ended {overdue} live session(s) past their time and deleted {gone} ended past retention; "
+        f"deleted {emails} sent email(s) past retention and {links} reset or verification link(s) expired for a day"
     )
 
 
@@ -106,6 +115,13 @@ async def fold_leaderboards(job: JobContext) -> str:
         return await fold_rank_counts(conn)
 
 
+async def send_email(job: JobContext) -> str:
+    """Send the due messages of the email outbox (SMTP, or .eml files under DATA_DIR/mail without MAIL_SMTP_HOST),
+    retrying failures with backoff; see app/core/mail/delivery.py for the delivery guarantees."""
+    mail = job.settings.mail
+    return await send_due_emails(job.connect, mail, transport_for(mail, job.settings.data_dir))
+
+
 @dataclass(frozen=True)
 class Scheduled:
     """A job and how often the in-process scheduler runs it."""
@@ -120,6 +136,8 @@ JOBS: dict[str, Scheduled] = {
     "reconcile": Scheduled(reconcile_subscriptions),
     # Ranks sum what was appended since the last fold: folded far more often than the hourly jobs.
     "fold-leaderboards": Scheduled(fold_leaderboards, lambda jobs: jobs.fold_leaderboards_seconds),
+    # A reset or verification link should arrive within seconds.
+    "send-email": Scheduled(send_email, lambda jobs: jobs.send_email_seconds),
 }
 
 

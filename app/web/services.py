@@ -10,10 +10,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.account.registry import AccountParts
+from app.auth.emails import AccountMail
 from app.auth.service import Credentials
 from app.billing.providers import PaymentProviders
 from app.core.ai import AiProvider
 from app.core.client_address import Network, parse_networks
+from app.core.mail.outbox import message_domain
 from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
 from app.core.tokens import AccessTokenValidator
@@ -65,6 +67,7 @@ def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Cred
         access_ttl_seconds=settings.jwt.access_ttl_seconds,
         refresh_ttl=datetime.timedelta(days=settings.jwt.refresh_ttl_days),
         passwords=Passwords(settings.password.max_concurrent_hashes),
+        mail=AccountMail(settings.http.public_base_url, message_domain(settings.mail.from_address)),
     )
 
 

@@ -86,3 +86,14 @@ select id, created_at, revoked_at, revoked_reason from sessions where user_id = 
 
 -- name: ExportReferral :one
 select referral_code, linked_at from referral_attributions where user_id = @user_id;
+
+-- name: RevokeUserSessions :many
+-- Ends every live session of the user but @keep_session_id (none kept when null); returns the ended ones.
+update sessions set revoked_at = now(), revoked_reason = @reason::text
+where user_id = @user_id and revoked_at is null and id is distinct from sqlc.narg(keep_session_id)::uuid
+returning id;
+
+-- name: ReplacePasswordHash :execrows
+-- Fenced by the hash the caller verified: a password changed meanwhile (another device, a reset) is not overwritten.
+update users set password_hash = @new_hash, updated_at = now()
+where id = @user_id and password_hash = @old_hash;

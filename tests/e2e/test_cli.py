@@ -88,7 +88,7 @@ def test_seed_refuses_production() -> None:
 def test_unknown_job_is_refused() -> None:
     result = cookcam("jobs", "run", "no-such-job")
     assert result.returncode == 2
-    assert "known jobs: fold-leaderboards, purge-expired, reconcile, retry-events" in result.stderr
+    assert "known jobs: fold-leaderboards, purge-expired, reconcile, retry-events, send-email" in result.stderr
 
 
 def test_codegen_check_passes_on_the_committed_queries() -> None:

@@ -151,3 +151,29 @@ def test_connect_webhook_secrets_are_optional_long_in_production_and_redacted() 
     secrets = {"STRIPE_CONNECT_WEBHOOK_SECRET": "c" * 40, "STRIPE_PREVIOUS_CONNECT_WEBHOOK_SECRET": "d" * 40}
     data = redacted(load_settings({**PRODUCTION_OK, **secrets}))
     assert "c" * 40 not in repr(data) and "d" * 40 not in repr(data)
+
+
+def test_mail_settings_are_checked_the_smtp_password_redacted_and_smtp_required_in_production() -> None:
+    settings = load_settings(
+        {"MAIL_SMTP_HOST": "smtp.example.com", "MAIL_SMTP_USER": "cookcam", "MAIL_SMTP_PASSWORD": "smtp-pw-123"},
+        env_file=None,
+    )
+    assert settings.mail.smtp_password == "smtp-pw-123"
+    assert redacted(settings)["mail"]["smtp_password"] == "***redacted***"
+    assert "smtp-pw-123" not in str(redacted(settings))
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {"MAIL_SMTP_PASSWORD": "smtp-pw-123", "MAIL_FROM_ADDRESS": "nobody", "MAIL_SMTP_TLS": "ssl"}, env_file=None
+        )
+    problems = "\n".join(error.value.problems)
+    assert "MAIL_SMTP_USER and MAIL_SMTP_PASSWORD are set together" in problems
+    assert "MAIL_FROM_ADDRESS must be an address" in problems
+    assert "MAIL_SMTP_TLS" in problems
+    with pytest.raises(SettingsError) as error:
+        load_settings(production_like_env(MAIL_SMTP_HOST=""), env_file=None)
+    assert "MAIL_SMTP_HOST is required in production" in "\n".join(error.value.problems)
+    with pytest.raises(SettingsError) as error:
+        load_settings(production_like_env(MAIL_SMTP_TLS="none"), env_file=None)
+    assert "MAIL_SMTP_TLS=none is only allowed for a relay on this machine" in "\n".join(error.value.problems)
+    relay = load_settings(production_like_env(MAIL_SMTP_HOST="127.0.0.1", MAIL_SMTP_TLS="none"), env_file=None)
+    assert relay.mail.smtp_tls == "none"

@@ -237,3 +237,32 @@ async def export_referral(conn: Connection, *, user_id: uuid.UUID) -> ExportRefe
     if record is None:
         return None
     return ExportReferralRow(*record)
+
+
+REVOKE_USER_SESSIONS = """update sessions set revoked_at = now(), revoked_reason = $1::text
+where user_id = $2 and revoked_at is null and id is distinct from $3::uuid
+returning id"""
+
+
+async def revoke_user_sessions(
+    conn: Connection,
+    *,
+    reason: str,
+    user_id: uuid.UUID,
+    keep_session_id: uuid.UUID | None,
+) -> list[uuid.UUID]:
+    """Ends every live session of the user but @keep_session_id (none kept when null); returns the ended ones."""
+    records = await conn.fetch(REVOKE_USER_SESSIONS, reason, user_id, keep_session_id)
+    return [record[0] for record in records]
+
+
+REPLACE_PASSWORD_HASH = """update users set password_hash = $1, updated_at = now()
+where id = $2 and password_hash = $3"""  # noqa: S105
+
+
+async def replace_password_hash(conn: Connection, *, new_hash: str, user_id: uuid.UUID, old_hash: str) -> int:
+    """Fenced by the hash the caller verified: a password changed meanwhile (another device, a reset) is not
+    overwritten.
+    """
+    result = await conn.execute(REPLACE_PASSWORD_HASH, new_hash, user_id, old_hash)
+    return int(result.rpartition(" ")[2])

@@ -120,7 +120,10 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
     product = {p for p in paths if p.startswith("/api/v1/")}
     assert product == {
         f"/api/v1/auth/{name}"
-        for name in ("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup")
+        for name in (
+            *("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup"),
+            *("change-password", "signout-all", "forgot-password", "reset-password"),
+        )
     } | {
         "/api/v1/ws",
         "/api/v1/live-sessions",
