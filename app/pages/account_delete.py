@@ -21,8 +21,8 @@ from app.auth.throttle import Throttle, provide_throttle
 from app.core.errors import Forbidden, Unauthorized
 from app.core.passwords import Passwords
 from app.db.types import ConnectionSource
-from app.pages.markup import Html, escape, join, render
-from app.pages.page import CSRF_FIELD, Page, form_post
+from app.pages.markup import alert, escape, join, render
+from app.pages.page import Page, form_post
 
 PATH = "/account/delete"
 CONFIRM_PATH = "/account/delete/confirm"
@@ -75,21 +75,13 @@ $still_to_do
 """
 )
 
-MESSAGE = Template("""<p class="message error" role="alert">$text</p>""")
 ITEM = Template("""<li>$text</li>""")
 
 
 def _sign_in_form(page: Page, *, email: str = "", message: str | None = None) -> Response[str]:
     """The form, again with a message when a sign-in failed (answered 200: the page itself is fine, and browsers
     report any 4xx document as a console error)."""
-    content = render(
-        SIGN_IN,
-        message=render(MESSAGE, text=message) if message else Html(""),
-        action=PATH,
-        csrf_field=CSRF_FIELD,
-        csrf=page.csrf_token(PATH),
-        email=email,
-    )
+    content = page.form(SIGN_IN, PATH, message=alert(message), email=email)
     return page.respond("Delete your account", content)
 
 
@@ -121,15 +113,7 @@ async def delete_account_sign_in(
     except Unauthorized:
         return _sign_in_form(page, email=email, message="The email or password is incorrect.")
     confirmation = page.signer.sign(_confirmation_purpose(page), str(user_id), CONFIRMATION_TTL_SECONDS)
-    content = render(
-        REVIEW,
-        email=normalise_email(email),
-        action=CONFIRM_PATH,
-        csrf_field=CSRF_FIELD,
-        csrf=page.csrf_token(CONFIRM_PATH),
-        confirmation=confirmation,
-        back=PATH,
-    )
+    content = page.form(REVIEW, CONFIRM_PATH, email=normalise_email(email), confirmation=confirmation, back=PATH)
     return page.respond("Delete your account?", content)
 
 

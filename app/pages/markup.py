@@ -27,6 +27,14 @@ def join(fragments: list[Html]) -> Html:
     return Html("".join(fragments))
 
 
+ALERT = Template("""<p class="message error" role="alert">$text</p>""")
+
+
+def alert(text: str | None) -> Html:
+    """What went wrong, above a form shown again (nothing when nothing did)."""
+    return render(ALERT, text=text) if text else Html("")
+
+
 STYLESHEET_PATH = "/account/pages.css"
 ICON_PATH = "/account/favicon.svg"
 

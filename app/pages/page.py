@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import urllib.parse
+from string import Template
 from typing import Any
 
 from litestar import MediaType, Request, Response, post
@@ -18,7 +19,7 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
 from app.core.errors import BadRequest, Forbidden
-from app.pages.markup import Html, document
+from app.pages.markup import Html, document, render
 from app.pages.signing import Signer
 from app.settings import Settings
 
@@ -73,6 +74,10 @@ class Page:
     def csrf_token(self, action: str) -> str:
         """The token for a form that posts to `action` (a path of these pages)."""
         return self.signer.sign(f"csrf {action}", self.binding, CSRF_TTL_SECONDS)
+
+    def form(self, template: Template, action: str, **values: object) -> Html:
+        """Render a template holding a form that posts to `action`: its $action, $csrf_field and $csrf filled in."""
+        return render(template, action=action, csrf_field=CSRF_FIELD, csrf=self.csrf_token(action), **values)
 
     async def read_form(self, *fields: str) -> dict[str, str]:
         """The named fields of a urlencoded body (missing ones empty), after the CSRF check."""

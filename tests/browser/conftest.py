@@ -20,7 +20,10 @@ CHROMIUM = Path(os.environ.get("COOKCAM_CHROMIUM", "/usr/bin/chromium"))
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = RunningServer(database_url, tmp_path_factory.mktemp("serve"), workers=1)
+    # No in-process jobs: the tests deliver the outbox's emails themselves (tests.support.deliver_mail).
+    running = RunningServer(
+        database_url, tmp_path_factory.mktemp("serve"), workers=1, env={"JOBS_SCHEDULER_ENABLED": "false"}
+    )
     yield running
     running.terminate()
 

@@ -4,7 +4,6 @@ path, and bad input answered with HTML pages (never a 500). The browser test is 
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 
@@ -18,17 +17,12 @@ from app.pages.signing import Signer
 from app.server import create_app
 from app.settings import RateLimitSettings
 from tests.conftest import make_settings
+from tests.integration.pages.forms import assert_page, field
 from tests.support import PASSWORD, bearer, new_email, sign_up
 
 PAGE = "/account/delete"
 CONFIRM = "/account/delete/confirm"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def field(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert found, f"no {name} in the page"
-    return found.group(1)
 
 
 async def open_form(client: AsyncTestClient[Litestar]) -> str:
@@ -48,15 +42,6 @@ async def sign_in(client: AsyncTestClient[Litestar], email: str, password: str =
 
 async def user_count(db, email: str) -> int:
     return int(await db.fetchval("select count(*) from users where email = $1", email))
-
-
-def assert_page(response, status: int) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    assert response.headers["content-security-policy"] == PAGE_CSP
-    assert response.headers["cache-control"] == "no-store"
-    assert response.headers["referrer-policy"] == "no-referrer"
-    return str(response.text)
 
 
 async def test_the_page_is_html_under_its_own_policy_with_a_form_cookie(client) -> None:
