@@ -10,7 +10,7 @@ from string import Template
 
 from litestar import Response
 
-from app.core.errors import BadRequest
+from app.core.errors import AppError, BadRequest
 from app.pages.markup import render
 from app.pages.page import Page
 
@@ -42,6 +42,8 @@ def outcome(page: Page, title: str, text: str, next_step: str) -> Response[str]:
     return page.respond(title, render(OUTCOME, message=text, next_step=next_step))
 
 
-def refused(page: Page, text: str) -> Response[str]:
-    """A link the service would not take (damaged, unknown, used, expired): 400 with the service's message."""
-    return page.respond("This link cannot be used", render(REFUSED, message=text), status_code=400)
+def refused(page: Page, refusal: AppError) -> Response[str]:
+    """A link the service would not take (damaged, unknown, used, expired): its status and message."""
+    return page.respond(
+        "This link cannot be used", render(REFUSED, message=refusal.message), status_code=refusal.status_code
+    )

@@ -67,7 +67,7 @@ async def reset_password_submit(
     try:
         await reset_password(connect, credentials, token, form["password"])
     except LinkRefused as refusal:
-        return refused(page, refusal.message)
+        return refused(page, refusal)
     except Unprocessable as policy:
         return _form(page, token, policy.message)
     return outcome(
