@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from app.db.migrations import migrate
 from app.db.pool import connect
 from app.server import create_app
-from app.settings import DatabaseSettings, RateLimitSettings, Settings
+from app.settings import DatabaseSettings, JobsSettings, RateLimitSettings, Settings
 from tests.support import PostgresForTests
 
 # Tables holding rows right after migrating (the migration ledger and the reference data migrations seed: tiers,
@@ -78,6 +78,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         app_env="test",
         database=DatabaseSettings(url=database_url, pool_min_size=1, pool_max_size=5),
         ratelimit=RateLimitSettings(per_account=1000, per_address=1000, emails_per_account=1000),
+        # Tests send the outbox themselves (through the loopback SMTP fake): the in-process send-email job must not
+        # take their messages first.
+        jobs=JobsSettings(send_email_seconds=3600.0),
     )
     return msgspec.structs.replace(base, **overrides)
 

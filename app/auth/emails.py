@@ -9,6 +9,8 @@ from pathlib import Path
 
 from app.core.mail.outbox import OutgoingEmail, queue_email
 from app.core.mail.templates import render_email
+from app.core.tokens import hash_link_token, new_link_token
+from app.db.queries import recovery as recovery_q
 from app.db.types import Connection
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -52,3 +54,22 @@ async def queue_account_email(
 
 def timestamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+async def queue_verification(conn: Connection, mail: AccountMail, user_id: uuid.UUID, email: str, name: str) -> None:
+    """Issue a verification link for `email` and queue it there; call inside the transaction of the change."""
+    token = new_link_token()
+    await recovery_q.issue_email_verification(
+        conn,
+        user_id=user_id,
+        token_hash=hash_link_token(token),
+        email=email,
+        expires_at=datetime.datetime.now(datetime.UTC) + VERIFICATION_LINK_TTL,
+    )
+    values = {
+        "name": name,
+        "email": email,
+        "link": mail.link("verify-email", token),
+        "hours": str(int(VERIFICATION_LINK_TTL.total_seconds() // 3600)),
+    }
+    await queue_account_email(conn, mail, "verify_email", recipient=email, user_id=user_id, values=values)

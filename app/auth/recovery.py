@@ -53,7 +53,7 @@ class LinkRefused(BadRequest):
     """A single-use link that cannot be used, with one code per reason (`<PREFIX>_TOKEN_<REASON>`)."""
 
 
-def _refusal(prefix: str, reason: str) -> LinkRefused:
+def refusal(prefix: str, reason: str) -> LinkRefused:
     messages = {
         "INVALID": "This link is damaged or was altered; open the link from the email as it is, or ask for a new one.",
         "UNKNOWN": "This link is not valid (a newer one may have been sent); ask for a new one.",
@@ -66,14 +66,14 @@ def _refusal(prefix: str, reason: str) -> LinkRefused:
 async def why_unusable(conn: Connection, token: str, purpose: str, prefix: str) -> LinkRefused | None:
     """The refusal a link gets now, or None while it can be used (INVALID, UNKNOWN, USED, EXPIRED)."""
     if not link_token_intact(token):
-        return _refusal(prefix, "INVALID")
+        return refusal(prefix, "INVALID")
     known = await q.get_account_token(conn, token_hash=hash_link_token(token), purpose=purpose)
     if known is None:
-        return _refusal(prefix, "UNKNOWN")
+        return refusal(prefix, "UNKNOWN")
     if known.used_at is not None:
-        return _refusal(prefix, "USED")
+        return refusal(prefix, "USED")
     if known.expires_at <= datetime.datetime.now(datetime.UTC):
-        return _refusal(prefix, "EXPIRED")
+        return refusal(prefix, "EXPIRED")
     return None
 
 
@@ -83,9 +83,9 @@ async def reset_password(connect: ConnectionSource, credentials: Credentials, to
     transaction. Raises LinkRefused (RESET_TOKEN_INVALID, _UNKNOWN, _USED, _EXPIRED) or the policy's Unprocessable.
     No connection is held while argon2id runs."""
     async with connect() as conn:
-        refusal = await why_unusable(conn, token, PASSWORD_RESET, "RESET")
-    if refusal is not None:
-        raise refusal
+        refused = await why_unusable(conn, token, PASSWORD_RESET, "RESET")
+    if refused is not None:
+        raise refused
     check_new_password(new_password)
     password_hash = await credentials.passwords.hash(new_password)
     token_hash = hash_link_token(token)
@@ -100,5 +100,5 @@ async def reset_password(connect: ConnectionSource, credentials: Credentials, to
                 await password_changed_notice(conn, credentials.mail, account.id, account.email, account.name)
                 return
         # Spent or expired while the password was hashed (a concurrent use of the same link).
-        refusal = await why_unusable(conn, token, PASSWORD_RESET, "RESET")
-    raise refusal or _refusal("RESET", "USED")
+        refused = await why_unusable(conn, token, PASSWORD_RESET, "RESET")
+    raise refused or refusal("RESET", "USED")

@@ -7,10 +7,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import recovery, service
+from app.auth import recovery, service, verification
 from app.auth.schemas import (
     Accepted,
     AuthResponse,
+    ChangeEmailRequest,
     ChangePasswordRequest,
     ForgotPasswordRequest,
     Preferences,
@@ -21,6 +22,7 @@ from app.auth.schemas import (
     SigninRequest,
     SignoutRequest,
     SignupRequest,
+    VerifyEmailRequest,
 )
 from app.auth.service import Credentials
 from app.auth.throttle import Throttle, provide_throttle
@@ -144,6 +146,60 @@ class AuthController(Controller):
         RESET_TOKEN_USED or RESET_TOKEN_EXPIRED; the password policy applies (422). Limited per address."""
         await throttle.count("reset-password", None)
         await recovery.reset_password(connect, credentials, data.token, data.new_password)
+
+    @post("/verify-email", status_code=HTTP_204_NO_CONTENT, operation_id="verifyEmail")
+    async def verify_email(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        throttle: NamedDependency[Throttle],
+        data: JSONBody[VerifyEmailRequest],
+    ) -> None:
+        """Verify the address a verification link was sent to (valid 24 hours, once): `email_verified` becomes
+        true, and for an email change the new address becomes the account's. Refused with 400
+        VERIFICATION_TOKEN_INVALID, _UNKNOWN, _USED or _EXPIRED, or 409 EMAIL_TAKEN. Limited per address."""
+        await throttle.count("verify-email", None)
+        await verification.verify_email(connect, data.token)
+
+    @post(
+        "/resend-verification",
+        status_code=HTTP_202_ACCEPTED,
+        operation_id="resendVerification",
+        dependencies={"caller": Provide(provide_caller_briefly)},
+    )
+    async def resend_verification(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        caller: NamedDependency[CurrentUser],
+    ) -> Accepted:
+        """Send a new verification link to the account's address (earlier links stop working); 409
+        EMAIL_ALREADY_VERIFIED when it is verified. Limited per account and per address (429 RATE_LIMITED)."""
+        await throttle.count("resend-verification", str(caller.id))
+        await verification.resend_verification(connect, credentials, caller)
+        return Accepted(message="A new verification link is on its way.")
+
+    @post(
+        "/change-email",
+        status_code=HTTP_202_ACCEPTED,
+        operation_id="changeEmail",
+        # argon2id runs: no pooled connection is held meanwhile.
+        dependencies={"caller": Provide(provide_caller_briefly)},
+    )
+    async def change_email(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        caller: NamedDependency[CurrentUser],
+        data: JSONBody[ChangeEmailRequest],
+    ) -> Accepted:
+        """Ask to move the account to a new address: needs the password (401 INVALID_PASSWORD). A verification link
+        goes to the new address and a notice to the current one; the change takes effect only when the link is used
+        (POST /auth/verify-email). 409 EMAIL_TAKEN or EMAIL_UNCHANGED; limited per account and per address."""
+        await throttle.count("change-email", str(caller.id))
+        await verification.change_email(connect, credentials, caller, data)
+        return Accepted(message="A link to confirm the new address is on its way; until then the current one stays.")
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:

@@ -58,6 +58,15 @@ class ResetPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     new_password: NewPassword
 
 
+class VerifyEmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token: LinkToken
+
+
+class ChangeEmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    new_email: Email
+    password: Password
+
+
 class Accepted(msgspec.Struct, frozen=True):
     """202: the request was taken; what follows arrives by email (the same answer whatever the address)."""
 

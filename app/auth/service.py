@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 import msgspec
 
-from app.auth.emails import AccountMail, queue_account_email, timestamp
+from app.auth.emails import AccountMail, queue_account_email, queue_verification, timestamp
 from app.auth.password_policy import check_new_password
 from app.auth.schemas import (
     AuthResponse,
@@ -94,19 +94,23 @@ async def sign_up(connect: ConnectionSource, issuer: Credentials, request: Signu
     check_new_password(request.password)
     password_hash = await issuer.passwords.hash(request.password)
     refresh_token = _new_refresh_token(issuer)
+    email, name = normalise_email(request.email), request.name.strip()
     async with connect() as conn:
         try:
-            created = await q.create_account(
-                conn,
-                email=normalise_email(request.email),
-                password_hash=password_hash,
-                name=request.name.strip(),
-                token_hash=refresh_token.token_hash,
-                expires_at=refresh_token.expires_at,
-            )
+            # The account and its verification email commit together (the email through the outbox).
+            async with conn.transaction():
+                created = await q.create_account(
+                    conn,
+                    email=email,
+                    password_hash=password_hash,
+                    name=name,
+                    token_hash=refresh_token.token_hash,
+                    expires_at=refresh_token.expires_at,
+                )
+                assert created is not None  # the statement inserts and returns exactly one row
+                await queue_verification(conn, issuer.mail, created.user_id, email, name)
         except asyncpg.UniqueViolationError:
             raise Conflict("EMAIL_TAKEN", "An account with this email already exists.") from None
-        assert created is not None  # the statement inserts and returns exactly one row
         return await _auth_response(conn, issuer, created.user_id, created.session_id, refresh_token.token)
 
 

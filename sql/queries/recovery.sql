@@ -32,3 +32,22 @@ delete from account_tokens where user_id = @user_id and purpose = @purpose and u
 
 -- name: PurgeExpiredAccountTokens :execrows
 delete from account_tokens where expires_at < @before;
+
+-- name: IssueEmailVerification :exec
+-- A verification link for @email (the account's address, or the new one of an email change); the account's other
+-- unused verification links stop working: one pending verification per account, the newest.
+with superseded as (
+    delete from account_tokens
+    where user_id = @user_id and purpose = 'email_verification' and used_at is null
+)
+insert into account_tokens (user_id, purpose, token_hash, email, expires_at)
+values (@user_id, 'email_verification', @token_hash, @email, @expires_at);
+
+-- name: ConfirmEmail :one
+-- The verified address becomes the account's, verified (an email change takes effect here).
+update users set email = @email, email_verified = true, updated_at = now() where id = @user_id
+returning id, email, name;
+
+-- name: EmailInUse :one
+-- Whether another account uses @email.
+select exists (select 1 from users where lower(email) = lower(@email) and id <> @user_id) as in_use;

@@ -17,7 +17,8 @@ update users set
 where id = @user_id
 returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_completed,
           default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
-          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone;
+          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone,
+          email_verified;
 
 -- name: UserExists :one
 select exists (select 1 from users where id = @id);

@@ -24,7 +24,11 @@ async def test_a_person_resets_their_password_from_the_email(
     assert signup.status_code == 201
     access = {"Authorization": f"Bearer {signup.json()['access_token']}"}
     assert httpx.post(server.base_url + "/api/v1/auth/forgot-password", json={"email": email}).status_code == 202
-    [message] = [m for m in await deliver_mail(database_url) if m["To"] == email]
+    [message] = [
+        m
+        for m in await deliver_mail(database_url)
+        if m["To"] == email and m["Subject"] == "Reset your CookCam password"
+    ]
     link = link_in(message, "reset-password")
     path = link[link.index("/account/reset-password") :]  # the email names the public address; this is a test's
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import cast
 
 import msgspec
 
@@ -113,3 +114,52 @@ PURGE_EXPIRED_ACCOUNT_TOKENS = """delete from account_tokens where expires_at < 
 async def purge_expired_account_tokens(conn: Connection, *, before: datetime.datetime) -> int:
     result = await conn.execute(PURGE_EXPIRED_ACCOUNT_TOKENS, before)
     return int(result.rpartition(" ")[2])
+
+
+ISSUE_EMAIL_VERIFICATION = """with superseded as (
+    delete from account_tokens
+    where user_id = $1 and purpose = 'email_verification' and used_at is null
+)
+insert into account_tokens (user_id, purpose, token_hash, email, expires_at)
+values ($1, 'email_verification', $2, $3, $4)"""
+
+
+async def issue_email_verification(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    token_hash: bytes,
+    email: str | None,
+    expires_at: datetime.datetime,
+) -> None:
+    """A verification link for @email (the account's address, or the new one of an email change); the account's other
+    unused verification links stop working: one pending verification per account, the newest.
+    """
+    await conn.execute(ISSUE_EMAIL_VERIFICATION, user_id, token_hash, email, expires_at)
+
+
+CONFIRM_EMAIL = """update users set email = $1, email_verified = true, updated_at = now() where id = $2
+returning id, email, name"""
+
+
+class ConfirmEmailRow(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    email: str
+    name: str
+
+
+async def confirm_email(conn: Connection, *, email: str, user_id: uuid.UUID) -> ConfirmEmailRow | None:
+    """The verified address becomes the account's, verified (an email change takes effect here)."""
+    record = await conn.fetchrow(CONFIRM_EMAIL, email, user_id)
+    if record is None:
+        return None
+    return ConfirmEmailRow(*record)
+
+
+EMAIL_IN_USE = """select exists (select 1 from users where lower(email) = lower($1) and id <> $2) as in_use"""
+
+
+async def email_in_use(conn: Connection, *, email: str, user_id: uuid.UUID) -> bool | None:
+    """Whether another account uses @email."""
+    value = await conn.fetchval(EMAIL_IN_USE, email, user_id)
+    return cast("bool | None", value)

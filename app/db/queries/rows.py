@@ -60,3 +60,4 @@ class User(msgspec.Struct, frozen=True):
     cooking_skill_level: str | None
     created_at: datetime.datetime
     time_zone: str
+    email_verified: bool

@@ -25,7 +25,8 @@ UPDATE_PROFILE = """update users set
 where id = $12
 returning id, email, name, avatar_url, is_creator, creator_tier, onboarding_completed,
           default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
-          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone"""
+          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone,
+          email_verified"""
 
 
 async def update_profile(

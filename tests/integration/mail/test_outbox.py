@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from app.core.mail.delivery import SmtpTransport, retry_delay, send_due_emails
+from app.core.mail.delivery import SmtpTransport, build_message, retry_delay, send_due_emails
 from app.core.mail.outbox import OutgoingEmail, message_domain, queue_email
 from app.db.pool import create_pool
 from app.db.queries import email as q
@@ -115,6 +115,21 @@ async def test_a_crash_between_claim_and_send_resends_once_after_the_lease(
     assert inbox.messages[0]["Message-ID"] == crashed[0].message_id
     row = await db.fetchrow("select status, attempts from email_outbox")
     assert (row["status"], row["attempts"]) == ("sent", 2)
+
+
+async def test_a_crash_after_the_relay_took_a_message_resends_it_with_the_same_message_id(
+    db: asyncpg.Connection, connect: ConnectionSource
+) -> None:
+    """The documented limit of at-least-once: the relay said 250, the sender died before marking the row sent."""
+    await _queue(db)
+    with smtp_server() as (inbox, port):
+        mail = _mail(port)
+        [claimed] = await q.claim_due_emails(db, lease_seconds=0.3, max_attempts=5, batch_size=10)
+        await SmtpTransport(mail).deliver(build_message(claimed, FROM))  # ... and the sender dies here
+        await asyncio.sleep(0.4)
+        await send_due_emails(connect, mail, SmtpTransport(mail))
+    assert [m["Message-ID"] for m in inbox.messages] == [claimed.message_id, claimed.message_id]
+    assert await db.fetchval("select status from email_outbox") == "sent"
 
 
 async def test_a_failing_server_is_retried_with_backoff_then_given_up(

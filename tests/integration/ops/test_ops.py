@@ -90,6 +90,7 @@ async def test_openapi_keeps_the_names_and_fields_of_the_shared_rows(client) -> 
         "cooking_skill_level",
         "created_at",
         "time_zone",
+        "email_verified",
     }
     earning = {
         "id",
@@ -123,6 +124,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         for name in (
             *("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup"),
             *("change-password", "signout-all", "forgot-password", "reset-password"),
+            *("verify-email", "resend-verification", "change-email"),
         )
     } | {
         "/api/v1/ws",

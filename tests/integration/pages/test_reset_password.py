@@ -19,7 +19,11 @@ NEW_PASSWORD = "a brand new kitchen passphrase"
 async def reset_link(client, email: str) -> str:
     response = await client.post("/api/v1/auth/forgot-password", json={"email": email})
     assert response.status_code == 202
-    [message] = [m for m in await deliver_mail(client.app.state.services.settings.database.url) if m["To"] == email]
+    [message] = [
+        m
+        for m in await deliver_mail(client.app.state.services.settings.database.url)
+        if m["To"] == email and m["Subject"] == "Reset your CookCam password"
+    ]
     link = link_in(message, "reset-password")
     return PAGE + "?token=" + token_of(link)
 
@@ -36,7 +40,9 @@ async def submit(client, path: str, password: str = NEW_PASSWORD, again: str | N
 
 
 async def unused_links(db) -> int:
-    return int(await db.fetchval("select count(*) from account_tokens where used_at is null"))
+    return int(
+        await db.fetchval("select count(*) from account_tokens where purpose = 'password_reset' and used_at is null")
+    )
 
 
 async def test_the_link_sets_a_new_password_once_and_ends_every_session(client, db) -> None:
