@@ -8,7 +8,7 @@ from importlib import resources
 from litestar import Response, Router, get
 from litestar.di import Provide
 
-from app.pages import account_delete, reset_password
+from app.pages import account_delete, reset_password, verify_email
 from app.pages.errors import PAGE_EXCEPTION_HANDLERS
 from app.pages.markup import ICON_PATH, STYLESHEET_PATH
 from app.pages.page import provide_page
@@ -31,7 +31,7 @@ async def icon() -> Response[str]:
 
 account_pages = Router(
     path="/",
-    route_handlers=[stylesheet, icon, *account_delete.ROUTES, *reset_password.ROUTES],
+    route_handlers=[stylesheet, icon, *account_delete.ROUTES, *reset_password.ROUTES, *verify_email.ROUTES],
     dependencies={"page": Provide(provide_page, sync_to_thread=False)},
     exception_handlers=PAGE_EXCEPTION_HANDLERS,
     include_in_schema=False,

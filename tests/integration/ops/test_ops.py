@@ -198,6 +198,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/account/delete",
         "/account/delete/confirm",
         "/account/reset-password",
+        "/account/verify-email",
         "/account/pages.css",
         "/account/favicon.svg",
     }  # the web pages (app/pages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from app.pages.page import PAGE_CSP
+from tests.support import deliver_mail, link_in, token_of
 
 
 def field(html: str, name: str) -> str:
@@ -20,3 +21,16 @@ def assert_page(response, status: int) -> str:
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "no-referrer"
     return str(response.text)
+
+
+async def emailed_link(client, email: str, subject: str, page: str) -> str:
+    """The path and query of the link to /account/<page> in the one email to `email` with this subject."""
+    messages = await deliver_mail(client.app.state.services.settings.database.url)
+    [message] = [m for m in messages if m["To"] == email and m["Subject"] == subject]
+    return f"/account/{page}?token=" + token_of(link_in(message, page))
+
+
+async def open_link(client, path: str) -> tuple[str, str]:
+    """Open an emailed link's page: its CSRF token and the link's token, as the form carries them."""
+    html = assert_page(await client.get(path), 200)
+    return field(html, "csrf_token"), field(html, "token")

@@ -9,8 +9,8 @@ import msgspec
 from app.server import create_app
 from app.settings import RateLimitSettings
 from tests.conftest import make_settings
-from tests.integration.pages.forms import assert_page, field
-from tests.support import PASSWORD, bearer, deliver_mail, link_in, new_email, sign_up, token_of
+from tests.integration.pages.forms import assert_page, emailed_link, field, open_link
+from tests.support import PASSWORD, bearer, new_email, sign_up, token_of
 
 PAGE = "/account/reset-password"
 NEW_PASSWORD = "a brand new kitchen passphrase"
@@ -19,18 +19,7 @@ NEW_PASSWORD = "a brand new kitchen passphrase"
 async def reset_link(client, email: str) -> str:
     response = await client.post("/api/v1/auth/forgot-password", json={"email": email})
     assert response.status_code == 202
-    [message] = [
-        m
-        for m in await deliver_mail(client.app.state.services.settings.database.url)
-        if m["To"] == email and m["Subject"] == "Reset your CookCam password"
-    ]
-    link = link_in(message, "reset-password")
-    return PAGE + "?token=" + token_of(link)
-
-
-async def open_link(client, path: str) -> tuple[str, str]:
-    html = assert_page(await client.get(path), 200)
-    return field(html, "csrf_token"), field(html, "token")
+    return await emailed_link(client, email, "Reset your CookCam password", "reset-password")
 
 
 async def submit(client, path: str, password: str = NEW_PASSWORD, again: str | None = None, **extra: str):
