@@ -38,6 +38,7 @@ from app.live.routes import LiveSessionController
 from app.ops.gauges import refresh_gauges_forever
 from app.ops.jobs import run_periodically
 from app.ops.routes import health, metrics_endpoint, ready
+from app.pages.routes import account_pages
 from app.realtime.hub import Hub
 from app.realtime.routes import realtime_socket
 from app.recipes.ranking import CatalogRanking
@@ -130,6 +131,7 @@ def create_app(settings: Settings) -> Litestar:
             health,
             ready,
             metrics_endpoint,
+            account_pages,
         ],
         dependencies=APP_DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -5,6 +5,7 @@ takes everything the account owns with it: every user-owned table references use
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 import msgspec
@@ -43,16 +44,22 @@ async def delete_account(
         password_hash = await q.get_password_hash(conn, user_id=caller.id)
     if not await passwords.verify(password_hash, confirm_password):
         raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
+    return await erase_account(connect, registry, caller.id)
+
+
+async def erase_account(connect: ConnectionSource, registry: AccountParts, user_id: uuid.UUID) -> DeleteAccountResponse:
+    """The deletion itself, once the caller has proved it is the account's owner (the API: the password on an
+    authenticated request; the web page /account/delete: a sign-in a few minutes earlier)."""
     still_to_do: list[str] = []
     for part in registry.parts:
         if part.close is not None:
-            still_to_do += await part.close(connect, caller.id)
+            still_to_do += await part.close(connect, user_id)
     async with connect() as conn, conn.transaction():
-        await publish(conn, caller.id, RealtimeEvent(ACCOUNT_DELETED))
+        await publish(conn, user_id, RealtimeEvent(ACCOUNT_DELETED))
         for part in registry.parts:
             if part.erase is not None:
-                await part.erase(conn, caller.id)
-        if await q.delete_user(conn, user_id=caller.id) != 1:
+                await part.erase(conn, user_id)
+        if await q.delete_user(conn, user_id=user_id) != 1:
             raise NotFound("USER_NOT_FOUND", "This account no longer exists.")
     return DeleteAccountResponse(
         message="Your account and all of its data have been deleted."

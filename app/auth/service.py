@@ -114,19 +114,25 @@ async def sign_up(connect: ConnectionSource, issuer: Credentials, request: Signu
         return await _auth_response(conn, issuer, created.user_id, created.session_id, refresh_token.token)
 
 
-async def sign_in(connect: ConnectionSource, issuer: Credentials, request: SigninRequest) -> AuthResponse:
+async def verify_credentials(connect: ConnectionSource, passwords: Passwords, email: str, password: str) -> uuid.UUID:
+    """The account these credentials belong to; one message whichever part is wrong (no enumeration)."""
     async with connect() as conn:
-        credentials = await q.get_credentials_by_email(conn, email=normalise_email(request.email))
-    valid = await issuer.passwords.verify(credentials.password_hash if credentials else None, request.password)
+        credentials = await q.get_credentials_by_email(conn, email=normalise_email(email))
+    valid = await passwords.verify(credentials.password_hash if credentials else None, password)
     if credentials is None or not valid:
         raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
+    return credentials.id
+
+
+async def sign_in(connect: ConnectionSource, issuer: Credentials, request: SigninRequest) -> AuthResponse:
+    user_id = await verify_credentials(connect, issuer.passwords, request.email, request.password)
     refresh_token = _new_refresh_token(issuer)
     async with connect() as conn:
         session_id = await q.start_session(
-            conn, user_id=credentials.id, token_hash=refresh_token.token_hash, expires_at=refresh_token.expires_at
+            conn, user_id=user_id, token_hash=refresh_token.token_hash, expires_at=refresh_token.expires_at
         )
         assert session_id is not None  # the statement inserts and returns exactly one row
-        return await _auth_response(conn, issuer, credentials.id, session_id, refresh_token.token)
+        return await _auth_response(conn, issuer, user_id, session_id, refresh_token.token)
 
 
 async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token: str) -> AuthResponse:

@@ -59,7 +59,10 @@ class EdgeMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = list(message.get("headers", ()))
+                # A response that chose its own policy (the HTML pages of app/pages) keeps it.
+                own_policy = any(key.lower() == API_CSP[0] for key, _ in headers)
+                message["headers"] = [*headers, *(h for h in extra if not (own_policy and h is API_CSP))]
             await send(message)
 
         try:

@@ -194,7 +194,15 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
         "/api/v1/subscription/change-tier",
         "/api/v1/subscription/refresh-status",
     }
-    assert paths - product == {"/health", "/ready", "/metrics"} | {p for p in paths if p.startswith("/schema")}
+    pages = {
+        "/account/delete",
+        "/account/delete/confirm",
+        "/account/reset-password",
+        "/account/verify-email",
+        "/account/pages.css",
+        "/account/favicon.svg",
+    }  # the web pages (app/pages)
+    assert paths - product == {"/health", "/ready", "/metrics"} | pages | {p for p in paths if p.startswith("/schema")}
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/health")
         assert response.headers["strict-transport-security"].startswith("max-age=")
