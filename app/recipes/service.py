@@ -76,8 +76,9 @@ async def _visible_recipe(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.
 
 
 async def get_recipe(conn: Connection, user_id: uuid.UUID, recipe_id: uuid.UUID) -> Recipe:
-    [recipe] = await recipes_of(conn, [await _visible_recipe(conn, user_id, recipe_id)])
-    return recipe
+    row = await _visible_recipe(conn, user_id, recipe_id)
+    [recipe] = await recipes_of(conn, [row])
+    return msgspec.structs.replace(recipe, is_favorited=row.is_favorited)
 
 
 async def recipe_nutrition(

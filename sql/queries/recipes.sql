@@ -51,11 +51,12 @@ group by r.id
 order by r.title, r.id;
 
 -- name: GetRecipe :one
--- A catalog recipe, or the caller's own.
-select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings,
-       dietary_tags, ingredients, steps, image_url, created_at
-from recipes
-where id = @id and (user_id is null or user_id = @user_id);
+-- A catalog recipe, or the caller's own, with whether the caller has it among their favourites.
+select r.id, r.user_id, r.slug, r.title, r.description, r.cuisine, r.meal_type, r.difficulty, r.prep_minutes,
+       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.image_url, r.created_at,
+       exists (select 1 from favorite_recipes f where f.user_id = @user_id and f.recipe_id = r.id) as is_favorited
+from recipes r
+where r.id = @id and (r.user_id is null or r.user_id = @user_id);
 
 -- name: GetRecipes :many
 select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings,

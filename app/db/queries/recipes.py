@@ -139,11 +139,11 @@ async def catalog_for_ranking(conn: Connection) -> list[CatalogForRankingRow]:
 
 
 GET_RECIPE = (
-    "select id, user_id, slug, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, "
-    "servings,\n"
-    "       dietary_tags, ingredients, steps, image_url, created_at\n"
-    "from recipes\n"
-    "where id = $1 and (user_id is null or user_id = $2)"
+    "select r.id, r.user_id, r.slug, r.title, r.description, r.cuisine, r.meal_type, r.difficulty, r.prep_minutes,\n"
+    "       r.cook_minutes, r.servings, r.dietary_tags, r.ingredients, r.steps, r.image_url, r.created_at,\n"
+    "       exists (select 1 from favorite_recipes f where f.user_id = $1 and f.recipe_id = r.id) as is_favorited\n"
+    "from recipes r\n"
+    "where r.id = $2 and (r.user_id is null or r.user_id = $1)"
 )
 
 
@@ -164,11 +164,12 @@ class GetRecipeRow(msgspec.Struct, frozen=True):
     steps: Any
     image_url: str | None
     created_at: datetime.datetime
+    is_favorited: bool
 
 
-async def get_recipe(conn: Connection, *, id: uuid.UUID, user_id: uuid.UUID | None) -> GetRecipeRow | None:
-    """A catalog recipe, or the caller's own."""
-    record = await conn.fetchrow(GET_RECIPE, id, user_id)
+async def get_recipe(conn: Connection, *, user_id: uuid.UUID, id: uuid.UUID) -> GetRecipeRow | None:
+    """A catalog recipe, or the caller's own, with whether the caller has it among their favourites."""
+    record = await conn.fetchrow(GET_RECIPE, user_id, id)
     if record is None:
         return None
     return GetRecipeRow(*record)

@@ -39,7 +39,12 @@ async def test_save_and_favorite_set_or_toggle(client, recipe_ids) -> None:
     await client.post(f"{RECIPES}/{first}/save", headers=bearer(auth), json={"saved": True})
     saved = (await client.get(f"{RECIPES}/saved/my", headers=bearer(auth))).json()["recipes"]
     assert [(r["id"], r["is_favorited"]) for r in saved] == [(str(first), True)]
+    # The recipe itself says so too, to its reader only.
+    assert (await client.get(f"{RECIPES}/{first}", headers=bearer(auth))).json()["is_favorited"] is True
+    other = await sign_up(client)
+    assert (await client.get(f"{RECIPES}/{first}", headers=bearer(other))).json()["is_favorited"] is False
     assert (await client.post(f"{RECIPES}/{first}/favorite", headers=bearer(auth))).json() == {"favorited": False}
+    assert (await client.get(f"{RECIPES}/{first}", headers=bearer(auth))).json()["is_favorited"] is False
     missing = await client.post(f"{RECIPES}/{uuid.uuid4()}/save", headers=bearer(auth))
     assert (missing.status_code, missing.json()["code"]) == (404, "RECIPE_NOT_FOUND")
 
