@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import recovery, service, verification
+from app.auth import identities, recovery, service, verification
 from app.auth.schemas import (
     Accepted,
     AuthResponse,
@@ -19,6 +19,7 @@ from app.auth.schemas import (
     ProfileUpdate,
     RefreshRequest,
     ResetPasswordRequest,
+    SignInMethods,
     SigninRequest,
     SignoutRequest,
     SignupRequest,
@@ -200,6 +201,29 @@ class AuthController(Controller):
         await throttle.count("change-email", str(caller.id))
         await verification.change_email(connect, credentials, caller, data)
         return Accepted(message="A link to confirm the new address is on its way; until then the current one stays.")
+
+    @get("/identities", operation_id="listSignInMethods", dependencies={"caller": Provide(provide_caller)})
+    async def list_identities(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> SignInMethods:
+        """The ways this account signs in: `password` (false for an account made through Apple or Google until a
+        reset link sets one) and each Apple or Google identity (provider, the email it reported, when it was linked
+        and last used)."""
+        return await identities.sign_in_methods(db, caller)
+
+    @delete(
+        "/identities/{provider:str}",
+        status_code=200,
+        operation_id="unlinkIdentity",
+        dependencies={"caller": Provide(provide_caller)},
+    )
+    async def unlink_identity(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], provider: FromPath[str]
+    ) -> SignInMethods:
+        """Unlink the account's `apple` or `google` identity; answers the sign-in methods that remain. 404
+        IDENTITY_NOT_FOUND when there is none; 409 LAST_SIGN_IN_METHOD when it is the only way left to sign in
+        (no password and no other provider)."""
+        return await identities.unlink(db, caller, provider)
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH
-from app.db.queries.rows import User
+from app.db.queries.rows import Identity, User
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 # A password being set: the policy's length (app/auth/password_policy.py; its other rules run in the service).
@@ -117,3 +117,10 @@ class AuthResponse(msgspec.Struct, frozen=True):
     refresh_token: str
     expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+class SignInMethods(msgspec.Struct, frozen=True):
+    """GET /auth/identities: whether the account has a password, and its Apple and Google identities."""
+
+    password: bool
+    identities: list[Identity]

@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from app.auth.emails import AccountMail, queue_account_email, queue_verification, timestamp
+from app.auth.identities import password_not_set
 from app.auth.password_policy import check_new_password
 from app.auth.schemas import (
     AuthResponse,
@@ -194,7 +195,9 @@ async def change_password(
     check_new_password(request.new_password)
     async with connect() as conn:
         current_hash = await q.get_password_hash(conn, user_id=caller.id)
-    if not await issuer.passwords.verify(current_hash, request.current_password) or current_hash is None:
+    if current_hash is None:
+        raise password_not_set("there is no current password to change")
+    if not await issuer.passwords.verify(current_hash, request.current_password):
         raise Unauthorized("INVALID_PASSWORD", "The current password is incorrect; the password was not changed.")
     new_hash = await issuer.passwords.hash(request.new_password)
     async with connect() as conn, conn.transaction():
