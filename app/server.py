@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from app.account.routes import delete_account, export_account
 from app.analytics.routes import AnalyticsController
 from app.auth.routes import AuthController, ProfileController
+from app.auth.sign_in_providers import SignInProviders
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
 from app.billing.stores.routes import apple_notification, google_notification, validate_receipt
@@ -78,6 +79,7 @@ def _lifespan(settings: Settings) -> Any:
             ranking=CatalogRanking(),
             socket_requests=(socket_requests(connection, settings.live),),
             account_parts=account_parts(payments.stripe.client),
+            sign_in_providers=SignInProviders.create(settings),
         )
         app.state.services = services
         app.state.token_validator = validator  # read by app/core/identity.py on every authenticated request
@@ -97,6 +99,7 @@ def _lifespan(settings: Settings) -> Any:
                 await counters.close()
             await services.payments.close()
             await services.ai.close()
+            await services.sign_in_providers.close()
             await pool.close()
 
     return lifespan

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import identities, recovery, service, verification
+from app.auth import identities, recovery, service, social, verification
 from app.auth.schemas import (
     Accepted,
     AuthResponse,
     ChangeEmailRequest,
     ChangePasswordRequest,
     ForgotPasswordRequest,
+    GoogleSignInRequest,
     Preferences,
     PreferencesUpdate,
     ProfileUpdate,
@@ -26,6 +28,7 @@ from app.auth.schemas import (
     VerifyEmailRequest,
 )
 from app.auth.service import Credentials
+from app.auth.sign_in_providers import SignInProviders
 from app.auth.throttle import Throttle, provide_throttle
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.queries.rows import User
@@ -60,6 +63,33 @@ class AuthController(Controller):
     ) -> AuthResponse:
         await throttle.count("signin", data.email)
         return await service.sign_in(connect, credentials, data)
+
+    @post(
+        "/google",
+        status_code=200,
+        operation_id="signInWithGoogle",
+        responses={201: ResponseSpec(AuthResponse, description="A new account was created for this Google identity.")},
+    )
+    async def google(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        sign_in_providers: NamedDependency[SignInProviders],
+        data: JSONBody[GoogleSignInRequest],
+    ) -> Response[AuthResponse]:
+        """Sign in with a Google ID token (Google Sign-In on the device; `aud` one of GOOGLE_SIGNIN_CLIENT_IDS).
+        200 with the same body as /auth/signin when the identity signs in to an account it is bound to, or is linked
+        to the account using its email (both verified); 201 when a new account without a password is created.
+        401 GOOGLE_TOKEN_INVALID or GOOGLE_TOKEN_EXPIRED; 409 ACCOUNT_EMAIL_UNVERIFIED (an account uses the address
+        but never verified it) or EMAIL_TAKEN (an account uses it and Google does not vouch for it); 422
+        PROVIDER_EMAIL_MISSING; 503 GOOGLE_SIGNIN_UNCONFIGURED or GOOGLE_SIGNIN_UNAVAILABLE. Limited per address and
+        per Google account like sign-in (429 RATE_LIMITED)."""
+        await throttle.count("signin-google", None)
+        identity = await sign_in_providers.google.verify(data.id_token)
+        await throttle.count_account("signin-google", f"google:{identity.subject}")
+        signed_in = await social.sign_in_with_identity(connect, credentials, identity)
+        return Response(signed_in.auth, status_code=HTTP_201_CREATED if signed_in.created else 200)
 
     @post("/refresh", status_code=200, operation_id="refreshTokens")
     async def refresh(

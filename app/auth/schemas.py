@@ -49,6 +49,14 @@ class ChangePasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
+# A provider's identity token (a JWT of about 1 KB): anything longer is refused by the schema, before any parsing.
+IdentityToken = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+
+
+class GoogleSignInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id_token: IdentityToken
+
+
 class ForgotPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: Email
 

@@ -23,3 +23,33 @@ select count(*) from user_identities where user_id = @user_id and provider = @pr
 
 -- name: HasPassword :one
 select (password_hash is not null)::boolean as has_password from users where id = @user_id;
+
+-- name: SignInWithIdentity :one
+-- The account bound to @provider's @subject, if any; records the sign-in and the email state the provider reports
+-- now (kept as it was when the token carries no email).
+update user_identities
+set last_sign_in_at = now(),
+    email = coalesce(sqlc.narg(email)::text, email),
+    email_verified = case when sqlc.narg(email)::text is null then email_verified else @email_verified::boolean end
+where provider = @provider and subject = @subject
+returning user_id;
+
+-- name: GetAccountForLinking :one
+select id, email_verified from users where lower(email) = lower(@email);
+
+-- name: LinkIdentity :exec
+insert into user_identities (user_id, provider, subject, email, email_verified, last_sign_in_at)
+values (@user_id, @provider, @subject, @email, @email_verified, now());
+
+-- name: CreateIdentityAccount :one
+-- A password-less account and its identity, in one statement.
+with new_user as (
+    insert into users (email, password_hash, name, email_verified)
+    values (@email, null, @name, @email_verified::boolean)
+    returning id
+), identity as (
+    insert into user_identities (user_id, provider, subject, email, email_verified, last_sign_in_at)
+    select id, @provider, @subject, @email, @email_verified::boolean, now() from new_user
+    returning user_id
+)
+select user_id from identity;

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import cast
 
+import msgspec
+
 from app.db.queries.rows import Identity
 from app.db.types import Connection
 
@@ -60,3 +62,83 @@ HAS_PASSWORD = """select (password_hash is not null)::boolean as has_password fr
 async def has_password(conn: Connection, *, user_id: uuid.UUID) -> bool | None:
     value = await conn.fetchval(HAS_PASSWORD, user_id)
     return cast("bool | None", value)
+
+
+SIGN_IN_WITH_IDENTITY = """update user_identities
+set last_sign_in_at = now(),
+    email = coalesce($1::text, email),
+    email_verified = case when $1::text is null then email_verified else $2::boolean end
+where provider = $3 and subject = $4
+returning user_id"""
+
+
+async def sign_in_with_identity(
+    conn: Connection,
+    *,
+    email: str | None,
+    email_verified: bool,
+    provider: str,
+    subject: str,
+) -> uuid.UUID | None:
+    """The account bound to @provider's @subject, if any; records the sign-in and the email state the provider reports
+    now (kept as it was when the token carries no email).
+    """
+    value = await conn.fetchval(SIGN_IN_WITH_IDENTITY, email, email_verified, provider, subject)
+    return cast("uuid.UUID | None", value)
+
+
+GET_ACCOUNT_FOR_LINKING = """select id, email_verified from users where lower(email) = lower($1)"""
+
+
+class GetAccountForLinkingRow(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    email_verified: bool
+
+
+async def get_account_for_linking(conn: Connection, *, email: str) -> GetAccountForLinkingRow | None:
+    record = await conn.fetchrow(GET_ACCOUNT_FOR_LINKING, email)
+    if record is None:
+        return None
+    return GetAccountForLinkingRow(*record)
+
+
+LINK_IDENTITY = """insert into user_identities (user_id, provider, subject, email, email_verified, last_sign_in_at)
+values ($1, $2, $3, $4, $5, now())"""
+
+
+async def link_identity(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    provider: str,
+    subject: str,
+    email: str | None,
+    email_verified: bool,
+) -> None:
+    await conn.execute(LINK_IDENTITY, user_id, provider, subject, email, email_verified)
+
+
+CREATE_IDENTITY_ACCOUNT = """with new_user as (
+    insert into users (email, password_hash, name, email_verified)
+    values ($1, null, $2, $3::boolean)
+    returning id
+), identity as (
+    insert into user_identities (user_id, provider, subject, email, email_verified, last_sign_in_at)
+    select id, $4, $5, $1, $3::boolean, now() from new_user
+    returning user_id
+)
+select user_id from identity"""
+
+
+async def create_identity_account(
+    conn: Connection,
+    *,
+    email: str,
+    name: str,
+    email_verified: bool,
+    provider: str,
+    subject: str,
+) -> uuid.UUID | None:
+    """A password-less account and its identity, in one statement."""
+    value = await conn.fetchval(CREATE_IDENTITY_ACCOUNT, email, name, email_verified, provider, subject)
+    return cast("uuid.UUID | None", value)

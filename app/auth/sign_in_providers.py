@@ -1,0 +1,26 @@
+"""The identity providers one worker verifies sign-ins with (Sign in with Google; Apple below), sharing one outbound
+HTTP client for their published keys. Built by the lifespan, closed with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from app.auth.google_signin import GoogleSignIn
+from app.core.http import create_http_client
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class SignInProviders:
+    google: GoogleSignIn
+    http: httpx.AsyncClient
+
+    @classmethod
+    def create(cls, settings: Settings) -> SignInProviders:
+        http = create_http_client()
+        return cls(google=GoogleSignIn(settings.google, settings.outbound, http), http=http)
+
+    async def close(self) -> None:
+        await self.http.aclose()
