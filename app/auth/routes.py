@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from app.auth import identities, recovery, service, social, verification
 from app.auth.schemas import (
     Accepted,
+    AppleSignInRequest,
     AuthResponse,
     ChangeEmailRequest,
     ChangePasswordRequest,
@@ -88,6 +89,33 @@ class AuthController(Controller):
         await throttle.count("signin-google", None)
         identity = await sign_in_providers.google.verify(data.id_token)
         await throttle.count_account("signin-google", f"google:{identity.subject}")
+        signed_in = await social.sign_in_with_identity(connect, credentials, identity)
+        return Response(signed_in.auth, status_code=HTTP_201_CREATED if signed_in.created else 200)
+
+    @post(
+        "/apple",
+        status_code=200,
+        operation_id="signInWithApple",
+        responses={201: ResponseSpec(AuthResponse, description="A new account was created for this Apple ID.")},
+    )
+    async def apple(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        sign_in_providers: NamedDependency[SignInProviders],
+        data: JSONBody[AppleSignInRequest],
+    ) -> Response[AuthResponse]:
+        """Sign in with an Apple identity token (`aud` APPLE_BUNDLE_ID or one of APPLE_SIGNIN_SERVICE_IDS). Send
+        `nonce` (the raw value whose sha256 hex the app gave Apple) to bind the token to this sign-in; without it
+        no nonce is checked. `name` (Apple shares it once, at the first sign-in) names a new account. 200 as
+        /auth/signin for a bound identity or one linked by a verified email (never a private-relay address); 201
+        when a new account without a password is created. 401 APPLE_TOKEN_INVALID, APPLE_TOKEN_EXPIRED or
+        APPLE_NONCE_MISMATCH; 409 ACCOUNT_EMAIL_UNVERIFIED or EMAIL_TAKEN; 422 PROVIDER_EMAIL_MISSING; 503
+        APPLE_SIGNIN_UNAVAILABLE. Limited per address and per Apple account like sign-in (429 RATE_LIMITED)."""
+        await throttle.count("signin-apple", None)
+        identity = await sign_in_providers.apple.verify(data.identity_token, data.nonce, data.name)
+        await throttle.count_account("signin-apple", f"apple:{identity.subject}")
         signed_in = await social.sign_in_with_identity(connect, credentials, identity)
         return Response(signed_in.auth, status_code=HTTP_201_CREATED if signed_in.created else 200)
 

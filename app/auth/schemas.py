@@ -57,6 +57,14 @@ class GoogleSignInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     id_token: IdentityToken
 
 
+class AppleSignInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    identity_token: IdentityToken
+    # The raw nonce the app generated; the app passed its sha256 hex to Apple, and the token carries that hash.
+    nonce: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    # The name Apple gives the app on the first sign-in only (never in the token); used when the account is created.
+    name: Name | None = None
+
+
 class ForgotPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: Email
 

@@ -1,4 +1,4 @@
-"""The identity providers one worker verifies sign-ins with (Sign in with Google; Apple below), sharing one outbound
+"""The identity providers one worker verifies sign-ins with (Sign in with Apple and with Google), sharing one outbound
 HTTP client for their published keys. Built by the lifespan, closed with it."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.auth.apple_signin import AppleSignIn
 from app.auth.google_signin import GoogleSignIn
 from app.core.http import create_http_client
 from app.settings import Settings
@@ -15,12 +16,17 @@ from app.settings import Settings
 @dataclass(frozen=True)
 class SignInProviders:
     google: GoogleSignIn
+    apple: AppleSignIn
     http: httpx.AsyncClient
 
     @classmethod
     def create(cls, settings: Settings) -> SignInProviders:
         http = create_http_client()
-        return cls(google=GoogleSignIn(settings.google, settings.outbound, http), http=http)
+        return cls(
+            google=GoogleSignIn(settings.google, settings.outbound, http),
+            apple=AppleSignIn(settings.apple, settings.outbound, http),
+            http=http,
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
