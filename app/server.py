@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -13,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.account.routes import delete_account, export_account
+from app.account.service import erase_account
 from app.analytics.routes import AnalyticsController
 from app.auth.routes import AuthController, ProfileController
 from app.auth.sign_in_providers import SignInProviders
@@ -64,6 +66,7 @@ def _lifespan(settings: Settings) -> Any:
         validator = AccessTokenValidator(settings.jwt)
         payments = PaymentProviders.create(settings, billing_hooks())
         connection = pool_connections(pool, settings.database.acquire_timeout_seconds)
+        parts = account_parts(payments.stripe.client)
         services = Services(
             settings=settings,
             pool=pool,
@@ -78,8 +81,8 @@ def _lifespan(settings: Settings) -> Any:
             ai=AiProvider(settings),
             ranking=CatalogRanking(),
             socket_requests=(socket_requests(connection, settings.live),),
-            account_parts=account_parts(payments.stripe.client),
-            sign_in_providers=SignInProviders.create(settings),
+            account_parts=parts,
+            sign_in_providers=SignInProviders.create(settings, functools.partial(erase_account, connection, parts)),
         )
         app.state.services = services
         app.state.token_validator = validator  # read by app/core/identity.py on every authenticated request

@@ -8,9 +8,10 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import identities, recovery, service, social, verification
+from app.auth import apple_notifications, identities, recovery, service, social, verification
 from app.auth.schemas import (
     Accepted,
+    AppleNotification,
     AppleSignInRequest,
     AuthResponse,
     ChangeEmailRequest,
@@ -118,6 +119,23 @@ class AuthController(Controller):
         await throttle.count_account("signin-apple", f"apple:{identity.subject}")
         signed_in = await social.sign_in_with_identity(connect, credentials, identity)
         return Response(signed_in.auth, status_code=HTTP_201_CREATED if signed_in.created else 200)
+
+    @post("/apple/notifications", status_code=HTTP_204_NO_CONTENT, operation_id="receiveAppleIdNotification")
+    async def apple_notification(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        sign_in_providers: NamedDependency[SignInProviders],
+        data: JSONBody[AppleNotification],
+    ) -> None:
+        """Apple's server-to-server notifications for Sign in with Apple (`{"payload": JWT}`, signed with Apple's
+        JWKS keys, `aud` our bundle or Services id): email-disabled/-enabled record the relay address's forwarding;
+        consent-revoked unlinks the Apple identity and ends every session of the account; account-delete removes
+        the identity, and the account too when Apple was its only way in. Idempotent; unknown event types are
+        accepted and ignored. 401 APPLE_TOKEN_INVALID for a payload Apple did not sign for us; 400
+        APPLE_NOTIFICATION_INVALID for unreadable events."""
+        await apple_notifications.handle_notification(
+            connect, sign_in_providers.apple, sign_in_providers.erase_account, data.payload
+        )
 
     @post("/refresh", status_code=200, operation_id="refreshTokens")
     async def refresh(

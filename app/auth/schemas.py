@@ -65,6 +65,12 @@ class AppleSignInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     name: Name | None = None
 
 
+class AppleNotification(msgspec.Struct, frozen=True):
+    """The body Apple posts to the server-to-server notification endpoint (further fields Apple may add are ignored)."""
+
+    payload: IdentityToken
+
+
 class ForgotPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: Email
 

@@ -53,3 +53,27 @@ with new_user as (
     returning user_id
 )
 select user_id from identity;
+
+-- name: RevokeAppleIdentity :one
+-- Apple's consent-revoked or account-delete for @subject: the identity goes, unless it was linked after the event
+-- (a replayed or late notification never removes a newer link). No row: nothing to do.
+delete from user_identities
+where provider = 'apple' and subject = @subject and created_at <= @event_time
+returning user_id;
+
+-- name: SetAppleEmailForwarding :execrows
+-- Apple's email-disabled / email-enabled for @subject, applied only if newer than the last event applied.
+update user_identities
+set email_forwarding_disabled = @disabled, provider_event_at = @event_time
+where provider = 'apple' and subject = @subject
+  and (provider_event_at is null or provider_event_at < @event_time);
+
+-- name: AppleIdentityOwner :one
+-- The account of Apple's @subject, if it was linked before @event_time.
+select user_id from user_identities where provider = 'apple' and subject = @subject and created_at <= @event_time;
+
+-- name: HasSignInMethodBesides :one
+-- Whether the account can sign in without its identities of @provider: a password, or another provider.
+select (u.password_hash is not null
+        or exists (select 1 from user_identities i where i.user_id = u.id and i.provider <> @provider))::boolean
+from users u where u.id = @user_id;

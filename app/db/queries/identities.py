@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import cast
 
@@ -142,3 +143,56 @@ async def create_identity_account(
     """A password-less account and its identity, in one statement."""
     value = await conn.fetchval(CREATE_IDENTITY_ACCOUNT, email, name, email_verified, provider, subject)
     return cast("uuid.UUID | None", value)
+
+
+REVOKE_APPLE_IDENTITY = """delete from user_identities
+where provider = 'apple' and subject = $1 and created_at <= $2
+returning user_id"""
+
+
+async def revoke_apple_identity(conn: Connection, *, subject: str, event_time: datetime.datetime) -> uuid.UUID | None:
+    """Apple's consent-revoked or account-delete for @subject: the identity goes, unless it was linked after the event
+    (a replayed or late notification never removes a newer link). No row: nothing to do.
+    """
+    value = await conn.fetchval(REVOKE_APPLE_IDENTITY, subject, event_time)
+    return cast("uuid.UUID | None", value)
+
+
+SET_APPLE_EMAIL_FORWARDING = """update user_identities
+set email_forwarding_disabled = $1, provider_event_at = $2
+where provider = 'apple' and subject = $3
+  and (provider_event_at is null or provider_event_at < $2)"""
+
+
+async def set_apple_email_forwarding(
+    conn: Connection,
+    *,
+    disabled: bool,
+    event_time: datetime.datetime | None,
+    subject: str,
+) -> int:
+    """Apple's email-disabled / email-enabled for @subject, applied only if newer than the last event applied."""
+    result = await conn.execute(SET_APPLE_EMAIL_FORWARDING, disabled, event_time, subject)
+    return int(result.rpartition(" ")[2])
+
+
+APPLE_IDENTITY_OWNER = (
+    "select user_id from user_identities where provider = 'apple' and subject = $1 and created_at <= $2"
+)
+
+
+async def apple_identity_owner(conn: Connection, *, subject: str, event_time: datetime.datetime) -> uuid.UUID | None:
+    """The account of Apple's @subject, if it was linked before @event_time."""
+    value = await conn.fetchval(APPLE_IDENTITY_OWNER, subject, event_time)
+    return cast("uuid.UUID | None", value)
+
+
+HAS_SIGN_IN_METHOD_BESIDES = """select (u.password_hash is not null
+        or exists (select 1 from user_identities i where i.user_id = u.id and i.provider <> $1))::boolean
+from users u where u.id = $2"""
+
+
+async def has_sign_in_method_besides(conn: Connection, *, provider: str, user_id: uuid.UUID) -> bool | None:
+    """Whether the account can sign in without its identities of @provider: a password, or another provider."""
+    value = await conn.fetchval(HAS_SIGN_IN_METHOD_BESIDES, provider, user_id)
+    return cast("bool | None", value)

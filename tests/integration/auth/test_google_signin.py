@@ -21,7 +21,7 @@ from app.server import create_app
 from app.settings import GoogleSettings, OutboundSettings, RateLimitSettings
 from tests.conftest import make_settings
 from tests.fakes.google import FakeGoogle, fake_google
-from tests.support import PASSWORD, bearer, new_email, sign_up
+from tests.support import PASSWORD, bearer, new_email, sign_up, sign_up_verified
 
 GOOGLE = "/api/v1/auth/google"
 CLIENT_ID = "1234567890-android.apps.googleusercontent.com"
@@ -90,8 +90,7 @@ async def test_a_verified_email_links_to_the_verified_account_using_it(
     client, google: FakeGoogle, db: asyncpg.Connection
 ) -> None:
     email = new_email()
-    account = await sign_up(client, email=email)
-    await db.execute("update users set email_verified = true where id = $1::uuid", account["user"]["id"])
+    account = await sign_up_verified(client, db, email)
     token = google.signin_token(audience=CLIENT_ID, subject=_subject(), email=email.upper())
     linked = await client.post(GOOGLE, json={"id_token": token})
     assert linked.status_code == 200, linked.text
@@ -117,8 +116,7 @@ async def test_an_email_google_does_not_vouch_for_never_links(
     client, google: FakeGoogle, db: asyncpg.Connection
 ) -> None:
     email = new_email()
-    account = await sign_up(client, email=email)
-    await db.execute("update users set email_verified = true where id = $1::uuid", account["user"]["id"])
+    await sign_up_verified(client, db, email)
     before = await _written(db)
     for verified in (False, "false"):
         token = google.signin_token(audience=CLIENT_ID, subject=_subject(), email=email, email_verified=verified)

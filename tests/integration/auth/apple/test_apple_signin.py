@@ -9,51 +9,18 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
-import pytest
-from litestar.testing import AsyncTestClient
 
-from app.server import create_app
-from app.settings import AppleSettings, OutboundSettings
-from tests.conftest import make_settings
-from tests.fakes.apple_id import FakeAppleId, fake_apple_id
-from tests.support import PASSWORD, bearer, new_email, sign_up
+from tests.fakes.apple_id import FakeAppleId
+from tests.integration.auth.apple.accounts import BUNDLE_ID, SERVICE_ID, written
+from tests.support import PASSWORD, bearer, new_email, sign_up, sign_up_verified
 
 APPLE = "/api/v1/auth/apple"
-BUNDLE_ID = "app.cookcam.ios"
-SERVICE_ID = "app.cookcam.web"
-FAST_RETRIES = OutboundSettings(retry_attempts=2, retry_initial_seconds=0.01, retry_max_seconds=0.05)
-
-
-@pytest.fixture
-def apple() -> Iterator[FakeAppleId]:
-    with fake_apple_id() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(apple: FakeAppleId, database_url: str) -> AsyncIterator[AsyncTestClient]:
-    settings = make_settings(
-        database_url,
-        apple=AppleSettings(bundle_id=BUNDLE_ID, signin_service_ids=(SERVICE_ID,), signin_keys_url=apple.keys_url),
-        outbound=FAST_RETRIES,
-    )
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
-        yield test_client
 
 
 def _subject() -> str:
     return f"001234.{uuid.uuid4().hex}.0123"
-
-
-async def _written(db: asyncpg.Connection) -> tuple[int, int, int]:
-    return (
-        await db.fetchval("select count(*) from users"),
-        await db.fetchval("select count(*) from user_identities"),
-        await db.fetchval("select count(*) from sessions"),
-    )
 
 
 async def test_first_sign_in_creates_an_account_named_by_the_app_then_signs_in(
@@ -87,8 +54,7 @@ async def test_a_verified_email_links_to_the_verified_account(
     client, apple: FakeAppleId, db: asyncpg.Connection
 ) -> None:
     email = new_email()
-    account = await sign_up(client, email=email)
-    await db.execute("update users set email_verified = true where id = $1::uuid", account["user"]["id"])
+    account = await sign_up_verified(client, db, email)
     token = apple.identity_token(audience=BUNDLE_ID, subject=_subject(), email=email, is_private_email="false")
     linked = await client.post(APPLE, json={"identity_token": token})
     assert linked.status_code == 200, linked.text
@@ -99,23 +65,22 @@ async def test_a_verified_email_links_to_the_verified_account(
 async def test_an_unverified_account_is_not_taken_over(client, apple: FakeAppleId, db: asyncpg.Connection) -> None:
     email = new_email()
     await sign_up(client, email=email)
-    before = await _written(db)
+    before = await written(db)
     token = apple.identity_token(audience=BUNDLE_ID, subject=_subject(), email=email)
     refused = await client.post(APPLE, json={"identity_token": token})
     assert (refused.status_code, refused.json()["code"]) == (409, "ACCOUNT_EMAIL_UNVERIFIED")
-    assert await _written(db) == before
+    assert await written(db) == before
 
 
 async def test_private_relay_addresses_never_link_by_email(client, apple: FakeAppleId, db: asyncpg.Connection) -> None:
     relay = f"{uuid.uuid4().hex[:10]}@privaterelay.appleid.com"
-    account = await sign_up(client, email=relay)
-    await db.execute("update users set email_verified = true where id = $1::uuid", account["user"]["id"])
-    before = await _written(db)
+    await sign_up_verified(client, db, relay)
+    before = await written(db)
     for private in ("true", True, None):  # flagged, or recognised by its domain alone
         token = apple.identity_token(audience=BUNDLE_ID, subject=_subject(), email=relay, is_private_email=private)
         refused = await client.post(APPLE, json={"identity_token": token})
         assert (refused.status_code, refused.json()["code"]) == (409, "EMAIL_TAKEN")
-    assert await _written(db) == before
+    assert await written(db) == before
     # A new relay address makes a new account, named without the relay's random local part.
     fresh = f"{uuid.uuid4().hex[:10]}@privaterelay.appleid.com"
     token = apple.identity_token(audience=BUNDLE_ID, subject=_subject(), email=fresh, is_private_email="true")
@@ -135,7 +100,7 @@ async def test_the_nonce_must_match_when_the_app_sends_one(client, apple: FakeAp
     no_nonce_in_token = apple.identity_token(audience=BUNDLE_ID, subject=subject, email=email)
     refused = await client.post(APPLE, json={"identity_token": no_nonce_in_token, "nonce": nonce})
     assert (refused.status_code, refused.json()["code"]) == (401, "APPLE_NONCE_MISMATCH")
-    assert await _written(db) == (0, 0, 0)
+    assert await written(db) == (0, 0, 0)
     accepted = await client.post(APPLE, json={"identity_token": token, "nonce": nonce})
     assert accepted.status_code == 201, accepted.text
 
@@ -192,7 +157,7 @@ async def test_bad_tokens_are_refused_with_401_and_nothing_is_written(
         body = response.json()
         assert (response.status_code, body["code"]) == (401, f"APPLE_TOKEN_{reason}"), name
         assert body["request_id"] and body["message"]
-    assert await _written(db) == (0, 0, 0)
+    assert await written(db) == (0, 0, 0)
 
 
 async def test_malformed_requests_get_the_error_envelope(client, db: asyncpg.Connection) -> None:
@@ -201,7 +166,7 @@ async def test_malformed_requests_get_the_error_envelope(client, db: asyncpg.Con
         assert response.status_code in (400, 422) and response.json()["code"], body
     not_json = await client.post(APPLE, content=b"\xff\xfe", headers={"Content-Type": "application/json"})
     assert not_json.status_code == 400 and not_json.json()["code"]
-    assert await _written(db) == (0, 0, 0)
+    assert await written(db) == (0, 0, 0)
 
 
 async def test_keys_are_cached_and_a_rotation_is_picked_up_at_once(client, apple: FakeAppleId) -> None:
@@ -232,8 +197,7 @@ async def test_unavailable_keys_are_a_503_not_a_401(client, apple: FakeAppleId, 
 
 async def test_linking_apple_to_a_password_account_keeps_the_password(client, apple: FakeAppleId, db) -> None:
     email = new_email()
-    account = await sign_up(client, email=email)
-    await db.execute("update users set email_verified = true where id = $1::uuid", account["user"]["id"])
+    await sign_up_verified(client, db, email)
     token = apple.identity_token(audience=BUNDLE_ID, subject=_subject(), email=email)
     assert (await client.post(APPLE, json={"identity_token": token})).status_code == 200
     signin = await client.post("/api/v1/auth/signin", json={"email": email, "password": PASSWORD})
