@@ -8,9 +8,11 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 
 import asyncpg
+import pytest
 
 from tests.fakes.apple_id import FakeAppleId
 from tests.integration.auth.apple.accounts import BUNDLE_ID, SERVICE_ID, written
@@ -204,3 +206,19 @@ async def test_linking_apple_to_a_password_account_keeps_the_password(client, ap
     assert signin.status_code == 200
     unlinked = await client.delete("/api/v1/auth/identities/apple", headers=bearer(signin.json()))
     assert unlinked.status_code == 200 and unlinked.json()["identities"] == []
+
+
+async def test_no_token_email_or_subject_reaches_the_logs(
+    client, apple: FakeAppleId, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    email, subject = new_email(), _subject()
+    good = apple.identity_token(audience=BUNDLE_ID, subject=subject, email=email)
+    forged = apple.identity_token(audience=BUNDLE_ID, subject=subject, email=email, signer="stranger")
+    assert (await client.post(APPLE, json={"identity_token": forged})).status_code == 401
+    assert (await client.post(APPLE, json={"identity_token": good, "nonce": "n0nce"})).status_code == 401
+    assert (await client.post(APPLE, json={"identity_token": good})).status_code == 201
+    logged = caplog.text
+    assert caplog.records  # the access lines at least
+    for secret in (good, forged, good.split(".")[1], email, subject, "n0nce"):
+        assert secret not in logged
