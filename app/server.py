@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -13,8 +14,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.account.routes import delete_account, export_account
+from app.account.service import erase_account
 from app.analytics.routes import AnalyticsController
 from app.auth.routes import AuthController, ProfileController
+from app.auth.sign_in_providers import SignInProviders
 from app.billing.providers import PaymentProviders
 from app.billing.routes import SubscriptionController, stripe_webhook, user_subscription
 from app.billing.stores.routes import apple_notification, google_notification, validate_receipt
@@ -63,6 +66,7 @@ def _lifespan(settings: Settings) -> Any:
         validator = AccessTokenValidator(settings.jwt)
         payments = PaymentProviders.create(settings, billing_hooks())
         connection = pool_connections(pool, settings.database.acquire_timeout_seconds)
+        parts = account_parts(payments.stripe.client)
         services = Services(
             settings=settings,
             pool=pool,
@@ -77,7 +81,8 @@ def _lifespan(settings: Settings) -> Any:
             ai=AiProvider(settings),
             ranking=CatalogRanking(),
             socket_requests=(socket_requests(connection, settings.live),),
-            account_parts=account_parts(payments.stripe.client),
+            account_parts=parts,
+            sign_in_providers=SignInProviders.create(settings, functools.partial(erase_account, connection, parts)),
         )
         app.state.services = services
         app.state.token_validator = validator  # read by app/core/identity.py on every authenticated request
@@ -97,6 +102,7 @@ def _lifespan(settings: Settings) -> Any:
                 await counters.close()
             await services.payments.close()
             await services.ai.close()
+            await services.sign_in_providers.close()
             await pool.close()
 
     return lifespan

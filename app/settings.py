@@ -196,6 +196,10 @@ class AppleSettings(msgspec.Struct, frozen=True, kw_only=True):
     api_private_key_file: str | None = None  # the .p8 file
     api_base: str = "https://api.storekit.itunes.apple.com"
     sandbox_api_base: str = "https://api.storekit-sandbox.itunes.apple.com"
+    # Sign in with Apple: identity tokens' `aud` is the bundle id (the app) or one of these Services IDs (the web).
+    signin_service_ids: tuple[str, ...] = ()
+    # Apple's JWKS, against which identity tokens and server-to-server notifications are verified.
+    signin_keys_url: str = "https://appleid.apple.com/auth/keys"
 
 
 class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -206,7 +210,10 @@ class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Real-time developer notifications (Pub/Sub push): the OIDC token's audience and service-account email.
     rtdn_audience: str | None = None
     rtdn_service_account_email: str | None = None
+    # Google's OIDC signing certificates ({kid: PEM}): Pub/Sub's push tokens and Sign in with Google's ID tokens.
     oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Sign in with Google: the OAuth client ids (iOS, Android, web) an ID token's `aud` may name; none: it is off.
+    signin_client_ids: tuple[str, ...] = ()
 
 
 class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -498,6 +505,7 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
     elif settings.jwt.secret == DEVELOPMENT_JWT_SECRET:
         problems.append("JWT_SECRET must not be the development default")
     _check_stripe_rules(settings, environ, problems)
+    _check_sign_in_providers(settings, problems)
     for target in settings.billing.redirect_allowlist:
         if target.startswith("http://"):
             problems.append(
@@ -523,6 +531,15 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
             problems.append(f"CORS_ORIGIN: {origin!r} must be https in {settings.app_env}")
     if not settings.http.public_base_url.startswith("https://"):
         problems.append(f"HTTP_PUBLIC_BASE_URL must be https in {settings.app_env}")
+
+
+def _check_sign_in_providers(settings: Settings, problems: list[str]) -> None:
+    for name, url in (
+        ("APPLE_SIGNIN_KEYS_URL", settings.apple.signin_keys_url),
+        ("GOOGLE_OIDC_CERTS_URL", settings.google.oidc_certs_url),
+    ):
+        if not url.startswith("https://"):
+            problems.append(f"{name} must be https in {settings.app_env}")
 
 
 def _check_stripe_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:

@@ -12,7 +12,7 @@ import msgspec
 
 from app.account.registry import AccountParts
 from app.account.schemas import DeleteAccountResponse
-from app.core.errors import NotFound, Unauthorized
+from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.identity import CurrentUser
 from app.core.passwords import Passwords
 from app.db.queries import auth as q
@@ -42,6 +42,13 @@ async def delete_account(
     erased), then erase the account in one transaction. No pooled connection waits on argon2 or a provider."""
     async with connect() as conn:
         password_hash = await q.get_password_hash(conn, user_id=caller.id)
+    if password_hash is None:
+        # An account made through Apple or Google has no password to confirm with; a reset link sets a first one.
+        raise Conflict(
+            "PASSWORD_NOT_SET",
+            "This account has no password (it signs in with Apple or Google); ask for a password reset link "
+            "(POST /auth/forgot-password) to set one, then confirm the deletion with it.",
+        )
     if not await passwords.verify(password_hash, confirm_password):
         raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
     return await erase_account(connect, registry, caller.id)

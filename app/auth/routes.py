@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from app.auth import recovery, service, verification
+from app.auth import apple_notifications, identities, recovery, service, social, verification
 from app.auth.schemas import (
     Accepted,
+    AppleNotification,
+    AppleSignInRequest,
     AuthResponse,
     ChangeEmailRequest,
     ChangePasswordRequest,
     ForgotPasswordRequest,
+    GoogleSignInRequest,
     Preferences,
     PreferencesUpdate,
     ProfileUpdate,
     RefreshRequest,
     ResetPasswordRequest,
+    SignInMethods,
     SigninRequest,
     SignoutRequest,
     SignupRequest,
     VerifyEmailRequest,
 )
 from app.auth.service import Credentials
+from app.auth.sign_in_providers import SignInProviders
 from app.auth.throttle import Throttle, provide_throttle
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.queries.rows import User
@@ -59,6 +65,77 @@ class AuthController(Controller):
     ) -> AuthResponse:
         await throttle.count("signin", data.email)
         return await service.sign_in(connect, credentials, data)
+
+    @post(
+        "/google",
+        status_code=200,
+        operation_id="signInWithGoogle",
+        responses={201: ResponseSpec(AuthResponse, description="A new account was created for this Google identity.")},
+    )
+    async def google(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        sign_in_providers: NamedDependency[SignInProviders],
+        data: JSONBody[GoogleSignInRequest],
+    ) -> Response[AuthResponse]:
+        """Sign in with a Google ID token (Google Sign-In on the device; `aud` one of GOOGLE_SIGNIN_CLIENT_IDS).
+        200 with the same body as /auth/signin when the identity signs in to an account it is bound to, or is linked
+        to the account using its email (both verified); 201 when a new account without a password is created.
+        401 GOOGLE_TOKEN_INVALID or GOOGLE_TOKEN_EXPIRED; 409 ACCOUNT_EMAIL_UNVERIFIED (an account uses the address
+        but never verified it) or EMAIL_TAKEN (an account uses it and Google does not vouch for it); 422
+        PROVIDER_EMAIL_MISSING; 503 GOOGLE_SIGNIN_UNCONFIGURED or GOOGLE_SIGNIN_UNAVAILABLE. Limited per address and
+        per Google account like sign-in (429 RATE_LIMITED)."""
+        await throttle.count("signin-google", None)
+        identity = await sign_in_providers.google.verify(data.id_token)
+        await throttle.count_account("signin-google", f"google:{identity.subject}")
+        signed_in = await social.sign_in_with_identity(connect, credentials, identity)
+        return Response(signed_in.auth, status_code=HTTP_201_CREATED if signed_in.created else 200)
+
+    @post(
+        "/apple",
+        status_code=200,
+        operation_id="signInWithApple",
+        responses={201: ResponseSpec(AuthResponse, description="A new account was created for this Apple ID.")},
+    )
+    async def apple(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        credentials: NamedDependency[Credentials],
+        throttle: NamedDependency[Throttle],
+        sign_in_providers: NamedDependency[SignInProviders],
+        data: JSONBody[AppleSignInRequest],
+    ) -> Response[AuthResponse]:
+        """Sign in with an Apple identity token (`aud` APPLE_BUNDLE_ID or one of APPLE_SIGNIN_SERVICE_IDS). Send
+        `nonce` (the raw value whose sha256 hex the app gave Apple) to bind the token to this sign-in; without it
+        no nonce is checked. `name` (Apple shares it once, at the first sign-in) names a new account. 200 as
+        /auth/signin for a bound identity or one linked by a verified email (never a private-relay address); 201
+        when a new account without a password is created. 401 APPLE_TOKEN_INVALID, APPLE_TOKEN_EXPIRED or
+        APPLE_NONCE_MISMATCH; 409 ACCOUNT_EMAIL_UNVERIFIED or EMAIL_TAKEN; 422 PROVIDER_EMAIL_MISSING; 503
+        APPLE_SIGNIN_UNAVAILABLE. Limited per address and per Apple account like sign-in (429 RATE_LIMITED)."""
+        await throttle.count("signin-apple", None)
+        identity = await sign_in_providers.apple.verify(data.identity_token, data.nonce, data.name)
+        await throttle.count_account("signin-apple", f"apple:{identity.subject}")
+        signed_in = await social.sign_in_with_identity(connect, credentials, identity)
+        return Response(signed_in.auth, status_code=HTTP_201_CREATED if signed_in.created else 200)
+
+    @post("/apple/notifications", status_code=HTTP_204_NO_CONTENT, operation_id="receiveAppleIdNotification")
+    async def apple_notification(
+        self,
+        connect: NamedDependency[ConnectionSource],
+        sign_in_providers: NamedDependency[SignInProviders],
+        data: JSONBody[AppleNotification],
+    ) -> None:
+        """Apple's server-to-server notifications for Sign in with Apple (`{"payload": JWT}`, signed with Apple's
+        JWKS keys, `aud` our bundle or Services id): email-disabled/-enabled record the relay address's forwarding;
+        consent-revoked unlinks the Apple identity and ends every session of the account; account-delete removes
+        the identity, and the account too when Apple was its only way in. Idempotent; unknown event types are
+        accepted and ignored. 401 APPLE_TOKEN_INVALID for a payload Apple did not sign for us; 400
+        APPLE_NOTIFICATION_INVALID for unreadable events."""
+        await apple_notifications.handle_notification(
+            connect, sign_in_providers.apple, sign_in_providers.erase_account, data.payload
+        )
 
     @post("/refresh", status_code=200, operation_id="refreshTokens")
     async def refresh(
@@ -200,6 +277,29 @@ class AuthController(Controller):
         await throttle.count("change-email", str(caller.id))
         await verification.change_email(connect, credentials, caller, data)
         return Accepted(message="A link to confirm the new address is on its way; until then the current one stays.")
+
+    @get("/identities", operation_id="listSignInMethods", dependencies={"caller": Provide(provide_caller)})
+    async def list_identities(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
+    ) -> SignInMethods:
+        """The ways this account signs in: `password` (false for an account made through Apple or Google until a
+        reset link sets one) and each Apple or Google identity (provider, the email it reported, when it was linked
+        and last used)."""
+        return await identities.sign_in_methods(db, caller)
+
+    @delete(
+        "/identities/{provider:str}",
+        status_code=200,
+        operation_id="unlinkIdentity",
+        dependencies={"caller": Provide(provide_caller)},
+    )
+    async def unlink_identity(
+        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], provider: FromPath[str]
+    ) -> SignInMethods:
+        """Unlink the account's `apple` or `google` identity; answers the sign-in methods that remain. 404
+        IDENTITY_NOT_FOUND when there is none; 409 LAST_SIGN_IN_METHOD when it is the only way left to sign in
+        (no password and no other provider)."""
+        return await identities.unlink(db, caller, provider)
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH
-from app.db.queries.rows import User
+from app.db.queries.rows import Identity, User
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 # A password being set: the policy's length (app/auth/password_policy.py; its other rules run in the service).
@@ -47,6 +47,28 @@ class ChangePasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 # The token of a single-use link (reset, verification): 48 characters when intact; anything else up to 256 is
 # accepted here and refused by the service with its own code.
 LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+# A provider's identity token (a JWT of about 1 KB): anything longer is refused by the schema, before any parsing.
+IdentityToken = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+
+
+class GoogleSignInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id_token: IdentityToken
+
+
+class AppleSignInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    identity_token: IdentityToken
+    # The raw nonce the app generated; the app passed its sha256 hex to Apple, and the token carries that hash.
+    nonce: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    # The name Apple gives the app on the first sign-in only (never in the token); used when the account is created.
+    name: Name | None = None
+
+
+class AppleNotification(msgspec.Struct, frozen=True):
+    """The body Apple posts to the server-to-server notification endpoint (further fields Apple may add are ignored)."""
+
+    payload: IdentityToken
 
 
 class ForgotPasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -117,3 +139,10 @@ class AuthResponse(msgspec.Struct, frozen=True):
     refresh_token: str
     expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+class SignInMethods(msgspec.Struct, frozen=True):
+    """GET /auth/identities: whether the account has a password, and its Apple and Google identities."""
+
+    password: bool
+    identities: list[Identity]

@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from app.auth.emails import AccountMail, queue_account_email, queue_verification, timestamp
+from app.auth.identities import password_not_set
 from app.auth.password_policy import check_new_password
 from app.auth.schemas import (
     AuthResponse,
@@ -66,13 +67,13 @@ class NewRefreshToken:
     expires_at: datetime.datetime
 
 
-def _new_refresh_token(issuer: Credentials) -> NewRefreshToken:
+def new_session_refresh_token(issuer: Credentials) -> NewRefreshToken:
     token = new_refresh_token()
     expiry = datetime.datetime.now(datetime.UTC) + issuer.refresh_ttl
     return NewRefreshToken(token, hash_refresh_token(token), expiry)
 
 
-async def _auth_response(
+async def auth_response(
     conn: Connection, issuer: Credentials, user_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
 ) -> AuthResponse:
     user = await q.get_session_user(conn, session_id=session_id, user_id=user_id)
@@ -93,7 +94,7 @@ async def _auth_response(
 async def sign_up(connect: ConnectionSource, issuer: Credentials, request: SignupRequest) -> AuthResponse:
     check_new_password(request.password)
     password_hash = await issuer.passwords.hash(request.password)
-    refresh_token = _new_refresh_token(issuer)
+    refresh_token = new_session_refresh_token(issuer)
     email, name = normalise_email(request.email), request.name.strip()
     async with connect() as conn:
         try:
@@ -111,7 +112,7 @@ async def sign_up(connect: ConnectionSource, issuer: Credentials, request: Signu
                 await queue_verification(conn, issuer.mail, created.user_id, email, name)
         except asyncpg.UniqueViolationError:
             raise Conflict("EMAIL_TAKEN", "An account with this email already exists.") from None
-        return await _auth_response(conn, issuer, created.user_id, created.session_id, refresh_token.token)
+        return await auth_response(conn, issuer, created.user_id, created.session_id, refresh_token.token)
 
 
 async def verify_credentials(connect: ConnectionSource, passwords: Passwords, email: str, password: str) -> uuid.UUID:
@@ -126,25 +127,31 @@ async def verify_credentials(connect: ConnectionSource, passwords: Passwords, em
 
 async def sign_in(connect: ConnectionSource, issuer: Credentials, request: SigninRequest) -> AuthResponse:
     user_id = await verify_credentials(connect, issuer.passwords, request.email, request.password)
-    refresh_token = _new_refresh_token(issuer)
+    refresh_token = new_session_refresh_token(issuer)
     async with connect() as conn:
-        session_id = await q.start_session(
-            conn, user_id=user_id, token_hash=refresh_token.token_hash, expires_at=refresh_token.expires_at
-        )
-        assert session_id is not None  # the statement inserts and returns exactly one row
-        return await _auth_response(conn, issuer, user_id, session_id, refresh_token.token)
+        session_id = await issue_session(conn, user_id, refresh_token)
+        return await auth_response(conn, issuer, user_id, session_id, refresh_token.token)
+
+
+async def issue_session(conn: Connection, user_id: uuid.UUID, refresh_token: NewRefreshToken) -> uuid.UUID:
+    """A new session of the user, with `refresh_token` as its first refresh token."""
+    session_id = await q.start_session(
+        conn, user_id=user_id, token_hash=refresh_token.token_hash, expires_at=refresh_token.expires_at
+    )
+    assert session_id is not None  # the statement inserts and returns exactly one row
+    return session_id
 
 
 async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token: str) -> AuthResponse:
     """Spend the refresh token and issue a new pair; a reused token revokes its whole session."""
     token_hash = hash_refresh_token(refresh_token)
-    successor = _new_refresh_token(issuer)
+    successor = new_session_refresh_token(issuer)
     async with connect() as conn:
         rotated = await q.rotate_refresh_token(
             conn, token_hash=token_hash, new_token_hash=successor.token_hash, expires_at=successor.expires_at
         )
         if rotated is not None:
-            return await _auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
+            return await auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
         # Not spendable: find out why, and end the session if a spent token came back.
         async with conn.transaction():
             known = await q.get_refresh_token(conn, token_hash=token_hash)
@@ -194,7 +201,9 @@ async def change_password(
     check_new_password(request.new_password)
     async with connect() as conn:
         current_hash = await q.get_password_hash(conn, user_id=caller.id)
-    if not await issuer.passwords.verify(current_hash, request.current_password) or current_hash is None:
+    if current_hash is None:
+        raise password_not_set("there is no current password to change")
+    if not await issuer.passwords.verify(current_hash, request.current_password):
         raise Unauthorized("INVALID_PASSWORD", "The current password is incorrect; the password was not changed.")
     new_hash = await issuer.passwords.hash(request.new_password)
     async with connect() as conn, conn.transaction():

@@ -21,6 +21,8 @@ Action = Literal[
     "verify-email",
     "resend-verification",
     "change-email",
+    "signin-google",
+    "signin-apple",
 ]
 # Actions that send an email to the account they name: a tighter per-account limit (RATELIMIT_EMAILS_PER_ACCOUNT).
 EMAIL_ACTIONS: frozenset[Action] = frozenset({"forgot-password", "resend-verification", "change-email"})
@@ -44,6 +46,15 @@ class Throttle:
             attempts.append((RateLimit(f"{action}:acct", per_account, limits.window_seconds), subject))
         async with self._connect() as conn:
             await self._rate_limiter.check(conn, attempts)
+
+    async def count_account(self, action: Action, account: str) -> None:
+        """Count the attempt against the account only (its address was counted already, before the account was
+        known: a provider's sign-in learns it from the verified token)."""
+        limits = self._limits
+        async with self._connect() as conn:
+            await self._rate_limiter.check(
+                conn, [(RateLimit(f"{action}:acct", limits.per_account, limits.window_seconds), account)]
+            )
 
 
 def provide_throttle(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.auth.emails import queue_account_email, queue_verification
+from app.auth.identities import password_not_set
 from app.auth.recovery import PASSWORD_RESET, refusal, why_unusable
 from app.auth.schemas import ChangeEmailRequest
 from app.auth.service import Credentials, normalise_email
@@ -68,7 +69,9 @@ async def change_email(
         raise Conflict("EMAIL_UNCHANGED", "This is already the account's email address.")
     async with connect() as conn:
         password_hash = await auth_q.get_password_hash(conn, user_id=user.id)
-    if password_hash is None or not await credentials.passwords.verify(password_hash, request.password):
+    if password_hash is None:
+        raise password_not_set("the email address cannot be changed without one")
+    if not await credentials.passwords.verify(password_hash, request.password):
         raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the email address was not changed.")
     async with connect() as conn, conn.transaction():
         if await q.email_in_use(conn, email=new_email, user_id=user.id):

@@ -64,6 +64,7 @@ APP_DEPENDENCIES: dict[str, Provide] = {
             "pool",
             "socket_requests",
             "account_parts",
+            "sign_in_providers",
         )
     },
 }

@@ -12,6 +12,7 @@ import asyncpg
 from app.account.registry import AccountParts
 from app.auth.emails import AccountMail
 from app.auth.service import Credentials
+from app.auth.sign_in_providers import SignInProviders
 from app.billing.providers import PaymentProviders
 from app.core.ai import AiProvider
 from app.core.client_address import Network, parse_networks
@@ -45,6 +46,8 @@ class Services:
     socket_requests: tuple[SocketRequests, ...]
     # Each domain's share of an account's export and deletion.
     account_parts: AccountParts
+    # Sign in with Apple and Google: their token verifiers and published keys.
+    sign_in_providers: SignInProviders
 
     @property
     def passwords(self) -> Passwords:

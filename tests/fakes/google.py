@@ -5,8 +5,10 @@
 * /androidpublisher/v3/... - `purchases.subscriptionsv2.get` and `purchases.subscriptions.acknowledge`, answering
   in Google's JSON formats and error envelopes, with failure injection.
 * GET /oauth2/v1/certs - Google's OIDC signing certificates ({kid: PEM X.509 certificate}), against which the
-  ID tokens Pub/Sub puts on push requests (`pubsub_token`) verify; plus builders for Pub/Sub's push envelope and
-  Play's real-time developer notifications.
+  ID tokens of Sign in with Google (`signin_token`; claims as in
+  https://developers.google.com/identity/gsi/web/guides/verify-google-id-token) and the ID tokens Pub/Sub puts on
+  push requests (`pubsub_token`) verify; plus builders for Pub/Sub's push envelope and Play's real-time developer
+  notifications.
 
 Everything is real crypto (RSA-2048, RS256), so the official `google-auth` verifies and signs against it unchanged:
 
@@ -421,6 +423,43 @@ class FakeGoogle:
         }
         key = self._oidc_key if signer == "google" else self._stranger_key
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.oidc_kid})
+
+    def signin_token(
+        self,
+        *,
+        audience: str,
+        subject: str,
+        email: str | None = None,
+        email_verified: bool | str = True,
+        name: str | None = None,
+        issuer: str = "https://accounts.google.com",
+        expires_in: int = 3600,
+        signer: Literal["google", "stranger"] = "google",
+        **extra: Any,
+    ) -> str:
+        """An ID token like the one Google Sign-In hands the app (claims as documented in "Authenticate with a
+        backend server": iss, azp, aud, sub, email, email_verified, name, iat, exp), RS256 with the key whose
+        certificate this fake serves. "stranger" signs with an unpublished key under the same kid."""
+        now = int(time.time())
+        expires = now + expires_in
+        claims: dict[str, Any] = {
+            "iss": issuer,
+            "azp": audience,
+            "aud": audience,
+            "sub": subject,
+            "iat": min(now, expires - 3600),
+            "exp": expires,
+        }
+        if email is not None:
+            claims |= {"email": email, "email_verified": email_verified}
+        if name is not None:
+            claims["name"] = name
+        claims |= extra
+        key = self._oidc_key if signer == "google" else self._stranger_key
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.oidc_kid})
+
+    def certs_fetches(self) -> int:
+        return self.requests.count(("GET", "/oauth2/v1/certs"))
 
     def push_body(
         self, notification: dict[str, Any], *, message_id: str | None = None, subscription: str = PUSH_SUBSCRIPTION

@@ -177,3 +177,14 @@ def test_mail_settings_are_checked_the_smtp_password_redacted_and_smtp_required_
     assert "MAIL_SMTP_TLS=none is only allowed for a relay on this machine" in "\n".join(error.value.problems)
     relay = load_settings(production_like_env(MAIL_SMTP_HOST="127.0.0.1", MAIL_SMTP_TLS="none"), env_file=None)
     assert relay.mail.smtp_tls == "none"
+
+
+def test_sign_in_providers_keys_must_be_https_in_production() -> None:
+    env = {**PRODUCTION_OK, "APPLE_SIGNIN_KEYS_URL": "http://keys.test", "GOOGLE_OIDC_CERTS_URL": "http://certs.test"}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(env)
+    assert "APPLE_SIGNIN_KEYS_URL must be https" in str(raised.value)
+    assert "GOOGLE_OIDC_CERTS_URL must be https" in str(raised.value)
+    settings = load_settings({**PRODUCTION_OK, "GOOGLE_SIGNIN_CLIENT_IDS": "a.apps.googleusercontent.com,b"})
+    assert settings.google.signin_client_ids == ("a.apps.googleusercontent.com", "b")
+    assert settings.apple.signin_keys_url == "https://appleid.apple.com/auth/keys"

@@ -38,7 +38,7 @@ async def create_account(
     conn: Connection,
     *,
     email: str,
-    password_hash: str,
+    password_hash: str | None,
     name: str,
     token_hash: bytes,
     expires_at: datetime.datetime,
@@ -55,7 +55,7 @@ values ($1, $2, $3)
 returning id"""
 
 
-async def create_user(conn: Connection, *, email: str, password_hash: str, name: str) -> uuid.UUID | None:
+async def create_user(conn: Connection, *, email: str, password_hash: str | None, name: str) -> uuid.UUID | None:
     value = await conn.fetchval(CREATE_USER, email, password_hash, name)
     return cast("uuid.UUID | None", value)
 
@@ -65,7 +65,7 @@ GET_CREDENTIALS_BY_EMAIL = """select id, password_hash from users where lower(em
 
 class GetCredentialsByEmailRow(msgspec.Struct, frozen=True):
     id: uuid.UUID
-    password_hash: str
+    password_hash: str | None
 
 
 async def get_credentials_by_email(conn: Connection, *, email: str) -> GetCredentialsByEmailRow | None:
@@ -262,7 +262,13 @@ REPLACE_PASSWORD_HASH = """update users set password_hash = $1, updated_at = now
 where id = $2 and password_hash = $3"""  # noqa: S105
 
 
-async def replace_password_hash(conn: Connection, *, new_hash: str, user_id: uuid.UUID, old_hash: str) -> int:
+async def replace_password_hash(
+    conn: Connection,
+    *,
+    new_hash: str | None,
+    user_id: uuid.UUID,
+    old_hash: str | None,
+) -> int:
     """Fenced by the hash the caller verified: a password changed meanwhile (another device, a reset) is not
     overwritten.
     """

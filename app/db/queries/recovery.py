@@ -92,7 +92,12 @@ class SetPasswordHashRow(msgspec.Struct, frozen=True):
     name: str
 
 
-async def set_password_hash(conn: Connection, *, password_hash: str, user_id: uuid.UUID) -> SetPasswordHashRow | None:
+async def set_password_hash(
+    conn: Connection,
+    *,
+    password_hash: str | None,
+    user_id: uuid.UUID,
+) -> SetPasswordHashRow | None:
     record = await conn.fetchrow(SET_PASSWORD_HASH, password_hash, user_id)
     if record is None:
         return None

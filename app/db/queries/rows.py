@@ -26,6 +26,15 @@ class Earning(msgspec.Struct, frozen=True):
     created_at: datetime.datetime
 
 
+# Returned by identities.list_identities.
+class Identity(msgspec.Struct, frozen=True):
+    provider: str
+    email: str | None
+    email_verified: bool
+    created_at: datetime.datetime
+    last_sign_in_at: datetime.datetime | None
+
+
 # Returned by payouts.insert_payout, payouts.get_payout, payouts.claim_payout_attempt, payouts.mark_payout_paid,
 # payouts.mark_payout_failed, payouts.record_payout_reversal.
 class PayoutRecord(msgspec.Struct, frozen=True):

@@ -125,6 +125,7 @@ async def test_production_exposes_only_product_routes_and_sends_hsts(database_ur
             *("account", "export", "link-referral", "me", "profile", "refresh", "signin", "signout", "signup"),
             *("change-password", "signout-all", "forgot-password", "reset-password"),
             *("verify-email", "resend-verification", "change-email"),
+            *("google", "apple", "apple/notifications", "identities", "identities/{provider:str}"),
         )
     } | {
         "/api/v1/ws",

@@ -112,6 +112,19 @@ async def test_wrong_password_and_unknown_email_get_the_form_again_with_one_mess
     assert await user_count(db, email) == 1
 
 
+async def test_an_account_without_a_password_cannot_sign_in_on_the_page(client, db) -> None:
+    """An account made through Apple or Google (no password): the same refusal as a wrong password, no way past it."""
+    email = new_email()
+    await sign_up(client, email=email)
+    await db.execute("update users set password_hash = null where email = $1", email)
+    for password in (PASSWORD, "x"):
+        token = await open_form(client)
+        response = await client.post(PAGE, data={"csrf_token": token, "email": email, "password": password})
+        html = assert_page(response, 200)
+        assert "The email or password is incorrect." in html and "Delete my account for good" not in html
+    assert await user_count(db, email) == 1
+
+
 async def test_what_is_typed_is_escaped(client) -> None:
     token = await open_form(client)
     hostile = '"><script>alert(1)</script>@example.com'
