@@ -23,7 +23,7 @@ from app.auth.schemas import (
 )
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
-from app.core.passwords import Passwords
+from app.core.passwords import Passwords, needs_rehash
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
 from app.db.queries import recovery as recovery_q
@@ -121,6 +121,14 @@ async def verify_credentials(connect: ConnectionSource, passwords: Passwords, em
     valid = await passwords.verify(credentials.password_hash if credentials else None, password)
     if credentials is None or not valid:
         raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
+    if needs_rehash(credentials.password_hash):
+        # An imported bcrypt hash (or argon2id under older parameters) becomes argon2id on the first success, hashed
+        # holding no connection; fenced by the hash just verified, so a password changed meanwhile is kept.
+        upgraded = await passwords.hash(password)
+        async with connect() as conn:
+            await q.replace_password_hash(
+                conn, new_hash=upgraded, user_id=credentials.id, old_hash=credentials.password_hash
+            )
     return credentials.id
 
 
