@@ -40,9 +40,17 @@ def _verify_bcrypt(password_hash: str, password: str) -> bool:
         return False
 
 
+# What an imported account without a password (Apple or Google only) stores: no password verifies against it.
+UNUSABLE_HASH = "!no-password"
+
+
 def _verify(password_hash: str, password: str) -> bool:
     if is_bcrypt(password_hash):
         return _verify_bcrypt(password_hash, password)
+    if not password_hash.startswith("$argon2"):
+        # Not a hash (UNUSABLE_HASH): spend the same time as a wrong password, then refuse.
+        _verify(_DUMMY_HASH, password)
+        return False
     try:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
