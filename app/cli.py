@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     supabase.add_argument("--auth-users", type=Path, required=True, help="auth.users (psql CSV or JSON)")
     supabase.add_argument("--profiles", type=Path, required=True, help="the old public.users profile rows")
     supabase.add_argument("--identities", type=Path, help="auth.identities (Apple and Google are imported)")
+    supabase.add_argument(
+        "--refresh-tokens", type=Path, help="auth.refresh_tokens: live ones are exchangeable once (see the runbook)"
+    )
     supabase.add_argument("--dry-run", action="store_true", help="run everything in a transaction, then roll back")
     supabase.set_defaults(handler=cmd_import_supabase)
     return parser

@@ -43,6 +43,8 @@ class Credentials:
     passwords: Passwords
     # Where the account's emails link to, and their Message-IDs' domain.
     mail: AccountMail
+    # Days after their import during which the previous backend's refresh tokens are exchanged (once); 0: never.
+    imported_refresh_window_days: int = 0
 
 
 def _known_time_zone(name: str | None) -> str | None:
@@ -153,6 +155,16 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
         )
         if rotated is not None:
             return await _auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
+        if issuer.imported_refresh_window_days > 0:
+            exchanged = await q.exchange_imported_refresh_token(
+                conn,
+                token_hash=token_hash,
+                window_days=issuer.imported_refresh_window_days,
+                new_token_hash=successor.token_hash,
+                expires_at=successor.expires_at,
+            )
+            if exchanged is not None:
+                return await _auth_response(conn, issuer, exchanged.user_id, exchanged.session_id, successor.token)
         # Not spendable: find out why, and end the session if a spent token came back.
         async with conn.transaction():
             known = await q.get_refresh_token(conn, token_hash=token_hash)
@@ -161,6 +173,7 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
                 await _revoke_session(conn, known.user_id, known.session_id, "refresh_token_reuse")
     # Raised after the commit so that the revocation above is kept.
     if known is None:
+        await _refuse_imported_refresh_token(connect, issuer, token_hash)
         raise Unauthorized("REFRESH_TOKEN_INVALID", "The refresh token is not recognised; sign in again.")
     if reused:
         raise Unauthorized(
@@ -169,6 +182,19 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
     if known.expires_at <= datetime.datetime.now(datetime.UTC):
         raise Unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; sign in again.")
     raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+
+
+async def _refuse_imported_refresh_token(connect: ConnectionSource, issuer: Credentials, token_hash: bytes) -> None:
+    """Why an imported (previous backend's) refresh token was not exchanged, if it is one."""
+    if issuer.imported_refresh_window_days <= 0:
+        return
+    async with connect() as conn:
+        imported = await q.get_imported_refresh_token(conn, token_hash=token_hash)
+    if imported is None:
+        return
+    if imported.exchanged_at is not None:
+        raise Unauthorized("REFRESH_TOKEN_REUSED", "This refresh token was already exchanged; sign in again.")
+    raise Unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; sign in again.")
 
 
 async def _revoke_session(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> bool:

@@ -44,7 +44,12 @@ async def _run(dsn: str, files: ExportFiles, dry_run: bool) -> ImportSummary:
 
 
 def run_import(dsn: str, args: argparse.Namespace) -> int:
-    files = ExportFiles(auth_users=args.auth_users, profiles=args.profiles, identities=args.identities)
+    files = ExportFiles(
+        auth_users=args.auth_users,
+        profiles=args.profiles,
+        identities=args.identities,
+        refresh_tokens=args.refresh_tokens,
+    )
     started = time.monotonic()
     try:
         summary = asyncio.run(_run(dsn, files, args.dry_run))

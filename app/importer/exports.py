@@ -24,6 +24,7 @@ EMAIL_MAX = 320
 SKILL_LEVELS = frozenset({"beginner", "intermediate", "advanced"})
 XP_MAX = 2**31 - 1  # xp_ledger.amount is an integer
 IMPORTED_PROVIDERS = frozenset({"apple", "google"})
+REFRESH_TOKEN_MAX = 1024
 
 
 class ExportError(Exception):
@@ -89,6 +90,14 @@ class Identity:
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    line: int
+    user_id: uuid.UUID
+    token: str
+    revoked: bool
 
 
 @dataclass
@@ -403,6 +412,17 @@ def read_auth_users(path: Path) -> Read[AuthUser]:
 
 def read_profiles(path: Path) -> Read[Profile]:
     return _read(path, {"id"}, _profile)
+
+
+def _refresh_token(line: int, record: Mapping[str, Any]) -> RefreshToken:
+    token = _text(record, "token")
+    if token is None or len(token) > REFRESH_TOKEN_MAX:
+        raise _Unreadable(f"token is empty or longer than {REFRESH_TOKEN_MAX} characters")
+    return RefreshToken(line, _uuid(record, "user_id"), token, bool(_bool(record, "revoked")))
+
+
+def read_refresh_tokens(path: Path) -> Read[RefreshToken]:
+    return _read(path, {"token", "user_id", "revoked"}, _refresh_token)
 
 
 def read_identities(path: Path) -> Read[Identity | None]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.tokens import hash_refresh_token
 from app.db.queries import supabase_import as q
 from app.db.types import Connection
 from app.importer.exports import (
@@ -28,10 +29,12 @@ from app.importer.exports import (
     AuthUser,
     Identity,
     Profile,
+    RefreshToken,
     RowProblem,
     read_auth_users,
     read_identities,
     read_profiles,
+    read_refresh_tokens,
 )
 
 BATCH_ROWS = 5000
@@ -49,6 +52,7 @@ class ExportFiles:
     auth_users: Path
     profiles: Path
     identities: Path | None = None
+    refresh_tokens: Path | None = None
 
 
 @dataclass
@@ -63,6 +67,9 @@ class ImportSummary:
     identities_already: int = 0
     identities_skipped: Counter[str] = field(default_factory=Counter)
     xp_balances_opened: int = 0
+    refresh_tokens_imported: int = 0
+    refresh_tokens_already: int = 0
+    refresh_tokens_skipped: Counter[str] = field(default_factory=Counter)
     unreadable: list[RowProblem] = field(default_factory=list)
 
     @property
@@ -94,6 +101,12 @@ class ImportSummary:
                 if count
             ),
             f"  opening XP balances: {self.xp_balances_opened}",
+            f"  refresh tokens imported: {self.refresh_tokens_imported}, already there: {self.refresh_tokens_already}",
+            *(
+                f"  refresh tokens skipped ({reason}): {count}"
+                for reason, count in sorted(self.refresh_tokens_skipped.items())
+                if count
+            ),
         ]
         lines += [f"  conflict: {conflict}" for conflict in self.conflicts[:most]]
         if len(self.conflicts) > most:
@@ -169,13 +182,16 @@ def _staged_identity(run_id: uuid.UUID, identity: Identity) -> q.StageSupabaseId
 class _Plan:
     accounts: list[q.StageSupabaseAccountsParams]
     identities: list[q.StageSupabaseIdentitiesParams]
+    refresh_tokens: list[RefreshToken]
 
 
 def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Plan | None:
     users = read_auth_users(files.auth_users)
     profiles = read_profiles(files.profiles)
     identity_rows = read_identities(files.identities) if files.identities else None
+    tokens = read_refresh_tokens(files.refresh_tokens) if files.refresh_tokens else None
     summary.unreadable += users.problems + profiles.problems + (identity_rows.problems if identity_rows else [])
+    summary.unreadable += tokens.problems if tokens else []
     summary.unreadable += _duplicate_ids(users.rows, files.auth_users) + _duplicate_ids(profiles.rows, files.profiles)
     if summary.unreadable:
         return None
@@ -212,7 +228,9 @@ def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Pla
         _staged_identity(run_id, identity) for identity in identities if identity.user_id in staged_ids
     ]
     summary.identities_skipped["account not imported"] += len(identities) - len(staged_identities)
-    return _Plan(accounts, staged_identities)
+    live_tokens = [token for token in (tokens.rows if tokens else []) if not token.revoked]
+    summary.refresh_tokens_skipped["revoked"] += len(tokens.rows if tokens else []) - len(live_tokens)
+    return _Plan(accounts, staged_identities, live_tokens)
 
 
 async def _stage(
@@ -274,6 +292,26 @@ async def _move_identities(
         counted.add(key)
 
 
+async def _move_refresh_tokens(
+    conn: Connection, plan: _Plan, present: set[uuid.UUID], summary: ImportSummary, progress: Progress
+) -> None:
+    """Store the sha256 of each live refresh token of an account that is here (never the token itself)."""
+    tokens = [token for token in plan.refresh_tokens if token.user_id in present]
+    summary.refresh_tokens_skipped["account not imported"] += len(plan.refresh_tokens) - len(tokens)
+    hashes = {hash_refresh_token(token.token): token.user_id for token in tokens}
+    if len(tokens) > len(hashes):
+        summary.refresh_tokens_skipped["repeated in the export"] += len(tokens) - len(hashes)
+    pairs = list(hashes.items())
+    for start in range(0, len(pairs), BATCH_ROWS):
+        batch = pairs[start : start + BATCH_ROWS]
+        added = await q.import_refresh_tokens(
+            conn, token_hashes=[pair[0] for pair in batch], user_ids=[pair[1] for pair in batch]
+        )
+        summary.refresh_tokens_imported += len(added)
+        summary.refresh_tokens_already += len(batch) - len(added)
+        progress("refresh tokens stored", min(start + BATCH_ROWS, len(pairs)), len(pairs))
+
+
 async def import_supabase(
     conn: Connection, files: ExportFiles, *, dry_run: bool = False, progress: Progress | None = None
 ) -> ImportSummary:
@@ -293,6 +331,7 @@ async def import_supabase(
             report("accounts written", len(present), len(plan.accounts))
             await _move_identities(conn, run_id, plan, present, summary)
             summary.xp_balances_opened = len(await q.open_staged_xp_balances(conn, run_id=run_id))
+            await _move_refresh_tokens(conn, plan, present, summary, report)
             await q.drop_staged_accounts(conn, run_id=run_id)
             await q.drop_staged_identities(conn, run_id=run_id)
             if dry_run:

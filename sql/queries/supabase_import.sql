@@ -75,3 +75,10 @@ delete from supabase_import_accounts where run_id = @run_id;
 
 -- name: DropStagedIdentities :exec
 delete from supabase_import_identities where run_id = @run_id;
+
+-- name: ImportRefreshTokens :many
+-- The hashes of the previous backend's live refresh tokens, each once; returns the ones added by this call.
+insert into imported_refresh_tokens (token_hash, user_id)
+select unnest(@token_hashes::bytea[]), unnest(@user_ids::uuid[])
+on conflict (token_hash) do nothing
+returning token_hash;

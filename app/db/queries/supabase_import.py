@@ -226,3 +226,20 @@ DROP_STAGED_IDENTITIES = """delete from supabase_import_identities where run_id 
 
 async def drop_staged_identities(conn: Connection, *, run_id: uuid.UUID) -> None:
     await conn.execute(DROP_STAGED_IDENTITIES, run_id)
+
+
+IMPORT_REFRESH_TOKENS = """insert into imported_refresh_tokens (token_hash, user_id)
+select unnest($1::bytea[]), unnest($2::uuid[])
+on conflict (token_hash) do nothing
+returning token_hash"""
+
+
+async def import_refresh_tokens(
+    conn: Connection,
+    *,
+    token_hashes: list[bytes],
+    user_ids: list[uuid.UUID],
+) -> list[bytes]:
+    """The hashes of the previous backend's live refresh tokens, each once; returns the ones added by this call."""
+    records = await conn.fetch(IMPORT_REFRESH_TOKENS, token_hashes, user_ids)
+    return [record[0] for record in records]
