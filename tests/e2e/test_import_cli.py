@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
+import httpx
 
+from tests.e2e.server import RunningServer
 from tests.e2e.test_cli import cookcam
-from tests.integration.importer.exports import OldAccount, write_exports
+from tests.integration.importer.exports import OldAccount, write_csv, write_exports
 
 
 def _import(database_url: str, exports, *extra: str):
@@ -57,3 +60,33 @@ async def test_conflicts_exit_1_and_unreadable_files_exit_4(tmp_path: Path, data
     unreadable = _import(database_url, twins)
     assert unreadable.returncode == 4
     assert "Nothing imported:" in unreadable.stderr and "invalid JSON" in unreadable.stderr
+
+
+async def test_concurrent_exchanges_of_one_imported_refresh_token_give_one_pair(
+    tmp_path: Path, database_url: str
+) -> None:
+    ada = OldAccount()
+    exports = write_exports(tmp_path, [ada])
+    tokens = write_csv(
+        tmp_path / "refresh_tokens.csv",
+        ("token", "user_id", "revoked"),
+        [{"token": "ada-supabase-refresh", "user_id": ada.id, "revoked": "f"}],
+    )
+    done = _import(database_url, exports, "--refresh-tokens", str(tokens))
+    assert done.returncode == 0, done.stderr
+    assert "refresh tokens imported: 1" in done.stdout
+    (tmp_path / "serve").mkdir()
+    server = RunningServer(database_url, tmp_path / "serve", workers=2, env={"JWT_IMPORTED_REFRESH_WINDOW_DAYS": "7"})
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            body = {"refresh_token": "ada-supabase-refresh"}
+            responses = await asyncio.gather(*(http.post("/api/v1/auth/refresh", json=body) for _ in range(8)))
+    finally:
+        server.terminate()
+    codes = sorted((r.status_code, r.json().get("code")) for r in responses)
+    assert codes == [(200, None)] + [(401, "REFRESH_TOKEN_REUSED")] * 7, codes
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("select count(*) from sessions") == 1
+    finally:
+        await conn.close()
