@@ -217,8 +217,9 @@ def _time(record: Mapping[str, Any], key: str) -> datetime.datetime | None:
     text = _text(record, key)
     if text is None:
         return None
-    if text == "infinity":
-        return datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    if text in ("infinity", "-infinity"):
+        edge = datetime.datetime.max if text == "infinity" else datetime.datetime.min
+        return edge.replace(tzinfo=datetime.UTC)
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:

@@ -67,6 +67,7 @@ class ImportSummary:
     identities_already: int = 0
     identities_skipped: Counter[str] = field(default_factory=Counter)
     xp_balances_opened: int = 0
+    profiles_without_account: int = 0
     refresh_tokens_imported: int = 0
     refresh_tokens_already: int = 0
     refresh_tokens_skipped: Counter[str] = field(default_factory=Counter)
@@ -101,6 +102,11 @@ class ImportSummary:
                 if count
             ),
             f"  opening XP balances: {self.xp_balances_opened}",
+            *(
+                [f"  profile rows without an account row: {self.profiles_without_account}"]
+                if self.profiles_without_account
+                else []
+            ),
             f"  refresh tokens imported: {self.refresh_tokens_imported}, already there: {self.refresh_tokens_already}",
             *(
                 f"  refresh tokens skipped ({reason}): {count}"
@@ -197,6 +203,7 @@ def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Pla
         return None
     summary.accounts_read = len(users.rows)
     profile_of = {profile.id: profile for profile in profiles.rows}
+    summary.profiles_without_account = len(profile_of.keys() - {user.id for user in users.rows})
     accounts: list[q.StageSupabaseAccountsParams] = []
     owner_line: dict[str, int] = {}
     identities: list[Identity] = []

@@ -3,6 +3,7 @@ the JSON shapes; the imported accounts sign in with their old passwords."""
 
 from __future__ import annotations
 
+import csv
 import json
 import uuid
 from pathlib import Path
@@ -53,13 +54,19 @@ async def test_import_carries_accounts_identities_and_xp(tmp_path: Path, db: asy
         identity_row(ada.id, "email", ada.id),
         identity_row(deleted.id, "google", "55555"),
     ]
-    exports = write_exports(tmp_path, [ada, bob, deleted, banned, unbanned, no_email, sso], identities)
+    forever = OldAccount(banned_until="infinity")
+    exports = write_exports(tmp_path, [ada, bob, deleted, banned, unbanned, no_email, sso, forever], identities)
+    orphan = OldAccount().profile_row()
+    with exports.profiles.open("a", newline="") as profiles:
+        csv.DictWriter(profiles, fieldnames=list(orphan)).writerow(orphan)
     seen: list[tuple[str, int, int]] = []
 
     summary = await import_supabase(db, _files(exports), progress=lambda *step: seen.append(step))
 
-    assert (summary.accounts_read, summary.imported, summary.already_imported) == (7, 3, 0)
-    assert dict(summary.skipped) == {"deleted": 1, "banned": 1, "no email": 1, "sso or anonymous": 1}
+    assert (summary.accounts_read, summary.imported, summary.already_imported) == (8, 3, 0)
+    assert dict(summary.skipped) == {"deleted": 1, "banned": 2, "no email": 1, "sso or anonymous": 1}
+    assert summary.profiles_without_account == 1
+    assert "  profile rows without an account row: 1" in summary.lines()
     assert (summary.identities_imported, summary.conflicts, summary.exit_code) == (2, [], EXIT_OK)
     assert summary.identities_skipped["not apple or google"] == 1
     assert summary.identities_skipped["account not imported"] == 1
