@@ -180,6 +180,14 @@ def cmd_ingredients_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_supabase(args: argparse.Namespace) -> int:
+    from app.importer.cli import run_import  # noqa: PLC0415
+
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        return run_import(dsn, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     refresh.add_argument("names", nargs="*", help="ingredient names (default: every one with an fdc_id)")
     refresh.set_defaults(handler=cmd_ingredients_refresh)
+
+    imports = commands.add_parser("import", help="bring the previous backend's data over")
+    import_commands = imports.add_subparsers(dest="import_command", required=True)
+    supabase = import_commands.add_parser(
+        "supabase",
+        help="accounts from Supabase exports (CSV or JSON); exit 1 on conflicts, 4 on unreadable rows",
+    )
+    supabase.add_argument("--auth-users", type=Path, required=True, help="auth.users (psql CSV or JSON)")
+    supabase.add_argument("--profiles", type=Path, required=True, help="the old public.users profile rows")
+    supabase.add_argument("--identities", type=Path, help="auth.identities (Apple and Google are imported)")
+    supabase.add_argument(
+        "--refresh-tokens", type=Path, help="auth.refresh_tokens: live ones are exchangeable once (see the runbook)"
+    )
+    supabase.add_argument("--dry-run", action="store_true", help="run everything in a transaction, then roll back")
+    supabase.set_defaults(handler=cmd_import_supabase)
     return parser
 
 

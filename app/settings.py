@@ -48,6 +48,9 @@ class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
     issuer: str = "cookcam-api"
     access_ttl_seconds: int = 900
     refresh_ttl_days: int = 30
+    # Days after `cookcam import supabase --refresh-tokens` during which an imported Supabase refresh token can be
+    # exchanged once at POST /auth/refresh; 0: never.
+    imported_refresh_window_days: int = 0
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):

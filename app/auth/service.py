@@ -24,7 +24,7 @@ from app.auth.schemas import (
 )
 from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
-from app.core.passwords import Passwords
+from app.core.passwords import Passwords, needs_rehash
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
 from app.db.queries import auth as q
 from app.db.queries import recovery as recovery_q
@@ -44,6 +44,8 @@ class Credentials:
     passwords: Passwords
     # Where the account's emails link to, and their Message-IDs' domain.
     mail: AccountMail
+    # Days after their import during which the previous backend's refresh tokens are exchanged (once); 0: never.
+    imported_refresh_window_days: int = 0
 
 
 def _known_time_zone(name: str | None) -> str | None:
@@ -119,9 +121,16 @@ async def verify_credentials(connect: ConnectionSource, passwords: Passwords, em
     """The account these credentials belong to; one message whichever part is wrong (no enumeration)."""
     async with connect() as conn:
         credentials = await q.get_credentials_by_email(conn, email=normalise_email(email))
-    valid = await passwords.verify(credentials.password_hash if credentials else None, password)
-    if credentials is None or not valid:
+    stored = credentials.password_hash if credentials else None  # None too for an account without a password
+    valid = await passwords.verify(stored, password)
+    if credentials is None or stored is None or not valid:
         raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
+    if needs_rehash(stored):
+        # An imported bcrypt hash (or argon2id under older parameters) becomes argon2id on the first success, hashed
+        # holding no connection; fenced by the hash just verified, so a password changed meanwhile is kept.
+        upgraded = await passwords.hash(password)
+        async with connect() as conn:
+            await q.replace_password_hash(conn, new_hash=upgraded, user_id=credentials.id, old_hash=stored)
     return credentials.id
 
 
@@ -152,6 +161,16 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
         )
         if rotated is not None:
             return await auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
+        if issuer.imported_refresh_window_days > 0:
+            exchanged = await q.exchange_imported_refresh_token(
+                conn,
+                token_hash=token_hash,
+                window_days=issuer.imported_refresh_window_days,
+                new_token_hash=successor.token_hash,
+                expires_at=successor.expires_at,
+            )
+            if exchanged is not None:
+                return await auth_response(conn, issuer, exchanged.user_id, exchanged.session_id, successor.token)
         # Not spendable: find out why, and end the session if a spent token came back.
         async with conn.transaction():
             known = await q.get_refresh_token(conn, token_hash=token_hash)
@@ -160,6 +179,7 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
                 await _revoke_session(conn, known.user_id, known.session_id, "refresh_token_reuse")
     # Raised after the commit so that the revocation above is kept.
     if known is None:
+        await _refuse_imported_refresh_token(connect, issuer, token_hash)
         raise Unauthorized("REFRESH_TOKEN_INVALID", "The refresh token is not recognised; sign in again.")
     if reused:
         raise Unauthorized(
@@ -168,6 +188,19 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
     if known.expires_at <= datetime.datetime.now(datetime.UTC):
         raise Unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; sign in again.")
     raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+
+
+async def _refuse_imported_refresh_token(connect: ConnectionSource, issuer: Credentials, token_hash: bytes) -> None:
+    """Why an imported (previous backend's) refresh token was not exchanged, if it is one."""
+    if issuer.imported_refresh_window_days <= 0:
+        return
+    async with connect() as conn:
+        imported = await q.get_imported_refresh_token(conn, token_hash=token_hash)
+    if imported is None:
+        return
+    if imported.exchanged_at is not None:
+        raise Unauthorized("REFRESH_TOKEN_REUSED", "This refresh token was already exchanged; sign in again.")
+    raise Unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; sign in again.")
 
 
 async def _revoke_session(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> bool:

@@ -1,9 +1,15 @@
-"""argon2id password hashing, run in worker threads so the event loop keeps serving, a few at a time."""
+"""Password hashing and verification, run in worker threads so the event loop keeps serving, a few at a time.
+
+New hashes are argon2id. Verification also accepts the bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) of accounts imported
+from the previous backend (Supabase Auth stores bcrypt in `auth.users.encrypted_password`); `needs_rehash` tells the
+caller to replace such a hash with argon2id once the password verified.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -14,16 +20,47 @@ _hasher = PasswordHasher()
 # sign-in timing the same for unknown emails.
 _DUMMY_HASH = _hasher.hash("no-such-account-placeholder-password")
 
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# bcrypt reads only the first 72 bytes of a password: the hash was made from at most those (Go's bcrypt, which
+# Supabase Auth uses, refuses longer ones; older versions cut them), so a longer password is compared by them too.
+_BCRYPT_MAX_BYTES = 72
+
+
+def is_bcrypt(password_hash: str) -> bool:
+    return password_hash.startswith(_BCRYPT_PREFIXES)
+
+
+def _verify_bcrypt(password_hash: str, password: str) -> bool:
+    # `$2y$` (PHP's name) is the same algorithm as `$2b$`; the bcrypt package knows `$2a$` and `$2b$`.
+    encoded = ("$2b$" + password_hash[4:]) if password_hash.startswith("$2y$") else password_hash
+    try:
+        return bcrypt.checkpw(password.encode()[:_BCRYPT_MAX_BYTES], encoded.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        # A malformed hash (bad cost, salt or length) verifies nothing.
+        return False
+
 
 def _verify(password_hash: str, password: str) -> bool:
+    if is_bcrypt(password_hash):
+        return _verify_bcrypt(password_hash, password)
     try:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """True for a hash that verified but should be replaced: bcrypt, or argon2id under older parameters."""
+    if is_bcrypt(password_hash):
+        return True
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
+
+
 class Passwords:
-    """Hashes and verifies passwords with at most `max_concurrent` argon2id computations at once."""
+    """Hashes and verifies passwords with at most `max_concurrent` hash computations at once."""
 
     def __init__(self, max_concurrent: int) -> None:
         self._slots = asyncio.Semaphore(max(1, max_concurrent))

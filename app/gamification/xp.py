@@ -33,6 +33,9 @@ Action = Literal[
     "streak_100",
     "streak_365",
     "achievement_unlocked",
+    # Never awarded here: `cookcam import supabase` writes it once per account with the old backend's total
+    # (migration 0032; all-time only).
+    "opening_balance",
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 Outcome = Literal["awarded", "duplicate", "daily_cap_reached"]

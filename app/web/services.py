@@ -69,6 +69,7 @@ def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Cred
         validator=validator,
         access_ttl_seconds=settings.jwt.access_ttl_seconds,
         refresh_ttl=datetime.timedelta(days=settings.jwt.refresh_ttl_days),
+        imported_refresh_window_days=settings.jwt.imported_refresh_window_days,
         passwords=Passwords(settings.password.max_concurrent_hashes),
         mail=AccountMail(settings.http.public_base_url, message_domain(settings.mail.from_address)),
     )

@@ -100,3 +100,23 @@ returning id;
 -- Fenced by the hash the caller verified: a password changed meanwhile (another device, a reset) is not overwritten.
 update users set password_hash = @new_hash, updated_at = now()
 where id = @user_id and password_hash = @old_hash;
+
+-- name: ExchangeImportedRefreshToken :one
+-- Spends an imported refresh token (once, within the window) and opens a session with this service's first
+-- refresh token, in one statement: of concurrent exchanges of one token, one wins.
+with spent as (
+    update imported_refresh_tokens imported set exchanged_at = now()
+    where imported.token_hash = @token_hash and imported.exchanged_at is null
+      and imported.imported_at > now() - make_interval(days => @window_days::int)
+    returning imported.user_id
+), opened as (
+    insert into sessions (user_id) select user_id from spent returning id, user_id
+), first_token as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, id, @new_token_hash, @expires_at from opened
+    returning session_id
+)
+select opened.user_id, opened.id as session_id from opened join first_token on first_token.session_id = opened.id;
+
+-- name: GetImportedRefreshToken :one
+select user_id, imported_at, exchanged_at from imported_refresh_tokens where token_hash = @token_hash;

@@ -274,3 +274,58 @@ async def replace_password_hash(
     """
     result = await conn.execute(REPLACE_PASSWORD_HASH, new_hash, user_id, old_hash)
     return int(result.rpartition(" ")[2])
+
+
+EXCHANGE_IMPORTED_REFRESH_TOKEN = """with spent as (
+    update imported_refresh_tokens imported set exchanged_at = now()
+    where imported.token_hash = $1 and imported.exchanged_at is null
+      and imported.imported_at > now() - make_interval(days => $2::int)
+    returning imported.user_id
+), opened as (
+    insert into sessions (user_id) select user_id from spent returning id, user_id
+), first_token as (
+    insert into refresh_tokens (user_id, session_id, token_hash, expires_at)
+    select user_id, id, $3, $4 from opened
+    returning session_id
+)
+select opened.user_id, opened.id as session_id from opened join first_token on first_token.session_id = opened.id"""  # noqa: S105
+
+
+class ExchangeImportedRefreshTokenRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+async def exchange_imported_refresh_token(
+    conn: Connection,
+    *,
+    token_hash: bytes,
+    window_days: int,
+    new_token_hash: bytes,
+    expires_at: datetime.datetime,
+) -> ExchangeImportedRefreshTokenRow | None:
+    """Spends an imported refresh token (once, within the window) and opens a session with this service's first
+    refresh token, in one statement: of concurrent exchanges of one token, one wins.
+    """
+    record = await conn.fetchrow(EXCHANGE_IMPORTED_REFRESH_TOKEN, token_hash, window_days, new_token_hash, expires_at)
+    if record is None:
+        return None
+    return ExchangeImportedRefreshTokenRow(*record)
+
+
+GET_IMPORTED_REFRESH_TOKEN = (
+    "select user_id, imported_at, exchanged_at from imported_refresh_tokens where token_hash = $1"  # noqa: S105
+)
+
+
+class GetImportedRefreshTokenRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    imported_at: datetime.datetime
+    exchanged_at: datetime.datetime | None
+
+
+async def get_imported_refresh_token(conn: Connection, *, token_hash: bytes) -> GetImportedRefreshTokenRow | None:
+    record = await conn.fetchrow(GET_IMPORTED_REFRESH_TOKEN, token_hash)
+    if record is None:
+        return None
+    return GetImportedRefreshTokenRow(*record)

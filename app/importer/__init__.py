@@ -1,0 +1,1 @@
+"""The one-time import of the previous backend's data (`cookcam import supabase`)."""

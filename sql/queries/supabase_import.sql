@@ -1,0 +1,84 @@
+-- name: LockSupabaseImport :exec
+-- One import at a time: a second run waits for the first one's transaction to end.
+select pg_advisory_xact_lock(hashtext('cookcam:supabase-import'));
+
+-- name: StageSupabaseAccounts :copyfrom
+insert into supabase_import_accounts (
+    run_id, line, id, email, password_hash, email_verified, name, avatar_url, onboarding_completed,
+    default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances, dietary_preferences,
+    cuisine_preferences, cooking_skill_level, total_xp, created_at
+) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- name: StageSupabaseIdentities :copyfrom
+insert into supabase_import_identities (run_id, line, account_id, provider, subject, email, email_verified, created_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: FindExistingImportedAccounts :many
+-- The staged accounts whose id or (lower-cased) email an account here already holds, and what it holds.
+select s.id, s.line, by_id.email as id_email, by_email.id as email_owner
+from supabase_import_accounts s
+left join users by_id on by_id.id = s.id
+left join users by_email on lower(by_email.email) = s.email
+where s.run_id = @run_id and (by_id.id is not null or by_email.id is not null);
+
+-- name: InsertStagedAccounts :many
+-- Every staged account that neither its id nor its email is taken by: the rest are reported, never overwritten.
+insert into users (
+    id, email, password_hash, email_verified, name, avatar_url, onboarding_completed, default_serving_size,
+    meal_prep_enabled, default_meal_prep_count, kitchen_appliances, dietary_preferences, cuisine_preferences,
+    cooking_skill_level, created_at, updated_at
+)
+select s.id, s.email, s.password_hash, s.email_verified, s.name, s.avatar_url, s.onboarding_completed,
+       s.default_serving_size, s.meal_prep_enabled, s.default_meal_prep_count, s.kitchen_appliances,
+       s.dietary_preferences, s.cuisine_preferences, s.cooking_skill_level, s.created_at, now()
+from supabase_import_accounts s
+where s.run_id = @run_id
+on conflict do nothing
+returning id;
+
+-- name: FindExistingImportedIdentities :many
+-- The staged identities already bound here, and to which account.
+select s.line, s.provider, s.subject, s.account_id, ui.user_id as bound_to
+from supabase_import_identities s
+join user_identities ui on ui.provider = s.provider and ui.subject = s.subject
+where s.run_id = @run_id;
+
+-- name: InsertStagedIdentities :many
+-- The identities of staged accounts that are here with the export's email (imported now or by an earlier run).
+insert into user_identities (user_id, provider, subject, email, email_verified, created_at)
+select i.account_id, i.provider, i.subject, i.email, i.email_verified, i.created_at
+from supabase_import_identities i
+join supabase_import_accounts a on a.run_id = i.run_id and a.id = i.account_id
+join users u on u.id = a.id and lower(u.email) = a.email
+where i.run_id = @run_id
+on conflict (provider, subject) do nothing
+returning provider, subject;
+
+-- name: OpenStagedXpBalances :many
+-- One `opening_balance` ledger row per account (once: the ledger's key), added to the all-time total only.
+with opened as (
+    insert into xp_ledger (user_id, action, amount, dedup_key)
+    select a.id, 'opening_balance', a.total_xp, 'supabase'
+    from supabase_import_accounts a
+    join users u on u.id = a.id and lower(u.email) = a.email
+    where a.run_id = @run_id and a.total_xp > 0
+    on conflict (user_id, action, dedup_key) do nothing
+    returning user_id, amount
+)
+insert into xp_totals (user_id, total_xp)
+select user_id, amount from opened
+on conflict (user_id) do update set total_xp = xp_totals.total_xp + excluded.total_xp, updated_at = now()
+returning user_id;
+
+-- name: DropStagedAccounts :exec
+delete from supabase_import_accounts where run_id = @run_id;
+
+-- name: DropStagedIdentities :exec
+delete from supabase_import_identities where run_id = @run_id;
+
+-- name: ImportRefreshTokens :many
+-- The hashes of the previous backend's live refresh tokens, each once; returns the ones added by this call.
+insert into imported_refresh_tokens (token_hash, user_id)
+select unnest(@token_hashes::bytea[]), unnest(@user_ids::uuid[])
+on conflict (token_hash) do nothing
+returning token_hash;
