@@ -28,6 +28,7 @@ from app.core.errors import EXCEPTION_HANDLERS
 from app.core.logging import configure_logging
 from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters, pseudonym_key
 from app.core.shutdown import run_before_server_shutdown
+from app.core.supabase_tokens import SupabaseTokens
 from app.core.tokens import AccessTokenValidator
 from app.core.tracing import configure_tracing, instrument_asgi
 from app.creators.billing_hooks import billing_hooks
@@ -64,6 +65,7 @@ def _lifespan(settings: Settings) -> Any:
         hub = Hub(dsn)
         counters = RedisCounters.from_url(settings.ratelimit.redis_url) if settings.ratelimit.redis_url else None
         validator = AccessTokenValidator(settings.jwt)
+        validator.supabase = SupabaseTokens.create(settings, validator.key_ids)
         payments = PaymentProviders.create(settings, billing_hooks())
         connection = pool_connections(pool, settings.database.acquire_timeout_seconds)
         parts = account_parts(payments.stripe.client)
@@ -103,6 +105,8 @@ def _lifespan(settings: Settings) -> Any:
             await services.payments.close()
             await services.ai.close()
             await services.sign_in_providers.close()
+            if validator.supabase is not None:
+                await validator.supabase.close()
             await pool.close()
 
     return lifespan

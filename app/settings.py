@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -51,6 +52,18 @@ class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Days after `cookcam import supabase --refresh-tokens` during which an imported Supabase refresh token can be
     # exchanged once at POST /auth/refresh; 0: never.
     imported_refresh_window_days: int = 0
+
+
+class SupabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Until when the previous backend's (Supabase's) access tokens are accepted wherever ours are (ISO 8601 with a
+    # time zone); unset or past: off. docs/security.md, "Supabase access tokens during the move".
+    token_accept_until: datetime | None = None
+    # The project's legacy HS256 JWT secret; unset: HS256 tokens are never accepted as Supabase's.
+    jwt_secret: str | None = None
+    # The project's published keys (ES256/RS256): https://<project>.supabase.co/auth/v1/.well-known/jwks.json
+    jwks_url: str | None = None
+    # The tokens' iss (https://<project>.supabase.co/auth/v1); unset: not checked.
+    issuer: str | None = None
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -319,6 +332,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
     apple: AppleSettings = msgspec.field(default_factory=AppleSettings)
     google: GoogleSettings = msgspec.field(default_factory=GoogleSettings)
+    supabase: SupabaseSettings = msgspec.field(default_factory=SupabaseSettings)
     ai: AiSettings = msgspec.field(default_factory=AiSettings)
     scan: ScanSettings = msgspec.field(default_factory=ScanSettings)
     recipes: RecipeSettings = msgspec.field(default_factory=RecipeSettings)
@@ -349,6 +363,7 @@ SECRET_FIELDS = frozenset(
         "ai.api_key",
         "fdc.api_key",
         "mail.smtp_password",
+        "supabase.jwt_secret",
     }
 )
 
@@ -459,6 +474,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         )
     _check_receipt_keys(settings, problems)
     _check_mail(settings, problems)
+    _check_supabase(settings, problems)
     for proxy in settings.http.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)
@@ -484,6 +500,27 @@ def _check_mail(settings: Settings, problems: list[str]) -> None:
         problems.append(f"MAIL_SMTP_HOST is required in {settings.app_env} (mail would only be written to files)")
     elif mail.smtp_tls == "none" and mail.smtp_host not in LOOPBACK_HOSTS:
         problems.append(f"MAIL_SMTP_TLS=none is only allowed for a relay on this machine in {settings.app_env}")
+
+
+def _check_supabase(settings: Settings, problems: list[str]) -> None:
+    supabase = settings.supabase
+    if supabase.token_accept_until is None:
+        return
+    if supabase.token_accept_until.tzinfo is None:
+        problems.append("SUPABASE_TOKEN_ACCEPT_UNTIL must name its time zone (e.g. 2027-01-31T00:00:00Z)")
+    if not supabase.jwt_secret and not supabase.jwks_url:
+        problems.append("SUPABASE_TOKEN_ACCEPT_UNTIL needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL")
+    if supabase.jwt_secret and supabase.jwt_secret in (settings.jwt.secret, settings.jwt.previous_secret):
+        problems.append("SUPABASE_JWT_SECRET must differ from JWT_SECRET and JWT_PREVIOUS_SECRET")
+    if settings.is_production_like:
+        if supabase.jwks_url and not supabase.jwks_url.startswith("https://"):
+            problems.append(f"SUPABASE_JWKS_URL must be https in {settings.app_env}")
+        if not supabase.issuer:
+            problems.append(f"SUPABASE_ISSUER is required in {settings.app_env} while Supabase tokens are accepted")
+        if supabase.jwt_secret and len(supabase.jwt_secret) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"SUPABASE_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters in {settings.app_env}"
+            )
 
 
 def _check_receipt_keys(settings: Settings, problems: list[str]) -> None:

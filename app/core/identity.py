@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request
@@ -15,6 +16,7 @@ from litestar.di import NamedDependency
 
 from app.core.errors import Unauthorized
 from app.core.request_context import user_id_var
+from app.core.supabase_tokens import SupabaseTokens
 from app.core.tokens import AccessTokenValidator, bearer_token
 from app.db.queries import auth as q
 from app.db.queries.rows import User
@@ -36,12 +38,41 @@ class CurrentUser:
 
 
 async def authenticate(conn: Connection, validator: AccessTokenValidator, token: str) -> CurrentUser:
-    """Validate an access token and load its user, provided the session is still live."""
-    claims = validator.validate(token)
+    """Validate an access token and load its user, provided the session is still live. During the move from
+    Supabase, a token ours refused whose header is Supabase's is tried as one (`_authenticate_supabase`)."""
+    try:
+        claims = validator.validate(token)
+    except Unauthorized:
+        supabase = validator.supabase
+        if supabase is None or not supabase.is_theirs(token):
+            raise
+        return await _authenticate_supabase(conn, supabase, token)
     user = await q.get_session_user(conn, session_id=claims.session_id, user_id=claims.user_id)
     if user is None:
-        raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+        raise _session_ended()
     return CurrentUser(user=user, session_id=claims.session_id, token_expires_at=claims.expires_at)
+
+
+def _session_ended() -> Unauthorized:
+    return Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+
+
+async def _authenticate_supabase(conn: Connection, supabase: SupabaseTokens, token: str) -> CurrentUser:
+    """A verified Supabase access token stands for our session linked to its Supabase session (opened on first use,
+    sql/queries/auth.sql: OpenSupabaseSession), so every revocation of ours ends it too."""
+    claims = await supabase.verify(token)
+    issued_at = datetime.fromtimestamp(claims.issued_at, UTC)
+    session_id = None
+    for _ in range(2):  # a concurrent first use of the same Supabase session linked it: read that link
+        session_id = await q.open_supabase_session(
+            conn, supabase_session_id=claims.supabase_session_id, user_id=claims.user_id, issued_at=issued_at
+        )
+        if session_id is not None:
+            break
+    user = None if session_id is None else await q.get_session_user(conn, session_id=session_id, user_id=claims.user_id)
+    if user is None or session_id is None:
+        raise _session_ended()
+    return CurrentUser(user=user, session_id=session_id, token_expires_at=claims.expires_at)
 
 
 def token_validator_of(request: Request[Any, Any, Any]) -> AccessTokenValidator:

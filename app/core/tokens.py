@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import jwt
 
 from app.core.errors import Unauthorized
+from app.core.supabase_tokens import SupabaseTokens
 from app.settings import JwtSettings
 
 ALGORITHM = "HS256"
@@ -39,7 +40,14 @@ class AccessTokenValidator:
         self._keys = {settings.key_id: settings.secret}
         if settings.previous_secret and settings.previous_key_id:
             self._keys[settings.previous_key_id] = settings.previous_secret
+        # Supabase's access tokens during the move (app/core/supabase_tokens.py), set by the wiring; consulted by
+        # app/core/identity.py only for a token this validator refused, so None or not, ours cost the same.
+        self.supabase: SupabaseTokens | None = None
         self._verified = functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._verify)
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keys)
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: float | None = None) -> str:
         issued_at = int(now if now is not None else time.time())

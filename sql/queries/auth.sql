@@ -120,3 +120,31 @@ select opened.user_id, opened.id as session_id from opened join first_token on f
 
 -- name: GetImportedRefreshToken :one
 select user_id, imported_at, exchanged_at from imported_refresh_tokens where token_hash = @token_hash;
+
+-- name: OpenSupabaseSession :one
+-- Our session for a verified Supabase access token: the one already linked to its Supabase session, or a new one
+-- linked now. None when the account does not exist, when the Supabase session belongs to another account, or when
+-- an account-wide revocation (sign-out everywhere, a password change or reset, Apple's consent revoked) happened
+-- at or after the token was issued: such a token must not open a session the revocation never saw. A concurrent
+-- first use links once (the primary key); the loser's statement returns nothing and is asked again.
+with linked as (
+    insert into supabase_sessions (supabase_session_id, user_id, session_id)
+    select @supabase_session_id, u.id, gen_random_uuid()
+    from users u
+    where u.id = @user_id
+      and not exists (
+          select 1 from sessions s
+          where s.user_id = u.id and s.revoked_at >= @issued_at::timestamptz
+            and s.revoked_reason in ('password_change', 'password_reset', 'signout_all', 'apple_consent_revoked')
+      )
+    on conflict (supabase_session_id) do nothing
+    returning session_id, user_id
+), opened as (
+    insert into sessions (id, user_id)
+    select session_id, user_id from linked
+    returning id
+)
+select l.session_id from supabase_sessions l
+where l.supabase_session_id = @supabase_session_id and l.user_id = @user_id
+union all
+select opened.id from opened;

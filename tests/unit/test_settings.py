@@ -188,3 +188,40 @@ def test_sign_in_providers_keys_must_be_https_in_production() -> None:
     settings = load_settings({**PRODUCTION_OK, "GOOGLE_SIGNIN_CLIENT_IDS": "a.apps.googleusercontent.com,b"})
     assert settings.google.signin_client_ids == ("a.apps.googleusercontent.com", "b")
     assert settings.apple.signin_keys_url == "https://appleid.apple.com/auth/keys"
+
+
+def test_the_supabase_token_window_is_checked() -> None:
+    settings = load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00Z", "SUPABASE_JWT_SECRET": "s" * 40})
+    assert settings.supabase.token_accept_until is not None
+    assert settings.supabase.token_accept_until.utcoffset() is not None
+    assert load_settings({}).supabase.token_accept_until is None
+    with pytest.raises(SettingsError) as error:
+        load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00", "JWT_SECRET": "j" * 40})
+    assert error.value.problems == [
+        "SUPABASE_TOKEN_ACCEPT_UNTIL must name its time zone (e.g. 2027-01-31T00:00:00Z)",
+        "SUPABASE_TOKEN_ACCEPT_UNTIL needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL",
+    ]
+    with pytest.raises(SettingsError) as error:
+        load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "soon", "SUPABASE_JWT_SECRET": "x"})
+    assert error.value.problems[0].startswith("SUPABASE_TOKEN_ACCEPT_UNTIL:")
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {
+                **PRODUCTION_OK,
+                "SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00+01:00",
+                "SUPABASE_JWT_SECRET": PRODUCTION_OK["JWT_SECRET"],
+                "SUPABASE_JWKS_URL": "http://project.supabase.co/auth/v1/.well-known/jwks.json",
+            }
+        )
+    assert error.value.problems == [
+        "SUPABASE_JWT_SECRET must differ from JWT_SECRET and JWT_PREVIOUS_SECRET",
+        "SUPABASE_JWKS_URL must be https in production",
+        "SUPABASE_ISSUER is required in production while Supabase tokens are accepted",
+    ]
+
+
+def test_the_supabase_secret_is_redacted() -> None:
+    data = redacted(
+        load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00Z", "SUPABASE_JWT_SECRET": "s" * 40})
+    )
+    assert data["supabase"]["jwt_secret"] == "***redacted***"

@@ -329,3 +329,43 @@ async def get_imported_refresh_token(conn: Connection, *, token_hash: bytes) -> 
     if record is None:
         return None
     return GetImportedRefreshTokenRow(*record)
+
+
+OPEN_SUPABASE_SESSION = """with linked as (
+    insert into supabase_sessions (supabase_session_id, user_id, session_id)
+    select $1, u.id, gen_random_uuid()
+    from users u
+    where u.id = $2
+      and not exists (
+          select 1 from sessions s
+          where s.user_id = u.id and s.revoked_at >= $3::timestamptz
+            and s.revoked_reason in ('password_change', 'password_reset', 'signout_all', 'apple_consent_revoked')
+      )
+    on conflict (supabase_session_id) do nothing
+    returning session_id, user_id
+), opened as (
+    insert into sessions (id, user_id)
+    select session_id, user_id from linked
+    returning id
+)
+select l.session_id from supabase_sessions l
+where l.supabase_session_id = $1 and l.user_id = $2
+union all
+select opened.id from opened"""
+
+
+async def open_supabase_session(
+    conn: Connection,
+    *,
+    supabase_session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    issued_at: datetime.datetime,
+) -> uuid.UUID | None:
+    """Our session for a verified Supabase access token: the one already linked to its Supabase session, or a new one
+    linked now. None when the account does not exist, when the Supabase session belongs to another account, or when
+    an account-wide revocation (sign-out everywhere, a password change or reset, Apple's consent revoked) happened
+    at or after the token was issued: such a token must not open a session the revocation never saw. A concurrent
+    first use links once (the primary key); the loser's statement returns nothing and is asked again.
+    """
+    value = await conn.fetchval(OPEN_SUPABASE_SESSION, supabase_session_id, user_id, issued_at)
+    return cast("uuid.UUID | None", value)
