@@ -18,17 +18,19 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import jwt
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from app.server import create_app
-from app.settings import Settings, SupabaseSettings
+from app.settings import OutboundSettings, Settings, SupabaseSettings
 from tests.conftest import make_settings
 from tests.fakes.supabase import HS256_SECRET, FakeSupabase, fake_supabase
-from tests.support import PASSWORD, bearer, sign_up
+from tests.support import PASSWORD, bearer, deliver_mail, link_in, new_email, sign_up, token_of
 
 ME = "/api/v1/auth/me"
 IDENTITIES = "/api/v1/auth/identities"
+FAST_RETRIES = OutboundSettings(retry_attempts=2, retry_initial_seconds=0.01, retry_max_seconds=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +40,13 @@ def supabase() -> Iterator[FakeSupabase]:
 
 
 def supabase_settings(
-    database_url: str, supabase: FakeSupabase, *, until: datetime | None = None, **overrides: object
+    database_url: str, supabase: FakeSupabase, *, until: datetime | None = None, jwks_url: str | None = None
 ) -> Settings:
     window = SupabaseSettings(
         token_accept_until=until or datetime.now(UTC) + timedelta(days=30),
         jwt_secret=HS256_SECRET,
-        jwks_url=supabase.jwks_url,
+        jwks_url=jwks_url or supabase.jwks_url,
         issuer=supabase.issuer,
-        **overrides,  # type: ignore[arg-type]
     )
     return make_settings(database_url, supabase=window)
 
@@ -56,9 +57,9 @@ async def client(supabase: FakeSupabase, database_url: str) -> AsyncIterator[Asy
         yield test_client
 
 
-async def _account(client: AsyncTestClient) -> tuple[dict, uuid.UUID]:
+async def _account(client: AsyncTestClient, email: str | None = None) -> tuple[dict, uuid.UUID]:
     """An account as the import leaves it: the same id as in Supabase (here: whatever ours is)."""
-    auth = await sign_up(client)
+    auth = await sign_up(client, email=email)
     return auth, uuid.UUID(auth["user"]["id"])
 
 
@@ -88,6 +89,7 @@ async def test_supabase_tokens_are_accepted_on_authenticated_routes(
     client, supabase: FakeSupabase, db: asyncpg.Connection
 ) -> None:
     auth, user_id = await _account(client)
+    fetches = supabase.fetches
     for signer in ("es256", "rs256", "hs256"):
         token = supabase.access_token(user_id, signer=signer)  # type: ignore[arg-type]
         me = await client.get(ME, headers=_as(token))
@@ -109,7 +111,7 @@ async def test_supabase_tokens_are_accepted_on_authenticated_routes(
     )
     assert changed.status_code == 401 and changed.json()["code"] == "INVALID_PASSWORD"
     # The published keys were fetched once and cached.
-    assert supabase.fetches == 1
+    assert supabase.fetches - fetches == 1
     assert (await client.get(ME, headers=bearer(auth))).status_code == 200
 
 
@@ -254,6 +256,36 @@ async def test_a_password_change_ends_supabase_tokens(client, supabase: FakeSupa
     assert await _refused(client, used) == "SESSION_REVOKED"
     assert await _refused(client, unused) == "SESSION_REVOKED"
     assert (await client.get(ME, headers=bearer(auth))).status_code == 200
+
+
+async def test_a_password_reset_ends_supabase_tokens(client, supabase: FakeSupabase) -> None:
+    email = new_email()
+    _, user_id = await _account(client, email)
+    used = supabase.access_token(user_id, issued_at=time.time() - 60)
+    unused = supabase.access_token(user_id, issued_at=time.time() - 60)
+    assert (await client.get(ME, headers=_as(used))).status_code == 200
+    assert (await client.post("/api/v1/auth/forgot-password", json={"email": email})).status_code == 202
+    received = await deliver_mail(client.app.state.services.settings.database.url)
+    [message] = [m for m in received if m["To"] == email and "Reset" in m["Subject"]]
+    reset = await client.post(
+        "/api/v1/auth/reset-password",
+        json={"token": token_of(link_in(message, "reset-password")), "new_password": "a-new-long-passphrase-42"},
+    )
+    assert reset.status_code == 204, reset.text
+    assert await _refused(client, used) == "SESSION_REVOKED"
+    assert await _refused(client, unused) == "SESSION_REVOKED"
+
+
+async def test_unreachable_supabase_keys_answer_503_not_500(supabase: FakeSupabase, database_url: str) -> None:
+    settings = supabase_settings(database_url, supabase, jwks_url=supabase.base_url + "/nothing-here")
+    settings = msgspec.structs.replace(settings, outbound=FAST_RETRIES)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth, user_id = await _account(client)
+        response = await client.get(ME, headers=_as(supabase.access_token(user_id)))
+        assert response.status_code == 503 and response.json()["code"] == "SUPABASE_UNAVAILABLE"
+        # HS256 tokens need no keys, and ours nothing of Supabase.
+        assert (await client.get(ME, headers=_as(supabase.access_token(user_id, signer="hs256")))).status_code == 200
+        assert (await client.get(ME, headers=bearer(auth))).status_code == 200
 
 
 async def test_a_deleted_account_s_supabase_tokens_are_refused(
