@@ -184,34 +184,46 @@ async def resolve_imported_bindings(
             return done
         after = (rows[-1].provider, rows[-1].provider_subscription_id)
         for row in rows:
-            key = {"provider": row.provider, "provider_subscription_id": row.provider_subscription_id}
-            try:
-                state = await imported_state(payments, settings, row)
-            except NotConfigured:
-                done.skipped += 1
-                continue
-            except Conflict:
-                async with connect() as conn:
-                    await q.resolve_imported_binding(conn, outcome="conflict", **key)
-                done.conflicts += 1
-                continue
-            except AppError as exc:
-                log.warning("reconcile: imported %s binding of %s: %s", row.provider, row.user_id, exc.code)
-                async with connect() as conn:
-                    await q.record_imported_binding_failure(conn, error=exc.code, **key)
-                done.errors += 1
-                continue
-            async with connect() as conn, conn.transaction():
-                outcome = "unmapped" if state is None else "recorded"
-                if state is not None:
-                    try:
-                        await record_subscription_state(conn, state, cause, payments.hooks)
-                    except Conflict:
-                        outcome = "conflict"  # the subscription was recorded for another account meanwhile
-                await q.resolve_imported_binding(conn, outcome=outcome, **key)
+            outcome = await _resolve_binding(connect, settings, payments, cause, row)
             done.recorded += outcome == "recorded"
             done.unmapped += outcome == "unmapped"
             done.conflicts += outcome == "conflict"
+            done.errors += outcome == "error"
+            done.skipped += outcome == "skipped"
+
+
+async def _resolve_binding(
+    connect: ConnectionSource,
+    settings: Settings,
+    payments: PaymentProviders,
+    cause: Cause,
+    row: q.ListPendingImportedBindingsRow,
+) -> str:
+    key = {"provider": row.provider, "provider_subscription_id": row.provider_subscription_id}
+    outcome = "recorded"
+    state: ProviderState | None = None
+    try:
+        state = await imported_state(payments, settings, row)
+    except NotConfigured:
+        return "skipped"  # stays pending until a process with that provider's credentials runs
+    except Conflict:
+        outcome = "conflict"
+    except AppError as exc:
+        if exc.code != "PRODUCT_UNKNOWN":  # PRODUCT_UNKNOWN: a store product not sold here, a definite answer
+            log.warning("reconcile: imported %s binding of %s: %s", row.provider, row.user_id, exc.code)
+            async with connect() as conn:
+                await q.record_imported_binding_failure(conn, error=exc.code, **key)
+            return "error"
+    async with connect() as conn, conn.transaction():
+        if outcome == "recorded" and state is None:
+            outcome = "unmapped"
+        elif state is not None:
+            try:
+                await record_subscription_state(conn, state, cause, payments.hooks)
+            except Conflict:
+                outcome = "conflict"  # the subscription was recorded for another account meanwhile
+        await q.resolve_imported_binding(conn, outcome=outcome, **key)
+    return outcome
 
 
 async def _page(connect: ConnectionSource, after: uuid.UUID) -> list[q.ListSubscriptionsToReconcileRow]:

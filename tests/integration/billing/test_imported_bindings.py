@@ -5,6 +5,7 @@ reported and never moved; a second import changes nothing."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -211,3 +212,24 @@ async def test_malformed_subscription_rows_refuse_the_whole_import(db, tmp_path)
     assert [problem.line for problem in summary.unreadable] == [2, 3, 4, 5]
     assert await db.fetchval("select count(*) from users where id = $1", uuid.UUID(account.id)) == 0
     assert await db.fetchval("select count(*) from imported_billing_bindings") == 0
+
+
+async def test_a_json_export_and_a_product_not_sold_here(providers, database_url, db, tmp_path) -> None:  # noqa: F811
+    """JSON is detected by content; a store product this service does not map resolves as `unmapped`, granting
+    nothing, and is not asked about again."""
+    settings, fakes = providers
+    account = OldAccount()
+    fakes["google"].add_subscription("tok-other-app", product_id="com.elsewhere.gold", acknowledged=True)
+    files = _files(tmp_path, [account], [])
+    assert files.subscriptions is not None
+    rows = [{"user_id": account.id, "provider": "Google_Play", "google_purchase_token": "tok-other-app"}]
+    files.subscriptions.write_text(json.dumps(rows))
+    assert (await import_supabase(db, files)).bindings_imported == 1
+
+    assert "0 recorded, 1 unmapped" in await _run(settings, database_url)
+    assert await db.fetchval("select outcome from imported_billing_bindings") == "unmapped"
+    assert await db.fetchval("select count(*) from subscriptions") == 0
+    assert await _tier(db, account) == "free"
+    asked = len(fakes["google"].requests)
+    assert "0 recorded, 0 unmapped" in await _run(settings, database_url)
+    assert len(fakes["google"].requests) == asked  # resolved: not asked again
