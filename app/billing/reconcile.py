@@ -118,7 +118,7 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
         await q.finish_reconciliation_run(
             run_conn,
             id=run_id,
-            checked=checked,
+            checked=checked + imported.answered,
             drifted=drifted,
             errors=errors + imported.errors,
             skipped=skipped,
@@ -139,6 +139,11 @@ class ImportedBindings:
     conflicts: int = 0
     errors: int = 0
     skipped: int = 0
+
+    @property
+    def answered(self) -> int:
+        """Bindings the provider answered for (counted as checked in the run's row, as its errors are)."""
+        return self.recorded + self.unmapped + self.conflicts
 
     def __str__(self) -> str:
         return (

@@ -5,6 +5,7 @@ reported and never moved; a second import changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -13,6 +14,8 @@ from pathlib import Path
 import asyncpg
 
 from app.billing.entitlements import entitlement_for
+from app.cli import build_parser
+from app.importer.cli import run_import
 from app.importer.supabase import EXIT_CONFLICTS, EXIT_OK, EXIT_UNREADABLE, ExportFiles, import_supabase
 from tests.integration.billing.test_reconcile import _active, _run, providers  # noqa: F401 (a fixture)
 from tests.integration.importer.exports import OldAccount, write_csv, write_exports
@@ -150,9 +153,11 @@ async def test_a_provider_error_leaves_the_binding_pending_until_a_later_run(
     )
     assert await db.fetchval("select count(*) from subscriptions") == 0
     assert await _tier(db, account) == "free"
+    assert tuple(await db.fetchrow("select checked, errors from billing_reconciliation_health")) == (0, 1)
 
     fakes["stripe"].fail_next = 0
     assert "1 recorded" in await _run(settings, database_url)
+    assert tuple(await db.fetchrow("select checked, errors from billing_reconciliation_health")) == (1, 0)
     assert await db.fetchval("select outcome from imported_billing_bindings") == "recorded"
     assert await _tier(db, account) == "regular"
 
@@ -233,3 +238,23 @@ async def test_a_json_export_and_a_product_not_sold_here(providers, database_url
     asked = len(fakes["google"].requests)
     assert "0 recorded, 0 unmapped" in await _run(settings, database_url)
     assert len(fakes["google"].requests) == asked  # resolved: not asked again
+
+
+async def test_the_command_takes_subscriptions_and_says_what_it_did(database_url, db, tmp_path, capsys) -> None:
+    """`cookcam import supabase ... --subscriptions FILE`: exit 4 on an unreadable row (nothing written), then 0."""
+    account = OldAccount()
+    good = _files(tmp_path, [account], [_row(account, "stripe", stripe_subscription_id="sub_cli")])
+    bad = write_csv(tmp_path / "bad.csv", ["user_id", "provider"], [{"user_id": account.id, "provider": "stripe"}])
+
+    def command(subscriptions: Path) -> int:
+        argv = ["import", "supabase", "--auth-users", str(good.auth_users), "--profiles", str(good.profiles)]
+        return run_import(database_url, build_parser().parse_args([*argv, "--subscriptions", str(subscriptions)]))
+
+    assert await asyncio.to_thread(command, bad) == EXIT_UNREADABLE
+    assert "bad.csv:2: a stripe row needs stripe_subscription_id or subscription_id" in capsys.readouterr().out
+    assert await db.fetchval("select count(*) from users where id = $1", uuid.UUID(account.id)) == 0
+    assert good.subscriptions is not None
+    assert await asyncio.to_thread(command, good.subscriptions) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "subscription bindings imported (pending the provider's answer): 1, already there: 0" in out
+    assert await db.fetchval("select user_id::text from imported_billing_bindings") == account.id
