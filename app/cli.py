@@ -247,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     supabase.add_argument(
         "--refresh-tokens", type=Path, help="auth.refresh_tokens: live ones are exchangeable once (see the runbook)"
     )
+    supabase.add_argument(
+        "--subscriptions",
+        type=Path,
+        help="the old subscription rows: provider bindings, fetched from the providers by reconciliation",
+    )
     supabase.add_argument("--dry-run", action="store_true", help="run everything in a transaction, then roll back")
     supabase.set_defaults(handler=cmd_import_supabase)
     return parser

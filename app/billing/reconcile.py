@@ -1,6 +1,11 @@
 """Reconciliation: every subscription a provider may still change is compared with that provider, and drift is
 fixed through the one recording path with the cause `reconcile` (so the history says why it changed).
 
+Each run also drains the provider bindings imported from the previous backend (migration 0035, `cookcam import
+supabase --subscriptions`): each pending one is fetched from its provider and, once the provider answers, recorded
+through the same path for the binding's account and marked resolved; a provider error leaves it pending for the
+next run. Nothing is granted from the old backend's own tier or status.
+
 Run by `cookcam jobs run reconcile` (single runner: the job's advisory lock) and by the in-process scheduler. Each
 run also recovers unfinished provider events and writes a `reconciliation_runs` row; the SQL views
 `billing_reconciliation_health` and `billing_reconciliation_alerts` read those rows.
@@ -11,18 +16,25 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
 
-from app.billing.entitlements import GRANTING_STATUSES, Cause, ProviderState, apply_provider_state
+from app.billing.entitlements import (
+    GRANTING_STATUSES,
+    Cause,
+    ProviderState,
+    apply_provider_state,
+    record_subscription_state,
+)
 from app.billing.inbox.recovery import retry_unfinished_events
 from app.billing.products import parse_products
 from app.billing.providers import PaymentProviders
 from app.billing.stores.purchase import StoreEnvironment
 from app.billing.stripe.client import stripe_call
 from app.billing.stripe.models import Subscription, state_of
-from app.core.errors import AppError
+from app.core.errors import AppError, Conflict
 from app.db.queries import billing as billing_q
 from app.db.queries import reconcile as q
 from app.db.types import ConnectionSource
@@ -100,21 +112,123 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
             async with connect() as record_conn:
                 if await apply_provider_state(record_conn, state, cause, payments.hooks) == "changed":
                     drifted += 1
+    imported = await resolve_imported_bindings(connect, settings, payments, cause)
     recovery = await retry_unfinished_events(connect, settings, payments)
     async with connect() as run_conn:
         await q.finish_reconciliation_run(
             run_conn,
             id=run_id,
-            checked=checked,
+            checked=checked + imported.answered,
             drifted=drifted,
-            errors=errors,
+            errors=errors + imported.errors,
             skipped=skipped,
             events_recovered=recovery.processed,
         )
     return (
         f"reconciled {checked} subscription(s): {drifted} drifted and fixed, {errors} error(s), "
-        f"{skipped} skipped; {recovery}"
+        f"{skipped} skipped; {imported}; {recovery}"
     )
+
+
+@dataclass
+class ImportedBindings:
+    """What one run did with the pending imported bindings."""
+
+    recorded: int = 0
+    unmapped: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    skipped: int = 0
+
+    @property
+    def answered(self) -> int:
+        """Bindings the provider answered for (counted as checked in the run's row, as its errors are)."""
+        return self.recorded + self.unmapped + self.conflicts
+
+    def __str__(self) -> str:
+        return (
+            f"imported bindings: {self.recorded} recorded, {self.unmapped} unmapped, {self.conflicts} conflict(s), "
+            f"{self.errors} error(s) (left pending), {self.skipped} skipped"
+        )
+
+
+async def imported_state(
+    payments: PaymentProviders, settings: Settings, binding: q.ListPendingImportedBindingsRow
+) -> ProviderState | None:
+    """The provider's state of an imported binding, for the binding's account (None: the provider's object does
+    not map onto a CookCam product). Raises Conflict when Stripe's subscription belongs to another customer than
+    the export said."""
+    if binding.provider != "stripe":
+        return await current_state(payments, settings, binding.user_id, binding)
+    if payments.stripe.client is None:
+        raise NotConfigured
+    fetched = await stripe_call(
+        payments.stripe.client.v1.subscriptions.retrieve_async(binding.provider_subscription_id)
+    )
+    subscription = msgspec.convert(fetched.to_dict(), Subscription)
+    if binding.stripe_customer_id is not None and subscription.customer != binding.stripe_customer_id:
+        raise Conflict("IMPORTED_BINDING_MISMATCH", "The Stripe subscription belongs to another customer.")
+    # The old backend's subscriptions name no account of ours in their metadata: the binding does.
+    subscription = msgspec.structs.replace(subscription, metadata={"user_id": str(binding.user_id)})
+    return state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
+
+
+async def resolve_imported_bindings(
+    connect: ConnectionSource, settings: Settings, payments: PaymentProviders, cause: Cause
+) -> ImportedBindings:
+    """Ask the provider about every pending imported binding; record what it answers for the binding's account
+    and resolve the binding in the same transaction. No connection is held while a provider answers."""
+    done = ImportedBindings()
+    after = ("", "")
+    while True:
+        async with connect() as conn:
+            rows = await q.list_pending_imported_bindings(
+                conn, after_provider=after[0], after_id=after[1], page_size=PAGE_SIZE
+            )
+        if not rows:
+            return done
+        after = (rows[-1].provider, rows[-1].provider_subscription_id)
+        for row in rows:
+            outcome = await _resolve_binding(connect, settings, payments, cause, row)
+            done.recorded += outcome == "recorded"
+            done.unmapped += outcome == "unmapped"
+            done.conflicts += outcome == "conflict"
+            done.errors += outcome == "error"
+            done.skipped += outcome == "skipped"
+
+
+async def _resolve_binding(
+    connect: ConnectionSource,
+    settings: Settings,
+    payments: PaymentProviders,
+    cause: Cause,
+    row: q.ListPendingImportedBindingsRow,
+) -> str:
+    key = {"provider": row.provider, "provider_subscription_id": row.provider_subscription_id}
+    outcome = "recorded"
+    state: ProviderState | None = None
+    try:
+        state = await imported_state(payments, settings, row)
+    except NotConfigured:
+        return "skipped"  # stays pending until a process with that provider's credentials runs
+    except Conflict:
+        outcome = "conflict"
+    except AppError as exc:
+        if exc.code != "PRODUCT_UNKNOWN":  # PRODUCT_UNKNOWN: a store product not sold here, a definite answer
+            log.warning("reconcile: imported %s binding of %s: %s", row.provider, row.user_id, exc.code)
+            async with connect() as conn:
+                await q.record_imported_binding_failure(conn, error=exc.code, **key)
+            return "error"
+    async with connect() as conn, conn.transaction():
+        if outcome == "recorded" and state is None:
+            outcome = "unmapped"
+        elif state is not None:
+            try:
+                await record_subscription_state(conn, state, cause, payments.hooks)
+            except Conflict:
+                outcome = "conflict"  # the subscription was recorded for another account meanwhile
+        await q.resolve_imported_binding(conn, outcome=outcome, **key)
+    return outcome
 
 
 async def _page(connect: ConnectionSource, after: uuid.UUID) -> list[q.ListSubscriptionsToReconcileRow]:

@@ -49,6 +49,7 @@ def run_import(dsn: str, args: argparse.Namespace) -> int:
         profiles=args.profiles,
         identities=args.identities,
         refresh_tokens=args.refresh_tokens,
+        subscriptions=args.subscriptions,
     )
     started = time.monotonic()
     try:

@@ -428,3 +428,68 @@ def read_refresh_tokens(path: Path) -> Read[RefreshToken]:
 
 def read_identities(path: Path) -> Read[Identity | None]:
     return _read(path, {"provider", "user_id"}, _identity_row)
+
+
+# ---- the old backend's subscriptions (provider bindings; their tier and status are never trusted) ----
+
+BILLING_PROVIDERS = {
+    "stripe": "stripe",
+    "apple": "apple",
+    "app_store": "apple",
+    "appstore": "apple",
+    "ios": "apple",
+    "google": "google",
+    "google_play": "google",
+    "play_store": "google",
+    "android": "google",
+}
+PROVIDER_ID_MAX = 1000  # imported_billing_bindings.provider_subscription_id (migration 0035)
+STRIPE_CUSTOMER_MAX = 100  # stripe_customers.customer_id (migration 0004)
+# The columns each provider's id may come in, the first present wins (the old backend's naming varied).
+SUBSCRIPTION_ID_COLUMNS = {
+    "stripe": ("stripe_subscription_id", "subscription_id"),
+    "apple": ("original_transaction_id", "apple_original_transaction_id"),
+    "google": ("purchase_token", "google_purchase_token"),
+}
+STRIPE_CUSTOMER_COLUMNS = ("stripe_customer_id", "customer_id")
+
+
+@dataclass(frozen=True)
+class SubscriptionBinding:
+    line: int
+    user_id: uuid.UUID
+    provider: str  # stripe | apple | google
+    subscription_id: str  # Stripe subscription id, Apple original transaction id, Google purchase token
+    stripe_customer_id: str | None
+    environment: str  # production | sandbox
+
+
+def _first_text(record: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = _text(record, key)
+        if value is not None and value.strip():
+            return value.strip()
+    return None
+
+
+def _subscription(line: int, record: Mapping[str, Any]) -> SubscriptionBinding:
+    user_id = _uuid(record, "user_id")
+    name = (_text(record, "provider") or "").strip().lower()
+    provider = BILLING_PROVIDERS.get(name)
+    if provider is None:
+        raise _Unreadable("provider is not stripe, apple or google")
+    subscription_id = _first_text(record, SUBSCRIPTION_ID_COLUMNS[provider])
+    if subscription_id is None or len(subscription_id) > PROVIDER_ID_MAX:
+        columns = " or ".join(SUBSCRIPTION_ID_COLUMNS[provider])
+        raise _Unreadable(f"a {provider} row needs {columns} (at most {PROVIDER_ID_MAX} characters)")
+    customer = _first_text(record, STRIPE_CUSTOMER_COLUMNS) if provider == "stripe" else None
+    if customer is not None and len(customer) > STRIPE_CUSTOMER_MAX:
+        raise _Unreadable(f"stripe_customer_id is longer than {STRIPE_CUSTOMER_MAX} characters")
+    environment = (_text(record, "environment") or "production").strip().lower()
+    if environment not in ("production", "sandbox"):
+        raise _Unreadable("environment is not production or sandbox")
+    return SubscriptionBinding(line, user_id, provider, subscription_id, customer, environment)
+
+
+def read_subscriptions(path: Path) -> Read[SubscriptionBinding]:
+    return _read(path, {"user_id", "provider"}, _subscription)

@@ -31,10 +31,12 @@ from app.importer.exports import (
     Profile,
     RefreshToken,
     RowProblem,
+    SubscriptionBinding,
     read_auth_users,
     read_identities,
     read_profiles,
     read_refresh_tokens,
+    read_subscriptions,
 )
 
 BATCH_ROWS = 5000
@@ -53,6 +55,7 @@ class ExportFiles:
     profiles: Path
     identities: Path | None = None
     refresh_tokens: Path | None = None
+    subscriptions: Path | None = None
 
 
 @dataclass
@@ -71,6 +74,10 @@ class ImportSummary:
     refresh_tokens_imported: int = 0
     refresh_tokens_already: int = 0
     refresh_tokens_skipped: Counter[str] = field(default_factory=Counter)
+    bindings_imported: int = 0
+    bindings_already: int = 0
+    bindings_skipped: Counter[str] = field(default_factory=Counter)
+    stripe_customers_bound: int = 0
     unreadable: list[RowProblem] = field(default_factory=list)
 
     @property
@@ -111,6 +118,13 @@ class ImportSummary:
             *(
                 f"  refresh tokens skipped ({reason}): {count}"
                 for reason, count in sorted(self.refresh_tokens_skipped.items())
+                if count
+            ),
+            f"  subscription bindings imported (pending the provider's answer): {self.bindings_imported}, "
+            f"already there: {self.bindings_already}; Stripe customers bound: {self.stripe_customers_bound}",
+            *(
+                f"  subscription bindings skipped ({reason}): {count}"
+                for reason, count in sorted(self.bindings_skipped.items())
                 if count
             ),
         ]
@@ -189,6 +203,7 @@ class _Plan:
     accounts: list[q.StageSupabaseAccountsParams]
     identities: list[q.StageSupabaseIdentitiesParams]
     refresh_tokens: list[RefreshToken]
+    subscriptions: list[SubscriptionBinding]
 
 
 def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Plan | None:
@@ -198,6 +213,8 @@ def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Pla
     tokens = read_refresh_tokens(files.refresh_tokens) if files.refresh_tokens else None
     summary.unreadable += users.problems + profiles.problems + (identity_rows.problems if identity_rows else [])
     summary.unreadable += tokens.problems if tokens else []
+    bindings = read_subscriptions(files.subscriptions) if files.subscriptions else None
+    summary.unreadable += bindings.problems if bindings else []
     summary.unreadable += _duplicate_ids(users.rows, files.auth_users) + _duplicate_ids(profiles.rows, files.profiles)
     if summary.unreadable:
         return None
@@ -237,7 +254,7 @@ def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Pla
     summary.identities_skipped["account not imported"] += len(identities) - len(staged_identities)
     live_tokens = [token for token in (tokens.rows if tokens else []) if not token.revoked]
     summary.refresh_tokens_skipped["revoked"] += len(tokens.rows if tokens else []) - len(live_tokens)
-    return _Plan(accounts, staged_identities, live_tokens)
+    return _Plan(accounts, staged_identities, live_tokens, bindings.rows if bindings else [])
 
 
 async def _stage(
@@ -319,6 +336,91 @@ async def _move_refresh_tokens(
         progress("refresh tokens stored", min(start + BATCH_ROWS, len(pairs)), len(pairs))
 
 
+def _binding_conflict(binding: SubscriptionBinding, what: str) -> str:
+    # Names the line and the account, never the purchase token or transaction id.
+    return f"subscriptions line {binding.line}: the {binding.provider} {what} of account {binding.user_id}"
+
+
+async def _bind_stripe_customers(
+    conn: Connection, bindings: list[SubscriptionBinding], summary: ImportSummary
+) -> list[SubscriptionBinding]:
+    """Bind each Stripe row's customer to its account in stripe_customers (the table checkout reuses), unless
+    the customer or the account is bound otherwise here: a conflict, and that row's subscription is not bound."""
+    with_customer = [b for b in bindings if b.provider == "stripe" and b.stripe_customer_id is not None]
+    held = await q.find_stripe_customer_owners(
+        conn,
+        customer_ids=[b.stripe_customer_id for b in with_customer if b.stripe_customer_id],
+        user_ids=[b.user_id for b in with_customer],
+    )
+    customer_of = {row.user_id: row.customer_id for row in held}
+    owner_of = {row.customer_id: row.user_id for row in held}
+    refused: set[int] = set()
+    new: dict[uuid.UUID, str] = {}
+    for binding in with_customer:
+        customer = binding.stripe_customer_id
+        assert customer is not None
+        owner = owner_of.get(customer)
+        current = customer_of.get(binding.user_id) or new.get(binding.user_id)
+        if (owner is not None and owner != binding.user_id) or (current is not None and current != customer):
+            summary.conflicts.append(_binding_conflict(binding, "customer") + " is bound otherwise here; not bound")
+            refused.add(binding.line)
+        elif owner is None and current is None:
+            new[binding.user_id] = customer
+            owner_of[customer] = binding.user_id
+    if new:
+        added = await q.import_stripe_customers(conn, user_ids=list(new), customer_ids=list(new.values()))
+        summary.stripe_customers_bound = len(added)
+    return [b for b in bindings if b.line not in refused]
+
+
+async def _move_subscriptions(conn: Connection, plan: _Plan, present: set[uuid.UUID], summary: ImportSummary) -> None:
+    """Attach the old backend's provider bindings to the accounts that are here, as pending bindings (migration
+    0035) that reconciliation resolves with the provider. The old tier and status are not read: nothing is
+    granted until the provider answers."""
+    bindings = [b for b in plan.subscriptions if b.user_id in present]
+    summary.bindings_skipped["account not imported"] += len(plan.subscriptions) - len(bindings)
+    first: dict[tuple[str, str], SubscriptionBinding] = {}
+    unique: list[SubscriptionBinding] = []
+    for binding in bindings:
+        key = (binding.provider, binding.subscription_id)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = binding
+            unique.append(binding)
+        elif seen.user_id == binding.user_id:
+            summary.bindings_skipped["repeated in the export"] += 1
+        else:
+            summary.conflicts.append(
+                _binding_conflict(binding, "subscription") + f" is the one of line {seen.line}; not bound"
+            )
+    held = await q.find_imported_binding_owners(
+        conn, providers=[b.provider for b in unique], subscription_ids=[b.subscription_id for b in unique]
+    )
+    holder = {(row.provider, row.provider_subscription_id): row.held_by for row in held}
+    fresh: list[SubscriptionBinding] = []
+    for binding in unique:
+        owner = holder.get((binding.provider, binding.subscription_id))
+        if owner == binding.user_id:
+            summary.bindings_already += 1
+        elif owner is not None:
+            summary.conflicts.append(_binding_conflict(binding, "subscription") + " is bound to another account here")
+        else:
+            fresh.append(binding)
+    fresh = await _bind_stripe_customers(conn, fresh, summary)
+    for start in range(0, len(fresh), BATCH_ROWS):
+        batch = fresh[start : start + BATCH_ROWS]
+        added = await q.import_billing_bindings(
+            conn,
+            providers=[b.provider for b in batch],
+            subscription_ids=[b.subscription_id for b in batch],
+            user_ids=[b.user_id for b in batch],
+            stripe_customer_ids=[b.stripe_customer_id or "" for b in batch],
+            environments=[b.environment for b in batch],
+        )
+        summary.bindings_imported += len(added)
+        summary.bindings_already += len(batch) - len(added)
+
+
 async def import_supabase(
     conn: Connection, files: ExportFiles, *, dry_run: bool = False, progress: Progress | None = None
 ) -> ImportSummary:
@@ -339,6 +441,7 @@ async def import_supabase(
             await _move_identities(conn, run_id, plan, present, summary)
             summary.xp_balances_opened = len(await q.open_staged_xp_balances(conn, run_id=run_id))
             await _move_refresh_tokens(conn, plan, present, summary, report)
+            await _move_subscriptions(conn, plan, present, summary)
             await q.drop_staged_accounts(conn, run_id=run_id)
             await q.drop_staged_identities(conn, run_id=run_id)
             if dry_run:

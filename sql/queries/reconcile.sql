@@ -24,3 +24,21 @@ from billing_reconciliation_health;
 -- name: ListReconciliationAlerts :many
 select alert::text as alert, started_at::timestamptz as started_at, value::double precision as value
 from billing_reconciliation_alerts;
+
+-- name: ListPendingImportedBindings :many
+-- Imported provider bindings the provider has not answered for yet, a page at a time in key order.
+select provider, provider_subscription_id, user_id, stripe_customer_id, environment
+from imported_billing_bindings
+where resolved_at is null and (provider, provider_subscription_id) > (@after_provider::text, @after_id::text)
+order by provider, provider_subscription_id
+limit @page_size;
+
+-- name: ResolveImportedBinding :exec
+update imported_billing_bindings
+set outcome = @outcome, resolved_at = now(), attempts = attempts + 1, last_error = null
+where provider = @provider and provider_subscription_id = @provider_subscription_id and resolved_at is null;
+
+-- name: RecordImportedBindingFailure :exec
+update imported_billing_bindings
+set attempts = attempts + 1, last_error = @error
+where provider = @provider and provider_subscription_id = @provider_subscription_id and resolved_at is null;

@@ -82,3 +82,37 @@ insert into imported_refresh_tokens (token_hash, user_id)
 select unnest(@token_hashes::bytea[]), unnest(@user_ids::uuid[])
 on conflict (token_hash) do nothing
 returning token_hash;
+
+-- name: FindImportedBindingOwners :many
+-- Who holds each of these provider subscriptions here already: a pending or resolved imported binding, or a
+-- subscription the app recorded. (Pairs given as two arrays advancing together.)
+select w.provider::text as provider, w.provider_subscription_id::text as provider_subscription_id,
+       coalesce(b.user_id, s.user_id)::uuid as held_by
+from (
+    select unnest(@providers::text[]) as provider, unnest(@subscription_ids::text[]) as provider_subscription_id
+) w
+left join imported_billing_bindings b
+    on b.provider = w.provider and b.provider_subscription_id = w.provider_subscription_id
+left join subscriptions s on s.provider = w.provider and s.provider_subscription_id = w.provider_subscription_id
+where b.user_id is not null or s.user_id is not null;
+
+-- name: FindStripeCustomerOwners :many
+-- The accounts here holding these Stripe customers, or holding another customer when they are among these users.
+select user_id, customer_id
+from stripe_customers
+where customer_id = any(@customer_ids::text[]) or user_id = any(@user_ids::uuid[]);
+
+-- name: ImportStripeCustomers :many
+-- Stripe customers of imported accounts, each bound once (one customer per account, one account per customer).
+insert into stripe_customers (user_id, customer_id)
+select unnest(@user_ids::uuid[]), unnest(@customer_ids::text[])
+on conflict do nothing
+returning user_id;
+
+-- name: ImportBillingBindings :many
+-- Imported provider bindings, pending until reconciliation asks the provider; returns the ones added now.
+insert into imported_billing_bindings (provider, provider_subscription_id, user_id, stripe_customer_id, environment)
+select unnest(@providers::text[]), unnest(@subscription_ids::text[]), unnest(@user_ids::uuid[]),
+       nullif(unnest(@stripe_customer_ids::text[]), ''), unnest(@environments::text[])
+on conflict do nothing
+returning provider, provider_subscription_id;

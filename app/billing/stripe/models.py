@@ -58,6 +58,8 @@ class Subscription(msgspec.Struct, frozen=True):
     current_period_end: int | None = None
     metadata: dict[str, str] = {}
     livemode: bool = True
+    # The customer's id (expanded objects are not asked for here); checked against imported bindings.
+    customer: str | None = None
 
 
 class EventData(msgspec.Struct, frozen=True):

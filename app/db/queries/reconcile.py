@@ -102,3 +102,60 @@ class ListReconciliationAlertsRow(msgspec.Struct, frozen=True):
 async def list_reconciliation_alerts(conn: Connection) -> list[ListReconciliationAlertsRow]:
     records = await conn.fetch(LIST_RECONCILIATION_ALERTS)
     return [ListReconciliationAlertsRow(*record) for record in records]
+
+
+LIST_PENDING_IMPORTED_BINDINGS = """select provider, provider_subscription_id, user_id, stripe_customer_id, environment
+from imported_billing_bindings
+where resolved_at is null and (provider, provider_subscription_id) > ($1::text, $2::text)
+order by provider, provider_subscription_id
+limit $3"""
+
+
+class ListPendingImportedBindingsRow(msgspec.Struct, frozen=True):
+    provider: str
+    provider_subscription_id: str
+    user_id: uuid.UUID
+    stripe_customer_id: str | None
+    environment: str
+
+
+async def list_pending_imported_bindings(
+    conn: Connection,
+    *,
+    after_provider: str,
+    after_id: str,
+    page_size: int,
+) -> list[ListPendingImportedBindingsRow]:
+    """Imported provider bindings the provider has not answered for yet, a page at a time in key order."""
+    records = await conn.fetch(LIST_PENDING_IMPORTED_BINDINGS, after_provider, after_id, page_size)
+    return [ListPendingImportedBindingsRow(*record) for record in records]
+
+
+RESOLVE_IMPORTED_BINDING = """update imported_billing_bindings
+set outcome = $1, resolved_at = now(), attempts = attempts + 1, last_error = null
+where provider = $2 and provider_subscription_id = $3 and resolved_at is null"""
+
+
+async def resolve_imported_binding(
+    conn: Connection,
+    *,
+    outcome: str | None,
+    provider: str,
+    provider_subscription_id: str,
+) -> None:
+    await conn.execute(RESOLVE_IMPORTED_BINDING, outcome, provider, provider_subscription_id)
+
+
+RECORD_IMPORTED_BINDING_FAILURE = """update imported_billing_bindings
+set attempts = attempts + 1, last_error = $1
+where provider = $2 and provider_subscription_id = $3 and resolved_at is null"""
+
+
+async def record_imported_binding_failure(
+    conn: Connection,
+    *,
+    error: str | None,
+    provider: str,
+    provider_subscription_id: str,
+) -> None:
+    await conn.execute(RECORD_IMPORTED_BINDING_FAILURE, error, provider, provider_subscription_id)

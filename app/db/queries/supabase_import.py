@@ -243,3 +243,109 @@ async def import_refresh_tokens(
     """The hashes of the previous backend's live refresh tokens, each once; returns the ones added by this call."""
     records = await conn.fetch(IMPORT_REFRESH_TOKENS, token_hashes, user_ids)
     return [record[0] for record in records]
+
+
+FIND_IMPORTED_BINDING_OWNERS = (
+    "select w.provider::text as provider, w.provider_subscription_id::text as provider_subscription_id,\n"
+    "       coalesce(b.user_id, s.user_id)::uuid as held_by\n"
+    "from (\n"
+    "    select unnest($1::text[]) as provider, unnest($2::text[]) as provider_subscription_id\n"
+    ") w\n"
+    "left join imported_billing_bindings b\n"
+    "    on b.provider = w.provider and b.provider_subscription_id = w.provider_subscription_id\n"
+    "left join subscriptions s on s.provider = w.provider and s.provider_subscription_id = w.provider_subscription_id\n"
+    "where b.user_id is not null or s.user_id is not null"
+)
+
+
+class FindImportedBindingOwnersRow(msgspec.Struct, frozen=True):
+    provider: str
+    provider_subscription_id: str
+    held_by: uuid.UUID
+
+
+async def find_imported_binding_owners(
+    conn: Connection,
+    *,
+    providers: list[str],
+    subscription_ids: list[str],
+) -> list[FindImportedBindingOwnersRow]:
+    """Who holds each of these provider subscriptions here already: a pending or resolved imported binding, or a
+    subscription the app recorded. (Pairs given as two arrays advancing together.)
+    """
+    records = await conn.fetch(FIND_IMPORTED_BINDING_OWNERS, providers, subscription_ids)
+    return [FindImportedBindingOwnersRow(*record) for record in records]
+
+
+FIND_STRIPE_CUSTOMER_OWNERS = """select user_id, customer_id
+from stripe_customers
+where customer_id = any($1::text[]) or user_id = any($2::uuid[])"""
+
+
+class FindStripeCustomerOwnersRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    customer_id: str
+
+
+async def find_stripe_customer_owners(
+    conn: Connection,
+    *,
+    customer_ids: list[str],
+    user_ids: list[uuid.UUID],
+) -> list[FindStripeCustomerOwnersRow]:
+    """The accounts here holding these Stripe customers, or holding another customer when they are among these users."""
+    records = await conn.fetch(FIND_STRIPE_CUSTOMER_OWNERS, customer_ids, user_ids)
+    return [FindStripeCustomerOwnersRow(*record) for record in records]
+
+
+IMPORT_STRIPE_CUSTOMERS = """insert into stripe_customers (user_id, customer_id)
+select unnest($1::uuid[]), unnest($2::text[])
+on conflict do nothing
+returning user_id"""
+
+
+async def import_stripe_customers(
+    conn: Connection,
+    *,
+    user_ids: list[uuid.UUID],
+    customer_ids: list[str],
+) -> list[uuid.UUID]:
+    """Stripe customers of imported accounts, each bound once (one customer per account, one account per customer)."""
+    records = await conn.fetch(IMPORT_STRIPE_CUSTOMERS, user_ids, customer_ids)
+    return [record[0] for record in records]
+
+
+IMPORT_BILLING_BINDINGS = (
+    "insert into imported_billing_bindings (provider, provider_subscription_id, user_id, stripe_customer_id, "
+    "environment)\n"
+    "select unnest($1::text[]), unnest($2::text[]), unnest($3::uuid[]),\n"
+    "       nullif(unnest($4::text[]), ''), unnest($5::text[])\n"
+    "on conflict do nothing\n"
+    "returning provider, provider_subscription_id"
+)
+
+
+class ImportBillingBindingsRow(msgspec.Struct, frozen=True):
+    provider: str
+    provider_subscription_id: str
+
+
+async def import_billing_bindings(
+    conn: Connection,
+    *,
+    providers: list[str],
+    subscription_ids: list[str],
+    user_ids: list[uuid.UUID],
+    stripe_customer_ids: list[str],
+    environments: list[str],
+) -> list[ImportBillingBindingsRow]:
+    """Imported provider bindings, pending until reconciliation asks the provider; returns the ones added now."""
+    records = await conn.fetch(
+        IMPORT_BILLING_BINDINGS,
+        providers,
+        subscription_ids,
+        user_ids,
+        stripe_customer_ids,
+        environments,
+    )
+    return [ImportBillingBindingsRow(*record) for record in records]

@@ -156,6 +156,14 @@ async def test_deleting_an_account_cancels_at_stripe_holding_no_connection(datab
     assert await db.fetchval("select count(*) from users where id = $1", caller.id) == 0
 
 
+async def _reconcile_stalled(stall: Stall, pool: asyncpg.Pool, settings: Settings) -> object:
+    payments = PaymentProviders.create(settings, billing_hooks())
+    try:
+        return await _while_stalled(stall, pool, run_locked("reconcile", pool, settings, payments))
+    finally:
+        await payments.close()
+
+
 async def test_reconciliation_asks_stripe_holding_no_connection(database_url, db, one_connection) -> None:
     """The job's lock lives on a connection of its own; its statements borrow the pool's only connection briefly."""
     with fake_stripe() as (base_url, stripe):
@@ -163,12 +171,33 @@ async def test_reconciliation_asks_stripe_holding_no_connection(database_url, db
         async with AsyncTestClient(app=create_app(settings)) as client:
             subscriber = await subscribed(client, stripe, db)
         stripe.subscriptions[subscriber["subscription_id"]]["status"] = "past_due"
-        payments = PaymentProviders.create(settings, billing_hooks())
-        try:
-            summary = await _while_stalled(
-                stripe.stall, one_connection, run_locked("reconcile", one_connection, settings, payments)
-            )
-        finally:
-            await payments.close()
+        summary = await _reconcile_stalled(stripe.stall, one_connection, settings)
     assert "1 drifted and fixed" in str(summary)
     assert await db.fetchval("select status from subscriptions") == "billing_retry"
+
+
+async def test_reconciliation_resolves_an_imported_binding_holding_no_connection(
+    database_url, db, one_connection
+) -> None:
+    """An imported Stripe binding (migration 0035) is fetched with no connection borrowed, then recorded."""
+    user_id = await db.fetchval(
+        "insert into users (email, password_hash, name) values ($1, 'x', 'I') returning id", f"{uuid.uuid4()}@i.test"
+    )
+    await db.execute(
+        "insert into imported_billing_bindings (provider, provider_subscription_id, user_id, stripe_customer_id) "
+        "values ('stripe', 'sub_imported', $1, 'cus_imported')",
+        user_id,
+    )
+    price = {"id": "price_reg_m", "lookup_key": "cookcam_regular_monthly"}
+    with fake_stripe() as (base_url, stripe):
+        stripe.subscriptions["sub_imported"] = {
+            "id": "sub_imported",
+            "object": "subscription",
+            "status": "active",
+            "customer": "cus_imported",
+            "livemode": False,
+            "items": {"object": "list", "data": [{"id": "si_1", "price": price}]},
+        }
+        summary = await _reconcile_stalled(stripe.stall, one_connection, _stripe_settings(database_url, base_url))
+    assert "imported bindings: 1 recorded" in str(summary)
+    assert await db.fetchval("select status from subscriptions where user_id = $1", user_id) == "active"
