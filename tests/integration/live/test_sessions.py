@@ -32,7 +32,8 @@ LIVE = "/api/v1/live-sessions"
 class Inbox:
     """One user's socket as the hub sees it: records every event it is sent."""
 
-    def __init__(self, user_id: uuid.UUID) -> None:
+    def __init__(self, hub: Hub, user_id: uuid.UUID) -> None:
+        self._hub = hub
         self.user_id = user_id
         self.session_id = uuid.uuid4()
         self.events: asyncio.Queue[dict] = asyncio.Queue()
@@ -41,7 +42,7 @@ class Inbox:
         await self.events.put(msgspec.json.decode(payload))
 
     async def close(self, code: int, reason: str) -> None:
-        pass
+        self._hub.remove(self)  # as a real socket's handler does once its socket is closed
 
     async def next(self, timeout: float = 5) -> dict:
         return await asyncio.wait_for(self.events.get(), timeout)
@@ -61,7 +62,7 @@ async def hub(database_url: str) -> AsyncIterator[Hub]:
 
 
 def inbox(hub: Hub, user_id: uuid.UUID) -> Inbox:
-    box = Inbox(user_id)
+    box = Inbox(hub, user_id)
     hub.add(box)
     return box
 
