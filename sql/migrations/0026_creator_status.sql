@@ -30,20 +30,20 @@ language sql stable as $$
     select coalesce(creator_until > now(), false)
 $$;
 
--- The creator level from the creator's live referred subscriptions; null for an account that is not a creator now.
-create function cookcam_creator_tier(creator_id uuid, creator_until timestamptz) returns integer
+-- The creator level from the creator's live referred subscriptions. Queries call it only for creators
+-- (`case when cookcam_is_creator(...) then ... end`): a function with a subquery is not inlined, and its body would
+-- otherwise be planned again on every authenticated request.
+create function cookcam_creator_level(creator_id uuid) returns integer
 language sql stable as $$
-    select case when cookcam_is_creator(creator_until) then (
-        select case
-                   when referred >= 100000 then 5
-                   when referred >= 10000 then 4
-                   when referred >= 1000 then 3
-                   when referred >= 100 then 2
-                   else 1
-               end
-        from (select coalesce(sum(l.active_referrals), 0) as referred
-              from affiliate_links l where l.creator_id = cookcam_creator_tier.creator_id) as counted
-    ) end
+    select case
+               when referred >= 100000 then 5
+               when referred >= 10000 then 4
+               when referred >= 1000 then 3
+               when referred >= 100 then 2
+               else 1
+           end
+    from (select coalesce(sum(l.active_referrals), 0) as referred
+          from affiliate_links l where l.creator_id = cookcam_creator_level.creator_id) as counted
 $$;
 
 -- Serialises the changes that touch one account's derived creator state (its subscriptions, its attribution):

@@ -32,7 +32,7 @@ select password_hash from users where id = @user_id;
 -- nullable: creator_tier
 -- The one query behind every authenticated request: the user, provided the session is still live.
 select u.id, u.email, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.onboarding_completed,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier, u.onboarding_completed,
        u.default_serving_size, u.meal_prep_enabled, u.default_meal_prep_count, u.kitchen_appliances,
        u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at, u.time_zone,
        u.email_verified

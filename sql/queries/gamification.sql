@@ -138,7 +138,7 @@ with page as (
     limit @max_rows offset @skip
 )
 select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.xp as period_xp, t.total_xp,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier, p.xp as period_xp, t.total_xp,
        (select coalesce(sum(c.users), 0) from xp_rank_counts c
         where c.board = @board and c.period_start = @period_start
           and c.xp > (select max(f.xp) from page f))::bigint as users_above
@@ -156,7 +156,7 @@ with page as (
     limit @max_rows offset @skip
 )
 select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.total_xp as period_xp, p.total_xp,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier, p.total_xp as period_xp, p.total_xp,
        (select coalesce(sum(c.users), 0) from xp_rank_counts c
         where c.board = 'allTime' and c.period_start = '-infinity'
           and c.xp > (select max(f.total_xp) from page f))::bigint as users_above
@@ -168,7 +168,7 @@ order by p.total_xp desc, p.user_id;
 -- nullable: creator_tier
 -- The caller's entry on a period board: rank is 1 + the users with more XP, summed from the rank counts.
 select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,
-       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       cookcam_is_creator(u.creator_until) as is_creator, (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
              where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank
 from xp_period_totals p
@@ -179,7 +179,7 @@ where p.board = @board and p.period_start = @period_start and p.user_id = @user_
 -- name: AllTimeCallerEntry :one
 -- nullable: creator_tier
 select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,
-       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       cookcam_is_creator(u.creator_until) as is_creator, (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
              where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank
 from xp_totals t

@@ -3,7 +3,7 @@
 -- Public fields only (never email, preferences, time zone or subscription), the follow counts, and whether the
 -- caller follows this user.
 select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.created_at,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier, u.created_at,
        coalesce(t.total_xp, 0)::bigint as total_xp,
        (select count(*) from follows f where f.followee_id = u.id)::bigint as followers_count,
        (select count(*) from follows f where f.follower_id = u.id)::bigint as following_count,
@@ -20,7 +20,7 @@ where u.id = @user_id;
 -- name (the exact name first), then id: users_name_prefix_idx finds them in that order, so a page reads only its
 -- rows. @pattern is @query with LIKE's wildcards escaped (\%, \_, \\), so they match literally.
 select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = @caller_id and f.followee_id = u.id
@@ -38,7 +38,7 @@ limit @max_rows offset @skip;
 -- code-point order of the lower-cased name, then id. @pattern is @query with LIKE's wildcards escaped (\%, \_, \\),
 -- so they match literally. XP and follows are read for the page's rows only (after the sort and limit).
 select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = @caller_id and f.followee_id = u.id
@@ -87,7 +87,7 @@ select count(*)::bigint from follows where followee_id = @followee_id;
 -- nullable: creator_tier
 -- Who follows @user_id, newest first (follows_followee_idx), with whether the caller follows each.
 select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = @caller_id and m.followee_id = u.id
@@ -103,7 +103,7 @@ limit @max_rows offset @skip;
 -- nullable: creator_tier
 -- Whom @user_id follows, newest first (follows_follower_created_idx), with whether the caller follows each.
 select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = @caller_id and m.followee_id = u.id

@@ -17,7 +17,7 @@ update users set
     updated_at = now()
 where id = @user_id
 returning id, email, name, avatar_url, cookcam_is_creator(creator_until) as is_creator,
-          cookcam_creator_tier(id, creator_until) as creator_tier, onboarding_completed,
+          (case when cookcam_is_creator(creator_until) then cookcam_creator_level(id) end)::integer as creator_tier, onboarding_completed,
           default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
           dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone,
           email_verified;

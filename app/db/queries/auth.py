@@ -83,14 +83,17 @@ async def get_password_hash(conn: Connection, *, user_id: uuid.UUID) -> str | No
     return cast("str | None", value)
 
 
-GET_SESSION_USER = """select u.id, u.email, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.onboarding_completed,
-       u.default_serving_size, u.meal_prep_enabled, u.default_meal_prep_count, u.kitchen_appliances,
-       u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at, u.time_zone,
-       u.email_verified
-from sessions s
-join users u on u.id = s.user_id
-where s.id = $1 and s.user_id = $2 and s.revoked_at is null"""
+GET_SESSION_USER = (
+    "select u.id, u.email, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,\n"
+    "       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as "
+    "creator_tier, u.onboarding_completed,\n"
+    "       u.default_serving_size, u.meal_prep_enabled, u.default_meal_prep_count, u.kitchen_appliances,\n"
+    "       u.dietary_preferences, u.cuisine_preferences, u.cooking_skill_level, u.created_at, u.time_zone,\n"
+    "       u.email_verified\n"
+    "from sessions s\n"
+    "join users u on u.id = s.user_id\n"
+    "where s.id = $1 and s.user_id = $2 and s.revoked_at is null"
+)
 
 
 async def get_session_user(conn: Connection, *, session_id: uuid.UUID, user_id: uuid.UUID) -> User | None:

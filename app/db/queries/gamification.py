@@ -357,21 +357,24 @@ async def add_to_period_totals(
     await conn.execute(ADD_TO_PERIOD_TOTALS, day_start, user_id, amount, week_start, month_start)
 
 
-PERIOD_LEADERBOARD = """with page as (
-    select k.user_id, k.xp from xp_period_totals k
-    where k.board = $1 and k.period_start = $2
-    order by k.xp desc, k.user_id
-    limit $4 offset $3
+PERIOD_LEADERBOARD = (
+    "with page as (\n"
+    "    select k.user_id, k.xp from xp_period_totals k\n"
+    "    where k.board = $1 and k.period_start = $2\n"
+    "    order by k.xp desc, k.user_id\n"
+    "    limit $4 offset $3\n"
+    ")\n"
+    "select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,\n"
+    "       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as "
+    "creator_tier, p.xp as period_xp, t.total_xp,\n"
+    "       (select coalesce(sum(c.users), 0) from xp_rank_counts c\n"
+    "        where c.board = $1 and c.period_start = $2\n"
+    "          and c.xp > (select max(f.xp) from page f))::bigint as users_above\n"
+    "from page p\n"
+    "join users u on u.id = p.user_id\n"
+    "join xp_totals t on t.user_id = p.user_id\n"
+    "order by p.xp desc, p.user_id"
 )
-select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.xp as period_xp, t.total_xp,
-       (select coalesce(sum(c.users), 0) from xp_rank_counts c
-        where c.board = $1 and c.period_start = $2
-          and c.xp > (select max(f.xp) from page f))::bigint as users_above
-from page p
-join users u on u.id = p.user_id
-join xp_totals t on t.user_id = p.user_id
-order by p.xp desc, p.user_id"""
 
 
 class PeriodLeaderboardRow(msgspec.Struct, frozen=True):
@@ -400,20 +403,23 @@ async def period_leaderboard(
     return [PeriodLeaderboardRow(*record) for record in records]
 
 
-ALL_TIME_LEADERBOARD = """with page as (
-    select k.user_id, k.total_xp from xp_totals k
-    where k.total_xp > 0
-    order by k.total_xp desc, k.user_id
-    limit $2 offset $1
+ALL_TIME_LEADERBOARD = (
+    "with page as (\n"
+    "    select k.user_id, k.total_xp from xp_totals k\n"
+    "    where k.total_xp > 0\n"
+    "    order by k.total_xp desc, k.user_id\n"
+    "    limit $2 offset $1\n"
+    ")\n"
+    "select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,\n"
+    "       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as "
+    "creator_tier, p.total_xp as period_xp, p.total_xp,\n"
+    "       (select coalesce(sum(c.users), 0) from xp_rank_counts c\n"
+    "        where c.board = 'allTime' and c.period_start = '-infinity'\n"
+    "          and c.xp > (select max(f.total_xp) from page f))::bigint as users_above\n"
+    "from page p\n"
+    "join users u on u.id = p.user_id\n"
+    "order by p.total_xp desc, p.user_id"
 )
-select p.user_id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, p.total_xp as period_xp, p.total_xp,
-       (select coalesce(sum(c.users), 0) from xp_rank_counts c
-        where c.board = 'allTime' and c.period_start = '-infinity'
-          and c.xp > (select max(f.total_xp) from page f))::bigint as users_above
-from page p
-join users u on u.id = p.user_id
-order by p.total_xp desc, p.user_id"""
 
 
 class AllTimeLeaderboardRow(msgspec.Struct, frozen=True):
@@ -432,14 +438,17 @@ async def all_time_leaderboard(conn: Connection, *, skip: int, max_rows: int) ->
     return [AllTimeLeaderboardRow(*record) for record in records]
 
 
-PERIOD_CALLER_ENTRY = """select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,
-       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
-       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
-             where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank
-from xp_period_totals p
-join xp_totals t on t.user_id = p.user_id
-join users u on u.id = p.user_id
-where p.board = $1 and p.period_start = $2 and p.user_id = $3"""
+PERIOD_CALLER_ENTRY = (
+    "select p.xp as period_xp, t.total_xp, u.name, u.avatar_url,\n"
+    "       cookcam_is_creator(u.creator_until) as is_creator, (case when cookcam_is_creator(u.creator_until) then "
+    "cookcam_creator_level(u.id) end)::integer as creator_tier,\n"
+    "       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c\n"
+    "             where c.board = p.board and c.period_start = p.period_start and c.xp > p.xp))::bigint as rank\n"
+    "from xp_period_totals p\n"
+    "join xp_totals t on t.user_id = p.user_id\n"
+    "join users u on u.id = p.user_id\n"
+    "where p.board = $1 and p.period_start = $2 and p.user_id = $3"
+)
 
 
 class PeriodCallerEntryRow(msgspec.Struct, frozen=True):
@@ -466,13 +475,16 @@ async def period_caller_entry(
     return PeriodCallerEntryRow(*record)
 
 
-ALL_TIME_CALLER_ENTRY = """select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,
-       cookcam_is_creator(u.creator_until) as is_creator, cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
-       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c
-             where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank
-from xp_totals t
-join users u on u.id = t.user_id
-where t.user_id = $1 and t.total_xp > 0"""
+ALL_TIME_CALLER_ENTRY = (
+    "select t.total_xp as period_xp, t.total_xp, u.name, u.avatar_url,\n"
+    "       cookcam_is_creator(u.creator_until) as is_creator, (case when cookcam_is_creator(u.creator_until) then "
+    "cookcam_creator_level(u.id) end)::integer as creator_tier,\n"
+    "       (1 + (select coalesce(sum(c.users), 0) from xp_rank_counts c\n"
+    "             where c.board = 'allTime' and c.period_start = '-infinity' and c.xp > t.total_xp))::bigint as rank\n"
+    "from xp_totals t\n"
+    "join users u on u.id = t.user_id\n"
+    "where t.user_id = $1 and t.total_xp > 0"
+)
 
 
 class AllTimeCallerEntryRow(msgspec.Struct, frozen=True):

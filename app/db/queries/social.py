@@ -11,17 +11,20 @@ import msgspec
 
 from app.db.types import Connection
 
-GET_PUBLIC_PROFILE = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier, u.created_at,
-       coalesce(t.total_xp, 0)::bigint as total_xp,
-       (select count(*) from follows f where f.followee_id = u.id)::bigint as followers_count,
-       (select count(*) from follows f where f.follower_id = u.id)::bigint as following_count,
-       exists (
-           select from follows f where f.follower_id = $1 and f.followee_id = u.id
-       ) as is_following
-from users u
-left join xp_totals t on t.user_id = u.id
-where u.id = $2"""
+GET_PUBLIC_PROFILE = (
+    "select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,\n"
+    "       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as "
+    "creator_tier, u.created_at,\n"
+    "       coalesce(t.total_xp, 0)::bigint as total_xp,\n"
+    "       (select count(*) from follows f where f.followee_id = u.id)::bigint as followers_count,\n"
+    "       (select count(*) from follows f where f.follower_id = u.id)::bigint as following_count,\n"
+    "       exists (\n"
+    "           select from follows f where f.follower_id = $1 and f.followee_id = u.id\n"
+    "       ) as is_following\n"
+    "from users u\n"
+    "left join xp_totals t on t.user_id = u.id\n"
+    "where u.id = $2"
+)
 
 
 class GetPublicProfileRow(msgspec.Struct, frozen=True):
@@ -53,7 +56,7 @@ async def get_public_profile(
 
 
 SEARCH_USERS_BY_PREFIX = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = $1 and f.followee_id = u.id
@@ -91,7 +94,7 @@ async def search_users_by_prefix(
 
 
 SEARCH_USERS_BY_SUBSTRING = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows f where f.follower_id = $1 and f.followee_id = u.id
@@ -214,7 +217,7 @@ async def count_followers(conn: Connection, *, followee_id: uuid.UUID) -> int | 
 
 
 LIST_FOLLOWERS = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = $1 and m.followee_id = u.id
@@ -252,7 +255,7 @@ async def list_followers(
 
 
 LIST_FOLLOWING = """select u.id, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,
-       cookcam_creator_tier(u.id, u.creator_until) as creator_tier,
+       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as creator_tier,
        coalesce((select t.total_xp from xp_totals t where t.user_id = u.id), 0)::bigint as total_xp,
        exists (
            select from follows m where m.follower_id = $1 and m.followee_id = u.id

@@ -9,25 +9,28 @@ from typing import cast
 from app.db.queries.rows import User
 from app.db.types import Connection
 
-UPDATE_PROFILE = """update users set
-    name = coalesce($1, name),
-    avatar_url = coalesce($2, avatar_url),
-    onboarding_completed = coalesce($3, onboarding_completed),
-    default_serving_size = coalesce($4, default_serving_size),
-    meal_prep_enabled = coalesce($5, meal_prep_enabled),
-    default_meal_prep_count = coalesce($6, default_meal_prep_count),
-    kitchen_appliances = coalesce($7::text[], kitchen_appliances),
-    dietary_preferences = coalesce($8::text[], dietary_preferences),
-    cuisine_preferences = coalesce($9::text[], cuisine_preferences),
-    cooking_skill_level = coalesce($10, cooking_skill_level),
-    time_zone = coalesce($11, time_zone),
-    updated_at = now()
-where id = $12
-returning id, email, name, avatar_url, cookcam_is_creator(creator_until) as is_creator,
-          cookcam_creator_tier(id, creator_until) as creator_tier, onboarding_completed,
-          default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,
-          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone,
-          email_verified"""
+UPDATE_PROFILE = (
+    "update users set\n"
+    "    name = coalesce($1, name),\n"
+    "    avatar_url = coalesce($2, avatar_url),\n"
+    "    onboarding_completed = coalesce($3, onboarding_completed),\n"
+    "    default_serving_size = coalesce($4, default_serving_size),\n"
+    "    meal_prep_enabled = coalesce($5, meal_prep_enabled),\n"
+    "    default_meal_prep_count = coalesce($6, default_meal_prep_count),\n"
+    "    kitchen_appliances = coalesce($7::text[], kitchen_appliances),\n"
+    "    dietary_preferences = coalesce($8::text[], dietary_preferences),\n"
+    "    cuisine_preferences = coalesce($9::text[], cuisine_preferences),\n"
+    "    cooking_skill_level = coalesce($10, cooking_skill_level),\n"
+    "    time_zone = coalesce($11, time_zone),\n"
+    "    updated_at = now()\n"
+    "where id = $12\n"
+    "returning id, email, name, avatar_url, cookcam_is_creator(creator_until) as is_creator,\n"
+    "          (case when cookcam_is_creator(creator_until) then cookcam_creator_level(id) end)::integer as "
+    "creator_tier, onboarding_completed,\n"
+    "          default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances,\n"
+    "          dietary_preferences, cuisine_preferences, cooking_skill_level, created_at, time_zone,\n"
+    "          email_verified"
+)
 
 
 async def update_profile(
