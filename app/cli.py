@@ -180,12 +180,22 @@ def cmd_ingredients_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import_supabase(args: argparse.Namespace) -> int:
-    from app.importer.cli import run_import  # noqa: PLC0415
+EXPORT_OPTIONS = ("auth_users", "profiles", "identities", "refresh_tokens", "subscriptions")
 
+
+def cmd_import_supabase(args: argparse.Namespace) -> int:
+    from app.importer.cli import run_close_window, run_import  # noqa: PLC0415
+
+    given = [name for name in EXPORT_OPTIONS if getattr(args, name) is not None]
+    if args.close_window and given:
+        print("--close-window takes no export file.", file=sys.stderr)
+        return 2
+    if not args.close_window and (args.auth_users is None or args.profiles is None):
+        print("--auth-users and --profiles are required (or --close-window).", file=sys.stderr)
+        return 2
     settings = _load_or_exit()
     with database_url(settings) as dsn:
-        return run_import(dsn, args)
+        return run_close_window(dsn, settings, args) if args.close_window else run_import(dsn, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,10 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     import_commands = imports.add_subparsers(dest="import_command", required=True)
     supabase = import_commands.add_parser(
         "supabase",
-        help="accounts from Supabase exports (CSV or JSON); exit 1 on conflicts, 4 on unreadable rows",
+        help="accounts from Supabase exports (CSV or JSON); exit 1 on conflicts, 4 on unreadable rows; "
+        "--close-window ends the move",
     )
-    supabase.add_argument("--auth-users", type=Path, required=True, help="auth.users (psql CSV or JSON)")
-    supabase.add_argument("--profiles", type=Path, required=True, help="the old public.users profile rows")
+    supabase.add_argument("--auth-users", type=Path, help="auth.users (psql CSV or JSON); required to import")
+    supabase.add_argument("--profiles", type=Path, help="the old public.users profile rows; required to import")
     supabase.add_argument("--identities", type=Path, help="auth.identities (Apple and Google are imported)")
     supabase.add_argument(
         "--refresh-tokens", type=Path, help="auth.refresh_tokens: live ones are exchangeable once (see the runbook)"
@@ -251,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--subscriptions",
         type=Path,
         help="the old subscription rows: provider bindings, fetched from the providers by reconciliation",
+    )
+    supabase.add_argument(
+        "--close-window",
+        action="store_true",
+        help="once the API refuses Supabase's tokens: delete the imported refresh tokens and Supabase session links",
     )
     supabase.add_argument("--dry-run", action="store_true", help="run everything in a transaction, then roll back")
     supabase.set_defaults(handler=cmd_import_supabase)

@@ -12,6 +12,10 @@ import asyncpg
 from app.db.pool import connect
 from app.importer.exports import ExportError
 from app.importer.supabase import EXIT_UNREADABLE, ExportFiles, ImportSummary, import_supabase
+from app.importer.window import ClosedWindow, close_window, still_open
+from app.settings import Settings
+
+EXIT_CONFIGURATION = 2
 
 
 class _ProgressLine:
@@ -63,3 +67,30 @@ def run_import(dsn: str, args: argparse.Namespace) -> int:
     print("\n".join(summary.lines()))
     print(f"Took {time.monotonic() - started:.1f} s.")
     return summary.exit_code
+
+
+async def _close(dsn: str, dry_run: bool) -> ClosedWindow:
+    conn = await connect(dsn)
+    try:
+        return await close_window(conn, dry_run=dry_run)
+    finally:
+        await conn.close()
+
+
+def run_close_window(dsn: str, settings: Settings, args: argparse.Namespace) -> int:
+    """`--close-window`: refused (exit 2) while this process's settings still accept the previous backend's tokens,
+    so that it runs with the configuration that closed the window on the API."""
+    problems = still_open(settings)
+    if problems:
+        print("The window is still open in this configuration; nothing deleted:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print("Close it on the API first (docs/migration.md, step 8), then run this again.", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    try:
+        closed = asyncio.run(_close(dsn, args.dry_run))
+    except asyncpg.UndefinedTableError:
+        print("Nothing deleted: the schema is behind this release; run `cookcam migrate` first.", file=sys.stderr)
+        return 3
+    print("\n".join(closed.lines()))
+    return 0

@@ -116,3 +116,17 @@ select unnest(@providers::text[]), unnest(@subscription_ids::text[]), unnest(@us
        nullif(unnest(@stripe_customer_ids::text[]), ''), unnest(@environments::text[])
 on conflict do nothing
 returning provider, provider_subscription_id;
+
+-- name: PurgeImportedRefreshTokens :one
+-- Closing the move's window (`cookcam import supabase --close-window`): every imported refresh token, exchanged or
+-- not, has no use left once JWT_IMPORTED_REFRESH_WINDOW_DAYS is 0.
+with purged as (
+    delete from imported_refresh_tokens returning exchanged_at
+)
+select count(*) filter (where exchanged_at is not null) as exchanged, count(*) as purged from purged;
+
+-- name: PurgeSupabaseSessions :execrows
+-- The links between Supabase sessions and ours, with no use left once Supabase access tokens are refused. Our
+-- sessions opened for them stay in the account's history: they never held a refresh token of ours, so nothing can
+-- use them once Supabase's tokens are refused.
+delete from supabase_sessions;

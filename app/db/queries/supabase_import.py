@@ -349,3 +349,36 @@ async def import_billing_bindings(
         environments,
     )
     return [ImportBillingBindingsRow(*record) for record in records]
+
+
+PURGE_IMPORTED_REFRESH_TOKENS = """with purged as (
+    delete from imported_refresh_tokens returning exchanged_at
+)
+select count(*) filter (where exchanged_at is not null) as exchanged, count(*) as purged from purged"""
+
+
+class PurgeImportedRefreshTokensRow(msgspec.Struct, frozen=True):
+    exchanged: int
+    purged: int
+
+
+async def purge_imported_refresh_tokens(conn: Connection) -> PurgeImportedRefreshTokensRow | None:
+    """Closing the move's window (`cookcam import supabase --close-window`): every imported refresh token, exchanged or
+    not, has no use left once JWT_IMPORTED_REFRESH_WINDOW_DAYS is 0.
+    """
+    record = await conn.fetchrow(PURGE_IMPORTED_REFRESH_TOKENS)
+    if record is None:
+        return None
+    return PurgeImportedRefreshTokensRow(*record)
+
+
+PURGE_SUPABASE_SESSIONS = """delete from supabase_sessions"""
+
+
+async def purge_supabase_sessions(conn: Connection) -> int:
+    """The links between Supabase sessions and ours, with no use left once Supabase access tokens are refused. Our
+    sessions opened for them stay in the account's history: they never held a refresh token of ours, so nothing can
+    use them once Supabase's tokens are refused.
+    """
+    result = await conn.execute(PURGE_SUPABASE_SESSIONS)
+    return int(result.rpartition(" ")[2])

@@ -18,25 +18,15 @@ from app.cli import build_parser
 from app.importer.cli import run_import
 from app.importer.supabase import EXIT_CONFLICTS, EXIT_OK, EXIT_UNREADABLE, ExportFiles, import_supabase
 from tests.integration.billing.test_reconcile import _active, _run, providers  # noqa: F401 (a fixture)
-from tests.integration.importer.exports import OldAccount, write_csv, write_exports
+from tests.integration.importer.exports import SUBSCRIPTION_COLUMNS, OldAccount, write_csv, write_exports
 
-SUBSCRIPTION_COLUMNS = (
-    "user_id",
-    "provider",
-    "stripe_customer_id",
-    "stripe_subscription_id",
-    "original_transaction_id",
-    "purchase_token",
-    "product_id",
-    "environment",
-    "tier",
-    "status",
-)
+# The export's columns, and the old backend's own tier and status, which the import never reads.
+COLUMNS = (*SUBSCRIPTION_COLUMNS, "tier", "status")
 
 
 def _row(account: OldAccount, provider: str, **values: str) -> dict[str, str]:
     # The old backend's own tier and status claim a paid creator subscription for every row: never trusted.
-    row = dict.fromkeys(SUBSCRIPTION_COLUMNS, "") | {"tier": "creator", "status": "active"}
+    row = dict.fromkeys(COLUMNS, "") | {"tier": "creator", "status": "active"}
     return row | {"user_id": account.id, "provider": provider, **values}
 
 
