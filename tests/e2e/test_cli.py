@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import asyncpg
 
@@ -12,11 +13,13 @@ from tests.e2e.server import COOKCAM, REPO, free_port
 from tests.support import production_like_env
 
 
-def cookcam(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cookcam(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
     environment.update(env or {})
     return subprocess.run(
-        [str(COOKCAM), *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+        [str(COOKCAM), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 

@@ -159,7 +159,9 @@ class GeneratedExports:
     account_ids: list[str]
     # The refresh token of every account that has one, by account id.
     refresh_token_of: dict[str, str]
-    importable: int = 0
+    # The accounts the import brings (not deleted, banned or without an email), and the sum of their old XP.
+    importable: int
+    opening_xp: int
 
     def options(self) -> list[str]:
         """The file options of `cookcam import supabase`."""
@@ -184,7 +186,7 @@ def generate_exports(folder: Path, accounts: int, password_hashes: Sequence[str]
     run = uuid.uuid4().hex[:8]
     ids = [str(uuid.uuid4()) for _ in range(accounts)]
     tokens: dict[str, str] = {}
-    importable = 0
+    importable = opening_xp = 0
     files = [path.open("w", newline="") for path in paths]
     try:
         users, profiles, identities, refresh_tokens, subscriptions = (csv.writer(file) for file in files)
@@ -198,7 +200,10 @@ def generate_exports(folder: Path, accounts: int, password_hashes: Sequence[str]
         for n, user_id in enumerate(ids):
             skip = n % 100
             email = "" if skip == 3 else f"cook{n}-{run}@example.com"
-            importable += skip not in (1, 2, 3)
+            xp = (n * 37) % 5000
+            if skip not in (1, 2, 3):
+                importable += 1
+                opening_xp += xp
             users.writerow(
                 [
                     user_id,
@@ -227,7 +232,7 @@ def generate_exports(folder: Path, accounts: int, password_hashes: Sequence[str]
                     "{vegetarian}",
                     "{italian}",
                     "intermediate",
-                    (n * 37) % 5000,
+                    xp,
                 ]
             )
             if n % 3 == 0:
@@ -251,5 +256,5 @@ def generate_exports(folder: Path, accounts: int, password_hashes: Sequence[str]
             file.close()
     auth_users, profiles_file, identities_file, tokens_file, subscriptions_file = paths
     return GeneratedExports(
-        auth_users, profiles_file, identities_file, tokens_file, subscriptions_file, ids, tokens, importable
+        auth_users, profiles_file, identities_file, tokens_file, subscriptions_file, ids, tokens, importable, opening_xp
     )
