@@ -8,19 +8,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.auth.apple_signin import nonce_digest
 from app.server import create_app
-from app.settings import AppleSettings, GoogleSettings, OutboundSettings, RateLimitSettings
+from app.settings import AppleSettings, GoogleSettings, OutboundSettings, RateLimitSettings, Settings
 from tests.conftest import make_settings
 from tests.fakes.apple_id import FakeAppleId, fake_apple_id
 from tests.fakes.google import FakeGoogle, fake_google
 from tests.support import PASSWORD, bearer, new_email, sign_up_verified
 
+Client = AsyncTestClient[Litestar]
 AUTH = "/api/v1/auth"
 BUNDLE_ID = "app.cookcam.ios"
 GOOGLE_CLIENT_ID = "1234567890-android.apps.googleusercontent.com"
@@ -39,7 +43,7 @@ def apple() -> Iterator[FakeAppleId]:
         yield fake
 
 
-def _settings(database_url: str, apple: FakeAppleId, google: FakeGoogle, **overrides: object):
+def _settings(database_url: str, apple: FakeAppleId, google: FakeGoogle, **overrides: object) -> Settings:
     return make_settings(
         database_url,
         apple=AppleSettings(bundle_id=BUNDLE_ID, signin_keys_url=apple.keys_url),
@@ -50,7 +54,7 @@ def _settings(database_url: str, apple: FakeAppleId, google: FakeGoogle, **overr
 
 
 @pytest.fixture
-async def client(apple: FakeAppleId, google: FakeGoogle, database_url: str) -> AsyncIterator[AsyncTestClient]:
+async def client(apple: FakeAppleId, google: FakeGoogle, database_url: str) -> AsyncIterator[Client]:
     async with AsyncTestClient(app=create_app(_settings(database_url, apple, google))) as test_client:
         yield test_client
 
@@ -59,7 +63,7 @@ def _subject() -> str:
     return str(uuid.uuid4().int)[:21]
 
 
-async def _google_account(client, google: FakeGoogle) -> tuple[dict, str]:
+async def _google_account(client: Client, google: FakeGoogle) -> tuple[dict[str, Any], str]:
     """A new account made by signing in with Google (no password), and its Google subject."""
     subject = _subject()
     token = google.signin_token(audience=GOOGLE_CLIENT_ID, subject=subject, email=new_email())
@@ -68,7 +72,7 @@ async def _google_account(client, google: FakeGoogle) -> tuple[dict, str]:
     return created.json(), subject
 
 
-async def _apple_account(client, apple: FakeAppleId) -> tuple[dict, str]:
+async def _apple_account(client: Client, apple: FakeAppleId) -> tuple[dict[str, Any], str]:
     subject = f"000123.{uuid.uuid4().hex}.0042"
     token = apple.identity_token(audience=BUNDLE_ID, subject=subject, email=new_email())
     created = await client.post(AUTH + "/apple", json={"identity_token": token})
@@ -76,15 +80,15 @@ async def _apple_account(client, apple: FakeAppleId) -> tuple[dict, str]:
     return created.json(), subject
 
 
-async def _delete(client, auth: dict, body: dict):
+async def _delete(client: Client, auth: dict[str, Any], body: dict[str, Any]) -> httpx.Response:
     return await client.request("DELETE", AUTH + "/account", headers=bearer(auth), json=body)
 
 
-async def _exists(db: asyncpg.Connection, auth: dict) -> bool:
+async def _exists(db: asyncpg.Connection, auth: dict[str, Any]) -> bool:
     return bool(await db.fetchval("select exists (select from users where id = $1::uuid)", auth["user"]["id"]))
 
 
-async def _owned(db: asyncpg.Connection, auth: dict) -> tuple[int, int]:
+async def _owned(db: asyncpg.Connection, auth: dict[str, Any]) -> tuple[int, int]:
     user_id = auth["user"]["id"]
     return (
         await db.fetchval("select count(*) from user_identities where user_id = $1::uuid", user_id),
@@ -92,7 +96,9 @@ async def _owned(db: asyncpg.Connection, auth: dict) -> tuple[int, int]:
     )
 
 
-async def test_a_fresh_google_token_of_the_account_deletes_it(client, google: FakeGoogle, db) -> None:
+async def test_a_fresh_google_token_of_the_account_deletes_it(
+    client: Client, google: FakeGoogle, db: asyncpg.Connection
+) -> None:
     auth, subject = await _google_account(client, google)
     token = google.signin_token(audience=GOOGLE_CLIENT_ID, subject=subject)
     deleted = await _delete(client, auth, {"id_token": token})
@@ -102,7 +108,9 @@ async def test_a_fresh_google_token_of_the_account_deletes_it(client, google: Fa
     assert await _owned(db, auth) == (0, 0)
 
 
-async def test_a_fresh_apple_token_with_its_nonce_deletes_the_account(client, apple: FakeAppleId, db) -> None:
+async def test_a_fresh_apple_token_with_its_nonce_deletes_the_account(
+    client: Client, apple: FakeAppleId, db: asyncpg.Connection
+) -> None:
     auth, subject = await _apple_account(client, apple)
     token = apple.identity_token(audience=BUNDLE_ID, subject=subject, nonce=nonce_digest("deletion nonce"))
     wrong_nonce = await _delete(client, auth, {"identity_token": token, "nonce": "another nonce"})
@@ -113,7 +121,9 @@ async def test_a_fresh_apple_token_with_its_nonce_deletes_the_account(client, ap
     assert not await _exists(db, auth)
 
 
-async def test_another_accounts_token_deletes_nothing(client, apple: FakeAppleId, google: FakeGoogle, db) -> None:
+async def test_another_accounts_token_deletes_nothing(
+    client: Client, apple: FakeAppleId, google: FakeGoogle, db: asyncpg.Connection
+) -> None:
     victim, _ = await _google_account(client, google)
     _, other_google = await _google_account(client, google)
     _, other_apple = await _apple_account(client, apple)
@@ -130,7 +140,7 @@ async def test_another_accounts_token_deletes_nothing(client, apple: FakeAppleId
 
 
 async def test_expired_tampered_stale_and_foreign_tokens_are_refused(
-    client, apple: FakeAppleId, google: FakeGoogle, db
+    client: Client, apple: FakeAppleId, google: FakeGoogle, db: asyncpg.Connection
 ) -> None:
     auth, subject = await _google_account(client, google)
     now = int(time.time())
@@ -168,7 +178,9 @@ async def test_expired_tampered_stale_and_foreign_tokens_are_refused(
     assert await _exists(db, apple_auth)
 
 
-async def test_a_provider_token_is_not_a_password_and_a_password_is_not_a_token(client, google: FakeGoogle, db) -> None:
+async def test_a_provider_token_is_not_a_password_and_a_password_is_not_a_token(
+    client: Client, google: FakeGoogle, db: asyncpg.Connection
+) -> None:
     auth, subject = await _google_account(client, google)
     no_password = await _delete(client, auth, {"confirm_password": PASSWORD})
     assert (no_password.status_code, no_password.json()["code"]) == (409, "PASSWORD_NOT_SET")
@@ -187,7 +199,9 @@ async def test_a_provider_token_is_not_a_password_and_a_password_is_not_a_token(
     assert await _exists(db, auth)
 
 
-async def test_an_account_with_a_password_may_use_its_linked_identity(client, google: FakeGoogle, db) -> None:
+async def test_an_account_with_a_password_may_use_its_linked_identity(
+    client: Client, google: FakeGoogle, db: asyncpg.Connection
+) -> None:
     """A linked identity signs the account in as its password does, so either proves ownership; a password
     account keeps deleting with its password, and a token of an identity it never linked proves nothing."""
     email = new_email()
@@ -209,7 +223,7 @@ async def test_an_account_with_a_password_may_use_its_linked_identity(client, go
 
 
 async def test_deletion_proofs_are_limited_per_account(
-    apple: FakeAppleId, google: FakeGoogle, database_url, db
+    apple: FakeAppleId, google: FakeGoogle, database_url: str, db: asyncpg.Connection
 ) -> None:
     limits = RateLimitSettings(per_account=3, per_address=1000, emails_per_account=1000)
     async with AsyncTestClient(app=create_app(_settings(database_url, apple, google, ratelimit=limits))) as client:

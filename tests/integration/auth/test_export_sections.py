@@ -10,9 +10,12 @@ import hashlib
 import uuid
 
 import asyncpg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from tests.support import PASSWORD, bearer, sign_up
 
+Client = AsyncTestClient[Litestar]
 AUTH = "/api/v1/auth"
 
 # Each user_id table and the export key that carries it.
@@ -67,7 +70,9 @@ async def _user_tables(db: asyncpg.Connection) -> set[str]:
     return {r["table_name"] for r in rows}
 
 
-async def test_every_user_table_is_exported_or_left_out_for_a_stated_reason(client, db: asyncpg.Connection) -> None:
+async def test_every_user_table_is_exported_or_left_out_for_a_stated_reason(
+    client: Client, db: asyncpg.Connection
+) -> None:
     assert not set(EXPORTED) & set(NOT_EXPORTED)
     assert await _user_tables(db) == set(EXPORTED) | set(NOT_EXPORTED)
     auth = await sign_up(client)
@@ -110,7 +115,7 @@ async def _seed(db: asyncpg.Connection, user_id: uuid.UUID, secret: str) -> None
     )
 
 
-async def test_the_export_has_the_new_sections_without_their_secrets(client, db: asyncpg.Connection) -> None:
+async def test_the_export_has_the_new_sections_without_their_secrets(client: Client, db: asyncpg.Connection) -> None:
     auth, other = await sign_up(client), await sign_up(client)
     user_id, other_id = uuid.UUID(auth["user"]["id"]), uuid.UUID(other["user"]["id"])
     secret, others_secret = uuid.uuid4().hex, uuid.uuid4().hex
@@ -145,13 +150,15 @@ async def test_the_export_has_the_new_sections_without_their_secrets(client, db:
     assert others_secret not in text and str(other_id) not in text
 
 
-async def test_deletion_erases_every_new_kind_and_only_the_accounts(client, db: asyncpg.Connection) -> None:
+async def test_deletion_erases_every_new_kind_and_only_the_accounts(client: Client, db: asyncpg.Connection) -> None:
     auth, other = await sign_up(client), await sign_up(client)
     user_id, other_id = uuid.UUID(auth["user"]["id"]), uuid.UUID(other["user"]["id"])
     await _seed(db, user_id, uuid.uuid4().hex)
     await _seed(db, other_id, uuid.uuid4().hex)
-    tables = ("supabase_sessions", "imported_refresh_tokens", "account_tokens", "email_outbox")
-    tables += ("imported_billing_bindings", "sessions", "user_identities")
+    tables = (
+        *("supabase_sessions", "imported_refresh_tokens", "account_tokens", "email_outbox"),
+        *("imported_billing_bindings", "sessions", "user_identities"),
+    )
 
     async def owned(owner: uuid.UUID) -> dict[str, int]:
         return {t: await db.fetchval(f"select count(*) from {t} where user_id = $1", owner) for t in tables}
