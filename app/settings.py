@@ -180,6 +180,12 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipt_keys: tuple[str, ...] = (DEVELOPMENT_RECEIPT_KEY,)
     # Days a processed provider event keeps its payload (which names accounts and purchases) for forensics.
     event_payload_retention_days: int = 90
+    # An imported binding (`cookcam import supabase --subscriptions`) whose provider keeps saying the id does not
+    # exist is given up ("dead": not asked again) after this many such answers, one per reconciliation run...
+    imported_binding_max_refusals: int = 3
+    # ...and one still failing this many days after its import is given up at its next failed attempt, whatever
+    # the error (an outage, our credentials refused): docs/runbooks/supabase-import.md.
+    imported_binding_max_age_days: int = 30
 
 
 class OutboundSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -421,6 +427,8 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("LIVE_MAX_DURATION_HOURS", settings.live.max_duration_hours),
         ("LIVE_RETENTION_DAYS", settings.live.retention_days),
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
+        ("BILLING_IMPORTED_BINDING_MAX_REFUSALS", settings.billing.imported_binding_max_refusals),
+        ("BILLING_IMPORTED_BINDING_MAX_AGE_DAYS", settings.billing.imported_binding_max_age_days),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
         ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),
         ("RECIPES_GENERATIONS_FAIR_USE_PER_MONTH", settings.recipes.generations_fair_use_per_month),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from app.account.schemas import DeleteAccountRequest
 from app.db.types import Connection, ConnectionSource
 
 # A section of the export: a Struct whose fields become top-level keys of the export document.
@@ -16,6 +17,9 @@ ExportSection = Callable[[Connection, uuid.UUID], Awaitable[msgspec.Struct]]
 # Before anything is erased, holding no connection while it waits (it may call a provider): ends what can be
 # ended and returns what only the user can still do (e.g. cancel a store subscription). Raising stops the deletion.
 CloseStep = Callable[[ConnectionSource, uuid.UUID], Awaitable[list[str]]]
+# Before a deletion, that the caller owns the account now (the wiring passes app.auth's check: the password, or a
+# fresh Apple or Google token of a linked identity); raises when the proof fails, holding no connection meanwhile.
+OwnerCheck = Callable[[uuid.UUID, DeleteAccountRequest], Awaitable[None]]
 # Inside the deletion's transaction, before the users row and everything that cascades with it go.
 EraseStep = Callable[[Connection, uuid.UUID], Awaitable[None]]
 

@@ -10,11 +10,10 @@ from typing import Any
 
 import msgspec
 
-from app.account.registry import AccountParts
-from app.account.schemas import DeleteAccountResponse
-from app.core.errors import Conflict, NotFound, Unauthorized
+from app.account.registry import AccountParts, OwnerCheck
+from app.account.schemas import DeleteAccountRequest, DeleteAccountResponse
+from app.core.errors import NotFound
 from app.core.identity import CurrentUser
-from app.core.passwords import Passwords
 from app.db.queries import auth as q
 from app.db.types import Connection, ConnectionSource
 from app.realtime.events import ACCOUNT_DELETED, RealtimeEvent, publish
@@ -34,29 +33,21 @@ async def export_account(conn: Connection, registry: AccountParts, caller: Curre
 async def delete_account(
     connect: ConnectionSource,
     registry: AccountParts,
-    passwords: Passwords,
+    owner_check: OwnerCheck,
     caller: CurrentUser,
-    confirm_password: str,
+    proof: DeleteAccountRequest,
 ) -> DeleteAccountResponse:
-    """Verify the password, run every close step (e.g. cancel live Stripe subscriptions; if one fails, nothing is
-    erased), then erase the account in one transaction. No pooled connection waits on argon2 or a provider."""
-    async with connect() as conn:
-        password_hash = await q.get_password_hash(conn, user_id=caller.id)
-    if password_hash is None:
-        # An account made through Apple or Google has no password to confirm with; a reset link sets a first one.
-        raise Conflict(
-            "PASSWORD_NOT_SET",
-            "This account has no password (it signs in with Apple or Google); ask for a password reset link "
-            "(POST /auth/forgot-password) to set one, then confirm the deletion with it.",
-        )
-    if not await passwords.verify(password_hash, confirm_password):
-        raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
+    """Check the caller's proof of ownership (its password, or a fresh Apple or Google token of a linked identity),
+    run every close step (e.g. cancel live Stripe subscriptions; if one fails, nothing is erased), then erase the
+    account in one transaction. No pooled connection waits on argon2 or a provider."""
+    await owner_check(caller.id, proof)
     return await erase_account(connect, registry, caller.id)
 
 
 async def erase_account(connect: ConnectionSource, registry: AccountParts, user_id: uuid.UUID) -> DeleteAccountResponse:
-    """The deletion itself, once the caller has proved it is the account's owner (the API: the password on an
-    authenticated request; the web page /account/delete: a sign-in a few minutes earlier)."""
+    """The deletion itself, once the caller has proved it is the account's owner (the API: the password or a fresh
+    Apple or Google sign-in on an authenticated request; the web page /account/delete: a sign-in a few minutes
+    earlier)."""
     still_to_do: list[str] = []
     for part in registry.parts:
         if part.close is not None:

@@ -15,7 +15,7 @@ import httpx
 import jwt
 import msgspec
 
-from app.auth.social import VerifiedIdentity, bool_claim, email_claim, is_private_relay
+from app.auth.social import VerifiedIdentity, bool_claim, email_claim, is_private_relay, issued_at_claim
 from app.core.errors import Unauthorized
 from app.core.signing_keys import SigningKeys
 from app.settings import AppleSettings, OutboundSettings
@@ -127,6 +127,7 @@ class AppleSignIn:
             subject=subject,
             email=email,
             email_verified=bool_claim(claims.get("email_verified")),
+            issued_at=issued_at_claim(claims),
             private_relay=bool_claim(claims.get("is_private_email")) or is_private_relay(email),
             name=name,
         )

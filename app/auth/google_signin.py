@@ -13,7 +13,7 @@ import google.auth.jwt
 import httpx
 import msgspec
 
-from app.auth.social import VerifiedIdentity, bool_claim, email_claim
+from app.auth.social import VerifiedIdentity, bool_claim, email_claim, issued_at_claim
 from app.core.errors import ServiceUnavailable, Unauthorized
 from app.core.signing_keys import SigningKeys
 from app.settings import GoogleSettings, OutboundSettings
@@ -102,5 +102,6 @@ class GoogleSignIn:
             subject=subject,
             email=email_claim(claims.get("email")),
             email_verified=bool_claim(claims.get("email_verified")),
+            issued_at=issued_at_claim(claims),
             name=name if isinstance(name, str) else None,
         )

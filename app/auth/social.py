@@ -14,8 +14,11 @@ Everything happens in one transaction with the session it starts; a refusal writ
 
 from __future__ import annotations
 
+import datetime
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -47,6 +50,8 @@ class VerifiedIdentity:
     subject: str
     email: str | None
     email_verified: bool
+    # The token's `iat`: when the provider signed the person in (a deletion wants a recent one).
+    issued_at: datetime.datetime
     # Apple's is_private_email, or an address at privaterelay.appleid.com.
     private_relay: bool = False
     name: str | None = None
@@ -72,6 +77,11 @@ def email_claim(value: object) -> str | None:
     if not local or "." not in domain or len(email) > MAX_EMAIL_LENGTH or any(c.isspace() for c in email):
         return None
     return email
+
+
+def issued_at_claim(claims: Mapping[str, Any]) -> datetime.datetime:
+    """The token's `iat` (present and numeric: both verifiers require and check it)."""
+    return datetime.datetime.fromtimestamp(float(claims["iat"]), datetime.UTC)
 
 
 def is_private_relay(email: str | None) -> bool:

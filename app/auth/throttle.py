@@ -23,6 +23,7 @@ Action = Literal[
     "change-email",
     "signin-google",
     "signin-apple",
+    "delete-account",
 ]
 # Actions that send an email to the account they name: a tighter per-account limit (RATELIMIT_EMAILS_PER_ACCOUNT).
 EMAIL_ACTIONS: frozenset[Action] = frozenset({"forgot-password", "resend-verification", "change-email"})

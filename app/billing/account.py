@@ -1,5 +1,6 @@
-"""Billing's share of an account: its subscriptions, their history and its purchase validations in the export
-(never a proof or its hash); on deletion, what we can cancel is cancelled and the user is told what only they can."""
+"""Billing's share of an account: its subscriptions, their history, its purchase validations and the previous
+backend's subscriptions imported for it in the export (never a proof, a provider's purchase id or a hash); on
+deletion, what we can cancel is cancelled and the user is told what only they can."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class BillingSection(msgspec.Struct, frozen=True):
     subscriptions: list[UserSubscription]
     subscription_history: list[q.ListStatusHistoryRow]
     purchase_validations: list[purchases_q.ListValidationsRow]
+    imported_billing_bindings: list[q.ExportImportedBillingBindingsRow]
 
 
 async def export_section(conn: Connection, user_id: uuid.UUID) -> BillingSection:
@@ -42,6 +44,7 @@ async def export_section(conn: Connection, user_id: uuid.UUID) -> BillingSection
         subscriptions=await user_subscriptions(conn, user_id),
         subscription_history=await q.list_status_history(conn, user_id=user_id),
         purchase_validations=await purchases_q.list_validations(conn, user_id=user_id),
+        imported_billing_bindings=await q.export_imported_billing_bindings(conn, user_id=user_id),
     )
 
 

@@ -4,7 +4,9 @@ fixed through the one recording path with the cause `reconcile` (so the history 
 Each run also drains the provider bindings imported from the previous backend (migration 0035, `cookcam import
 supabase --subscriptions`): each pending one is fetched from its provider and, once the provider answers, recorded
 through the same path for the binding's account and marked resolved; a provider error leaves it pending for the
-next run. Nothing is granted from the old backend's own tier or status.
+next run, until it is given up as `dead` (migration 0037): after BILLING_IMPORTED_BINDING_MAX_REFUSALS answers
+that the id does not exist, or at a failed attempt once older than BILLING_IMPORTED_BINDING_MAX_AGE_DAYS. Nothing is
+granted from the old backend's own tier or status.
 
 Run by `cookcam jobs run reconcile` (single runner: the job's advisory lock) and by the in-process scheduler. Each
 run also recovers unfinished provider events and writes a `reconciliation_runs` row; the SQL views
@@ -34,7 +36,7 @@ from app.billing.providers import PaymentProviders
 from app.billing.stores.purchase import StoreEnvironment
 from app.billing.stripe.client import stripe_call
 from app.billing.stripe.models import Subscription, state_of
-from app.core.errors import AppError, Conflict
+from app.core.errors import AppError, Conflict, Unprocessable
 from app.db.queries import billing as billing_q
 from app.db.queries import reconcile as q
 from app.db.types import ConnectionSource
@@ -43,6 +45,10 @@ from app.settings import Settings
 log = logging.getLogger("cookcam.billing.reconcile")
 
 PAGE_SIZE = 200
+# What a provider answers for an id it does not have (the App Store's 404, Google Play's 404/410 for the token,
+# Stripe's resource_missing): a refusal, counted toward giving an imported binding up. Every other failure (the
+# provider unavailable, our credentials or package refused) says nothing about the id.
+NOT_FOUND_CODES = frozenset({"APPLE_TRANSACTION_UNKNOWN", "PURCHASE_TOKEN_INVALID", "STRIPE_SUBSCRIPTION_UNKNOWN"})
 
 
 class NotConfigured(Exception):
@@ -120,7 +126,7 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
             id=run_id,
             checked=checked + imported.answered,
             drifted=drifted,
-            errors=errors + imported.errors,
+            errors=errors + imported.errors + imported.dead,
             skipped=skipped,
             events_recovered=recovery.processed,
         )
@@ -138,6 +144,7 @@ class ImportedBindings:
     unmapped: int = 0
     conflicts: int = 0
     errors: int = 0
+    dead: int = 0
     skipped: int = 0
 
     @property
@@ -148,7 +155,7 @@ class ImportedBindings:
     def __str__(self) -> str:
         return (
             f"imported bindings: {self.recorded} recorded, {self.unmapped} unmapped, {self.conflicts} conflict(s), "
-            f"{self.errors} error(s) (left pending), {self.skipped} skipped"
+            f"{self.errors} error(s) (left pending), {self.dead} given up (dead), {self.skipped} skipped"
         )
 
 
@@ -163,7 +170,8 @@ async def imported_state(
     if payments.stripe.client is None:
         raise NotConfigured
     fetched = await stripe_call(
-        payments.stripe.client.v1.subscriptions.retrieve_async(binding.provider_subscription_id)
+        payments.stripe.client.v1.subscriptions.retrieve_async(binding.provider_subscription_id),
+        missing=Unprocessable("STRIPE_SUBSCRIPTION_UNKNOWN", "Stripe does not know this subscription."),
     )
     subscription = msgspec.convert(fetched.to_dict(), Subscription)
     if binding.stripe_customer_id is not None and subscription.customer != binding.stripe_customer_id:
@@ -194,6 +202,7 @@ async def resolve_imported_bindings(
             done.unmapped += outcome == "unmapped"
             done.conflicts += outcome == "conflict"
             done.errors += outcome == "error"
+            done.dead += outcome == "dead"
             done.skipped += outcome == "skipped"
 
 
@@ -217,8 +226,15 @@ async def _resolve_binding(
         if exc.code != "PRODUCT_UNKNOWN":  # PRODUCT_UNKNOWN: a store product not sold here, a definite answer
             log.warning("reconcile: imported %s binding of %s: %s", row.provider, row.user_id, exc.code)
             async with connect() as conn:
-                await q.record_imported_binding_failure(conn, error=exc.code, **key)
-            return "error"
+                dead = await q.record_imported_binding_failure(
+                    conn,
+                    refused=int(exc.code in NOT_FOUND_CODES),
+                    error=exc.code,
+                    max_refusals=settings.billing.imported_binding_max_refusals,
+                    max_age_days=settings.billing.imported_binding_max_age_days,
+                    **key,
+                )
+            return "dead" if dead else "error"
     async with connect() as conn, conn.transaction():
         if outcome == "recorded" and state is None:
             outcome = "unmapped"

@@ -11,6 +11,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from app.auth.reauthentication import provide_owner_check
 from app.core.client_address import client_address
 from app.db.types import Connection, ConnectionSource
 from app.web.services import Services
@@ -48,6 +49,8 @@ APP_DEPENDENCIES: dict[str, Provide] = {
     "db": Provide(provide_db),
     "connect": Provide(provide_connect, sync_to_thread=False),
     "client_address": Provide(provide_client_address, sync_to_thread=False),
+    # The proof of ownership a deletion asks for (app.account knows only its shape: app/account/registry.py).
+    "owner_check": Provide(provide_owner_check, sync_to_thread=False),
     **{
         name: _attribute(name)
         for name in (

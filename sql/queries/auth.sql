@@ -148,3 +148,17 @@ select l.session_id from supabase_sessions l
 where l.supabase_session_id = @supabase_session_id and l.user_id = @user_id
 union all
 select opened.id from opened;
+
+-- name: ExportSupabaseSessions :many
+-- The previous backend's sessions this service took over (each is one of the account's sessions).
+select supabase_session_id, session_id, created_at from supabase_sessions where user_id = @user_id order by created_at;
+
+-- name: ExportAccountTokens :many
+-- The account's single-use links (password reset, email verification): what, for which address and when; never
+-- the token or its hash.
+select purpose, email, created_at, expires_at, used_at
+from account_tokens where user_id = @user_id order by created_at;
+
+-- name: ExportImportedRefreshTokens :many
+-- The previous backend's refresh tokens imported for the account: when, and whether exchanged; never the hash.
+select imported_at, exchanged_at from imported_refresh_tokens where user_id = @user_id order by imported_at;

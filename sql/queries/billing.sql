@@ -133,3 +133,9 @@ where provider = @provider and provider_subscription_id = @provider_subscription
 -- Gives back one use counted for work that then failed (the provider was down), never below zero.
 update usage_counters set used = used - 1
 where user_id = @user_id and metric = @metric and period_start = @period_start and used > 0;
+
+-- name: ExportImportedBillingBindings :many
+-- Subscriptions of the previous backend attached to the account and what became of them (null outcome: pending);
+-- never the provider's id (a Google purchase token is a purchase proof).
+select provider, environment, outcome, created_at as imported_at, resolved_at
+from imported_billing_bindings where user_id = @user_id order by created_at;

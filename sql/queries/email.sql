@@ -48,3 +48,8 @@ delete from email_outbox where status = 'sent' and sent_at < @before::timestampt
 update email_outbox
 set status = 'pending', attempts = attempts - 1, claimed_until = null
 where id = @id and attempts = @attempt and status = 'sending';
+
+-- name: ExportEmails :many
+-- The messages about the account: what, to whom, when and whether sent; never the bodies (their links).
+select kind, recipient, subject, status, created_at, sent_at
+from email_outbox where user_id = @user_id order by created_at;

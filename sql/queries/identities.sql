@@ -77,3 +77,9 @@ select user_id from user_identities where provider = 'apple' and subject = @subj
 select (u.password_hash is not null
         or exists (select 1 from user_identities i where i.user_id = u.id and i.provider <> @provider))::boolean
 from users u where u.id = @user_id;
+
+-- name: IsIdentityOf :one
+-- Whether the provider account @subject is linked to @user_id (a deletion re-authenticated with that provider).
+select exists (
+    select 1 from user_identities where user_id = @user_id and provider = @provider and subject = @subject
+)::boolean;

@@ -35,10 +35,24 @@ limit @page_size;
 
 -- name: ResolveImportedBinding :exec
 update imported_billing_bindings
-set outcome = @outcome, resolved_at = now(), attempts = attempts + 1, last_error = null
+set outcome = @outcome, resolved_at = now(), attempts = attempts + 1, last_error = null, last_attempt_at = now()
 where provider = @provider and provider_subscription_id = @provider_subscription_id and resolved_at is null;
 
--- name: RecordImportedBindingFailure :exec
-update imported_billing_bindings
-set attempts = attempts + 1, last_error = @error
-where provider = @provider and provider_subscription_id = @provider_subscription_id and resolved_at is null;
+-- name: RecordImportedBindingFailure :one
+-- A failed attempt (@refused: the provider said the id does not exist); the binding is resolved as dead after
+-- @max_refusals refusals, or once it is older than @max_age_days. Returns whether it is now dead.
+with verdict as (
+    select i.provider, i.provider_subscription_id,
+           (i.refusals + @refused::integer >= @max_refusals::integer
+            or i.created_at <= now() - make_interval(days => @max_age_days::integer)) as dead
+    from imported_billing_bindings i
+    where i.provider = @provider and i.provider_subscription_id = @provider_subscription_id
+      and i.resolved_at is null
+    for update
+)
+update imported_billing_bindings b
+set attempts = b.attempts + 1, refusals = b.refusals + @refused::integer, last_error = @error,
+    last_attempt_at = now(), outcome = case when v.dead then 'dead' end, resolved_at = case when v.dead then now() end
+from verdict v
+where b.provider = v.provider and b.provider_subscription_id = v.provider_subscription_id
+returning v.dead;

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import stripe
 
-from app.core.errors import BadGateway, ServiceUnavailable
+from app.core.errors import AppError, BadGateway, ServiceUnavailable
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.stripe")
@@ -44,8 +44,9 @@ def require_stripe(client: stripe.StripeClient | None) -> stripe.StripeClient:
     return client
 
 
-async def stripe_call(call: Awaitable[T]) -> T:
-    """Run a Stripe API call, turning its failures into our errors (503 when worth retrying, 502 otherwise)."""
+async def stripe_call(call: Awaitable[T], *, missing: AppError | None = None) -> T:
+    """Run a Stripe API call, turning its failures into our errors (503 when worth retrying, 502 otherwise; with
+    `missing`, that error when Stripe answers that the object does not exist: 404 `resource_missing`)."""
     try:
         return await call
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
@@ -54,5 +55,7 @@ async def stripe_call(call: Awaitable[T]) -> T:
             "PAYMENT_PROVIDER_UNAVAILABLE", "Payments are unavailable; try again shortly."
         ) from None
     except stripe.StripeError as exc:
+        if missing is not None and isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing":
+            raise missing from None
         log.error("Stripe refused a request: %s (%s)", type(exc).__name__, getattr(exc, "code", None))
         raise BadGateway("PAYMENT_PROVIDER_ERROR", "The payment provider refused the request.") from None

@@ -372,3 +372,60 @@ async def open_supabase_session(
     """
     value = await conn.fetchval(OPEN_SUPABASE_SESSION, supabase_session_id, user_id, issued_at)
     return cast("uuid.UUID | None", value)
+
+
+EXPORT_SUPABASE_SESSIONS = (
+    "select supabase_session_id, session_id, created_at from supabase_sessions where user_id = $1 order by created_at"
+)
+
+
+class ExportSupabaseSessionsRow(msgspec.Struct, frozen=True):
+    supabase_session_id: uuid.UUID
+    session_id: uuid.UUID
+    created_at: datetime.datetime
+
+
+async def export_supabase_sessions(conn: Connection, *, user_id: uuid.UUID) -> list[ExportSupabaseSessionsRow]:
+    """The previous backend's sessions this service took over (each is one of the account's sessions)."""
+    records = await conn.fetch(EXPORT_SUPABASE_SESSIONS, user_id)
+    return [ExportSupabaseSessionsRow(*record) for record in records]
+
+
+EXPORT_ACCOUNT_TOKENS = """select purpose, email, created_at, expires_at, used_at
+from account_tokens where user_id = $1 order by created_at"""
+
+
+class ExportAccountTokensRow(msgspec.Struct, frozen=True):
+    purpose: str
+    email: str | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime
+    used_at: datetime.datetime | None
+
+
+async def export_account_tokens(conn: Connection, *, user_id: uuid.UUID) -> list[ExportAccountTokensRow]:
+    """The account's single-use links (password reset, email verification): what, for which address and when; never
+    the token or its hash.
+    """
+    records = await conn.fetch(EXPORT_ACCOUNT_TOKENS, user_id)
+    return [ExportAccountTokensRow(*record) for record in records]
+
+
+EXPORT_IMPORTED_REFRESH_TOKENS = (
+    "select imported_at, exchanged_at from imported_refresh_tokens where user_id = $1 order by imported_at"
+)
+
+
+class ExportImportedRefreshTokensRow(msgspec.Struct, frozen=True):
+    imported_at: datetime.datetime
+    exchanged_at: datetime.datetime | None
+
+
+async def export_imported_refresh_tokens(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+) -> list[ExportImportedRefreshTokensRow]:
+    """The previous backend's refresh tokens imported for the account: when, and whether exchanged; never the hash."""
+    records = await conn.fetch(EXPORT_IMPORTED_REFRESH_TOKENS, user_id)
+    return [ExportImportedRefreshTokensRow(*record) for record in records]

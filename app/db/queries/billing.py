@@ -434,3 +434,27 @@ where user_id = $1 and metric = $2 and period_start = $3 and used > 0"""
 async def release_usage(conn: Connection, *, user_id: uuid.UUID, metric: str, period_start: datetime.datetime) -> None:
     """Gives back one use counted for work that then failed (the provider was down), never below zero."""
     await conn.execute(RELEASE_USAGE, user_id, metric, period_start)
+
+
+EXPORT_IMPORTED_BILLING_BINDINGS = """select provider, environment, outcome, created_at as imported_at, resolved_at
+from imported_billing_bindings where user_id = $1 order by created_at"""
+
+
+class ExportImportedBillingBindingsRow(msgspec.Struct, frozen=True):
+    provider: str
+    environment: str
+    outcome: str | None
+    imported_at: datetime.datetime
+    resolved_at: datetime.datetime | None
+
+
+async def export_imported_billing_bindings(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+) -> list[ExportImportedBillingBindingsRow]:
+    """Subscriptions of the previous backend attached to the account and what became of them (null outcome: pending);
+    never the provider's id (a Google purchase token is a purchase proof).
+    """
+    records = await conn.fetch(EXPORT_IMPORTED_BILLING_BINDINGS, user_id)
+    return [ExportImportedBillingBindingsRow(*record) for record in records]

@@ -132,3 +132,22 @@ async def release_email_claim(conn: Connection, *, id: uuid.UUID, attempt: int) 
     """A claimed message the sender did not get to before its lease would run out: handed back untried."""
     result = await conn.execute(RELEASE_EMAIL_CLAIM, id, attempt)
     return int(result.rpartition(" ")[2])
+
+
+EXPORT_EMAILS = """select kind, recipient, subject, status, created_at, sent_at
+from email_outbox where user_id = $1 order by created_at"""
+
+
+class ExportEmailsRow(msgspec.Struct, frozen=True):
+    kind: str
+    recipient: str
+    subject: str
+    status: str
+    created_at: datetime.datetime
+    sent_at: datetime.datetime | None
+
+
+async def export_emails(conn: Connection, *, user_id: uuid.UUID | None) -> list[ExportEmailsRow]:
+    """The messages about the account: what, to whom, when and whether sent; never the bodies (their links)."""
+    records = await conn.fetch(EXPORT_EMAILS, user_id)
+    return [ExportEmailsRow(*record) for record in records]

@@ -196,3 +196,14 @@ async def has_sign_in_method_besides(conn: Connection, *, provider: str, user_id
     """Whether the account can sign in without its identities of @provider: a password, or another provider."""
     value = await conn.fetchval(HAS_SIGN_IN_METHOD_BESIDES, provider, user_id)
     return cast("bool | None", value)
+
+
+IS_IDENTITY_OF = """select exists (
+    select 1 from user_identities where user_id = $1 and provider = $2 and subject = $3
+)::boolean"""
+
+
+async def is_identity_of(conn: Connection, *, user_id: uuid.UUID, provider: str, subject: str) -> bool | None:
+    """Whether the provider account @subject is linked to @user_id (a deletion re-authenticated with that provider)."""
+    value = await conn.fetchval(IS_IDENTITY_OF, user_id, provider, subject)
+    return cast("bool | None", value)

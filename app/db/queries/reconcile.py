@@ -132,7 +132,7 @@ async def list_pending_imported_bindings(
 
 
 RESOLVE_IMPORTED_BINDING = """update imported_billing_bindings
-set outcome = $1, resolved_at = now(), attempts = attempts + 1, last_error = null
+set outcome = $1, resolved_at = now(), attempts = attempts + 1, last_error = null, last_attempt_at = now()
 where provider = $2 and provider_subscription_id = $3 and resolved_at is null"""
 
 
@@ -146,16 +146,43 @@ async def resolve_imported_binding(
     await conn.execute(RESOLVE_IMPORTED_BINDING, outcome, provider, provider_subscription_id)
 
 
-RECORD_IMPORTED_BINDING_FAILURE = """update imported_billing_bindings
-set attempts = attempts + 1, last_error = $1
-where provider = $2 and provider_subscription_id = $3 and resolved_at is null"""
+RECORD_IMPORTED_BINDING_FAILURE = """with verdict as (
+    select i.provider, i.provider_subscription_id,
+           (i.refusals + $1::integer >= $3::integer
+            or i.created_at <= now() - make_interval(days => $4::integer)) as dead
+    from imported_billing_bindings i
+    where i.provider = $5 and i.provider_subscription_id = $6
+      and i.resolved_at is null
+    for update
+)
+update imported_billing_bindings b
+set attempts = b.attempts + 1, refusals = b.refusals + $1::integer, last_error = $2,
+    last_attempt_at = now(), outcome = case when v.dead then 'dead' end, resolved_at = case when v.dead then now() end
+from verdict v
+where b.provider = v.provider and b.provider_subscription_id = v.provider_subscription_id
+returning v.dead"""
 
 
 async def record_imported_binding_failure(
     conn: Connection,
     *,
+    refused: int,
     error: str | None,
+    max_refusals: int,
+    max_age_days: int,
     provider: str,
     provider_subscription_id: str,
-) -> None:
-    await conn.execute(RECORD_IMPORTED_BINDING_FAILURE, error, provider, provider_subscription_id)
+) -> bool | None:
+    """A failed attempt (@refused: the provider said the id does not exist); the binding is resolved as dead after
+    @max_refusals refusals, or once it is older than @max_age_days. Returns whether it is now dead.
+    """
+    value = await conn.fetchval(
+        RECORD_IMPORTED_BINDING_FAILURE,
+        refused,
+        error,
+        max_refusals,
+        max_age_days,
+        provider,
+        provider_subscription_id,
+    )
+    return cast("bool | None", value)

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import msgspec
 
 from app.billing.entitlements import entitlement_for
 from app.cli import build_parser
@@ -248,3 +249,108 @@ async def test_the_command_takes_subscriptions_and_says_what_it_did(database_url
     out = capsys.readouterr().out
     assert "subscription bindings imported (pending the provider's answer): 1, already there: 0" in out
     assert await db.fetchval("select user_id::text from imported_billing_bindings") == account.id
+
+
+def _give_up_after(settings, *, refusals: int = 2, days: int = 30):
+    billing = msgspec.structs.replace(
+        settings.billing, imported_binding_max_refusals=refusals, imported_binding_max_age_days=days
+    )
+    return msgspec.structs.replace(settings, billing=billing)
+
+
+async def _bindings(db: asyncpg.Connection) -> dict[str, tuple]:
+    rows = await db.fetch(
+        "select provider, outcome, attempts, refusals, last_error, resolved_at is not null as resolved,"
+        " last_attempt_at is not null as tried from imported_billing_bindings"
+    )
+    return {r["provider"]: tuple(r)[1:] for r in rows}
+
+
+def _provider_requests(fakes: dict) -> int:
+    return len(fakes["stripe"].requests) + len(fakes["google"].requests) + len(fakes["apple"].requests)
+
+
+async def test_ids_the_providers_do_not_know_are_given_up_and_no_longer_asked(
+    providers,  # noqa: F811
+    database_url,
+    db,
+    tmp_path,
+) -> None:
+    """Each provider's documented "no such id" answer (Stripe 404 resource_missing, App Store Server API 404
+    errorCode 4040010, Google Play 404 purchaseTokenNotFound) is a refusal; after BILLING_IMPORTED_BINDING_MAX_REFUSALS
+    of them the binding is dead: visible, never asked about again, nothing granted."""
+    settings, fakes = providers
+    settings = _give_up_after(settings, refusals=2)
+    stripe_account, apple_account, google_account = accounts = [OldAccount() for _ in range(3)]
+    rows = [
+        _row(stripe_account, "stripe", stripe_customer_id="cus_none", stripe_subscription_id="sub_never_existed"),
+        _row(apple_account, "apple", original_transaction_id="2000000999999999", environment="sandbox"),
+        _row(google_account, "google", purchase_token="tok-unknown-to-google"),
+    ]
+    assert (await import_supabase(db, _files(tmp_path, accounts, rows))).bindings_imported == 3
+
+    first = await _run(settings, database_url)
+    assert "0 recorded, 0 unmapped, 0 conflict(s), 3 error(s) (left pending), 0 given up (dead)" in first
+    assert await _bindings(db) == {
+        "stripe": (None, 1, 1, "STRIPE_SUBSCRIPTION_UNKNOWN", False, True),
+        "apple": (None, 1, 1, "APPLE_TRANSACTION_UNKNOWN", False, True),
+        "google": (None, 1, 1, "PURCHASE_TOKEN_INVALID", False, True),
+    }
+    second = await _run(settings, database_url)
+    assert "0 error(s) (left pending), 3 given up (dead)" in second
+    assert await _bindings(db) == {
+        "stripe": ("dead", 2, 2, "STRIPE_SUBSCRIPTION_UNKNOWN", True, True),
+        "apple": ("dead", 2, 2, "APPLE_TRANSACTION_UNKNOWN", True, True),
+        "google": ("dead", 2, 2, "PURCHASE_TOKEN_INVALID", True, True),
+    }
+    assert tuple(await db.fetchrow("select checked, errors from billing_reconciliation_health")) == (0, 3)
+
+    asked = _provider_requests(fakes)
+    assert "0 error(s) (left pending), 0 given up (dead)" in await _run(settings, database_url)
+    assert _provider_requests(fakes) == asked  # dead: no provider call any more
+    assert await db.fetchval("select count(*) from subscriptions") == 0
+    assert [await _tier(db, account) for account in accounts] == ["free"] * 3
+    # A second import of the same export does not bring them back.
+    assert (await import_supabase(db, _files(tmp_path, accounts, rows))).bindings_already == 3
+    assert await db.fetchval("select count(*) from imported_billing_bindings where outcome = 'dead'") == 3
+
+
+async def test_transient_failures_never_count_as_refusals_but_age_gives_up(
+    providers,  # noqa: F811
+    database_url,
+    db,
+    tmp_path,
+) -> None:
+    """Provider outages (Stripe 500 api_error, App Store 500 errorCode 5000000, Google 503) are attempts, not
+    refusals: the binding stays pending however many runs fail, until it is older than
+    BILLING_IMPORTED_BINDING_MAX_AGE_DAYS, when its next failed attempt gives it up. An answer still records it."""
+    settings, fakes = providers
+    settings = _give_up_after(settings, refusals=1, days=30)
+    stripe_account, apple_account, google_account = accounts = [OldAccount() for _ in range(3)]
+    fakes["google"].add_subscription("tok-paying", acknowledged=True)
+    rows = [
+        _row(stripe_account, "stripe", stripe_customer_id="cus_later", stripe_subscription_id="sub_later"),
+        _row(apple_account, "apple", original_transaction_id="2000000111111111", environment="sandbox"),
+        _row(google_account, "google", purchase_token="tok-paying"),
+    ]
+    assert (await import_supabase(db, _files(tmp_path, accounts, rows))).bindings_imported == 3
+    fakes["stripe"].fail_next = 1000
+    fakes["apple"].fail_next(500, times=1000)
+    fakes["google"].fail_next(503, times=1000)
+    for _ in range(3):
+        assert "3 error(s) (left pending), 0 given up (dead)" in await _run(settings, database_url)
+    states = await _bindings(db)
+    assert {provider: state[:3] for provider, state in states.items()} == dict.fromkeys(
+        ("stripe", "apple", "google"), (None, 3, 0)
+    )
+    assert {state[3] for state in states.values()} == {"PAYMENT_PROVIDER_UNAVAILABLE"}
+
+    # Imported 31 days ago: Stripe's and Apple's next failures give them up; Google answers now and is recorded.
+    await db.execute("update imported_billing_bindings set created_at = now() - interval '31 days'")
+    fakes["google"].reset()  # its queued failures with the rest
+    fakes["google"].add_subscription("tok-paying", acknowledged=True)
+    summary = await _run(settings, database_url)
+    assert "1 recorded, 0 unmapped, 0 conflict(s), 0 error(s) (left pending), 2 given up (dead)" in summary
+    outcomes = dict(await db.fetch("select provider, outcome from imported_billing_bindings"))
+    assert outcomes == {"stripe": "dead", "apple": "dead", "google": "recorded"}
+    assert await _tier(db, google_account) == "regular"

@@ -5,6 +5,7 @@ deletion and the jobs fetched from providers ahead of their transactions, each o
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 
@@ -13,7 +14,11 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.account.service import delete_account
+from app.account.schemas import DeleteAccountRequest
+from app.account.service import delete_account, erase_account
+from app.auth.reauthentication import OwnerCheck
+from app.auth.sign_in_providers import SignInProviders
+from app.auth.throttle import Throttle
 from app.billing.inbox.processing import process_once
 from app.billing.providers import PaymentProviders
 from app.billing.stores.google.push import decode_push
@@ -22,6 +27,7 @@ from app.billing.stripe.effects import event_effect
 from app.billing.stripe.models import Event
 from app.core.identity import authenticate
 from app.core.passwords import Passwords
+from app.core.ratelimit import PostgresCounters, RateLimiter, pseudonym_key
 from app.core.tokens import AccessTokenValidator
 from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
@@ -141,16 +147,22 @@ async def test_deleting_an_account_cancels_at_stripe_holding_no_connection(datab
         async with one_connection.acquire() as conn:
             caller = await authenticate(conn, AccessTokenValidator(settings.jwt), subscriber["access_token"])
         payments = PaymentProviders.create(settings, billing_hooks())
+        parts = account_parts(payments.stripe.client)
+        connect = one_connection.acquire
+        providers = SignInProviders.create(settings, functools.partial(erase_account, connect, parts))
+        limiter = RateLimiter(PostgresCounters(), pseudonym_key(settings.jwt.secret))
+        owner_check = OwnerCheck(
+            connect, Passwords(1), providers, Throttle(connect, limiter, settings.ratelimit, "127.0.0.1")
+        )
         try:
             deleted = await _while_stalled(
                 stripe.stall,
                 one_connection,
-                delete_account(
-                    one_connection.acquire, account_parts(payments.stripe.client), Passwords(1), caller, PASSWORD
-                ),
+                delete_account(connect, parts, owner_check, caller, DeleteAccountRequest(confirm_password=PASSWORD)),
             )
         finally:
             await payments.close()
+            await providers.close()
     assert deleted.store_subscriptions_to_cancel == []  # type: ignore[attr-defined]
     assert stripe.cancelled == [subscriber["subscription_id"]]
     assert await db.fetchval("select count(*) from users where id = $1", caller.id) == 0
