@@ -309,8 +309,8 @@ class CreatorSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_links: int = 20
     # The smallest payout, in cents (USD).
     minimum_payout_cents: int = 1000
-    # Days an earning is held before it can be paid out: the provider's refund and chargeback window (docs/creators.md
-    # "The hold" has the providers' windows behind these defaults). 0 makes earnings payable at once.
+    # Days an earning is held before it can be paid out: the provider's refund and chargeback window (docs/payments.md
+    # "Creator earnings: the hold" has the providers' windows behind these defaults). 0 makes earnings payable at once.
     hold_days_stripe: int = 60
     hold_days_apple: int = 90
     hold_days_google: int = 60
