@@ -66,7 +66,7 @@ def _lifespan(settings: Settings) -> Any:
         counters = RedisCounters.from_url(settings.ratelimit.redis_url) if settings.ratelimit.redis_url else None
         validator = AccessTokenValidator(settings.jwt)
         validator.supabase = SupabaseTokens.create(settings, validator.key_ids)
-        payments = PaymentProviders.create(settings, billing_hooks())
+        payments = PaymentProviders.create(settings, billing_hooks(settings.creators))
         connection = pool_connections(pool, settings.database.acquire_timeout_seconds)
         parts = account_parts(payments.stripe.client)
         services = Services(

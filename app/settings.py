@@ -306,11 +306,20 @@ class AnalyticsSettings(msgspec.Struct, frozen=True, kw_only=True):
     events_per_day: int = 10_000
 
 
+# The longest hold of creator earnings: Google refunds orders for up to three years, nothing allows longer.
+MAX_HOLD_DAYS = 3 * 366
+
+
 class CreatorSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Affiliate links one creator may have.
     max_links: int = 20
     # The smallest payout, in cents (USD).
     minimum_payout_cents: int = 1000
+    # Days an earning is held before it can be paid out: the provider's refund and chargeback window (docs/payments.md
+    # "Creator earnings: the hold" has the providers' windows behind these defaults). 0 makes earnings payable at once.
+    hold_days_stripe: int = 60
+    hold_days_apple: int = 90
+    hold_days_google: int = 60
 
 
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -473,6 +482,15 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
             ("AI_DAILY_BUDGET_USD", settings.ai.daily_budget_usd),
         )
         if not usd >= 0  # also refuses NaN
+    )
+    problems.extend(
+        f"{name} must be between 0 and {MAX_HOLD_DAYS}"
+        for name, days in (
+            ("CREATORS_HOLD_DAYS_STRIPE", settings.creators.hold_days_stripe),
+            ("CREATORS_HOLD_DAYS_APPLE", settings.creators.hold_days_apple),
+            ("CREATORS_HOLD_DAYS_GOOGLE", settings.creators.hold_days_google),
+        )
+        if not 0 <= days <= MAX_HOLD_DAYS
     )
     for name, mappings in (("BILLING_PRODUCTS", settings.billing.products), ("STRIPE_PRICES", settings.stripe.prices)):
         problems.extend(

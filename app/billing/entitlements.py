@@ -43,6 +43,9 @@ class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
     tier_slug: TierSlug
     status: Status
     environment: Literal["production", "sandbox"] = "production"
+    # Apple Family Sharing: a family member's access to the organizer's purchase (inAppOwnershipType FAMILY_SHARED).
+    # Not stored: only the creators' revenue share reads it (a shared purchase earns nothing).
+    family_shared: bool = False
     billing_period: BillingPeriod | None = None
     trial_ends_at: datetime.datetime | None = None
     current_period_start: datetime.datetime | None = None

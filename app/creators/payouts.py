@@ -1,5 +1,5 @@
-"""Payouts: a creator's available balance (earned less payouts pending or paid) sent to their Express account as a
-Stripe transfer, never twice.
+"""Payouts: a creator's available balance (earned and past its hold, less payouts pending or paid) sent to their
+Express account as a Stripe transfer, never twice.
 
 - Under a lock on the creator's row, in one transaction: the balance is computed and the payout inserted `pending`
   (so it counts against the balance at once); committed before Stripe is called, and no pooled connection is held
@@ -69,13 +69,15 @@ async def balance(conn: Connection, creator_id: uuid.UUID, minimum_payout_cents:
     totals = await q.creator_balance(conn, creator_id=creator_id)
     assert totals is not None  # an aggregate always has its row
     return Balance(
-        # Negative when an earning already paid out was reversed later (a refund): later earnings offset it.
-        available_cents=totals.earned_cents - totals.paid_out_cents - totals.pending_cents,
+        # Only earnings past their hold; negative when an earning already paid out was reversed later (a refund
+        # after the hold): later earnings offset it.
+        available_cents=totals.earned_cents - totals.held_cents - totals.paid_out_cents - totals.pending_cents,
         earned_cents=totals.earned_cents,
         paid_out_cents=totals.paid_out_cents,
         pending_payout_cents=totals.pending_cents,
         currency=CURRENCY,
         minimum_payout_cents=minimum_payout_cents,
+        pending_earnings_cents=totals.held_cents,
     )
 
 

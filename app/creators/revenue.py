@@ -1,27 +1,58 @@
 """The revenue share: each paid period of a referred account's subscription earns its referrer the creator tier's
 share of the period's net amount (the tier's list price less the provider's fee), once, whichever provider or path
 reports it (Stripe, App Store, Google Play; webhooks, validation or reconciliation); a refund or revocation of that
-period reverses it. Runs inside the transaction that records the subscription's state."""
+period reverses it. Runs inside the transaction that records the subscription's state.
+
+Only real money earns: sandbox purchases (Stripe test mode, TestFlight and App Review, Google test accounts) and
+Apple Family Sharing access never do, nor a period that began before the subscriber was attributed. An earning is
+payable after its provider's hold (the refund and chargeback window, CreatorSettings)."""
 
 from __future__ import annotations
 
 import datetime
 import uuid
+from dataclasses import dataclass
 
 from app.billing.entitlements import ProviderState
+from app.billing.schemas import Provider
 from app.creators.links import list_links
 from app.creators.schemas import CreatorAnalytics, Revenue
 from app.db.queries import creators as q
 from app.db.types import Connection
 from app.realtime.events import RealtimeEvent, publish
+from app.settings import CreatorSettings
 
 # States in which the current period has been paid for (grace periods and billing retries have not).
 PAID_STATUSES = frozenset({"active", "cancelled"})
 
 
-async def record_period(conn: Connection, state: ProviderState) -> None:
-    """Earn for the subscription's current period when it is paid, or reverse that when it was revoked."""
+@dataclass(frozen=True)
+class RevenueShare:
+    """The revenue share with the hold of each provider's earnings, in days; `record_period` is the billing hook."""
+
+    hold_days: dict[Provider, int]
+
+    @classmethod
+    def from_settings(cls, creators: CreatorSettings) -> RevenueShare:
+        return cls(
+            {
+                "stripe": creators.hold_days_stripe,
+                "apple": creators.hold_days_apple,
+                "google": creators.hold_days_google,
+            }
+        )
+
+    async def record_period(self, conn: Connection, state: ProviderState) -> None:
+        """Earn for the subscription's current period when it is paid, or reverse that when it was revoked."""
+        await _record_period(conn, state, self.hold_days[state.provider])
+
+
+async def _record_period(conn: Connection, state: ProviderState, hold_days: int) -> None:
     if state.tier_slug == "free" or state.current_period_start is None or state.billing_period is None:
+        return
+    if state.family_shared:
+        # The organizer paid, through their own transaction; the family member's copy is not a sale (and its
+        # revocation has nothing to reverse).
         return
     period_start = state.current_period_start.astimezone(datetime.UTC).isoformat()
     key = f"{state.provider}:{state.provider_subscription_id}:{period_start}"
@@ -38,6 +69,7 @@ async def record_period(conn: Connection, state: ProviderState) -> None:
         conn,
         period_start=state.current_period_start,
         period_key=key,
+        hold_days=hold_days,
         provider=state.provider,
         provider_subscription_id=state.provider_subscription_id,
         billing_period=state.billing_period,

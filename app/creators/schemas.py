@@ -48,12 +48,13 @@ class Revenue(msgspec.Struct, frozen=True):
 
 
 class Balance(msgspec.Struct, frozen=True):
-    available_cents: int
+    available_cents: int  # what a payout may take: earned, past its hold, less paid out and pending payouts
     earned_cents: int
     paid_out_cents: int
     pending_payout_cents: int
     currency: str
     minimum_payout_cents: int
+    pending_earnings_cents: int  # earned but still held (the provider's refund and chargeback window)
 
 
 class CreatorAnalytics(msgspec.Struct, frozen=True):

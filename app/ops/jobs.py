@@ -165,7 +165,7 @@ async def run_locked(name: str, pool: asyncpg.Pool, settings: Settings, payments
 async def run_job(name: str, dsn: str, settings: Settings) -> str:
     settings = msgspec.structs.replace(settings, database=msgspec.structs.replace(settings.database, url=dsn))
     pool = await create_pool(dsn, DatabaseSettings(pool_min_size=1, pool_max_size=3))
-    payments = PaymentProviders.create(settings, billing_hooks())
+    payments = PaymentProviders.create(settings, billing_hooks(settings.creators))
     try:
         return await run_locked(name, pool, settings, payments)
     finally:

@@ -30,14 +30,22 @@ where creator_payout_accounts.stripe_account_id = excluded.stripe_account_id
 returning creator_id, payouts_enabled;
 
 -- name: CreatorBalance :one
--- Cents earned (net of reversed earnings), paid out (net of reversed transfers) and pending (being sent).
-select (select coalesce(sum(e.amount_cents), 0) from creator_earnings e where e.creator_id = @creator_id)::bigint
-           as earned_cents,
-       coalesce(sum(p.amount_cents - p.reversed_cents) filter (where p.status in ('paid', 'reversed')), 0)::bigint
-           as paid_out_cents,
-       coalesce(sum(p.amount_cents) filter (where p.status = 'pending'), 0)::bigint as pending_cents
-from creator_payouts p
-where p.creator_id = @creator_id;
+-- Cents earned (net of reversed earnings), of which still held (payable_at not reached: the refund and chargeback
+-- window), paid out (net of reversed transfers) and pending (being sent).
+select e.earned_cents, e.held_cents, p.paid_out_cents, p.pending_cents
+from (
+    select coalesce(sum(ce.amount_cents), 0)::bigint as earned_cents,
+           coalesce(sum(ce.amount_cents) filter (where ce.payable_at > now()), 0)::bigint as held_cents
+    from creator_earnings ce
+    where ce.creator_id = @creator_id
+) e
+cross join (
+    select coalesce(sum(cp.amount_cents - cp.reversed_cents) filter (where cp.status in ('paid', 'reversed')), 0)::bigint
+               as paid_out_cents,
+           coalesce(sum(cp.amount_cents) filter (where cp.status = 'pending'), 0)::bigint as pending_cents
+    from creator_payouts cp
+    where cp.creator_id = @creator_id
+) p;
 
 -- name: InsertPayout :one
 -- row: PayoutRecord

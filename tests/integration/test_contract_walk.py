@@ -26,9 +26,9 @@ from litestar.testing import AsyncTestClient
 from app.ingredients.catalog import load_ingredients, read_catalog
 from app.recipes.catalog import load_recipes, read_recipes
 from app.server import create_app
-from app.settings import AiSettings, AppleSettings, GoogleSettings, HttpSettings, StripeSettings
+from app.settings import AiSettings, AppleSettings, CreatorSettings, GoogleSettings, HttpSettings, StripeSettings
 from tests.conftest import make_settings
-from tests.fakes.apple import DAY_MS, AppleSigner, now_ms
+from tests.fakes.apple import APP_APPLE_ID, DAY_MS, AppleSigner, now_ms
 from tests.fakes.google import PUBSUB_PUSH_EMAIL, FakeGoogle, NotificationType, fake_google
 from tests.fakes.openai import API_KEY, fake_openai
 from tests.fakes.stripe_api import FakeStripe, fake_stripe
@@ -338,7 +338,9 @@ async def world(database_url: str, db: asyncpg.Connection, tmp_path) -> AsyncIte
             ai=AiSettings(base_url=openai.base_url, api_key=API_KEY, timeout_seconds=2.0),
             outbound=FAST,
             stripe=StripeSettings(secret_key=TEST_SECRET_KEY, api_base=stripe_url, webhook_secret=SECRET),
-            apple=AppleSettings(root_certificates=(str(root),)),
+            apple=AppleSettings(root_certificates=(str(root),), app_apple_id=APP_APPLE_ID),
+            # The walk pays the creator out at once: no hold on store earnings here (test_earning_rules.py tests it).
+            creators=CreatorSettings(hold_days_apple=0, hold_days_google=0),
             google=GoogleSettings(
                 service_account_file=str(google.write_service_account(tmp_path / "service-account.json")),
                 androidpublisher_base=google.base_url,
@@ -488,7 +490,8 @@ async def _creator(walk: Walk, cook: dict, providers: Providers) -> None:
 
     apple_fan = await _sign_up(walk, "Walk Apple Fan")
     await walk("POST", "/api/v1/auth/link-referral", auth=apple_fan, json=referred)
-    transaction = providers.apple.transaction(productId="com.cookcam.pro.yearly")
+    # Production purchases: sandbox ones (TestFlight, App Review) earn a creator nothing.
+    transaction = providers.apple.transaction(productId="com.cookcam.pro.yearly", environment="Production")
     proof = {"platform": "ios", "signed_transaction": providers.apple.sign(transaction)}
     await walk("POST", "/api/v1/subscription/validate-purchase", auth=apple_fan, json=proof)
     renewed = providers.apple.transaction(
@@ -496,9 +499,12 @@ async def _creator(walk: Walk, cook: dict, providers: Providers) -> None:
         productId="com.cookcam.pro.yearly",
         purchaseDate=now_ms(),
         expiresDate=now_ms() + 365 * DAY_MS,
+        environment="Production",
     )
     renewal = providers.apple.renewal_info(renewed)
-    notification = providers.apple.notification("DID_RENEW", transaction=renewed, renewal_info=renewal)
+    notification = providers.apple.notification(
+        "DID_RENEW", transaction=renewed, renewal_info=renewal, environment="Production"
+    )
     assert (await walk("POST", "/api/v1/iap/notifications/apple", json=notification)).json()["outcome"] == "processed"
 
     google = providers.google

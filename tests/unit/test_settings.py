@@ -127,6 +127,18 @@ def test_billing_products_must_name_a_paid_tier_and_period() -> None:
         load_settings({"BILLING_PRODUCTS": "com.x.free=free:monthly"})
 
 
+def test_creator_earnings_holds_are_days_per_provider_from_none_to_three_years() -> None:
+    defaults = load_settings({}).creators
+    assert (defaults.hold_days_stripe, defaults.hold_days_apple, defaults.hold_days_google) == (60, 90, 60)
+    assert load_settings({"CREATORS_HOLD_DAYS_STRIPE": "0"}).creators.hold_days_stripe == 0
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"CREATORS_HOLD_DAYS_APPLE": "-1", "CREATORS_HOLD_DAYS_GOOGLE": "2000"})
+    assert refused.value.problems == [
+        "CREATORS_HOLD_DAYS_APPLE must be between 0 and 1098",
+        "CREATORS_HOLD_DAYS_GOOGLE must be between 0 and 1098",
+    ]
+
+
 def test_production_refuses_plain_http_return_addresses() -> None:
     with pytest.raises(SettingsError, match="BILLING_REDIRECT_ALLOWLIST"):
         load_settings({**PRODUCTION_OK, "BILLING_REDIRECT_ALLOWLIST": "cookcam://,http://cookcam.app"})

@@ -27,6 +27,8 @@ class StorePurchase(msgspec.Struct, frozen=True, kw_only=True):
     billing_period: BillingPeriod
     status: Status
     environment: StoreEnvironment
+    # Apple: the transaction is a family member's access through Family Sharing, not a purchase of theirs.
+    family_shared: bool = False
     current_period_start: datetime.datetime | None = None
     current_period_end: datetime.datetime | None = None
     trial_ends_at: datetime.datetime | None = None
@@ -48,6 +50,7 @@ class StorePurchase(msgspec.Struct, frozen=True, kw_only=True):
             tier_slug=self.tier_slug,
             status=self.status,
             environment=self.environment,
+            family_shared=self.family_shared,
             billing_period=self.billing_period,
             trial_ends_at=self.trial_ends_at,
             current_period_start=self.current_period_start,

@@ -155,20 +155,23 @@ async def referrer_of(conn: Connection, *, user_id: uuid.UUID) -> ReferrerOfRow 
 INSERT_EARNING = (
     "insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, "
     "kind,\n"
-    "                              amount_cents, net_cents, share_percent, currency, period_key)\n"
+    "                              amount_cents, net_cents, share_percent, currency, period_key, payable_at)\n"
     "select l.creator_id, l.id, a.user_id, s.id, s.provider, $1, 'earning',\n"
-    "       net.cents * share.percent / 100, net.cents, share.percent, t.currency, $2\n"
+    "       net.cents * share.percent / 100, net.cents, share.percent, t.currency, $2,\n"
+    "       now() + make_interval(days => $3::integer)\n"
     "from referral_attributions a\n"
     "join affiliate_links l on l.id = a.link_id\n"
-    "join subscriptions s on s.provider = $3 and s.provider_subscription_id = $4\n"
+    "join subscriptions s on s.provider = $4 and s.provider_subscription_id = $5\n"
     "join tiers t on t.slug = s.tier_slug\n"
     "join provider_fees f on f.provider = s.provider\n"
     "cross join lateral (\n"
-    "    select (case when $5::text = 'yearly' then t.yearly_price_cents else t.monthly_price_cents end)\n"
+    "    select (case when $6::text = 'yearly' then t.yearly_price_cents else t.monthly_price_cents end)\n"
     "           * (100 - f.fee_percent) / 100 as cents\n"
     ") net\n"
     "cross join lateral (select c.revenue_share_percent as percent from tiers c where c.slug = 'creator') share\n"
-    "where a.user_id = $6 and s.user_id = $6\n"
+    "where a.user_id = $7 and s.user_id = $7\n"
+    "  and s.environment = 'production'\n"
+    "  and a.linked_at <= $1\n"
     "on conflict (period_key, kind) do nothing\n"
     "returning id, creator_id, amount_cents, currency"
 )
@@ -186,19 +189,23 @@ async def insert_earning(
     *,
     period_start: datetime.datetime,
     period_key: str,
+    hold_days: int,
     provider: str,
     provider_subscription_id: str,
     billing_period: str,
     user_id: uuid.UUID,
 ) -> InsertEarningRow | None:
     """A paid period's share for the referrer of its subscriber, once per period whoever reports it and however often:
-    the tier's list price for the billing period, less the provider's fee, times the creator tier's share. Null when
-    the subscriber was not referred through a link, or the period is already recorded.
+    the tier's list price for the billing period, less the provider's fee, times the creator tier's share, payable
+    after @hold_days (the provider's refund and chargeback window). Null when the subscriber was not referred through
+    a link, the subscription is a sandbox (test) purchase, the period began before the subscriber was attributed
+    (periods count from the attribution on), or the period is already recorded.
     """
     record = await conn.fetchrow(
         INSERT_EARNING,
         period_start,
         period_key,
+        hold_days,
         provider,
         provider_subscription_id,
         billing_period,
@@ -212,9 +219,9 @@ async def insert_earning(
 REVERSE_EARNING = (
     "insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, "
     "kind,\n"
-    "                              amount_cents, net_cents, share_percent, currency, period_key)\n"
+    "                              amount_cents, net_cents, share_percent, currency, period_key, payable_at)\n"
     "select e.creator_id, e.link_id, e.referred_user_id, e.subscription_id, e.provider, e.period_start, 'reversal',\n"
-    "       -e.amount_cents, e.net_cents, e.share_percent, e.currency, e.period_key\n"
+    "       -e.amount_cents, e.net_cents, e.share_percent, e.currency, e.period_key, e.payable_at\n"
     "from creator_earnings e\n"
     "where e.period_key = $1 and e.kind = 'earning'\n"
     "on conflict (period_key, kind) do nothing\n"
@@ -229,7 +236,9 @@ class ReverseEarningRow(msgspec.Struct, frozen=True):
 
 
 async def reverse_earning(conn: Connection, *, period_key: str) -> ReverseEarningRow | None:
-    """The reversal of a period's earning (refund or revocation), once; null when there is none to reverse."""
+    """The reversal of a period's earning (refund or revocation), once; null when there is none to reverse.
+    It carries its earning's payable_at: during the hold both stay pending and cancel out there.
+    """
     record = await conn.fetchrow(REVERSE_EARNING, period_key)
     if record is None:
         return None
@@ -237,7 +246,8 @@ async def reverse_earning(conn: Connection, *, period_key: str) -> ReverseEarnin
 
 
 LIST_CREATOR_EARNINGS = (
-    "select id, link_id, provider, period_start, kind, amount_cents, net_cents, share_percent, currency, created_at\n"
+    "select id, link_id, provider, period_start, kind, amount_cents, net_cents, share_percent, currency, created_at,\n"
+    "       payable_at\n"
     "from creator_earnings\n"
     "where creator_id = $1\n"
     "order by created_at desc, id\n"
@@ -321,7 +331,7 @@ async def export_affiliate_links(conn: Connection, *, creator_id: uuid.UUID) -> 
     return [ExportAffiliateLinksRow(*record) for record in records]
 
 
-EXPORT_CREATOR_EARNINGS = """select provider, period_start, kind, amount_cents, currency, created_at
+EXPORT_CREATOR_EARNINGS = """select provider, period_start, kind, amount_cents, currency, created_at, payable_at
 from creator_earnings
 where creator_id = $1
 order by created_at, id
@@ -335,6 +345,7 @@ class ExportCreatorEarningsRow(msgspec.Struct, frozen=True):
     amount_cents: int
     currency: str
     created_at: datetime.datetime
+    payable_at: datetime.datetime
 
 
 async def export_creator_earnings(conn: Connection, *, creator_id: uuid.UUID) -> list[ExportCreatorEarningsRow]:

@@ -106,25 +106,35 @@ async def record_payout_account(
 
 
 CREATOR_BALANCE = (
-    "select (select coalesce(sum(e.amount_cents), 0) from creator_earnings e where e.creator_id = $1)::bigint\n"
-    "           as earned_cents,\n"
-    "       coalesce(sum(p.amount_cents - p.reversed_cents) filter (where p.status in ('paid', 'reversed')), "
+    "select e.earned_cents, e.held_cents, p.paid_out_cents, p.pending_cents\n"
+    "from (\n"
+    "    select coalesce(sum(ce.amount_cents), 0)::bigint as earned_cents,\n"
+    "           coalesce(sum(ce.amount_cents) filter (where ce.payable_at > now()), 0)::bigint as held_cents\n"
+    "    from creator_earnings ce\n"
+    "    where ce.creator_id = $1\n"
+    ") e\n"
+    "cross join (\n"
+    "    select coalesce(sum(cp.amount_cents - cp.reversed_cents) filter (where cp.status in ('paid', 'reversed')), "
     "0)::bigint\n"
-    "           as paid_out_cents,\n"
-    "       coalesce(sum(p.amount_cents) filter (where p.status = 'pending'), 0)::bigint as pending_cents\n"
-    "from creator_payouts p\n"
-    "where p.creator_id = $1"
+    "               as paid_out_cents,\n"
+    "           coalesce(sum(cp.amount_cents) filter (where cp.status = 'pending'), 0)::bigint as pending_cents\n"
+    "    from creator_payouts cp\n"
+    "    where cp.creator_id = $1\n"
+    ") p"
 )
 
 
 class CreatorBalanceRow(msgspec.Struct, frozen=True):
     earned_cents: int
+    held_cents: int
     paid_out_cents: int
     pending_cents: int
 
 
 async def creator_balance(conn: Connection, *, creator_id: uuid.UUID) -> CreatorBalanceRow | None:
-    """Cents earned (net of reversed earnings), paid out (net of reversed transfers) and pending (being sent)."""
+    """Cents earned (net of reversed earnings), of which still held (payable_at not reached: the refund and chargeback
+    window), paid out (net of reversed transfers) and pending (being sent).
+    """
     record = await conn.fetchrow(CREATOR_BALANCE, creator_id)
     if record is None:
         return None

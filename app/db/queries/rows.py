@@ -24,6 +24,7 @@ class Earning(msgspec.Struct, frozen=True):
     share_percent: int
     currency: str
     created_at: datetime.datetime
+    payable_at: datetime.datetime
 
 
 # Returned by identities.list_identities.

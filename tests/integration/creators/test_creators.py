@@ -123,13 +123,22 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
     for cook in cooks:
         await client.post("/api/v1/auth/link-referral", headers=bearer(cook), json={"referral_code": "anna"})
     stripe_cook, apple_cook, google_cook = (c["user"]["id"] for c in cooks)
-    trial = state(stripe_cook, status="trialing", trial_ends_at=NOW + datetime.timedelta(days=7))
+    # Periods count from the attribution on: these begin after it.
+    start = datetime.datetime.now(datetime.UTC)
+    period = {"current_period_start": start, "current_period_end": start + datetime.timedelta(days=30)}
+    trial = state(
+        stripe_cook,
+        status="trialing",
+        trial_ends_at=start + datetime.timedelta(days=7),
+        provider_updated_at=start,
+        **period,
+    )
     await record_subscription_state(db, trial, CAUSE, billing_hooks())
     assert await db.fetchval("select count(*) from creator_earnings") == 0  # a trial earns nothing
-    paid = state(stripe_cook, provider_updated_at=NOW + datetime.timedelta(seconds=1))
+    paid = state(stripe_cook, provider_updated_at=start + datetime.timedelta(seconds=1), **period)
     for _ in range(2):  # reported twice (webhook and reconciliation): earned once
         await record_subscription_state(db, paid, CAUSE, billing_hooks())
-    second_start = NOW + datetime.timedelta(days=30)
+    second_start = start + datetime.timedelta(days=30)
     renewed = state(
         stripe_cook,
         current_period_start=second_start,
@@ -143,8 +152,9 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
         provider_subscription_id="2000000001",
         billing_period="yearly",
         tier_slug="regular",
+        **period,
     )
-    google = state(google_cook, provider="google", provider_subscription_id="gpa.1234", tier_slug="creator")
+    google = state(google_cook, provider="google", provider_subscription_id="gpa.1234", tier_slug="creator", **period)
     await record_subscription_state(db, apple, CAUSE, billing_hooks())
     await record_subscription_state(db, google, CAUSE, billing_hooks())
     # Stripe regular monthly 399 less 3 % = 387, 30 % = 116 (twice); App Store regular yearly 3990 less 15 % = 3391,
@@ -162,7 +172,9 @@ async def test_paid_periods_earn_once_per_provider_and_revocations_reverse(clien
     await record_subscription_state(db, revoked, CAUSE, billing_hooks())
     await record_subscription_state(db, revoked, CAUSE, billing_hooks())
     balance = (await client.get(f"{SUB}/creator/balance", headers=bearer(anna))).json()
-    assert balance["available_cents"] == 116 + 1017 + 254 and balance["minimum_payout_cents"] == 1000
+    # Earned, and held for the providers' refund windows: nothing is available to pay out yet.
+    assert (balance["earned_cents"], balance["pending_earnings_cents"]) == (116 + 1017 + 254, 116 + 1017 + 254)
+    assert balance["available_cents"] == 0 and balance["minimum_payout_cents"] == 1000
     revenue = (await client.get(f"{SUB}/creator/revenue", headers=bearer(anna))).json()
     assert [e["kind"] for e in revenue["earnings"]].count("reversal") == 1 and revenue["reversed_cents"] == -116
     analytics = (await client.get(f"{SUB}/creator/analytics", headers=bearer(anna))).json()
@@ -186,7 +198,18 @@ async def test_a_signed_stripe_event_for_a_referred_account_earns(client, db) ->
     await client.post(f"{SUB}/affiliate/generate", headers=bearer(anna), json={"custom_slug": "anna"})
     cook = await sign_up(client)
     await client.post("/api/v1/auth/link-referral", headers=bearer(cook), json={"referral_code": "anna"})
-    paid = subscription_event(cook["user"]["id"], status="active", created=int(time.time()), trial_end=None)
+    # A live-mode subscription (one made with test keys never earns: test_earning_rules.py) whose period begins
+    # after the attribution (an earlier one would not earn either).
+    start = int(time.time()) + 1
+    paid = subscription_event(
+        cook["user"]["id"],
+        status="active",
+        created=int(time.time()),
+        trial_end=None,
+        livemode=True,
+        current_period_start=start,
+        current_period_end=start + 30 * 86400,
+    )
     assert (await deliver(client, paid)).json()["outcome"] == "processed"
     earning = await db.fetchrow("select creator_id, amount_cents from creator_earnings")
     assert (str(earning["creator_id"]), earning["amount_cents"]) == (anna["user"]["id"], 290)  # creator 999 -3 % 30 %

@@ -103,6 +103,7 @@ async def test_openapi_keeps_the_names_and_fields_of_the_shared_rows(client) -> 
         "share_percent",
         "currency",
         "created_at",
+        "payable_at",
     }
     for name, fields in (("User", user), ("Earning", earning)):
         assert set(schemas[name]["properties"]) == fields

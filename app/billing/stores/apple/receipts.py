@@ -41,6 +41,7 @@ class ReceiptTransaction(msgspec.Struct, frozen=True):
     expires_date_ms: str | None = None
     cancellation_date_ms: str | None = None
     is_trial_period: str = "false"
+    in_app_ownership_type: str = "PURCHASED"
 
 
 class PendingRenewal(msgspec.Struct, frozen=True):
@@ -128,6 +129,7 @@ class ReceiptVerifier:
             billing_period=period,
             status=receipt_status(latest, renewal, now),
             environment="production" if answer.environment == "Production" else "sandbox",
+            family_shared=latest.in_app_ownership_type == "FAMILY_SHARED",
             current_period_start=from_millis(latest.purchase_date_ms),
             current_period_end=from_millis(latest.expires_date_ms),
             trial_ends_at=from_millis(latest.expires_date_ms) if trial else None,

@@ -18,6 +18,7 @@ from typing import TypeVar
 import jwt
 from appstoreserverlibrary.models.AutoRenewStatus import AutoRenewStatus
 from appstoreserverlibrary.models.Environment import Environment
+from appstoreserverlibrary.models.InAppOwnershipType import InAppOwnershipType
 from appstoreserverlibrary.models.JWSRenewalInfoDecodedPayload import JWSRenewalInfoDecodedPayload
 from appstoreserverlibrary.models.JWSTransactionDecodedPayload import JWSTransactionDecodedPayload
 from appstoreserverlibrary.models.OfferDiscountType import OfferDiscountType
@@ -135,6 +136,7 @@ class AppStore:
             billing_period=period,
             status=apple_status(transaction, renewal, now or datetime.datetime.now(datetime.UTC)),
             environment=_environment(transaction.environment),
+            family_shared=transaction.inAppOwnershipType == InAppOwnershipType.FAMILY_SHARED,
             current_period_start=from_millis(transaction.purchaseDate),
             current_period_end=from_millis(transaction.expiresDate),
             trial_ends_at=(
