@@ -16,7 +16,6 @@ import stripe
 
 from app.billing.account import STORE_INSTRUCTIONS
 from app.billing.entitlements import Cause, record_subscription_state
-from app.billing.products import parse_products
 from app.billing.providers import PaymentProviders
 from app.billing.redirects import require_allowed
 from app.billing.stripe.checkout import lookup_key_for, price_id_for
@@ -133,7 +132,7 @@ async def _record_returned(
 ) -> str:
     """Record the subscription object Stripe returned (provider data fetched with our key), caused by this call."""
     subscription = msgspec.convert(returned.to_dict(), Subscription)
-    state = state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
+    state = state_of(subscription, datetime.datetime.now(datetime.UTC), settings.stripe)
     if state is not None:
         async with connect() as conn:
             cause = Cause("api", f"{action}:{current_request_id() or 'cli'}")
