@@ -139,10 +139,12 @@ update usage_counters set used = used - 1
 where user_id = @user_id and metric = @metric and period_start = @period_start and used > 0;
 
 -- name: HadTrialOrPaidSubscription :one
--- One free trial per person: whether the account ever had a trial or a paid subscription on any provider (a
--- subscription with a trial end, any status history that granted access, or a subscription imported from the
--- previous backend).
-select exists (select 1 from subscriptions s where s.user_id = @user_id and s.trial_ends_at is not null)
+-- One free trial per person: whether the account ever had a trial or a paid subscription on any provider: a
+-- subscription with a trial end, any App Store or Google Play purchase (a store transaction, even one first seen
+-- expired), a Stripe subscription whose history ever granted access (one whose first payment never succeeded does
+-- not count), or a subscription imported from the previous backend.
+select exists (select 1 from subscriptions s
+               where s.user_id = @user_id and (s.trial_ends_at is not null or s.provider <> 'stripe'))
     or exists (select 1 from subscription_status_history h
                where h.user_id = @user_id and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
     or exists (select 1 from imported_billing_bindings b where b.user_id = @user_id) as had;

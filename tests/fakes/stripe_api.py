@@ -47,7 +47,8 @@ class FakeStripe:
     fail_next: int = 0  # answer this many requests with a 500 api_error (nothing happens)
     lose_next: int = 0  # do this many requests (or replay them) but answer 500: the answer is lost on the way
     stall: Stall = field(default_factory=Stall)  # stall.start() holds every request until stall.release()
-    _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # Idempotency-Key -> the first request's parameters and its answer.
+    _replays: dict[str, tuple[dict[str, Any], tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, method: str, path: str, headers: dict[str, str], params: dict[str, Any]) -> tuple[int, Any]:
@@ -58,11 +59,27 @@ class FakeStripe:
                 return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
             key = headers.get("idempotency-key")
             if method == "POST" and key and key in self._replays:
-                answer = self._replays[key]
+                # "The idempotency layer compares incoming parameters to those of the original request and errors if
+                # they're not the same to prevent accidental misuse." (docs.stripe.com/api/idempotent_requests)
+                first_params, answer = self._replays[key]
+                if first_params != params:
+                    answer = (
+                        400,
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "message": "Keys for idempotent requests can only be used with the same parameters they "
+                                "were first used with. Try using a key other than '"
+                                + key
+                                + "' if you meant to execute "
+                                "a different request.",
+                            }
+                        },
+                    )
             else:
                 answer = self._route(method, path, params)
                 if method == "POST" and key:
-                    self._replays[key] = answer
+                    self._replays[key] = (params, answer)
             if self.lose_next > 0:
                 self.lose_next -= 1
                 return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
@@ -113,6 +130,8 @@ class FakeStripe:
                 "url": f"https://billing.stripe.com/p/session/{session_id}",
             }
             return 200, {**portal, **params}
+        if (method, path) == ("GET", "/v1/subscriptions"):
+            return 200, self._list_subscriptions(params)
         if method in ("GET", "POST") and path.startswith("/v1/subscriptions/"):
             subscription = self.subscriptions.get(path.rsplit("/", 1)[1])
             if subscription is None:
@@ -148,6 +167,19 @@ class FakeStripe:
                 return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
             return 200, charge
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
+
+    def _list_subscriptions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """GET /v1/subscriptions: "status ... Passing in a value of `all` will return subscriptions of all statuses.
+        If no value is supplied, all subscriptions that have not been canceled are returned." (API reference)"""
+        status = params.get("status")
+        data = [
+            s
+            for s in self.subscriptions.values()
+            if params.get("customer") in (None, s.get("customer"))
+            and (status == "all" or s["status"] == status or (status is None and s["status"] != "canceled"))
+        ]
+        limit = int(params.get("limit", 10))
+        return {"object": "list", "data": data[:limit], "has_more": len(data) > limit, "url": "/v1/subscriptions"}
 
     def _connect(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
         now = int(time.time())

@@ -444,19 +444,18 @@ async def release_usage(conn: Connection, *, user_id: uuid.UUID, metric: str, pe
     await conn.execute(RELEASE_USAGE, user_id, metric, period_start)
 
 
-HAD_TRIAL_OR_PAID_SUBSCRIPTION = (
-    "select exists (select 1 from subscriptions s where s.user_id = $1 and s.trial_ends_at is not null)\n"
-    "    or exists (select 1 from subscription_status_history h\n"
-    "               where h.user_id = $1 and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', "
-    "'revoked'))\n"
-    "    or exists (select 1 from imported_billing_bindings b where b.user_id = $1) as had"
-)
+HAD_TRIAL_OR_PAID_SUBSCRIPTION = """select exists (select 1 from subscriptions s
+               where s.user_id = $1 and (s.trial_ends_at is not null or s.provider <> 'stripe'))
+    or exists (select 1 from subscription_status_history h
+               where h.user_id = $1 and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
+    or exists (select 1 from imported_billing_bindings b where b.user_id = $1) as had"""
 
 
 async def had_trial_or_paid_subscription(conn: Connection, *, user_id: uuid.UUID) -> bool | None:
-    """One free trial per person: whether the account ever had a trial or a paid subscription on any provider (a
-    subscription with a trial end, any status history that granted access, or a subscription imported from the
-    previous backend).
+    """One free trial per person: whether the account ever had a trial or a paid subscription on any provider: a
+    subscription with a trial end, any App Store or Google Play purchase (a store transaction, even one first seen
+    expired), a Stripe subscription whose history ever granted access (one whose first payment never succeeded does
+    not count), or a subscription imported from the previous backend.
     """
     value = await conn.fetchval(HAD_TRIAL_OR_PAID_SUBSCRIPTION, user_id)
     return cast("bool | None", value)
