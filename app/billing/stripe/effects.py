@@ -1,7 +1,8 @@
 """What each Stripe event does. Stripe is asked first, holding no connection; what it answers is then recorded in the
 event store's fenced transaction (app/billing/inbox/processing.py: `Effect`).
 
-- customer.subscription.created|updated|deleted|paused|resumed: the subscription object in the event is the state.
+- customer.subscription.created|updated|deleted|paused|resumed|pending_update_applied|pending_update_expired: the
+  subscription object in the event is the state (its items, never a `pending_update` waiting for payment).
 - checkout.session.completed, invoice.paid, invoice.payment_failed: the subscription they name is fetched from
   Stripe and recorded, so access starts, renews or pauses even if a subscription event is late or lost.
 - charge.refunded (in full) and charge.dispute.created: the customer's live subscriptions are cancelled at Stripe
@@ -43,6 +44,10 @@ SUBSCRIPTION_EVENTS = frozenset(
         "customer.subscription.deleted",
         "customer.subscription.paused",
         "customer.subscription.resumed",
+        # A plan change waiting for its payment was applied (paid) or discarded (expired): the subscription object
+        # says which plan holds now.
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
     }
 )
 TRIAL_ENDING = "subscription.trial_ending"

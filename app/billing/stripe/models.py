@@ -49,11 +49,30 @@ class SubscriptionItems(msgspec.Struct, frozen=True):
     data: list[SubscriptionItem]
 
 
+class PendingUpdate(msgspec.Struct, frozen=True):
+    """A plan change waiting for its invoice to be paid (payment_behavior=pending_if_incomplete): applied by Stripe
+    once paid, discarded at `expires_at`."""
+
+    expires_at: int
+
+
+class LatestInvoice(msgspec.Struct, frozen=True):
+    """The subscription's latest invoice, when asked for expanded (`expand=["latest_invoice"]`)."""
+
+    id: str
+    status: str | None = None
+    hosted_invoice_url: str | None = None
+
+
 class Subscription(msgspec.Struct, frozen=True):
     id: str
     status: str
     items: SubscriptionItems
     cancel_at_period_end: bool = False
+    pending_update: PendingUpdate | None = None
+    latest_invoice: str | LatestInvoice | None = None
+    # The subscription schedule managing it (a downgrade scheduled for the period's end), if any.
+    schedule: str | None = None
     trial_end: int | None = None
     current_period_start: int | None = None
     current_period_end: int | None = None
