@@ -75,7 +75,8 @@ class FakeStripe:
                     answer = 400, {"error": {"type": "idempotency_error", "message": message}}
             else:
                 answer = self._route(method, path, params)
-                if method == "POST" and key:
+                # "If incoming parameters fail validation ... no idempotent result is saved" (Stripe, idempotency)
+                if method == "POST" and key and answer[0] != 400:
                     self._replays[key] = (params, answer)
             if self.lose_next > 0:
                 self.lose_next -= 1
