@@ -249,6 +249,9 @@ class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
     previous_connect_webhook_secret: str | None = None
     api_base: str = "https://api.stripe.com"
     webhook_tolerance_seconds: int = 300
+    # Days a Stripe subscription whose renewal charge failed (past_due) keeps its tier while Stripe retries: Stripe's
+    # recommended Smart Retries policy is 8 tries within 2 weeks (docs/payments.md "Billing grace"); 0: no grace.
+    grace_days: int = 14
     # Price lookup key -> tier and billing period, as "lookup_key=tier:period".
     prices: tuple[str, ...] = (
         "cookcam_regular_monthly=regular:monthly",
@@ -477,11 +480,12 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
             problems.append(f"{name} must be greater than 0")
     problems.extend(
         f"{name} must be 0 or more"
-        for name, usd in (
+        for name, amount in (
             ("AI_USER_DAILY_BUDGET_USD", settings.ai.user_daily_budget_usd),
             ("AI_DAILY_BUDGET_USD", settings.ai.daily_budget_usd),
+            ("STRIPE_GRACE_DAYS", settings.stripe.grace_days),
         )
-        if not usd >= 0  # also refuses NaN
+        if not amount >= 0  # also refuses NaN
     )
     problems.extend(
         f"{name} must be between 0 and {MAX_HOLD_DAYS}"

@@ -51,6 +51,8 @@ class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
     current_period_start: datetime.datetime | None = None
     current_period_end: datetime.datetime | None = None
     cancel_at_period_end: bool = False
+    # Stripe billing grace: a `billing_retry` subscription keeps its tier until then (None: no grace).
+    grace_until: datetime.datetime | None = None
     # The provider's own timestamp for this state: older data never overwrites newer (out-of-order delivery).
     provider_updated_at: datetime.datetime
 
@@ -174,6 +176,7 @@ async def record_subscription_state(
             current_period_end=state.current_period_end,
             cancel_at_period_end=state.cancel_at_period_end,
             provider_updated_at=state.provider_updated_at,
+            grace_until=state.grace_until,
         )
         if created_id is not None:
             await _append_history(conn, created_id, state=state, from_status=None, from_tier=None, cause=cause)
@@ -236,6 +239,7 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
         current_period_end=state.current_period_end,
         cancel_at_period_end=state.cancel_at_period_end,
         provider_updated_at=state.provider_updated_at,
+        grace_until=state.grace_until,
     )
     if (current.status, current.tier_slug) == (state.status, state.tier_slug):
         # Not a status change (no history row), but the user sees it: a renewal switched off or back on, or a

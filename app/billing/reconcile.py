@@ -31,7 +31,6 @@ from app.billing.entitlements import (
     record_subscription_state,
 )
 from app.billing.inbox.recovery import retry_unfinished_events
-from app.billing.products import parse_products
 from app.billing.providers import PaymentProviders
 from app.billing.stores.purchase import StoreEnvironment
 from app.billing.stripe.client import stripe_call
@@ -78,7 +77,7 @@ async def current_state(
             payments.stripe.client.v1.subscriptions.retrieve_async(row.provider_subscription_id)
         )
         subscription = msgspec.convert(fetched.to_dict(), Subscription)
-        return state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
+        return state_of(subscription, datetime.datetime.now(datetime.UTC), settings.stripe)
     if row.provider == "google":
         if not payments.google.configured:
             raise NotConfigured
@@ -178,7 +177,7 @@ async def imported_state(
         raise Conflict("IMPORTED_BINDING_MISMATCH", "The Stripe subscription belongs to another customer.")
     # The old backend's subscriptions name no account of ours in their metadata: the binding does.
     subscription = msgspec.structs.replace(subscription, metadata={"user_id": str(binding.user_id)})
-    return state_of(subscription, datetime.datetime.now(datetime.UTC), parse_products(settings.stripe.prices))
+    return state_of(subscription, datetime.datetime.now(datetime.UTC), settings.stripe)
 
 
 async def resolve_imported_bindings(

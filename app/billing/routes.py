@@ -125,7 +125,9 @@ class SubscriptionController(Controller):
     async def change_tier(
         self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser], data: JSONBody[ChangeTierRequest]
     ) -> UserSubscription:
-        """Switch plans through Stripe, prorated; the new tier applies from the subscription Stripe returns."""
+        """Switch plans through Stripe. An upgrade is invoiced at once and applies only when Stripe says that invoice
+        is paid (402 PLAN_CHANGE_PAYMENT_REQUIRED with the invoice's page while it waits); a downgrade applies at the
+        end of the paid period."""
         await manage.change_tier(billing.connect, billing.payments, billing.settings, caller.id, data)
         return await _subscription_now(billing.connect, caller)
 

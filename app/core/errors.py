@@ -59,6 +59,12 @@ class Unauthorized(AppError):
     status_code = 401
 
 
+class PaymentRequired(AppError):
+    """The request takes effect only once a payment is made (e.g. a plan change waiting for its invoice)."""
+
+    status_code = 402
+
+
 class Forbidden(AppError):
     status_code = 403
 

@@ -5,13 +5,15 @@ from tiers
 order by rank;
 
 -- name: GetEntitledSubscription :one
--- The subscription granting the best tier right now: trialing, active or in grace, or cancelled with paid time left.
+-- The subscription granting the best tier right now: trialing, active or in a store's grace, cancelled with paid time
+-- left, or in Stripe billing retry within its grace (grace_until, migration 0039).
 select s.id, s.tier_slug, s.provider, s.status, s.current_period_end
 from subscriptions s
 join tiers t on t.slug = s.tier_slug
 where s.user_id = @user_id
   and (s.status in ('trialing', 'active', 'grace_period')
-       or (s.status = 'cancelled' and s.current_period_end > now()))
+       or (s.status = 'cancelled' and s.current_period_end > now())
+       or (s.status = 'billing_retry' and s.grace_until > now()))
 order by t.rank desc, s.current_period_end desc nulls last
 limit 1;
 
@@ -26,7 +28,8 @@ where t.slug = coalesce((
     join tiers granted on granted.slug = s.tier_slug
     where s.user_id = @user_id
       and (s.status in ('trialing', 'active', 'grace_period')
-           or (s.status = 'cancelled' and s.current_period_end > now()))
+           or (s.status = 'cancelled' and s.current_period_end > now())
+           or (s.status = 'billing_retry' and s.grace_until > now()))
     order by granted.rank desc
     limit 1
 ), 'free');
@@ -43,10 +46,10 @@ limit 100;
 -- A subscription seen for the first time; no row when it already exists (then it is locked and updated instead).
 insert into subscriptions (user_id, provider, provider_subscription_id, tier_slug, status, environment,
                            billing_period, trial_ends_at, current_period_start, current_period_end,
-                           cancel_at_period_end, provider_updated_at)
+                           cancel_at_period_end, provider_updated_at, grace_until)
 values (@user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
         sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end),
-        @cancel_at_period_end, @provider_updated_at)
+        @cancel_at_period_end, @provider_updated_at, sqlc.narg(grace_until))
 on conflict (provider, provider_subscription_id) do nothing
 returning id;
 
@@ -67,6 +70,7 @@ update subscriptions set
     current_period_end = sqlc.narg(current_period_end),
     cancel_at_period_end = @cancel_at_period_end,
     provider_updated_at = @provider_updated_at,
+    grace_until = sqlc.narg(grace_until),
     updated_at = now()
 where id = @id;
 
@@ -139,3 +143,14 @@ where user_id = @user_id and metric = @metric and period_start = @period_start a
 -- never the provider's id (a Google purchase token is a purchase proof).
 select provider, environment, outcome, created_at as imported_at, resolved_at
 from imported_billing_bindings where user_id = @user_id order by created_at;
+
+-- name: HadTrialOrPaidSubscription :one
+-- One free trial per person: whether the account ever had a trial or a paid subscription on any provider: a
+-- subscription with a trial end, any App Store or Google Play purchase (a store transaction, even one first seen
+-- expired), a Stripe subscription whose history ever granted access (one whose first payment never succeeded does
+-- not count), or a subscription imported from the previous backend.
+select exists (select 1 from subscriptions s
+               where s.user_id = @user_id and (s.trial_ends_at is not null or s.provider <> 'stripe'))
+    or exists (select 1 from subscription_status_history h
+               where h.user_id = @user_id and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
+    or exists (select 1 from imported_billing_bindings b where b.user_id = @user_id) as had;

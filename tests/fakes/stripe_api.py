@@ -38,6 +38,11 @@ class FakeStripe:
     missing: set[str] = field(default_factory=set)  # subscription ids Stripe no longer knows
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> subscription object
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> charge object
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> invoice object
+    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> subscription schedule
+    # How a customer's card answers a charge, as Stripe's test cards do: "succeeds" (pm_card_visa), "declines"
+    # (pm_card_chargeCustomerFail) or "requires_action" (pm_card_authenticationRequired: a 3-D Secure check).
+    payment_outcomes: dict[str, str] = field(default_factory=dict)
     # Connect: Express accounts by id, and the transfers made to them.
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -47,7 +52,8 @@ class FakeStripe:
     fail_next: int = 0  # answer this many requests with a 500 api_error (nothing happens)
     lose_next: int = 0  # do this many requests (or replay them) but answer 500: the answer is lost on the way
     stall: Stall = field(default_factory=Stall)  # stall.start() holds every request until stall.release()
-    _replays: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # Idempotency-Key -> the first request's parameters and its answer.
+    _replays: dict[str, tuple[dict[str, Any], tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, method: str, path: str, headers: dict[str, str], params: dict[str, Any]) -> tuple[int, Any]:
@@ -58,11 +64,20 @@ class FakeStripe:
                 return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
             key = headers.get("idempotency-key")
             if method == "POST" and key and key in self._replays:
-                answer = self._replays[key]
+                # "The idempotency layer compares incoming parameters to those of the original request and errors if
+                # they're not the same to prevent accidental misuse." (docs.stripe.com/api/idempotent_requests)
+                first_params, answer = self._replays[key]
+                if first_params != params:
+                    message = (
+                        "Keys for idempotent requests can only be used with the same parameters they were first used "
+                        f"with. Try using a key other than '{key}' if you meant to execute a different request."
+                    )
+                    answer = 400, {"error": {"type": "idempotency_error", "message": message}}
             else:
                 answer = self._route(method, path, params)
-                if method == "POST" and key:
-                    self._replays[key] = answer
+                # "If incoming parameters fail validation ... no idempotent result is saved" (Stripe, idempotency)
+                if method == "POST" and key and answer[0] != 400:
+                    self._replays[key] = (params, answer)
             if self.lose_next > 0:
                 self.lose_next -= 1
                 return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
@@ -113,6 +128,8 @@ class FakeStripe:
                 "url": f"https://billing.stripe.com/p/session/{session_id}",
             }
             return 200, {**portal, **params}
+        if (method, path) == ("GET", "/v1/subscriptions"):
+            return 200, self._list_subscriptions(params)
         if method in ("GET", "POST") and path.startswith("/v1/subscriptions/"):
             subscription = self.subscriptions.get(path.rsplit("/", 1)[1])
             if subscription is None:
@@ -123,14 +140,13 @@ class FakeStripe:
                         "message": "No such subscription",
                     }
                 }
-            if "cancel_at_period_end" in params:
-                subscription["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
-            for change in params.get("items", {}).values():
-                lookup_keys = {price: key for key, price in self.prices.items()}
-                for item in subscription["items"]["data"]:
-                    if item.get("id") == change.get("id"):
-                        item["price"] = {"id": change["price"], "lookup_key": lookup_keys.get(change["price"])}
-            return 200, subscription
+            if method == "POST":
+                refused = self._update_subscription(subscription, params)
+                if refused is not None:
+                    return 400, {"error": {"type": "invalid_request_error", **refused}}
+            return 200, self._expanded(subscription, params)
+        if path.startswith("/v1/subscription_schedules"):
+            return self._schedules(method, path, params)
         if method == "DELETE" and path.startswith("/v1/subscriptions/"):
             subscription_id = path.rsplit("/", 1)[1]
             if subscription_id in self.missing:
@@ -148,6 +164,197 @@ class FakeStripe:
                 return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
             return 200, charge
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
+
+    # Pending updates (docs.stripe.com/billing/subscriptions/pending-updates and its reference): with
+    # payment_behavior=pending_if_incomplete "you can only pass the parameters supported by pending updates"; an update
+    # that invoices (proration_behavior=always_invoice) is applied only if its invoice is paid, otherwise "the updated
+    # values are added to the pending_update hash on the Subscription object. The latest_invoice for the subscription
+    # refers to an unpaid invoice in an open status." The pending update expires at "either the trial end time or the
+    # current period end, whichever comes first", at most 23 hours after the update.
+    PENDING_UPDATE_PARAMS = frozenset(
+        {
+            "expand",
+            "payment_behavior",
+            "proration_behavior",
+            "proration_date",
+            "billing_cycle_anchor",
+            "items",
+            "trial_end",
+            "trial_from_plan",
+            "add_invoice_items",
+        }
+    )
+
+    def _update_subscription(self, subscription: dict[str, Any], params: dict[str, Any]) -> dict[str, str] | None:
+        """Apply POST /v1/subscriptions/{id}; an error's fields when Stripe refuses it."""
+        pending = params.get("payment_behavior") == "pending_if_incomplete"
+        if pending and (unsupported := sorted(set(params) - self.PENDING_UPDATE_PARAMS)):
+            return {
+                "param": unsupported[0],
+                "message": f"When using `payment_behavior=pending_if_incomplete`, `{unsupported[0]}` is not supported.",
+            }
+        if "cancel_at_period_end" in params:
+            if subscription.get("schedule"):
+                schedule = subscription["schedule"]
+                return {
+                    "message": f"The subscription is managed by the subscription schedule `{schedule}`, and updating "
+                    "any cancelation behavior directly is not allowed. Please update the schedule instead."
+                }
+            subscription["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+        changes = [{"id": change.get("id"), "price": change["price"]} for change in params.get("items", {}).values()]
+        if not changes:
+            return None
+        if params.get("proration_behavior") != "always_invoice":
+            self._apply_items(subscription, changes)
+            return None
+        outcome = self.payment_outcomes.get(subscription.get("customer", ""), "succeeds")
+        # A declined card leaves the invoice's PaymentIntent requires_payment_method, a 3-D Secure check
+        # requires_action; either way the invoice stays open and the change waits.
+        self._invoice(subscription, paid=outcome == "succeeds")
+        if outcome == "succeeds":
+            self._apply_items(subscription, changes)
+        elif pending:
+            now = int(time.time())
+            ends = [t for t in (subscription.get("trial_end"), self._period_end(subscription)) if t]
+            expires_at = min([*ends, now + 23 * 3600])
+            subscription["pending_update"] = {"expires_at": expires_at, "subscription_items": changes}
+        else:  # allow_incomplete, the default: the change applies and the subscription goes past_due
+            self._apply_items(subscription, changes)
+            subscription["status"] = "past_due"
+        return None
+
+    def _apply_items(self, subscription: dict[str, Any], changes: list[dict[str, Any]]) -> None:
+        lookup_keys = {price: key for key, price in self.prices.items()}
+        for change in changes:
+            for item in subscription["items"]["data"]:
+                if item.get("id") == change.get("id"):
+                    item["price"] = {"id": change["price"], "lookup_key": lookup_keys.get(change["price"])}
+
+    @staticmethod
+    def _period_end(subscription: dict[str, Any]) -> int | None:
+        items = subscription.get("items", {}).get("data", [])
+        end: int | None = subscription.get("current_period_end") or (
+            items[0].get("current_period_end") if items else None
+        )
+        return end
+
+    def _invoice(self, subscription: dict[str, Any], *, paid: bool) -> dict[str, Any]:
+        invoice_id = f"in_{uuid.uuid4().hex[:14]}"
+        invoice = {
+            "id": invoice_id,
+            "object": "invoice",
+            "status": "paid" if paid else "open",
+            "customer": subscription.get("customer"),
+            "parent": {"subscription_details": {"subscription": subscription["id"]}},
+            "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_test/{invoice_id}",
+        }
+        self.invoices[invoice_id] = invoice
+        subscription["latest_invoice"] = invoice_id
+        return invoice
+
+    def _expanded(self, subscription: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        if "latest_invoice" in params.get("expand", {}).values() and subscription.get("latest_invoice"):
+            return {**subscription, "latest_invoice": self.invoices[subscription["latest_invoice"]]}
+        return subscription
+
+    def pay_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The customer confirms the payment with their bank (3-D Secure) or pays with another card on the invoice's
+        page: "If the payment succeeds, the changes are applied and the pending_update hash is cleared." Returns
+        the subscription as Stripe's events then carry it."""
+        invoice = self.invoices[invoice_id]
+        invoice["status"] = "paid"
+        subscription = self.subscriptions[invoice["parent"]["subscription_details"]["subscription"]]
+        pending = subscription.pop("pending_update", None)
+        if pending is not None:
+            self._apply_items(subscription, pending["subscription_items"])
+        return subscription
+
+    def expire_pending_update(self, subscription_id: str) -> dict[str, Any]:
+        """Nobody paid before `expires_at`: "the invoice is voided and the pending update is discarded"."""
+        subscription = self.subscriptions[subscription_id]
+        subscription.pop("pending_update")
+        self.invoices[subscription["latest_invoice"]]["status"] = "void"
+        return subscription
+
+    # Subscription schedules (docs.stripe.com/billing/subscriptions/subscription-schedules and the API reference):
+    # `from_subscription` "Migrate[s] an existing subscription to be managed by a subscription schedule ... When using
+    # this parameter, other parameters (such as phase values) cannot be set"; the current phase's start cannot move;
+    # `release` "will end the subscription schedule and keep the underlying subscription running".
+    def _schedules(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        parts = path.strip("/").split("/")  # v1, subscription_schedules[, id[, release]]
+        if (method, len(parts)) == ("POST", 2):
+            return self._schedule_from(params)
+        schedule = self.schedules.get(parts[2]) if len(parts) > 2 else None
+        if schedule is None:
+            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
+        if method == "GET":
+            return 200, schedule
+        if len(parts) == 4 and parts[3] == "release":
+            schedule.update(status="released", released_subscription=schedule["subscription"], subscription=None)
+            self.subscriptions[schedule["released_subscription"]]["schedule"] = None
+            return 200, schedule
+        phases = [params["phases"][k] for k in sorted(params.get("phases", {}), key=int)]
+        if phases and int(phases[0].get("start_date", 0)) != schedule["current_phase"]["start_date"]:
+            message = "You can not modify the start date of the current phase."
+            return 400, {
+                "error": {"type": "invalid_request_error", "param": "phases[0][start_date]", "message": message}
+            }
+        if phases:
+            schedule["phases"] = phases
+        schedule["end_behavior"] = params.get("end_behavior", schedule["end_behavior"])
+        return 200, schedule
+
+    def _schedule_from(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if set(params) - {"from_subscription", "expand", "metadata"}:
+            message = "You cannot set `phases` if `from_subscription` is set."
+            return 400, {"error": {"type": "invalid_request_error", "message": message}}
+        subscription = self.subscriptions[params["from_subscription"]]
+        if subscription.get("schedule"):
+            message = "You cannot migrate a subscription that is already attached to a schedule."
+            return 400, {"error": {"type": "invalid_request_error", "message": message}}
+        item = subscription["items"]["data"][0]
+        phase = {"start_date": item["current_period_start"], "end_date": item["current_period_end"]}
+        schedule_id = f"sub_sched_{uuid.uuid4().hex[:14]}"
+        self.schedules[schedule_id] = {
+            "id": schedule_id,
+            "object": "subscription_schedule",
+            "status": "active",
+            "subscription": subscription["id"],
+            "customer": subscription.get("customer"),
+            "end_behavior": "release",
+            "current_phase": phase,
+            "phases": [{**phase, "items": [{"price": item["price"]["id"], "quantity": 1}]}],
+        }
+        subscription["schedule"] = schedule_id
+        return 200, self.schedules[schedule_id]
+
+    def enter_next_phase(self, subscription_id: str) -> dict[str, Any]:
+        """The paid period ends: the schedule's next phase starts (its price on the subscription, a new period) and,
+        it being the last with end_behavior=release, the schedule releases the subscription."""
+        subscription = self.subscriptions[subscription_id]
+        schedule = self.schedules[subscription["schedule"]]
+        item = subscription["items"]["data"][0]
+        following = schedule["phases"][1]
+        self._apply_items(subscription, [{"id": item["id"], "price": following["items"]["0"]["price"]}])
+        days = 365 if following["duration"]["interval"] == "year" else 30
+        start = item["current_period_end"]
+        item.update(current_period_start=start, current_period_end=start + days * 86400)
+        schedule.update(status="released", released_subscription=subscription_id, subscription=None)
+        subscription["schedule"] = None
+        return subscription
+
+    def _list_subscriptions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """GET /v1/subscriptions: "status ... Passing in a value of `all` will return subscriptions of all statuses.
+        If no value is supplied, all subscriptions that have not been canceled are returned." (API reference)"""
+        status = params.get("status")
+        data = [
+            s
+            for s in self.subscriptions.values()
+            if params.get("customer") in (None, s.get("customer"))
+            and (status == "all" or s["status"] == status or (status is None and s["status"] != "canceled"))
+        ]
+        limit = int(params.get("limit", 10))
+        return {"object": "list", "data": data[:limit], "has_more": len(data) > limit, "url": "/v1/subscriptions"}
 
     def _connect(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
         now = int(time.time())

@@ -1,4 +1,5 @@
-"""Stripe Checkout: one Stripe customer per user, Prices found by lookup key, a 3-day trial, idempotency keys.
+"""Stripe Checkout: one Stripe customer per user, Prices found by lookup key, one 3-day trial per person,
+idempotency keys.
 
 Nothing here grants a tier: the subscription exists only once Stripe says so through a signed webhook.
 """
@@ -11,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 import stripe
+from stripe.params.checkout import SessionCreateParamsSubscriptionData
 
 from app.billing import entitlements
 from app.billing.products import parse_products
@@ -23,6 +25,7 @@ from app.db.types import ConnectionSource
 from app.settings import Settings
 
 TRIAL_DAYS = 3
+NEVER_STARTED = frozenset({"incomplete", "incomplete_expired"})
 RedirectUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
@@ -71,6 +74,22 @@ async def _customer_id(connect: ConnectionSource, client: stripe.StripeClient, c
         return stored or await q.get_stripe_customer(conn, user_id=caller.id) or customer.id
 
 
+async def _offers_trial(
+    connect: ConnectionSource, client: stripe.StripeClient, caller: CurrentUser, customer_id: str
+) -> bool:
+    """One free trial per person: none for an account that ever had a trial or a paid subscription on any provider
+    (Stripe, Apple, Google, imported), nor for a Stripe customer with any subscription that started (one this server
+    never recorded: a lost webhook, the previous backend's)."""
+    async with connect() as conn:
+        if await q.had_trial_or_paid_subscription(conn, user_id=caller.id):
+            return False
+    history = await stripe_call(
+        client.v1.subscriptions.list_async(params={"customer": customer_id, "status": "all", "limit": 100})
+    )
+    # `incomplete` and `incomplete_expired`: the first payment never succeeded, and there was no trial.
+    return not any(s.trial_start is not None or s.status not in NEVER_STARTED for s in history.data)
+
+
 async def create_checkout(
     connect: ConnectionSource,
     client: stripe.StripeClient | None,
@@ -87,8 +106,16 @@ async def create_checkout(
         raise Conflict("ALREADY_SUBSCRIBED", "You already have this plan or a better one; change it instead.")
     price_id = await price_id_for(client, settings, request.tier, request.billing_period)
     customer_id = await _customer_id(connect, client, caller)
-    # The same request repeated within ten minutes (a double tap, a client retry) gets the same session back.
-    attempt = f"{caller.id}:{request.tier}:{request.billing_period}:{request.success_url}:{int(time.time() // 600)}"
+    trial = await _offers_trial(connect, client, caller, customer_id)
+    subscription_data: SessionCreateParamsSubscriptionData = {"metadata": {"user_id": str(caller.id)}}
+    if trial:
+        subscription_data["trial_period_days"] = TRIAL_DAYS
+    # The same request repeated within ten minutes (a double tap, a client retry) gets the same session back. The key
+    # covers every parameter that can differ between two such requests (Stripe refuses a key reused with other
+    # parameters): whether a trial is offered changes once the account has had one.
+    window = int(time.time() // 600)
+    plan = f"{request.tier}:{request.billing_period}"
+    attempt = f"{caller.id}:{plan}:{request.success_url}:{request.cancel_url}:{trial}:{window}"
     session = await stripe_call(
         client.v1.checkout.sessions.create_async(
             params={
@@ -96,7 +123,7 @@ async def create_checkout(
                 "customer": customer_id,
                 "client_reference_id": str(caller.id),
                 "line_items": [{"price": price_id, "quantity": 1}],
-                "subscription_data": {"trial_period_days": TRIAL_DAYS, "metadata": {"user_id": str(caller.id)}},
+                "subscription_data": subscription_data,
                 "metadata": {"user_id": str(caller.id)},
                 "success_url": request.success_url,
                 "cancel_url": request.cancel_url,

@@ -1,7 +1,8 @@
 """What each Stripe event does. Stripe is asked first, holding no connection; what it answers is then recorded in the
 event store's fenced transaction (app/billing/inbox/processing.py: `Effect`).
 
-- customer.subscription.created|updated|deleted|paused|resumed: the subscription object in the event is the state.
+- customer.subscription.created|updated|deleted|paused|resumed|pending_update_applied|pending_update_expired: the
+  subscription object in the event is the state (its items, never a `pending_update` waiting for payment).
 - checkout.session.completed, invoice.paid, invoice.payment_failed: the subscription they name is fetched from
   Stripe and recorded, so access starts, renews or pauses even if a subscription event is late or lost.
 - charge.refunded (in full) and charge.dispute.created: the customer's live subscriptions are cancelled at Stripe
@@ -26,7 +27,6 @@ from app.billing.entitlements import Cause, ProviderState, apply_provider_state
 from app.billing.fraud import record_security_event
 from app.billing.hooks import BillingHooks
 from app.billing.inbox.processing import Apply, Effect, no_writes
-from app.billing.products import ProductMapping, parse_products
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.billing.stripe.models import Event, Subscription, state_of
@@ -44,6 +44,10 @@ SUBSCRIPTION_EVENTS = frozenset(
         "customer.subscription.deleted",
         "customer.subscription.paused",
         "customer.subscription.resumed",
+        # A plan change waiting for its payment was applied (paid) or discarded (expired): the subscription object
+        # says which plan holds now.
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
     }
 )
 TRIAL_ENDING = "subscription.trial_ending"
@@ -102,12 +106,11 @@ async def _prepare(
 ) -> Apply:
     cause = Cause("stripe_event", event.id)
     hooks = payments.hooks
-    prices = parse_products(settings.prices)
     if event.type in SUBSCRIPTION_EVENTS:
         subscription = msgspec.json.decode(event.data.object, type=Subscription)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
-        return _recording([state_of(subscription, observed, prices)], cause, hooks)
+        return _recording([state_of(subscription, observed, settings)], cause, hooks)
     if event.type == "customer.subscription.trial_will_end":
         ending = msgspec.json.decode(event.data.object, type=Subscription)
         return lambda conn: _announce_trial_end(conn, ending)
@@ -115,11 +118,11 @@ async def _prepare(
         # Fetched rather than trusted from the event: access starts, renews or pauses even if subscription events
         # are late or lost.
         subscription_id = _named_subscription(event)
-        states = [await _fetch_state(payments, subscription_id, prices)] if subscription_id else []
+        states = [await _fetch_state(payments, subscription_id, settings)] if subscription_id else []
         return _recording(states, cause, hooks)
     if event.type in ("charge.refunded", "charge.dispute.created"):
         client = require_stripe(payments.stripe.client)
-        return await _revocation(connect, client, event, prices=prices, cause=cause, hooks=hooks)
+        return await _revocation(connect, client, event, settings=settings, cause=cause, hooks=hooks)
     if (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
         return lambda conn: handler(conn, event)
     log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
@@ -134,11 +137,11 @@ def _named_subscription(event: Event) -> str | None:
 
 
 async def _fetch_state(
-    payments: PaymentProviders, subscription_id: str, prices: dict[str, ProductMapping]
+    payments: PaymentProviders, subscription_id: str, settings: StripeSettings
 ) -> ProviderState | None:
     client = require_stripe(payments.stripe.client)
     fetched = await stripe_call(client.v1.subscriptions.retrieve_async(subscription_id))
-    return state_of(msgspec.convert(fetched.to_dict(), Subscription), datetime.datetime.now(datetime.UTC), prices)
+    return state_of(msgspec.convert(fetched.to_dict(), Subscription), datetime.datetime.now(datetime.UTC), settings)
 
 
 def _recording(states: list[ProviderState | None], cause: Cause, hooks: BillingHooks) -> Apply:
@@ -157,7 +160,7 @@ class Revocation(msgspec.Struct, frozen=True):
 
 
 async def _revoke_customer(
-    connect: ConnectionSource, client: stripe.StripeClient, customer_id: str, prices: dict[str, ProductMapping]
+    connect: ConnectionSource, client: stripe.StripeClient, customer_id: str, settings: StripeSettings
 ) -> Revocation:
     """Cancel the customer's live subscriptions at Stripe now; their states, to be recorded revoked."""
     async with connect() as conn:
@@ -172,7 +175,7 @@ async def _revoke_customer(
         if current.status not in ("canceled", "incomplete_expired"):
             current = await stripe_call(client.v1.subscriptions.cancel_async(subscription_id))
         subscription = msgspec.convert(current.to_dict(), Subscription)
-        state = state_of(subscription, datetime.datetime.now(datetime.UTC), prices)
+        state = state_of(subscription, datetime.datetime.now(datetime.UTC), settings)
         states.append(msgspec.structs.replace(state, status="revoked") if state else None)
     return Revocation(user_id, states)
 
@@ -182,7 +185,7 @@ async def _revocation(
     client: stripe.StripeClient,
     event: Event,
     *,
-    prices: dict[str, ProductMapping],
+    settings: StripeSettings,
     cause: Cause,
     hooks: BillingHooks,
 ) -> Apply:
@@ -200,7 +203,7 @@ async def _revocation(
             return no_writes
     if charge.customer is None:
         return no_writes
-    revoked = await _revoke_customer(connect, client, charge.customer, prices)
+    revoked = await _revoke_customer(connect, client, charge.customer, settings)
     record_revocations = _recording(revoked.states, cause, hooks)
 
     async def record(conn: Connection) -> None:

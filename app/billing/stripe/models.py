@@ -13,8 +13,9 @@ import uuid
 import msgspec
 
 from app.billing.entitlements import ProviderState
-from app.billing.products import ProductMapping, tier_of
+from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
+from app.settings import StripeSettings
 
 log = logging.getLogger("cookcam.billing.stripe")
 
@@ -48,11 +49,30 @@ class SubscriptionItems(msgspec.Struct, frozen=True):
     data: list[SubscriptionItem]
 
 
+class PendingUpdate(msgspec.Struct, frozen=True):
+    """A plan change waiting for its invoice to be paid (payment_behavior=pending_if_incomplete): applied by Stripe
+    once paid, discarded at `expires_at`."""
+
+    expires_at: int
+
+
+class LatestInvoice(msgspec.Struct, frozen=True):
+    """The subscription's latest invoice, when asked for expanded (`expand=["latest_invoice"]`)."""
+
+    id: str
+    status: str | None = None
+    hosted_invoice_url: str | None = None
+
+
 class Subscription(msgspec.Struct, frozen=True):
     id: str
     status: str
     items: SubscriptionItems
     cancel_at_period_end: bool = False
+    pending_update: PendingUpdate | None = None
+    latest_invoice: str | LatestInvoice | None = None
+    # The subscription schedule managing it (a downgrade scheduled for the period's end), if any.
+    schedule: str | None = None
     trial_end: int | None = None
     current_period_start: int | None = None
     current_period_end: int | None = None
@@ -81,16 +101,18 @@ def _timestamp(value: int | None) -> datetime.datetime | None:
 
 
 def state_of(
-    subscription: Subscription, observed_at: datetime.datetime, prices: dict[str, ProductMapping]
+    subscription: Subscription, observed_at: datetime.datetime, settings: StripeSettings
 ) -> ProviderState | None:
-    """Our view of a Stripe subscription object (from a signed event or from Stripe's API)."""
+    """Our view of a Stripe subscription object (from a signed event or from Stripe's API). The tier is the one of
+    the subscription's items: a plan change waiting for its payment (`pending_update`) grants nothing yet."""
     user_id = subscription.metadata.get("user_id")
     item = subscription.items.data[0] if subscription.items.data else None
-    mapping = prices.get(item.price.lookup_key or "") if item is not None else None
+    mapping = parse_products(settings.prices).get(item.price.lookup_key or "") if item is not None else None
     if user_id is None or mapping is None or item is None:
         log.warning("Stripe subscription %s has no user or no known price; not mapped", subscription.id)
         return None
     tier, period = tier_of(mapping)
+    period_start = subscription.current_period_start or item.current_period_start
     return ProviderState(
         user_id=uuid.UUID(user_id),
         provider="stripe",
@@ -100,8 +122,19 @@ def state_of(
         environment="production" if subscription.livemode else "sandbox",
         billing_period=period,
         trial_ends_at=_timestamp(subscription.trial_end),
-        current_period_start=_timestamp(subscription.current_period_start or item.current_period_start),
+        current_period_start=_timestamp(period_start),
         current_period_end=_timestamp(subscription.current_period_end or item.current_period_end),
         cancel_at_period_end=subscription.cancel_at_period_end,
+        grace_until=_grace_until(subscription, period_start, settings.grace_days),
         provider_updated_at=observed_at,
     )
+
+
+def _grace_until(subscription: Subscription, period_start: int | None, grace_days: int) -> datetime.datetime | None:
+    """When a failed renewal stops granting access: `grace_days` after the renewal (the period's start, Stripe's own
+    field, so every delivery and every fetch computes the same end). Only `past_due` (Stripe is retrying) and only a
+    paid-to-paid renewal: the first charge after a free trial (the period starts at the trial's end) has paid
+    nothing yet, and `unpaid` or `incomplete` mean the retries are over or never began."""
+    if subscription.status != "past_due" or period_start is None or period_start == subscription.trial_end:
+        return None
+    return datetime.datetime.fromtimestamp(period_start, datetime.UTC) + datetime.timedelta(days=grace_days)

@@ -43,7 +43,8 @@ from subscriptions s
 join tiers t on t.slug = s.tier_slug
 where s.user_id = $1
   and (s.status in ('trialing', 'active', 'grace_period')
-       or (s.status = 'cancelled' and s.current_period_end > now()))
+       or (s.status = 'cancelled' and s.current_period_end > now())
+       or (s.status = 'billing_retry' and s.grace_until > now()))
 order by t.rank desc, s.current_period_end desc nulls last
 limit 1"""
 
@@ -57,8 +58,9 @@ class GetEntitledSubscriptionRow(msgspec.Struct, frozen=True):
 
 
 async def get_entitled_subscription(conn: Connection, *, user_id: uuid.UUID) -> GetEntitledSubscriptionRow | None:
-    """The subscription granting the best tier right now: trialing, active or in grace, or cancelled with paid time
-    left.
+    """The subscription granting the best tier right now: trialing, active or in a store's grace, cancelled with paid
+    time
+    left, or in Stripe billing retry within its grace (grace_until, migration 0039).
     """
     record = await conn.fetchrow(GET_ENTITLED_SUBSCRIPTION, user_id)
     if record is None:
@@ -74,7 +76,8 @@ where t.slug = coalesce((
     join tiers granted on granted.slug = s.tier_slug
     where s.user_id = $1
       and (s.status in ('trialing', 'active', 'grace_period')
-           or (s.status = 'cancelled' and s.current_period_end > now()))
+           or (s.status = 'cancelled' and s.current_period_end > now())
+           or (s.status = 'billing_retry' and s.grace_until > now()))
     order by granted.rank desc
     limit 1
 ), 'free')"""
@@ -129,10 +132,10 @@ async def list_user_subscriptions(conn: Connection, *, user_id: uuid.UUID) -> li
 INSERT_SUBSCRIPTION = (
     "insert into subscriptions (user_id, provider, provider_subscription_id, tier_slug, status, environment,\n"
     "                           billing_period, trial_ends_at, current_period_start, current_period_end,\n"
-    "                           cancel_at_period_end, provider_updated_at)\n"
+    "                           cancel_at_period_end, provider_updated_at, grace_until)\n"
     "values ($1, $2, $3, $4, $5, $6, $7,\n"
     "        $8, $9, $10,\n"
-    "        $11, $12)\n"
+    "        $11, $12, $13)\n"
     "on conflict (provider, provider_subscription_id) do nothing\n"
     "returning id"
 )
@@ -153,6 +156,7 @@ async def insert_subscription(
     current_period_end: datetime.datetime | None,
     cancel_at_period_end: bool,
     provider_updated_at: datetime.datetime,
+    grace_until: datetime.datetime | None,
 ) -> uuid.UUID | None:
     """A subscription seen for the first time; no row when it already exists (then it is locked and updated instead)."""
     value = await conn.fetchval(
@@ -169,6 +173,7 @@ async def insert_subscription(
         current_period_end,
         cancel_at_period_end,
         provider_updated_at,
+        grace_until,
     )
     return cast("uuid.UUID | None", value)
 
@@ -213,8 +218,9 @@ UPDATE_SUBSCRIPTION = """update subscriptions set
     current_period_end = $7,
     cancel_at_period_end = $8,
     provider_updated_at = $9,
+    grace_until = $10,
     updated_at = now()
-where id = $10"""
+where id = $11"""
 
 
 async def update_subscription(
@@ -229,6 +235,7 @@ async def update_subscription(
     current_period_end: datetime.datetime | None,
     cancel_at_period_end: bool,
     provider_updated_at: datetime.datetime,
+    grace_until: datetime.datetime | None,
     id: uuid.UUID,
 ) -> None:
     await conn.execute(
@@ -242,6 +249,7 @@ async def update_subscription(
         current_period_end,
         cancel_at_period_end,
         provider_updated_at,
+        grace_until,
         id,
     )
 
@@ -458,3 +466,20 @@ async def export_imported_billing_bindings(
     """
     records = await conn.fetch(EXPORT_IMPORTED_BILLING_BINDINGS, user_id)
     return [ExportImportedBillingBindingsRow(*record) for record in records]
+
+
+HAD_TRIAL_OR_PAID_SUBSCRIPTION = """select exists (select 1 from subscriptions s
+               where s.user_id = $1 and (s.trial_ends_at is not null or s.provider <> 'stripe'))
+    or exists (select 1 from subscription_status_history h
+               where h.user_id = $1 and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
+    or exists (select 1 from imported_billing_bindings b where b.user_id = $1) as had"""
+
+
+async def had_trial_or_paid_subscription(conn: Connection, *, user_id: uuid.UUID) -> bool | None:
+    """One free trial per person: whether the account ever had a trial or a paid subscription on any provider: a
+    subscription with a trial end, any App Store or Google Play purchase (a store transaction, even one first seen
+    expired), a Stripe subscription whose history ever granted access (one whose first payment never succeeded does
+    not count), or a subscription imported from the previous backend.
+    """
+    value = await conn.fetchval(HAD_TRIAL_OR_PAID_SUBSCRIPTION, user_id)
+    return cast("bool | None", value)

@@ -14,7 +14,6 @@ import asyncpg
 import msgspec
 
 from app.billing.entitlements import Cause, record_subscription_state
-from app.billing.products import parse_products
 from app.billing.stripe.models import Subscription, state_of
 from app.creators.billing_hooks import billing_hooks
 from app.settings import StripeSettings
@@ -77,7 +76,7 @@ async def subscribed(client, stripe: FakeStripe, db: asyncpg.Connection, custome
     }
     stripe.subscriptions[subscription["id"]] = subscription
     observed = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
-    state = state_of(msgspec.convert(subscription, Subscription), observed, parse_products(StripeSettings().prices))
+    state = state_of(msgspec.convert(subscription, Subscription), observed, StripeSettings())
     assert state is not None
     await record_subscription_state(db, state, Cause("stripe_event", "evt_setup"), billing_hooks())
     await db.execute(

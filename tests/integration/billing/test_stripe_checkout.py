@@ -147,3 +147,78 @@ async def test_checkout_needs_only_the_requests_own_connection(database_url) -> 
             auth = await sign_up(client)
             response = await client.post(CHECKOUT, headers=bearer(auth), json=BODY)
     assert response.status_code == 200, response.text
+
+
+async def _record(db: asyncpg.Connection, user_id: str, provider: str, status: str, **extra: object) -> None:
+    state = ProviderState(
+        user_id=uuid.UUID(user_id),
+        provider=provider,  # type: ignore[arg-type]
+        provider_subscription_id=f"{provider}-{uuid.uuid4().hex[:8]}",
+        tier_slug="regular",
+        status=status,  # type: ignore[arg-type]
+        provider_updated_at=datetime.datetime.now(datetime.UTC),
+        **extra,  # type: ignore[arg-type]
+    )
+    await record_subscription_state(db, state, Cause("test", provider), billing_hooks())
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "extra"),
+    [
+        ("apple", "expired", {}),  # a paid subscription that ended
+        ("google", "revoked", {}),  # paid, then refunded
+        ("stripe", "expired", {"trial_ends_at": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)}),  # a trial
+    ],
+)
+async def test_one_free_trial_per_person(stripe_setup, db: asyncpg.Connection, provider, status, extra) -> None:
+    client, stripe = stripe_setup
+    auth = await sign_up(client)
+    await _record(db, auth["user"]["id"], provider, status, **extra)
+    response = await client.post(CHECKOUT, headers=bearer(auth), json=BODY)
+    assert response.status_code == 200, response.text
+    assert stripe.sessions[-1]["subscription_data"] == {"metadata": {"user_id": auth["user"]["id"]}}
+
+
+async def test_no_trial_after_an_imported_subscription(stripe_setup, db: asyncpg.Connection) -> None:
+    client, stripe = stripe_setup
+    auth = await sign_up(client)
+    await db.execute(
+        "insert into imported_billing_bindings (provider, provider_subscription_id, user_id) values ('apple', '7', $1)",
+        uuid.UUID(auth["user"]["id"]),
+    )
+    assert (await client.post(CHECKOUT, headers=bearer(auth), json=BODY)).status_code == 200
+    assert "trial_period_days" not in stripe.sessions[-1]["subscription_data"]
+
+
+async def test_no_trial_for_a_stripe_customer_whose_earlier_subscription_we_never_recorded(
+    stripe_setup, db: asyncpg.Connection
+) -> None:
+    """The Stripe customer's own history counts too (a webhook lost, the previous backend's subscription)."""
+    client, stripe = stripe_setup
+    auth = await sign_up(client)
+    await db.execute(
+        "insert into stripe_customers (user_id, customer_id) values ($1, 'cus_old')", uuid.UUID(auth["user"]["id"])
+    )
+    never_paid = {"id": "sub_never", "object": "subscription", "customer": "cus_old", "status": "incomplete_expired"}
+    stripe.subscriptions["sub_never"] = {**never_paid, "trial_start": None}
+    assert (await client.post(CHECKOUT, headers=bearer(auth), json=BODY)).status_code == 200
+    assert stripe.sessions[-1]["subscription_data"]["trial_period_days"] == "3"  # never started: still eligible
+    stripe.subscriptions["sub_old"] = {**never_paid, "id": "sub_old", "status": "canceled", "trial_start": 1700000000}
+    again = await client.post(CHECKOUT, headers=bearer(auth), json={**BODY, "tier": "regular"})
+    assert again.status_code == 200, again.text
+    assert "trial_period_days" not in stripe.sessions[-1]["subscription_data"]
+    listed = stripe.requests_to("GET", "/v1/subscriptions")[-1][1]
+    assert (listed["customer"], listed["status"]) == ("cus_old", "all")
+
+
+async def test_a_repeated_request_after_the_trial_was_used_is_a_new_session(stripe_setup, db) -> None:
+    """Stripe refuses an idempotency key reused with other parameters: the key says whether a trial is offered, so the
+    same request once the account has had a trial gets a new session instead of a 502."""
+    client, stripe = stripe_setup
+    auth = await sign_up(client)
+    first = (await client.post(CHECKOUT, headers=bearer(auth), json=BODY)).json()
+    await _record(db, auth["user"]["id"], "apple", "expired")
+    again = await client.post(CHECKOUT, headers=bearer(auth), json=BODY)
+    assert again.status_code == 200, again.text
+    assert again.json()["session_id"] != first["session_id"]
+    assert "trial_period_days" not in stripe.sessions[-1]["subscription_data"]
