@@ -1,5 +1,6 @@
-"""Billing's share of an account: its subscriptions, their history and its purchase validations in the export
-(never a proof or its hash); on deletion, what we can cancel is cancelled and the user is told what only they can."""
+"""Billing's share of an account: its subscriptions, their history, its purchase validations (never a proof or its
+hash) and its promotional grants (who, why) in the export; on deletion, what we can cancel is cancelled and the
+user is told what only they can."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from app.billing.entitlements import user_subscriptions
 from app.billing.schemas import UserSubscription
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.db.queries import billing as q
+from app.db.queries import billing_support as support_q
 from app.db.queries import purchases as purchases_q
 from app.db.types import Connection, ConnectionSource
 
@@ -35,6 +37,8 @@ class BillingSection(msgspec.Struct, frozen=True):
     subscriptions: list[UserSubscription]
     subscription_history: list[q.ListStatusHistoryRow]
     purchase_validations: list[purchases_q.ListValidationsRow]
+    # Operators' promotional grants and revocations: who and why (the history rows name them by id).
+    promotional_actions: list[support_q.ListPromotionalActionsRow]
 
 
 async def export_section(conn: Connection, user_id: uuid.UUID) -> BillingSection:
@@ -42,6 +46,7 @@ async def export_section(conn: Connection, user_id: uuid.UUID) -> BillingSection
         subscriptions=await user_subscriptions(conn, user_id),
         subscription_history=await q.list_status_history(conn, user_id=user_id),
         purchase_validations=await purchases_q.list_validations(conn, user_id=user_id),
+        promotional_actions=await support_q.list_promotional_actions(conn, user_id=user_id),
     )
 
 
