@@ -180,6 +180,9 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipt_keys: tuple[str, ...] = (DEVELOPMENT_RECEIPT_KEY,)
     # Days a processed provider event keeps its payload (which names accounts and purchases) for forensics.
     event_payload_retention_days: int = 90
+    # A store purchase restored by another account while a live account holds it: "keep" refuses (409, saying how
+    # to restore into the original account), "transfer" moves it. A deleted account's purchases are claimable always.
+    transfer_policy: Literal["keep", "transfer"] = "keep"
 
 
 class OutboundSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,9 +2,9 @@
 (docs/payments.md "Operator commands").
 
 The customer view is one document: the account, its entitlement now, every subscription with its provider ids and
-history, the promotional grants (who, why), recent provider events with their outcome, and the revenue-share rows
-and payouts it took part in. `--json` prints it as one JSON object whose keys are documented and kept stable; the
-text form is the same data as tables for a terminal.
+history, the promotional grants (who, why), the purchase transfers, recent provider events with their outcome, and
+the revenue-share rows and payouts it took part in. `--json` prints it as one JSON object whose keys are documented
+and kept stable; the text form is the same data as tables for a terminal.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class CustomerView(msgspec.Struct, frozen=True):
     stripe_customer_id: str | None
     subscriptions: list[SubscriptionView]
     promotional_actions: list[q.ListPromotionalActionsRow]
+    subscription_transfers: list[q.ListSubscriptionTransfersRow]
     provider_events: list[q.ListBillingEventsRow]
     earnings: list[q.ListBillingEarningsRow]
     payouts: list[q.ListBillingPayoutsRow]
@@ -143,6 +144,7 @@ async def customer_view(conn: Connection, needle: str) -> CustomerView:
         stripe_customer_id=stripe_customer,
         subscriptions=[_subscription(row, history) for row in subscriptions],
         promotional_actions=await q.list_promotional_actions(conn, user_id=user_id),
+        subscription_transfers=await q.list_subscription_transfers(conn, user_id=user_id),
         provider_events=await q.list_billing_events(
             conn,
             user_id=user_id,
@@ -222,6 +224,21 @@ def format_customer(view: CustomerView, *, as_json: bool) -> str:
         [
             (_when(a.recorded_at), a.action, a.tier_slug, _when(a.granted_until), a.operator, a.reason, str(a.id))
             for a in view.promotional_actions
+        ],
+    )
+    lines += _table(
+        "Transfers",
+        ("when", "subscription", "from", "to", "cause", "request"),
+        [
+            (
+                _when(t.recorded_at),
+                str(t.subscription_id),
+                str(t.from_user_id or "(deleted account)"),
+                str(t.to_user_id),
+                t.cause,
+                t.cause_ref,
+            )
+            for t in view.subscription_transfers
         ],
     )
     lines += _table(

@@ -99,5 +99,31 @@ order by a.recorded_at, a.id
 limit 1000;
 
 -- name: LockBillingAccount :one
--- The account's row, locked so that two operators' grants or revocations for one account run one after the other.
+-- The account's row, locked: two operators' grants or revocations for one account run one after the other.
 select id from users where id = @user_id for no key update;
+
+-- name: RecordDeletedAccountToken :exec
+-- The tombstone of a deleted account: the sha256 of its id, the form a store keeps it in (or can be brought to).
+insert into deleted_account_tokens (token_sha256) values (@token_sha256) on conflict do nothing;
+
+-- name: IsDeletedAccountToken :one
+select exists (select 1 from deleted_account_tokens where token_sha256 = @token_sha256) as deleted;
+
+-- name: MoveSubscription :execrows
+-- A purchase changes accounts (a statement of its own, so the move trigger alone adjusts the derived creator state).
+update subscriptions set user_id = @to_user_id, updated_at = now()
+where provider = @provider and provider_subscription_id = @provider_subscription_id;
+
+-- name: RecordSubscriptionTransfer :exec
+insert into subscription_transfers (subscription_id, from_user_id, to_user_id, cause, cause_ref)
+select s.id, sqlc.narg(from_user_id), s.user_id, @cause, @cause_ref
+from subscriptions s
+where s.provider = @provider and s.provider_subscription_id = @provider_subscription_id;
+
+-- name: ListSubscriptionTransfers :many
+-- Transfers into or out of the account (the operator view and the export).
+select t.subscription_id, t.from_user_id, t.to_user_id, t.cause, t.cause_ref, t.recorded_at
+from subscription_transfers t
+where t.to_user_id = @user_id or t.from_user_id = @user_id
+order by t.id
+limit 1000;

@@ -311,7 +311,84 @@ LOCK_BILLING_ACCOUNT = """select id from users where id = $1 for no key update""
 
 
 async def lock_billing_account(conn: Connection, *, user_id: uuid.UUID) -> uuid.UUID | None:
-    """The account's row, locked so that two operators' grants or revocations for one account run one after the other.
-    """
+    """The account's row, locked: two operators' grants or revocations for one account run one after the other."""
     value = await conn.fetchval(LOCK_BILLING_ACCOUNT, user_id)
     return cast("uuid.UUID | None", value)
+
+
+RECORD_DELETED_ACCOUNT_TOKEN = "insert into deleted_account_tokens (token_sha256) values ($1) on conflict do nothing"  # noqa: S105
+
+
+async def record_deleted_account_token(conn: Connection, *, token_sha256: str) -> None:
+    """The tombstone of a deleted account: the sha256 of its id, the form a store keeps it in (or can be brought to)."""
+    await conn.execute(RECORD_DELETED_ACCOUNT_TOKEN, token_sha256)
+
+
+IS_DELETED_ACCOUNT_TOKEN = """select exists (select 1 from deleted_account_tokens where token_sha256 = $1) as deleted"""  # noqa: S105
+
+
+async def is_deleted_account_token(conn: Connection, *, token_sha256: str) -> bool | None:
+    value = await conn.fetchval(IS_DELETED_ACCOUNT_TOKEN, token_sha256)
+    return cast("bool | None", value)
+
+
+MOVE_SUBSCRIPTION = """update subscriptions set user_id = $1, updated_at = now()
+where provider = $2 and provider_subscription_id = $3"""
+
+
+async def move_subscription(
+    conn: Connection,
+    *,
+    to_user_id: uuid.UUID,
+    provider: str,
+    provider_subscription_id: str,
+) -> int:
+    """A purchase changes accounts (a statement of its own, so the move trigger alone adjusts the derived creator
+    state).
+    """
+    result = await conn.execute(MOVE_SUBSCRIPTION, to_user_id, provider, provider_subscription_id)
+    return int(result.rpartition(" ")[2])
+
+
+RECORD_SUBSCRIPTION_TRANSFER = (
+    "insert into subscription_transfers (subscription_id, from_user_id, to_user_id, cause, cause_ref)\n"
+    "select s.id, $1, s.user_id, $2, $3\n"
+    "from subscriptions s\n"
+    "where s.provider = $4 and s.provider_subscription_id = $5"
+)
+
+
+async def record_subscription_transfer(
+    conn: Connection,
+    *,
+    from_user_id: uuid.UUID | None,
+    cause: str,
+    cause_ref: str,
+    provider: str,
+    provider_subscription_id: str,
+) -> None:
+    await conn.execute(RECORD_SUBSCRIPTION_TRANSFER, from_user_id, cause, cause_ref, provider, provider_subscription_id)
+
+
+LIST_SUBSCRIPTION_TRANSFERS = (
+    "select t.subscription_id, t.from_user_id, t.to_user_id, t.cause, t.cause_ref, t.recorded_at\n"
+    "from subscription_transfers t\n"
+    "where t.to_user_id = $1 or t.from_user_id = $1\n"
+    "order by t.id\n"
+    "limit 1000"
+)
+
+
+class ListSubscriptionTransfersRow(msgspec.Struct, frozen=True):
+    subscription_id: uuid.UUID
+    from_user_id: uuid.UUID | None
+    to_user_id: uuid.UUID
+    cause: str
+    cause_ref: str
+    recorded_at: datetime.datetime
+
+
+async def list_subscription_transfers(conn: Connection, *, user_id: uuid.UUID) -> list[ListSubscriptionTransfersRow]:
+    """Transfers into or out of the account (the operator view and the export)."""
+    records = await conn.fetch(LIST_SUBSCRIPTION_TRANSFERS, user_id)
+    return [ListSubscriptionTransfersRow(*record) for record in records]

@@ -194,12 +194,14 @@ async def _stripe_subscriber(client, db: asyncpg.Connection) -> tuple[dict, uuid
         provider_updated_at=now,
     )
     await record_subscription_state(db, state, Cause("stripe_event", "evt_created"), billing_hooks())
+    created = {"data": {"object": {"id": "sub_support"}}}
+    failed = {"data": {"object": {"customer": "cus_support", "subscription": "sub_support"}}}
+    other = {"data": {"object": {"customer": "cus_someone_else"}}}
     events = [
-        ("evt_created", "customer.subscription.created", "processed", None, {"data": {"object": {"id": "sub_support"}}}),
-        ("evt_failed", "invoice.payment_failed", "failed", "StripeError: down", {
-            "data": {"object": {"customer": "cus_support", "subscription": "sub_support"}}}),
-        ("evt_other", "invoice.paid", "processed", None, {"data": {"object": {"customer": "cus_someone_else"}}}),
-    ]  # fmt: skip
+        ("evt_created", "customer.subscription.created", "processed", None, created),
+        ("evt_failed", "invoice.payment_failed", "failed", "StripeError: down", failed),
+        ("evt_other", "invoice.paid", "processed", None, other),
+    ]
     for event_id, event_type, status, error, payload in events:
         await db.execute(
             "insert into provider_events (provider, event_id, event_type, status, attempts, payload, error) "
@@ -237,6 +239,7 @@ async def test_the_customer_view_finds_the_account_by_any_of_its_ids(client, dat
         "stripe_customer_id",
         "subscriptions",
         "promotional_actions",
+        "subscription_transfers",
         "provider_events",
         "earnings",
         "payouts",
