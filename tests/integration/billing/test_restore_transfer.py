@@ -4,6 +4,7 @@ transfer is recorded with its cause. Against the loopback Google Play fake and S
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,9 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.billing.entitlements import Cause, ProviderState, record_subscription_state
+from app.creators.billing_hooks import billing_hooks
+from app.db.queries import billing_support as support_q
 from app.server import create_app
 from tests.fakes.apple import AppleSigner
 from tests.fakes.google import FakeGoogle
@@ -146,3 +150,50 @@ async def test_a_deleted_accounts_app_store_purchase_is_claimed_too(
     stranger = signer.sign(signer.transaction(appAccountToken="6f0c6f8e-0000-4000-8000-000000000000"))
     refused = await _validate_apple(client, second, signed_transaction=stranger)
     assert (refused.status_code, refused.json()["code"]) == (409, "PURCHASE_ACCOUNT_MISMATCH")
+
+
+async def test_a_moved_subscription_moves_its_referral_count(db: asyncpg.Connection) -> None:
+    """The move trigger: a live production subscription counted for the link that referred its account is counted
+    for the link that referred the account it moves to (as a delete and an insert would be)."""
+    creator, owner, other = [
+        await db.fetchval(
+            "insert into users (email, password_hash, name) values ($1, 'x', 'C') returning id", f"{name}@move.test"
+        )
+        for name in ("creator", "owner", "other")
+    ]
+    links = []
+    for code, account in (("abcdefghjkmn", owner), ("bcdefghjkmnp", other)):
+        link = await db.fetchval(
+            "insert into affiliate_links (creator_id, code) values ($1, $2) returning id", creator, code
+        )
+        await db.execute(
+            "insert into referral_attributions (user_id, referral_code, link_id) values ($1, $2, $3)",
+            account,
+            code,
+            link,
+        )
+        links.append(link)
+    now = datetime.datetime.now(datetime.UTC)
+    state = ProviderState(
+        user_id=owner,
+        provider="google",
+        provider_subscription_id="tok-referred",
+        tier_slug="creator",
+        status="active",
+        billing_period="monthly",
+        current_period_start=now,
+        current_period_end=now + datetime.timedelta(days=30),
+        provider_updated_at=now,
+    )
+    await record_subscription_state(db, state, Cause("test", "setup"), billing_hooks())
+    counts = "select active_referrals from affiliate_links where id = any($1::uuid[]) order by code"
+    assert [r["active_referrals"] for r in await db.fetch(counts, links)] == [1, 0]
+    moved = await support_q.move_subscription(
+        db, to_user_id=other, provider="google", provider_subscription_id="tok-referred"
+    )
+    assert moved == 1
+    assert [r["active_referrals"] for r in await db.fetch(counts, links)] == [0, 1]
+    creator_until = "select id, creator_until from users where id = any($1::uuid[])"
+    until = {r["id"]: r["creator_until"] for r in await db.fetch(creator_until, [owner, other])}
+    assert until[owner] is None
+    assert until[other] is not None  # 'infinity' while active
