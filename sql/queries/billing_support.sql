@@ -13,7 +13,9 @@ where u.id = (
         (select c.user_id from stripe_customers c where c.customer_id = @needle),
         -- Every provider listed, so the (provider, provider_subscription_id) key's index answers.
         (select s.user_id from subscriptions s
-         where s.provider in ('stripe', 'apple', 'google', 'promotional') and s.provider_subscription_id = @needle)
+         where s.provider in ('stripe', 'apple', 'google', 'promotional') and s.provider_subscription_id = @needle
+         order by s.created_at desc
+         limit 1)
     )
 );
 

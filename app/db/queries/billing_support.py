@@ -21,7 +21,9 @@ where u.id = (
         (select c.user_id from stripe_customers c where c.customer_id = $2),
         -- Every provider listed, so the (provider, provider_subscription_id) key's index answers.
         (select s.user_id from subscriptions s
-         where s.provider in ('stripe', 'apple', 'google', 'promotional') and s.provider_subscription_id = $2)
+         where s.provider in ('stripe', 'apple', 'google', 'promotional') and s.provider_subscription_id = $2
+         order by s.created_at desc
+         limit 1)
     )
 )"""
 
