@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import getpass
 import json
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,7 +41,11 @@ def database_url(settings: Settings) -> Iterator[str]:
     except EmbeddedDatabaseError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"Using the embedded PostgreSQL under {settings.data_dir}/ (set DATABASE_URL to use your own).")
+    # A note on how the command runs, not its output: stdout stays the command's data (e.g. `--json`).
+    print(
+        f"Using the embedded PostgreSQL under {settings.data_dir}/ (set DATABASE_URL to use your own).",
+        file=sys.stderr,
+    )
     try:
         yield server.url
     finally:
@@ -157,6 +163,75 @@ def cmd_fraud_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# `cookcam billing customer|grant|revoke`: exit 1 when the account (or the grant to revoke) is not found, 2 when an
+# argument is refused; the message goes to stderr, so stdout is only ever the command's output.
+EXIT_NOT_FOUND = 1
+EXIT_REFUSED = 2
+
+
+def _billing_support(run: Callable[[], Coroutine[None, None, str]]) -> int:
+    from app.core.errors import AppError, NotFound  # noqa: PLC0415
+
+    try:
+        print(asyncio.run(run()))
+    except AppError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_NOT_FOUND if isinstance(exc, NotFound) else EXIT_REFUSED
+    return 0
+
+
+def cmd_billing_customer(args: argparse.Namespace) -> int:
+    from app.ops.billing_customer import customer_text  # noqa: PLC0415
+
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        return _billing_support(lambda: customer_text(dsn, args.account, as_json=args.json))
+
+
+def grant_until(text: str) -> datetime.datetime:
+    """`--until`: a date grants through that day (to the next midnight UTC); a date and time is taken as given
+    (UTC when it names no offset)."""
+    try:
+        if len(text) == len("2027-01-31"):
+            day = datetime.date.fromisoformat(text)
+            return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), datetime.UTC)
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (2027-01-31) or a date and time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+
+
+def _operator(args: argparse.Namespace) -> str:
+    """Who acts: --operator, else the operating-system user running the command."""
+    if args.operator:
+        return str(args.operator)
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        print("Name the operator with --operator (no operating-system user name here).", file=sys.stderr)
+        raise SystemExit(EXIT_REFUSED) from None
+
+
+def cmd_billing_grant(args: argparse.Namespace) -> int:
+    from app.ops.billing_customer import grant_text  # noqa: PLC0415
+
+    operator = _operator(args)
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        return _billing_support(
+            lambda: grant_text(dsn, args.account, args.tier, args.until, operator=operator, reason=args.reason)
+        )
+
+
+def cmd_billing_revoke(args: argparse.Namespace) -> int:
+    from app.ops.billing_customer import revoke_text  # noqa: PLC0415
+
+    operator = _operator(args)
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        return _billing_support(lambda: revoke_text(dsn, args.account, operator=operator, reason=args.reason))
+
+
 def cmd_reencrypt_proofs(_: argparse.Namespace) -> int:
     from app.billing.proofs import reencrypt_proofs_at  # noqa: PLC0415
 
@@ -198,6 +273,40 @@ def cmd_import_supabase(args: argparse.Namespace) -> int:
         return run_close_window(dsn, settings, args) if args.close_window else run_import(dsn, args)
 
 
+def _add_billing_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    billing = commands.add_parser("billing", help="billing tools")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
+    fraud = billing_commands.add_parser("fraud-report", help="accounts the fraud view flags, most recent first")
+    fraud.add_argument("--json", action="store_true", help="one JSON object per line")
+    fraud.set_defaults(handler=cmd_fraud_report)
+    customer = billing_commands.add_parser(
+        "customer", help="one account's entitlement, subscriptions and history, provider events, earnings, payouts"
+    )
+    customer.add_argument(
+        "account",
+        help="email, account id, Stripe customer or subscription id, Apple original transaction id or "
+        "Google purchase token",
+    )
+    customer.add_argument("--json", action="store_true", help="one JSON object (docs/payments.md lists its keys)")
+    customer.set_defaults(handler=cmd_billing_customer)
+    operator_help = "who acts (default: the operating-system user running the command)"
+    grant = billing_commands.add_parser("grant", help="a promotional tier until a date (replaces the one in force)")
+    grant.add_argument("account", help="email, account id or one of its provider ids")
+    grant.add_argument("tier", choices=("regular", "creator"))
+    grant.add_argument("--until", type=grant_until, required=True, help="a date (through that day, UTC) or date-time")
+    grant.add_argument("--reason", required=True, help="why (kept with the grant, shown in the account's export)")
+    grant.add_argument("--operator", help=operator_help)
+    grant.set_defaults(handler=cmd_billing_grant)
+    revoke = billing_commands.add_parser("revoke", help="end the account's promotional grant now")
+    revoke.add_argument("account", help="email, account id or one of its provider ids")
+    revoke.add_argument("--reason", required=True, help="why (kept with the revocation, shown in the export)")
+    revoke.add_argument("--operator", help=operator_help)
+    revoke.set_defaults(handler=cmd_billing_revoke)
+    billing_commands.add_parser(
+        "reencrypt-proofs", help="after rotating BILLING_RECEIPT_KEYS: re-encrypt stored proofs under the first key"
+    ).set_defaults(handler=cmd_reencrypt_proofs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -228,14 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
     run.set_defaults(handler=cmd_jobs_run)
 
-    billing = commands.add_parser("billing", help="billing tools")
-    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
-    fraud = billing_commands.add_parser("fraud-report", help="accounts the fraud view flags, most recent first")
-    fraud.add_argument("--json", action="store_true", help="one JSON object per line")
-    fraud.set_defaults(handler=cmd_fraud_report)
-    billing_commands.add_parser(
-        "reencrypt-proofs", help="after rotating BILLING_RECEIPT_KEYS: re-encrypt stored proofs under the first key"
-    ).set_defaults(handler=cmd_reencrypt_proofs)
+    _add_billing_commands(commands)
 
     ingredients = commands.add_parser("ingredients", help="the shipped ingredient data")
     ingredient_commands = ingredients.add_subparsers(dest="ingredients_command", required=True)

@@ -186,6 +186,9 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     # ...and one still failing this many days after its import is given up at its next failed attempt, whatever
     # the error (an outage, our credentials refused): docs/runbooks/supabase-import.md.
     imported_binding_max_age_days: int = 30
+    # A store purchase restored by another account while a live account holds it: "keep" refuses (409, saying how
+    # to restore into the original account), "transfer" moves it. A deleted account's purchases are claimable always.
+    transfer_policy: Literal["keep", "transfer"] = "keep"
 
 
 class OutboundSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 import msgspec
 
-from app.billing.schemas import BillingPeriod, Provider, Status, Tier, TierLimits, TierSlug, UserSubscription
+from app.billing.schemas import (
+    BillingPeriod,
+    Status,
+    SubscriptionProvider,
+    Tier,
+    TierLimits,
+    TierSlug,
+    UserSubscription,
+)
 from app.core.errors import Conflict, Forbidden
 from app.db.queries import billing as q
 from app.db.types import Connection
@@ -38,7 +46,7 @@ class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
     """A subscription's state as a provider reported it, after verification."""
 
     user_id: uuid.UUID
-    provider: Provider
+    provider: SubscriptionProvider
     provider_subscription_id: str
     tier_slug: TierSlug
     status: Status

@@ -11,6 +11,8 @@ import msgspec
 TierSlug = Literal["free", "regular", "creator"]
 BillingPeriod = Literal["monthly", "yearly"]
 Provider = Literal["stripe", "apple", "google"]
+# Whose subscriptions there are: the payment providers, and operators' promotional grants (app/billing/promotional.py).
+SubscriptionProvider = Literal["stripe", "apple", "google", "promotional"]
 # Who sends inbound events to the event store: the providers, and Stripe Connect (creators' payout accounts).
 EventSource = Literal["stripe", "stripe_connect", "apple", "google"]
 Status = Literal["trialing", "active", "grace_period", "billing_retry", "paused", "cancelled", "expired", "revoked"]

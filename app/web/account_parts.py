@@ -28,6 +28,7 @@ def account_parts(stripe_client: stripe.StripeClient | None) -> AccountParts:
                 "billing",
                 export=billing.export_section,
                 close=functools.partial(billing.close_billing, stripe_client),
+                erase=billing.erase_billing,
             ),
             AccountPart("scan", export=scan.export_section),
             AccountPart("analytics", export=analytics.export_section),

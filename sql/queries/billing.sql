@@ -109,10 +109,10 @@ on conflict (user_id) do nothing
 returning customer_id;
 
 -- name: ListLiveSubscriptions :many
--- Subscriptions a provider may still charge for (everything not yet ended).
+-- Subscriptions a provider may still charge for (everything not yet ended; a promotional grant charges nothing).
 select provider, provider_subscription_id, environment
 from subscriptions
-where user_id = @user_id and status not in ('expired', 'revoked')
+where user_id = @user_id and status not in ('expired', 'revoked') and provider <> 'promotional'
 order by created_at
 limit 100;
 

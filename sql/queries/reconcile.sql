@@ -9,10 +9,11 @@ set finished_at = now(), checked = @checked, drifted = @drifted, errors = @error
 where id = @id;
 
 -- name: ListSubscriptionsToReconcile :many
--- Every subscription a provider may still change (not expired or revoked), a page at a time in id order.
+-- Every subscription a provider may still change (not expired or revoked; a promotional grant has no provider to
+-- ask), a page at a time in id order.
 select id, user_id, provider, provider_subscription_id, environment
 from subscriptions
-where status not in ('expired', 'revoked') and id > @after
+where status not in ('expired', 'revoked') and provider <> 'promotional' and id > @after
 order by id
 limit @page_size;
 

@@ -103,11 +103,17 @@ def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
     env = {"DATA_DIR": str(tmp_path / "data")}
     result = cookcam("migrate", env=env, timeout=180)
     assert result.returncode == 0, result.stderr
-    assert "embedded PostgreSQL" in result.stdout
+    # The note goes to stderr: stdout is the command's own output (data such as `--json` must stay parseable).
+    assert "embedded PostgreSQL" in result.stderr
+    assert "embedded PostgreSQL" not in result.stdout
     assert "0001_identity.sql" in result.stdout
     # The data survives: a second run finds the schema current.
     again = cookcam("migrate", env=env, timeout=180)
     assert "schema current" in again.stdout
+    # A data command's stdout is its data alone, also on the embedded database: no signals, no JSON lines.
+    report = cookcam("billing", "fraud-report", "--json", env=env, timeout=180)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.strip() == ""
 
 
 def test_ingredient_refresh_needs_a_key_and_leaves_the_file_alone() -> None:

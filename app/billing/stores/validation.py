@@ -10,7 +10,6 @@ Every attempt is kept in the validation history, and the raw proof is stored enc
 from __future__ import annotations
 
 import datetime
-import hashlib
 import time
 import uuid
 from typing import Annotated, Literal
@@ -25,6 +24,7 @@ from app.billing.providers import PaymentProviders
 from app.billing.schemas import Status, TierSlug
 from app.billing.stores.purchase import StoreEnvironment, StoreProvider, StorePurchase
 from app.billing.stores.recording import supersede
+from app.billing.stores.transfer import TransferPolicy, claim
 from app.core import metrics
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ratelimit import RateLimit, RateLimiter
@@ -34,6 +34,7 @@ from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
 
 ProofKind = Literal["signed_transaction", "receipt", "purchase_token"]
+RefusalKind = Literal["account_token_mismatch", "proof_owned_elsewhere"]
 # Each validation calls a store: 20 a minute per account is far above what an app needs.
 VALIDATION_LIMIT = RateLimit("purchase-validation", 20, 60)
 
@@ -69,12 +70,6 @@ def proof_of(request: ValidatePurchaseRequest) -> tuple[ProofKind, str]:
     return "receipt", request.receipt
 
 
-def account_token_matches(token: str, user_id: uuid.UUID) -> bool:
-    """Apps set the account's id (Apple appAccountToken, a UUID) or its sha256 (Google's advice for the obfuscated
-    account id)."""
-    return token.lower() in (str(user_id), hashlib.sha256(str(user_id).encode()).hexdigest())
-
-
 async def validate_purchase(
     connect: ConnectionSource,
     payments: PaymentProviders,
@@ -96,7 +91,7 @@ async def validate_purchase(
             await history.record(conn, None, "unavailable" if exc.status_code >= 500 else "invalid", exc.code)
         raise
     async with connect() as conn:
-        await _bind(conn, history, user_id, purchase, payments.hooks)
+        await _bind(conn, history, user_id, purchase, payments.hooks, policy=settings.billing.transfer_policy)
         if purchase.supersedes:
             await supersede(conn, purchase, payments.hooks)
         await store_proof(conn, payments.proof_cipher, user_id, provider=provider, proof_kind=kind, raw=raw)
@@ -121,17 +116,29 @@ async def _verify(payments: PaymentProviders, kind: ProofKind, raw: str) -> Stor
 
 
 async def _bind(
-    conn: Connection, history: _History, user_id: uuid.UUID, purchase: StorePurchase, hooks: BillingHooks
+    conn: Connection,
+    history: _History,
+    user_id: uuid.UUID,
+    purchase: StorePurchase,
+    hooks: BillingHooks,
+    *,
+    policy: TransferPolicy,
 ) -> None:
-    """Record the purchase for this account, refusing (409) one that belongs to another."""
-    if purchase.account_token and not account_token_matches(purchase.account_token, user_id):
-        await _refuse(conn, history, user_id, purchase, "account_token_mismatch")
-        raise Conflict("PURCHASE_ACCOUNT_MISMATCH", "This purchase was made for another account.")
-    cause = Cause("validation", current_request_id() or "cli")
+    """Record the purchase for this account: refused (409) when another account holds it or the app bound it to
+    another account, unless that account was deleted or BILLING_TRANSFER_POLICY transfers it (app/billing/stores/
+    transfer.py)."""
+    request_ref = current_request_id() or "cli"
     try:
-        await record_subscription_state(conn, purchase.state_for(user_id), cause, hooks)
-    except Conflict:
-        await _refuse(conn, history, user_id, purchase, "proof_owned_elsewhere")
+        async with conn.transaction():
+            transfer = await claim(conn, user_id, purchase, policy)
+            await record_subscription_state(conn, purchase.state_for(user_id), Cause("validation", request_ref), hooks)
+            if transfer is not None:
+                await transfer.record(conn, purchase, request_ref)
+    except Conflict as refused:
+        mismatch = refused.code == "PURCHASE_ACCOUNT_MISMATCH"
+        await _refuse(
+            conn, history, user_id, purchase, "account_token_mismatch" if mismatch else "proof_owned_elsewhere"
+        )
         raise
 
 
@@ -140,7 +147,7 @@ async def _refuse(
     history: _History,
     user_id: uuid.UUID,
     purchase: StorePurchase,
-    kind: Literal["account_token_mismatch", "proof_owned_elsewhere"],
+    kind: RefusalKind,
 ) -> None:
     await record_security_event(conn, user_id, purchase.provider, kind, identity=purchase.identity)
     await history.record(conn, purchase, "owned_elsewhere", kind.upper())

@@ -368,7 +368,7 @@ async def insert_stripe_customer(conn: Connection, *, user_id: uuid.UUID, custom
 
 LIST_LIVE_SUBSCRIPTIONS = """select provider, provider_subscription_id, environment
 from subscriptions
-where user_id = $1 and status not in ('expired', 'revoked')
+where user_id = $1 and status not in ('expired', 'revoked') and provider <> 'promotional'
 order by created_at
 limit 100"""
 
@@ -380,7 +380,7 @@ class ListLiveSubscriptionsRow(msgspec.Struct, frozen=True):
 
 
 async def list_live_subscriptions(conn: Connection, *, user_id: uuid.UUID) -> list[ListLiveSubscriptionsRow]:
-    """Subscriptions a provider may still charge for (everything not yet ended)."""
+    """Subscriptions a provider may still charge for (everything not yet ended; a promotional grant charges nothing)."""
     records = await conn.fetch(LIST_LIVE_SUBSCRIPTIONS, user_id)
     return [ListLiveSubscriptionsRow(*record) for record in records]
 

@@ -41,7 +41,7 @@ async def finish_reconciliation_run(
 
 LIST_SUBSCRIPTIONS_TO_RECONCILE = """select id, user_id, provider, provider_subscription_id, environment
 from subscriptions
-where status not in ('expired', 'revoked') and id > $1
+where status not in ('expired', 'revoked') and provider <> 'promotional' and id > $1
 order by id
 limit $2"""
 
@@ -60,7 +60,9 @@ async def list_subscriptions_to_reconcile(
     after: uuid.UUID,
     page_size: int,
 ) -> list[ListSubscriptionsToReconcileRow]:
-    """Every subscription a provider may still change (not expired or revoked), a page at a time in id order."""
+    """Every subscription a provider may still change (not expired or revoked; a promotional grant has no provider to
+    ask), a page at a time in id order.
+    """
     records = await conn.fetch(LIST_SUBSCRIPTIONS_TO_RECONCILE, after, page_size)
     return [ListSubscriptionsToReconcileRow(*record) for record in records]
 

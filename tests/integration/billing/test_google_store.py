@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -14,7 +15,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.server import create_app
-from app.settings import GoogleSettings, OutboundSettings
+from app.settings import GoogleSettings, OutboundSettings, Settings
 from tests.conftest import make_settings
 from tests.fakes.google import PUBSUB_PUSH_EMAIL, FakeGoogle, fake_google
 from tests.support import bearer, sign_up
@@ -32,9 +33,8 @@ def google() -> Iterator[FakeGoogle]:
         yield fake
 
 
-@pytest.fixture
-async def play(google: FakeGoogle, database_url: str, tmp_path) -> AsyncIterator[AsyncTestClient]:
-    google.reset()
+def play_settings(google: FakeGoogle, database_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing Google Play, its OAuth and its push certificates at the fake."""
     key_file = google.write_service_account(tmp_path / "service-account.json")
     google_settings = GoogleSettings(
         service_account_file=str(key_file),
@@ -43,8 +43,13 @@ async def play(google: FakeGoogle, database_url: str, tmp_path) -> AsyncIterator
         rtdn_service_account_email=PUBSUB_PUSH_EMAIL,
         oidc_certs_url=google.certs_url,
     )
-    settings = msgspec.structs.replace(make_settings(database_url), google=google_settings, outbound=FAST_RETRIES)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    return msgspec.structs.replace(make_settings(database_url), google=google_settings, outbound=FAST_RETRIES)
+
+
+@pytest.fixture
+async def play(google: FakeGoogle, database_url: str, tmp_path: Path) -> AsyncIterator[AsyncTestClient]:
+    google.reset()
+    async with AsyncTestClient(app=create_app(play_settings(google, database_url, tmp_path))) as client:
         yield client
 
 
