@@ -44,6 +44,8 @@ class RevenueShare:
 
     async def record_period(self, conn: Connection, state: ProviderState) -> None:
         """Earn for the subscription's current period when it is paid, or reverse that when it was revoked."""
+        if state.provider == "promotional":
+            return  # an operator's grant is not a sale
         await _record_period(conn, state, self.hold_days[state.provider])
 
 

@@ -148,9 +148,10 @@ from imported_billing_bindings where user_id = @user_id order by created_at;
 -- One free trial per person: whether the account ever had a trial or a paid subscription on any provider: a
 -- subscription with a trial end, any App Store or Google Play purchase (a store transaction, even one first seen
 -- expired), a Stripe subscription whose history ever granted access (one whose first payment never succeeded does
--- not count), or a subscription imported from the previous backend.
+-- not count), or a subscription imported from the previous backend. An operator's promotional grant is neither.
 select exists (select 1 from subscriptions s
-               where s.user_id = @user_id and (s.trial_ends_at is not null or s.provider <> 'stripe'))
-    or exists (select 1 from subscription_status_history h
-               where h.user_id = @user_id and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
+               where s.user_id = @user_id and (s.trial_ends_at is not null or s.provider in ('apple', 'google')))
+    or exists (select 1 from subscription_status_history h join subscriptions s on s.id = h.subscription_id
+               where h.user_id = @user_id and s.provider <> 'promotional'
+                 and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
     or exists (select 1 from imported_billing_bindings b where b.user_id = @user_id) as had;

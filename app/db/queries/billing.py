@@ -469,9 +469,10 @@ async def export_imported_billing_bindings(
 
 
 HAD_TRIAL_OR_PAID_SUBSCRIPTION = """select exists (select 1 from subscriptions s
-               where s.user_id = $1 and (s.trial_ends_at is not null or s.provider <> 'stripe'))
-    or exists (select 1 from subscription_status_history h
-               where h.user_id = $1 and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
+               where s.user_id = $1 and (s.trial_ends_at is not null or s.provider in ('apple', 'google')))
+    or exists (select 1 from subscription_status_history h join subscriptions s on s.id = h.subscription_id
+               where h.user_id = $1 and s.provider <> 'promotional'
+                 and h.to_status in ('trialing', 'active', 'grace_period', 'cancelled', 'revoked'))
     or exists (select 1 from imported_billing_bindings b where b.user_id = $1) as had"""
 
 
@@ -479,7 +480,7 @@ async def had_trial_or_paid_subscription(conn: Connection, *, user_id: uuid.UUID
     """One free trial per person: whether the account ever had a trial or a paid subscription on any provider: a
     subscription with a trial end, any App Store or Google Play purchase (a store transaction, even one first seen
     expired), a Stripe subscription whose history ever granted access (one whose first payment never succeeded does
-    not count), or a subscription imported from the previous backend.
+    not count), or a subscription imported from the previous backend. An operator's promotional grant is neither.
     """
     value = await conn.fetchval(HAD_TRIAL_OR_PAID_SUBSCRIPTION, user_id)
     return cast("bool | None", value)

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.billing import promotional
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.creators.billing_hooks import billing_hooks
 from app.server import create_app
@@ -188,6 +189,18 @@ async def test_no_trial_after_an_imported_subscription(stripe_setup, db: asyncpg
     )
     assert (await client.post(CHECKOUT, headers=bearer(auth), json=BODY)).status_code == 200
     assert "trial_period_days" not in stripe.sessions[-1]["subscription_data"]
+
+
+async def test_a_promotional_grant_does_not_use_up_the_trial(stripe_setup, db: asyncpg.Connection) -> None:
+    """An operator's promotional grant (`cookcam billing grant`) is neither a trial nor a payment."""
+    client, stripe = stripe_setup
+    auth = await sign_up(client)
+    user_id = uuid.UUID(auth["user"]["id"])
+    until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
+    await promotional.grant(db, billing_hooks(), user_id=user_id, tier="regular", until=until, operator="t", reason="x")
+    await promotional.revoke(db, billing_hooks(), user_id=user_id, operator="t", reason="ended early")
+    assert (await client.post(CHECKOUT, headers=bearer(auth), json=BODY)).status_code == 200
+    assert stripe.sessions[-1]["subscription_data"]["trial_period_days"] == "3"
 
 
 async def test_no_trial_for_a_stripe_customer_whose_earlier_subscription_we_never_recorded(
