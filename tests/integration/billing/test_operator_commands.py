@@ -220,7 +220,8 @@ async def _stripe_subscriber(client, db: asyncpg.Connection) -> tuple[dict, uuid
     )
     await db.execute(
         "insert into creator_earnings (creator_id, provider, period_start, kind, amount_cents, net_cents, "
-        "share_percent, currency, period_key) values ($1, 'apple', now(), 'earning', 254, 849, 30, 'usd', 'k1')",
+        "share_percent, currency, period_key, payable_at) "
+        "values ($1, 'apple', now(), 'earning', 254, 849, 30, 'usd', 'k1', now())",
         user_id,
     )
     return auth, user_id
