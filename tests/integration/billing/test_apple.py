@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -415,7 +416,9 @@ async def test_proofs_are_re_encrypted_under_a_new_key(db: asyncpg.Connection) -
 # --- the ordering rule (docs/payments.md) and answers from the stored state ------------------------------------
 
 
-def _signed_at(signer: AppleSigner, moment: int, base: dict, transaction: dict, renewal: dict) -> dict:
+def _signed_at(
+    signer: AppleSigner, moment: int, base: dict[str, Any], transaction: dict[str, Any], renewal: dict[str, Any]
+) -> dict[str, Any]:
     """A transaction of `base`'s subscription and its renewal info (with these changes), both signed at `moment`:
     the keyword arguments of `signer.notification`."""
     signed_transaction = signer.transaction(**{"originalTransactionId": base["originalTransactionId"], **transaction})
@@ -427,19 +430,19 @@ def _signed_at(signer: AppleSigner, moment: int, base: dict, transaction: dict, 
 
 
 # Notification type: (transaction changes, renewal info changes, our status); "now" and "past" are resolved late.
-ENDINGS = {
+ENDINGS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     "REFUND": ({"revocationDate": "now", "revocationReason": 0}, {}, "revoked"),
     "REVOKE": ({"revocationDate": "now", "revocationReason": 0, "inAppOwnershipType": "FAMILY_SHARED"}, {}, "revoked"),
     "EXPIRED": ({"expiresDate": "past"}, {"autoRenewStatus": 0, "expirationIntent": 1}, "expired"),
 }
-RUNNING = {
+RUNNING: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any]]] = {
     ("DID_RENEW", None): ({}, {}),
     ("DID_CHANGE_RENEWAL_STATUS", "AUTO_RENEW_DISABLED"): ({}, {"autoRenewStatus": 0}),
     ("SUBSCRIBED", "RESUBSCRIBE"): ({}, {}),
 }
 
 
-def _resolved(changes: dict) -> dict:
+def _resolved(changes: dict[str, Any]) -> dict[str, Any]:
     moments = {"now": now_ms(), "past": now_ms() - 1000}
     return {key: moments.get(value, value) if isinstance(value, str) else value for key, value in changes.items()}
 
@@ -495,7 +498,8 @@ async def test_a_signed_transaction_older_than_its_refund_answers_revoked(apple,
     again = await _validate(client, auth, signed_transaction=signed)
     assert again.status_code == 200, again.text
     assert (again.json()["status"], again.json()["tier"]) == ("revoked", "free")
-    assert await db.fetchval("select outcome from purchase_validations order by id desc limit 1") == "revoked"
+    outcomes = await db.fetch("select outcome from purchase_validations order by created_at")
+    assert [row["outcome"] for row in outcomes] == ["valid", "revoked"]
 
 
 async def test_a_legacy_receipt_of_a_refunded_purchase_answers_revoked(apple, signer, db) -> None:

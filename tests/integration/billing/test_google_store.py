@@ -211,7 +211,12 @@ ENDING_PUSHES = [(REVOKED, "revoked"), (EXPIRED, "expired")]
 @pytest.mark.parametrize("running", RUNNING_PUSHES, ids=lambda r: r[2])
 @pytest.mark.parametrize("order", ["ending-last", "ending-first", "ending-first-read-behind"])
 async def test_an_ending_wins_against_any_push_of_the_same_moment(
-    play, google, db: asyncpg.Connection, running: tuple, ending: tuple, order: str
+    play,
+    google,
+    db: asyncpg.Connection,
+    running: tuple[int, dict[str, object], str],
+    ending: tuple[int, str],
+    order: str,
 ) -> None:
     """Both pushes carry the same eventTimeMillis. "ending-first": the running one is delivered late (Pub/Sub does
     not keep order); "read-behind": and Play's read for it still shows the running state."""

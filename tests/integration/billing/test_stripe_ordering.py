@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
 from tests.integration.billing.stripe_support import deliver, event, subscribed
 from tests.support import bearer
@@ -26,12 +28,12 @@ RUNNING = [
 ENDING = [("deleted", "canceled"), ("updated", "incomplete_expired")]
 
 
-def _subscription_event(subscription: dict, kind: str, status: str, created: int) -> bytes:
+def _subscription_event(subscription: dict[str, Any], kind: str, status: str, created: int) -> bytes:
     snapshot = {**copy.deepcopy(subscription), "status": status}
     return event(f"customer.subscription.{kind}", snapshot, created=created)
 
 
-async def _state(client, auth: dict, db: asyncpg.Connection) -> tuple[str, str]:
+async def _state(client: AsyncTestClient[Any], auth: dict[str, Any], db: asyncpg.Connection) -> tuple[str, str]:
     tier = (await client.get("/api/v1/subscription/status", headers=bearer(auth))).json()["tier_slug"]
     return await db.fetchval("select status from subscriptions"), tier
 
