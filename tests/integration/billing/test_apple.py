@@ -500,6 +500,12 @@ async def test_a_signed_transaction_older_than_its_refund_answers_revoked(apple,
     assert (again.json()["status"], again.json()["tier"]) == ("revoked", "free")
     outcomes = await db.fetch("select outcome from purchase_validations order by created_at")
     assert [row["outcome"] for row in outcomes] == ["valid", "revoked"]
+    alias = await client.post(
+        "/api/v1/subscription/validate-purchase",
+        headers=bearer(auth),
+        json={"platform": "ios", "signed_transaction": signed},
+    )
+    assert (alias.json()["status"], alias.json()["tier"]) == ("revoked", "free")
 
 
 async def test_a_legacy_receipt_of_a_refunded_purchase_answers_revoked(apple, signer, db) -> None:

@@ -256,3 +256,22 @@ async def test_pushes_are_ordered_by_their_event_time_not_their_arrival(play, go
     assert await db.fetchval("select status from subscriptions") == "cancelled"
     stamped = await db.fetchval("select (extract(epoch from provider_updated_at) * 1000)::bigint from subscriptions")
     assert stamped == later
+
+
+async def test_a_revoked_purchase_token_answers_revoked_on_both_validation_paths(play, google, db) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-refunded")
+    assert (await _validate(play, auth, "tok-refunded")).json()["status"] == "active"
+    google.update_subscription("tok-refunded", state="SUBSCRIPTION_STATE_EXPIRED", expiry=datetime.now(UTC))
+    assert (await _push(play, google, "tok-refunded", REVOKED)).status_code == 200
+    # Play now reads EXPIRED for the token; what we know (the revocation) is newer than what that read says.
+    answer = await _validate(play, auth, "tok-refunded")
+    assert (answer.json()["status"], answer.json()["tier"]) == ("revoked", "free")
+    alias = await play.post(
+        "/api/v1/subscription/validate-purchase",
+        headers=bearer(auth),
+        json={"platform": "android", "purchase_token": "tok-refunded"},
+    )
+    assert (alias.json()["status"], alias.json()["tier"]) == ("revoked", "free")
+    outcomes = await db.fetch("select outcome from purchase_validations order by created_at")
+    assert [row["outcome"] for row in outcomes] == ["valid", "revoked", "revoked"]
