@@ -451,7 +451,12 @@ def _resolved(changes: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("running", list(RUNNING), ids=lambda r: ".".join(filter(None, r)))
 @pytest.mark.parametrize("ending_first", [False, True], ids=["ending-last", "ending-first"])
 async def test_an_ending_wins_against_a_notification_signed_at_the_same_moment(
-    apple, signer, db: asyncpg.Connection, ending: str, running: tuple[str, str | None], ending_first: bool
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+    ending: str,
+    running: tuple[str, str | None],
+    ending_first: bool,
 ) -> None:
     client, _ = apple
     auth = await sign_up(client)
@@ -470,7 +475,11 @@ async def test_an_ending_wins_against_a_notification_signed_at_the_same_moment(
     assert await _tier(client, auth) == "free"
 
 
-async def test_an_expired_app_store_subscription_runs_again_when_resubscribed(apple, signer, db) -> None:
+async def test_an_expired_app_store_subscription_runs_again_when_resubscribed(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+) -> None:
     """Apple keeps the originalTransactionId when a customer resubscribes: an App Store ending is not final."""
     client, _ = apple
     auth = await sign_up(client)
@@ -485,7 +494,11 @@ async def test_an_expired_app_store_subscription_runs_again_when_resubscribed(ap
     assert (await db.fetchval("select status from subscriptions"), await _tier(client, auth)) == ("active", "regular")
 
 
-async def test_a_signed_transaction_older_than_its_refund_answers_revoked(apple, signer, db) -> None:
+async def test_a_signed_transaction_older_than_its_refund_answers_revoked(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+) -> None:
     client, _ = apple
     auth = await sign_up(client)
     bought = signer.transaction()
@@ -508,7 +521,11 @@ async def test_a_signed_transaction_older_than_its_refund_answers_revoked(apple,
     assert (alias.json()["status"], alias.json()["tier"]) == ("revoked", "free")
 
 
-async def test_a_legacy_receipt_of_a_refunded_purchase_answers_revoked(apple, signer, db) -> None:
+async def test_a_legacy_receipt_of_a_refunded_purchase_answers_revoked(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+) -> None:
     client, receipts = apple
     auth = await sign_up(client)
     start = now_ms() - 70 * DAY_MS

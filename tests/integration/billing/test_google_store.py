@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -211,8 +212,8 @@ ENDING_PUSHES = [(REVOKED, "revoked"), (EXPIRED, "expired")]
 @pytest.mark.parametrize("running", RUNNING_PUSHES, ids=lambda r: r[2])
 @pytest.mark.parametrize("order", ["ending-last", "ending-first", "ending-first-read-behind"])
 async def test_an_ending_wins_against_any_push_of_the_same_moment(
-    play,
-    google,
+    play: AsyncTestClient[Any],
+    google: FakeGoogle,
     db: asyncpg.Connection,
     running: tuple[int, dict[str, object], str],
     ending: tuple[int, str],
@@ -242,7 +243,9 @@ async def test_an_ending_wins_against_any_push_of_the_same_moment(
     assert await _tier(play, auth) == "free"
 
 
-async def test_pushes_are_ordered_by_their_event_time_not_their_arrival(play, google, db) -> None:
+async def test_pushes_are_ordered_by_their_event_time_not_their_arrival(
+    play: AsyncTestClient[Any], google: FakeGoogle, db: asyncpg.Connection
+) -> None:
     auth = await sign_up(play)
     google.add_subscription("tok-order")
     await _validate(play, auth, "tok-order")
@@ -258,7 +261,11 @@ async def test_pushes_are_ordered_by_their_event_time_not_their_arrival(play, go
     assert stamped == later
 
 
-async def test_a_revoked_purchase_token_answers_revoked_on_both_validation_paths(play, google, db) -> None:
+async def test_a_revoked_purchase_token_answers_revoked_on_both_validation_paths(
+    play: AsyncTestClient[Any],
+    google: FakeGoogle,
+    db: asyncpg.Connection,
+) -> None:
     auth = await sign_up(play)
     google.add_subscription("tok-refunded")
     assert (await _validate(play, auth, "tok-refunded")).json()["status"] == "active"

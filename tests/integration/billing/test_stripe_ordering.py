@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.fakes.stripe_api import FakeStripe
 from tests.integration.billing.stripe_support import deliver, event, subscribed
 from tests.support import bearer
 
@@ -42,7 +43,11 @@ async def _state(client: AsyncTestClient[Any], auth: dict[str, Any], db: asyncpg
 @pytest.mark.parametrize("running", RUNNING, ids=lambda r: f"{r[0]}-{r[1]}")
 @pytest.mark.parametrize("ending_first", [False, True], ids=["ending-last", "ending-first"])
 async def test_an_ending_wins_against_any_event_of_the_same_second(
-    stripe_setup, db: asyncpg.Connection, running: tuple[str, str], ending: tuple[str, str], ending_first: bool
+    stripe_setup: tuple[AsyncTestClient[Any], FakeStripe],
+    db: asyncpg.Connection,
+    running: tuple[str, str],
+    ending: tuple[str, str],
+    ending_first: bool,
 ) -> None:
     client, stripe = stripe_setup
     auth = await subscribed(client, stripe, db)
@@ -55,7 +60,9 @@ async def test_an_ending_wins_against_any_event_of_the_same_second(
     assert await _state(client, auth, db) == ("expired", "free")
 
 
-async def test_a_deletion_in_the_same_second_as_a_refetch_is_not_dropped(stripe_setup, db: asyncpg.Connection) -> None:
+async def test_a_deletion_in_the_same_second_as_a_refetch_is_not_dropped(
+    stripe_setup: tuple[AsyncTestClient[Any], FakeStripe], db: asyncpg.Connection
+) -> None:
     client, stripe = stripe_setup
     auth = await subscribed(client, stripe, db)
     second = int(time.time())
@@ -72,7 +79,7 @@ async def test_a_deletion_in_the_same_second_as_a_refetch_is_not_dropped(stripe_
 
 @pytest.mark.parametrize("refund_first", [False, True], ids=["refund-last", "refund-first"])
 async def test_a_revocation_wins_against_an_active_event_of_the_same_second(
-    stripe_setup, db: asyncpg.Connection, refund_first: bool
+    stripe_setup: tuple[AsyncTestClient[Any], FakeStripe], db: asyncpg.Connection, refund_first: bool
 ) -> None:
     client, stripe = stripe_setup
     auth = await subscribed(client, stripe, db, customer_id="cus_ordering")
