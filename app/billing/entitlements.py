@@ -40,6 +40,13 @@ TIER_RANK: dict[str, int] = {slug: rank for rank, slug in enumerate(TIER_ORDER)}
 SUBSCRIPTION_UPDATED = "subscription.updated"
 # Statuses that grant their tier (cancelled too, until its period ends; see GetEntitledSubscription).
 GRANTING_STATUSES = frozenset({"trialing", "active", "grace_period", "cancelled"})
+# Statuses that end a subscription: the provider ended it (expired) or took the money back (revoked).
+ENDING_STATUSES: frozenset[Status] = frozenset({"expired", "revoked"})
+# Providers whose subscription id never runs again once it has ended (docs/payments.md, "The ordering rule"):
+# Stripe's `canceled` and `incomplete_expired` are terminal (a new subscription gets a new id), and a Google
+# purchase token that expired or was revoked never renews (a resubscription is a new token). The App Store keeps
+# the originalTransactionId when a customer resubscribes and lifts a refund it reverses: nothing is final there.
+FINAL_WHEN_ENDED: frozenset[SubscriptionProvider] = frozenset({"stripe", "google"})
 
 
 class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,7 +80,7 @@ class Cause:
     ref: str
 
 
-RecordOutcome = Literal["created", "changed", "unchanged", "stale"]
+RecordOutcome = Literal["created", "changed", "unchanged", "stale", "final"]
 
 
 @dataclass(frozen=True)
@@ -165,8 +172,9 @@ async def record_subscription_state(
     """Create or update the subscription from verified provider data, keep the history of every status or tier
     change with its cause, and publish `subscription.updated` to the user when anything they see changed.
 
-    A state older than the one stored (by the provider's own timestamp) is ignored, so out-of-order deliveries
-    cannot move a subscription backwards. A subscription id already bound to another account is refused.
+    The ordering rule (`ordering`) decides whether the state moves the stored one: out-of-order and same-second
+    deliveries cannot move a subscription backwards, and an ended Stripe subscription or Google purchase stays
+    ended. A subscription id already bound to another account is refused.
     """
     async with conn.transaction():
         before = await q.get_entitled_subscription(conn, user_id=state.user_id)
@@ -229,11 +237,12 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
     assert current is not None  # the insert found it, and subscriptions are only deleted with their user
     if current.user_id != state.user_id:
         raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
-    if state.provider_updated_at < current.provider_updated_at:
-        return "stale"
+    verdict = ordering(current.status, current.provider_updated_at, state)
+    if verdict != "apply":
+        return verdict
     if current.status == "revoked" and state.status not in GRANTING_STATUSES:
-        # A refunded or disputed purchase stays revoked (the provider's own "cancelled" or "expired" that follows
-        # our revocation must not hide why); only the provider granting it again (a reversed refund) lifts it.
+        # A refunded or disputed App Store purchase stays revoked (the "expired" that follows must not hide why);
+        # only Apple granting it again (a reversed refund, a resubscription) lifts it. Stripe and Google: final.
         return "unchanged"
     await q.update_subscription(
         conn,
@@ -246,7 +255,8 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
         current_period_start=state.current_period_start,
         current_period_end=state.current_period_end,
         cancel_at_period_end=state.cancel_at_period_end,
-        provider_updated_at=state.provider_updated_at,
+        # An ending applied whatever its time (below) never moves the stored time back.
+        provider_updated_at=max(state.provider_updated_at, current.provider_updated_at),
         grace_until=state.grace_until,
     )
     if (current.status, current.tier_slug) == (state.status, state.tier_slug):
@@ -258,6 +268,31 @@ async def _update_existing(conn: Connection, state: ProviderState, cause: Cause)
         conn, current.id, state=state, from_status=current.status, from_tier=current.tier_slug, cause=cause
     )
     return "changed"
+
+
+def ordering(
+    stored_status: str, stored_at: datetime.datetime, state: ProviderState
+) -> Literal["apply", "stale", "final"]:
+    """The ordering rule (docs/payments.md): whether a provider's state moves the one stored for its subscription.
+
+    1. Stripe and Google: an ended subscription (`expired`, `revoked`) is final, and a report that it ended applies
+       whatever its timestamp, since it is true from then on. This alone decides every same-second pair with an
+       ending, and a refetch stamped with our clock cannot hide a later `customer.subscription.deleted`.
+    2. Otherwise the provider's own timestamp orders states: an older one is stale.
+    3. On equal timestamps (Stripe's whole seconds, Apple's equal signedDates) an ending wins: a state that does
+       not end the subscription does not replace one that does.
+    """
+    ended = stored_status in ENDING_STATUSES
+    if state.provider in FINAL_WHEN_ENDED:
+        if ended:
+            return "final"
+        if state.status in ENDING_STATUSES:
+            return "apply"
+    if state.provider_updated_at < stored_at:
+        return "stale"
+    if state.provider_updated_at == stored_at and ended and state.status not in ENDING_STATUSES:
+        return "stale"
+    return "apply"
 
 
 async def _append_history(

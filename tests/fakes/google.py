@@ -484,12 +484,14 @@ class FakeGoogle:
         *,
         subscription_id: str = "com.cookcam.pro.monthly",
         package_name: str | None = None,
+        event_time_ms: int | None = None,
     ) -> dict[str, Any]:
-        """A DeveloperNotification about a subscription (eventTimeMillis is a string, as Play sends it)."""
+        """A DeveloperNotification about a subscription (eventTimeMillis is a string, as Play sends it): the time of
+        the change it announces, now unless given (Pub/Sub may deliver notifications late and out of order)."""
         return {
             "version": "1.0",
             "packageName": package_name or self.package_name,
-            "eventTimeMillis": str(int(time.time() * 1000)),
+            "eventTimeMillis": str(event_time_ms if event_time_ms is not None else int(time.time() * 1000)),
             "subscriptionNotification": {
                 "version": "1.0",
                 "notificationType": int(notification_type),

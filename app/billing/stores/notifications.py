@@ -118,6 +118,10 @@ def google_effect(payments: PaymentProviders, settings: GoogleSettings, push: Pu
             log.warning("Google notification %s is for another package; ignored", push.message_id)
             return no_writes
         purchase = await payments.google.fetch(notification.purchase_token)
+        if (event_time := push.notification.event_time) is not None:
+            # Google's own time of the change the push announces orders it (what we fetched is at least that new;
+            # a later change has its own push with a later time).
+            purchase = msgspec.structs.replace(purchase, observed_at=event_time)
         if notification.notification_type == GOOGLE_REVOKED:
             purchase = msgspec.structs.replace(purchase, status="revoked")
         return await _purchase_effect(connect, payments, purchase, Cause("google_notification", push.message_id))

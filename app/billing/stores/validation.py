@@ -29,6 +29,7 @@ from app.core import metrics
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ratelimit import RateLimit, RateLimiter
 from app.core.request_context import current_request_id
+from app.db.queries import billing as billing_q
 from app.db.queries import purchases as q
 from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
@@ -91,18 +92,18 @@ async def validate_purchase(
             await history.record(conn, None, "unavailable" if exc.status_code >= 500 else "invalid", exc.code)
         raise
     async with connect() as conn:
-        await _bind(conn, history, user_id, purchase, payments.hooks, policy=settings.billing.transfer_policy)
+        stored = await _bind(conn, history, user_id, purchase, payments.hooks, policy=settings.billing.transfer_policy)
         if purchase.supersedes:
             await supersede(conn, purchase, payments.hooks)
         await store_proof(conn, payments.proof_cipher, user_id, provider=provider, proof_kind=kind, raw=raw)
-        await history.record(conn, purchase, _outcome(purchase.status), None)
+        await history.record(conn, purchase, _outcome(stored.status), None)
         entitlement = await entitlement_for(conn, user_id)
     if purchase.needs_acknowledgement:  # after binding: never acknowledge another account's purchase
         await payments.google.acknowledge(purchase)
     return ValidationResult(
-        status=purchase.status,
+        status=stored.status,  # type: ignore[arg-type]  # subscriptions.status holds only Status values
         tier=entitlement.tier.slug,  # type: ignore[arg-type]  # tiers.slug holds only TierSlug values
-        expires_at=purchase.current_period_end,
+        expires_at=stored.current_period_end,
         environment=purchase.environment,
     )
 
@@ -123,10 +124,12 @@ async def _bind(
     hooks: BillingHooks,
     *,
     policy: TransferPolicy,
-) -> None:
+) -> billing_q.GetProviderSubscriptionRow:
     """Record the purchase for this account: refused (409) when another account holds it or the app bound it to
     another account, unless that account was deleted or BILLING_TRANSFER_POLICY transfers it (app/billing/stores/
-    transfer.py)."""
+    transfer.py). Answers the purchase's stored state after recording: the proof's when it moved it, the stored one
+    when that is newer (a refund that came after the signed transaction the app sent, a revocation Google reported)
+    under the ordering rule."""
     request_ref = current_request_id() or "cli"
     try:
         async with conn.transaction():
@@ -140,6 +143,11 @@ async def _bind(
             conn, history, user_id, purchase, "account_token_mismatch" if mismatch else "proof_owned_elsewhere"
         )
         raise
+    stored = await billing_q.get_provider_subscription(
+        conn, provider=purchase.provider, provider_subscription_id=purchase.identity
+    )
+    assert stored is not None  # recorded just now for this account
+    return stored
 
 
 async def _refuse(
@@ -153,7 +161,7 @@ async def _refuse(
     await history.record(conn, purchase, "owned_elsewhere", kind.upper())
 
 
-def _outcome(status: Status) -> Literal["valid", "expired", "revoked"]:
+def _outcome(status: str) -> Literal["valid", "expired", "revoked"]:
     if status == "revoked":
         return "revoked"
     return "expired" if status in ("expired", "billing_retry", "paused") else "valid"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -410,3 +411,147 @@ async def test_proofs_are_re_encrypted_under_a_new_key(db: asyncpg.Connection) -
     await db.execute("update purchase_proofs set user_id = $1", other)
     with pytest.raises(InvalidTag):
         await read_proofs(db, ProofCipher((new_key,)), other)
+
+
+# --- the ordering rule (docs/payments.md) and answers from the stored state ------------------------------------
+
+
+def _signed_at(
+    signer: AppleSigner, moment: int, base: dict[str, Any], transaction: dict[str, Any], renewal: dict[str, Any]
+) -> dict[str, Any]:
+    """A transaction of `base`'s subscription and its renewal info (with these changes), both signed at `moment`:
+    the keyword arguments of `signer.notification`."""
+    signed_transaction = signer.transaction(**{"originalTransactionId": base["originalTransactionId"], **transaction})
+    signed_transaction["signedDate"] = moment
+    return {
+        "transaction": signed_transaction,
+        "renewal_info": signer.renewal_info(signed_transaction, **{"signedDate": moment, **renewal}),
+    }
+
+
+# Notification type: (transaction changes, renewal info changes, our status); "now" and "past" are resolved late.
+ENDINGS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+    "REFUND": ({"revocationDate": "now", "revocationReason": 0}, {}, "revoked"),
+    "REVOKE": ({"revocationDate": "now", "revocationReason": 0, "inAppOwnershipType": "FAMILY_SHARED"}, {}, "revoked"),
+    "EXPIRED": ({"expiresDate": "past"}, {"autoRenewStatus": 0, "expirationIntent": 1}, "expired"),
+}
+RUNNING: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any]]] = {
+    ("DID_RENEW", None): ({}, {}),
+    ("DID_CHANGE_RENEWAL_STATUS", "AUTO_RENEW_DISABLED"): ({}, {"autoRenewStatus": 0}),
+    ("SUBSCRIBED", "RESUBSCRIBE"): ({}, {}),
+}
+
+
+def _resolved(changes: dict[str, Any]) -> dict[str, Any]:
+    moments = {"now": now_ms(), "past": now_ms() - 1000}
+    return {key: moments.get(value, value) if isinstance(value, str) else value for key, value in changes.items()}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+@pytest.mark.parametrize("running", list(RUNNING), ids=lambda r: ".".join(filter(None, r)))
+@pytest.mark.parametrize("ending_first", [False, True], ids=["ending-last", "ending-first"])
+async def test_an_ending_wins_against_a_notification_signed_at_the_same_moment(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+    ending: str,
+    running: tuple[str, str | None],
+    ending_first: bool,
+) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    first = signer.transaction()
+    assert (await _validate(client, auth, signed_transaction=signer.sign(first))).status_code == 200
+    moment = now_ms() + 1000  # one signedDate for both, later than the validated transaction's
+    ending_transaction, ending_renewal, ending_status = ENDINGS[ending]
+    ended = signer.notification(
+        ending, **_signed_at(signer, moment, first, _resolved(ending_transaction), _resolved(ending_renewal))
+    )
+    kept = signer.notification(*running, **_signed_at(signer, moment, first, *RUNNING[running]))
+    for body in (ended, kept) if ending_first else (kept, ended):
+        response = await _notify(client, body)
+        assert response.status_code == 200, response.text
+    assert await db.fetchval("select status from subscriptions") == ending_status
+    assert await _tier(client, auth) == "free"
+
+
+async def test_an_expired_app_store_subscription_runs_again_when_resubscribed(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+) -> None:
+    """Apple keeps the originalTransactionId when a customer resubscribes: an App Store ending is not final."""
+    client, _ = apple
+    auth = await sign_up(client)
+    first = signer.transaction()
+    assert (await _validate(client, auth, signed_transaction=signer.sign(first))).status_code == 200
+    moment = now_ms() + 1000
+    expired = _signed_at(signer, moment, first, {"expiresDate": now_ms() - 1000}, {"autoRenewStatus": 0})
+    assert (await _notify(client, signer.notification("EXPIRED", "VOLUNTARY", **expired))).status_code == 200
+    assert await _tier(client, auth) == "free"
+    body = signer.notification("SUBSCRIBED", "RESUBSCRIBE", **_signed_at(signer, moment + 1, first, {}, {}))
+    assert (await _notify(client, body)).status_code == 200
+    assert (await db.fetchval("select status from subscriptions"), await _tier(client, auth)) == ("active", "regular")
+
+
+async def test_a_signed_transaction_older_than_its_refund_answers_revoked(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+) -> None:
+    client, _ = apple
+    auth = await sign_up(client)
+    bought = signer.transaction()
+    signed = signer.sign(bought)
+    assert (await _validate(client, auth, signed_transaction=signed)).json()["status"] == "active"
+    refunded = {"transactionId": bought["transactionId"], "revocationDate": now_ms(), "revocationReason": 0}
+    refund = signer.notification("REFUND", **_signed_at(signer, now_ms() + 1000, bought, refunded, {}))
+    assert (await _notify(client, refund)).status_code == 200
+    # The app still holds the transaction as it was signed at purchase, before the refund.
+    again = await _validate(client, auth, signed_transaction=signed)
+    assert again.status_code == 200, again.text
+    assert (again.json()["status"], again.json()["tier"]) == ("revoked", "free")
+    outcomes = await db.fetch("select outcome from purchase_validations order by created_at")
+    assert [row["outcome"] for row in outcomes] == ["valid", "revoked"]
+    alias = await client.post(
+        "/api/v1/subscription/validate-purchase",
+        headers=bearer(auth),
+        json={"platform": "ios", "signed_transaction": signed},
+    )
+    assert (alias.json()["status"], alias.json()["tier"]) == ("revoked", "free")
+
+
+async def test_a_legacy_receipt_of_a_refunded_purchase_answers_revoked(
+    apple: tuple[AsyncTestClient[Any], FakeVerifyReceipt],
+    signer: AppleSigner,
+    db: asyncpg.Connection,
+) -> None:
+    client, receipts = apple
+    auth = await sign_up(client)
+    start = now_ms() - 70 * DAY_MS
+    first = receipts.receipt_info(product_id="com.cookcam.pro.yearly", purchase_date_ms=start)
+    original = first["original_transaction_id"]
+    # The first period's transaction is refunded: Apple keeps it in the receipt with its cancellation date, and
+    # with exclude-old-transactions answers only the latest one, the second period's, which simply expired.
+    first["cancellation_date_ms"], first["cancellation_reason"] = str(now_ms()), "0"
+    second = receipts.receipt_info(
+        product_id="com.cookcam.pro.yearly", original_transaction_id=original, purchase_date_ms=start + 30 * DAY_MS
+    )
+    data = f"receipt-{uuid.uuid4().hex}"
+    receipts.add_receipt(data, environment="Sandbox", latest_receipt_info=[first, second])
+    # Apple's REFUND notification names the refunded transaction, with its revocationDate.
+    refunded = signer.transaction(
+        originalTransactionId=original,
+        transactionId=first["transaction_id"],
+        productId="com.cookcam.pro.yearly",
+        purchaseDate=start,
+        expiresDate=start + 30 * DAY_MS,
+        revocationDate=now_ms(),
+        revocationReason=0,
+        appAccountToken=auth["user"]["id"],
+    )
+    assert (await _notify(client, signer.notification("REFUND", transaction=refunded))).status_code == 200
+    answer = await _validate(client, auth, receipt=data)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["tier"]) == ("revoked", "free")
+    assert await db.fetchval("select status from subscriptions") == "revoked"

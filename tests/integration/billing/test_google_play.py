@@ -166,12 +166,13 @@ async def test_auto_renew_off_cancels_at_period_end(google: FakeGoogle, play: Go
     assert (await play.fetch("token-grace-no-renew")).cancel_at_period_end is True
 
 
-async def test_unknown_state_grants_nothing(google: FakeGoogle, play: GooglePlay) -> None:
+async def test_unknown_state_grants_nothing_and_does_not_end_the_token(google: FakeGoogle, play: GooglePlay) -> None:
     # A state Google may add later: the fake only renders known ones, so the record is altered after validation.
     google.add_subscription("token-future")
     google.subscriptions["token-future"].state = "SUBSCRIPTION_STATE_SOMETHING_NEW"
 
-    assert (await play.fetch("token-future")).status == "expired"
+    # Not "expired": an ended token is final, and a state we do not know may not be an end.
+    assert (await play.fetch("token-future")).status == "billing_retry"
 
 
 async def test_test_purchase_is_sandbox(google: FakeGoogle, play: GooglePlay) -> None:

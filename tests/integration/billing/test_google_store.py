@@ -5,9 +5,12 @@ real-time developer notifications pushed with a Pub/Sub OIDC token signed by the
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -24,7 +27,7 @@ VALIDATE = "/api/v1/iap/validate-receipt"
 NOTIFY = "/api/v1/iap/notifications/google"
 AUDIENCE = "https://api.cookcam.test/api/v1/iap/notifications/google"
 FAST_RETRIES = OutboundSettings(retry_attempts=3, retry_initial_seconds=0.01, retry_max_seconds=0.05)
-RENEWED, CANCELED, IN_GRACE, ON_HOLD, RECOVERED, REVOKED = 2, 3, 6, 5, 1, 12
+RENEWED, CANCELED, IN_GRACE, ON_HOLD, RECOVERED, REVOKED, EXPIRED = 2, 3, 6, 5, 1, 12, 13
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +60,18 @@ async def _validate(client, auth: dict, token: str):
     return await client.post(VALIDATE, headers=bearer(auth), json={"platform": "android", "purchase_token": token})
 
 
-async def _push(client, google: FakeGoogle, token: str, kind: int, *, message_id: str | None = None, **auth):
-    body = google.push_body(google.subscription_notification(token, kind), message_id=message_id)
+async def _push(
+    client,
+    google: FakeGoogle,
+    token: str,
+    kind: int,
+    *,
+    message_id: str | None = None,
+    event_time_ms: int | None = None,
+    **auth,
+):
+    notification = google.subscription_notification(token, kind, event_time_ms=event_time_ms)
+    body = google.push_body(notification, message_id=message_id)
     bearer_token = google.pubsub_token(audience=auth.get("audience", AUDIENCE), signer=auth.get("signer", "google"))
     return await client.post(NOTIFY, json=body, headers={"Authorization": f"Bearer {bearer_token}"})
 
@@ -185,3 +198,92 @@ async def test_refresh_status_asks_google_again(play, google, db: asyncpg.Connec
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["tier_slug"] == "free"
     assert await db.fetchval("select cause_kind from subscription_status_history order by id desc limit 1") == "api"
+
+
+# --- the ordering rule (docs/payments.md): a purchase token that ended stays ended -----------------------------------
+
+# Notifications that do not end the purchase, with the state Play's subscriptionsv2 answers for them.
+RUNNING_PUSHES = [
+    (RENEWED, {"state": "SUBSCRIPTION_STATE_ACTIVE"}, "active"),
+    (RECOVERED, {"state": "SUBSCRIPTION_STATE_ACTIVE"}, "active"),
+    (CANCELED, {"state": "SUBSCRIPTION_STATE_CANCELED", "auto_renew": False}, "cancelled"),
+    (IN_GRACE, {"state": "SUBSCRIPTION_STATE_IN_GRACE_PERIOD"}, "grace_period"),
+]
+# Endings: after a revocation (refund) and after expiry Play answers SUBSCRIPTION_STATE_EXPIRED for the token.
+ENDING_PUSHES = [(REVOKED, "revoked"), (EXPIRED, "expired")]
+
+
+@pytest.mark.parametrize("ending", ENDING_PUSHES, ids=lambda e: e[1])
+@pytest.mark.parametrize("running", RUNNING_PUSHES, ids=lambda r: r[2])
+@pytest.mark.parametrize("order", ["ending-last", "ending-first", "ending-first-read-behind"])
+async def test_an_ending_wins_against_any_push_of_the_same_moment(
+    play: AsyncTestClient[Any],
+    google: FakeGoogle,
+    db: asyncpg.Connection,
+    running: tuple[int, dict[str, object], str],
+    ending: tuple[int, str],
+    order: str,
+) -> None:
+    """Both pushes carry the same eventTimeMillis. "ending-first": the running one is delivered late (Pub/Sub does
+    not keep order); "read-behind": and Play's read for it still shows the running state."""
+    (running_kind, running_state, _), (ending_kind, ending_status) = running, ending
+    auth = await sign_up(play)
+    token = f"tok-{uuid.uuid4().hex[:8]}"
+    google.add_subscription(token)
+    assert (await _validate(play, auth, token)).json()["status"] == "active"
+    moment = int(time.time() * 1000) + 1000
+    if order == "ending-last":
+        google.update_subscription(token, **running_state)
+        assert (await _push(play, google, token, running_kind, event_time_ms=moment)).status_code == 200
+    google.update_subscription(token, state="SUBSCRIPTION_STATE_EXPIRED", expiry=datetime.now(UTC))
+    assert (await _push(play, google, token, ending_kind, event_time_ms=moment)).status_code == 200
+    if order != "ending-last":
+        if order == "ending-first-read-behind":
+            google.update_subscription(token, **running_state)
+        assert (await _push(play, google, token, running_kind, event_time_ms=moment)).status_code == 200
+    assert await db.fetchval("select status from subscriptions") == ending_status
+    assert await _tier(play, auth) == "free"
+    # Neither a later validation nor reconciliation's read brings the token back.
+    assert (await _validate(play, auth, token)).json()["status"] == ending_status
+    assert await _tier(play, auth) == "free"
+
+
+async def test_pushes_are_ordered_by_their_event_time_not_their_arrival(
+    play: AsyncTestClient[Any], google: FakeGoogle, db: asyncpg.Connection
+) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-order")
+    await _validate(play, auth, "tok-order")
+    later = int(time.time() * 1000) + 60_000
+    google.update_subscription("tok-order", state="SUBSCRIPTION_STATE_CANCELED", auto_renew=False)
+    assert (await _push(play, google, "tok-order", CANCELED, event_time_ms=later)).status_code == 200
+    # An older push delivered late, and Play's read for it has not caught up: stamped with its own eventTimeMillis,
+    # it is older than what is stored.
+    google.update_subscription("tok-order", state="SUBSCRIPTION_STATE_ACTIVE", auto_renew=True)
+    assert (await _push(play, google, "tok-order", RENEWED, event_time_ms=later - 30_000)).status_code == 200
+    assert await db.fetchval("select status from subscriptions") == "cancelled"
+    stamped = await db.fetchval("select (extract(epoch from provider_updated_at) * 1000)::bigint from subscriptions")
+    assert stamped == later
+
+
+async def test_a_revoked_purchase_token_answers_revoked_on_both_validation_paths(
+    play: AsyncTestClient[Any],
+    google: FakeGoogle,
+    db: asyncpg.Connection,
+) -> None:
+    auth = await sign_up(play)
+    google.add_subscription("tok-refunded")
+    assert (await _validate(play, auth, "tok-refunded")).json()["status"] == "active"
+    google.update_subscription("tok-refunded", state="SUBSCRIPTION_STATE_EXPIRED", expiry=datetime.now(UTC))
+    assert (await _push(play, google, "tok-refunded", REVOKED)).status_code == 200
+    # Play now reads EXPIRED for the token; what we know (the revocation) is newer than what that read says.
+    answer = await _validate(play, auth, "tok-refunded")
+    assert (answer.json()["status"], answer.json()["tier"]) == ("revoked", "free")
+    alias = await play.post(
+        "/api/v1/subscription/validate-purchase",
+        headers=bearer(auth),
+        json={"platform": "android", "purchase_token": "tok-refunded"},
+    )
+    assert (alias.json()["status"], alias.json()["tier"]) == ("revoked", "free")
+    outcomes = await db.fetch("select outcome from purchase_validations order by created_at")
+    assert [row["outcome"] for row in outcomes] == ["valid", "revoked", "revoked"]

@@ -53,6 +53,8 @@ class PendingRenewal(msgspec.Struct, frozen=True):
 
 class Receipt(msgspec.Struct, frozen=True):
     bundle_id: str
+    # When Apple processed the request and generated the answer: Apple's clock, like a JWS signedDate.
+    request_date_ms: str | None = None
 
 
 class ReceiptResponse(msgspec.Struct, frozen=True):
@@ -85,7 +87,8 @@ class ReceiptVerifier:
             raise Unprocessable("RECEIPT_INVALID", f"The App Store refused this receipt (status {answer.status}).")
         if answer.receipt is None or answer.receipt.bundle_id != apple.bundle_id:
             raise Unprocessable("RECEIPT_INVALID", "This receipt belongs to another app.")
-        return self._purchase(answer, datetime.datetime.now(datetime.UTC))
+        now = datetime.datetime.now(datetime.UTC)
+        return self._purchase(answer, now, from_millis(answer.receipt.request_date_ms) or now)
 
     async def _post(self, url: str, receipt_data: str) -> ReceiptResponse:
         body = {
@@ -110,7 +113,9 @@ class ReceiptVerifier:
 
         return await call_with_retries("The App Store", attempt, self._settings.outbound)
 
-    def _purchase(self, answer: ReceiptResponse, now: datetime.datetime) -> StorePurchase:
+    def _purchase(
+        self, answer: ReceiptResponse, now: datetime.datetime, answered_at: datetime.datetime
+    ) -> StorePurchase:
         ours = [t for t in answer.latest_receipt_info if t.product_id in self._products]
         if not ours:
             raise Unprocessable("PRODUCT_UNKNOWN", "This receipt holds no CookCam subscription.")
@@ -134,7 +139,7 @@ class ReceiptVerifier:
             current_period_end=from_millis(latest.expires_date_ms),
             trial_ends_at=from_millis(latest.expires_date_ms) if trial else None,
             cancel_at_period_end=renewal is not None and renewal.auto_renew_status == "0",
-            observed_at=now,  # fetched from Apple just now: the latest truth
+            observed_at=answered_at,  # Apple's time of this answer, comparable with notifications' signedDate
         )
 
 

@@ -32,7 +32,8 @@ MAX_PURCHASE_TOKEN_LENGTH = 4096
 # subscriptionState -> our status. CANCELED keeps access until expiry (our "cancelled" grants until the period
 # ends); ON_HOLD is Google's account hold after grace, i.e. payment being retried without access; PENDING is a
 # purchase not paid yet (slow payment methods) and grants nothing; PENDING_PURCHASE_CANCELED never was paid.
-# Any state Google adds later maps to "expired" (grants nothing) until we decide otherwise.
+# Any state Google adds later maps to "billing_retry": it grants nothing, yet does not end the token (an ended token
+# is final under the ordering rule, docs/payments.md), and reconciliation keeps asking about it.
 STATUS_BY_STATE: dict[str, Status] = {
     "SUBSCRIPTION_STATE_ACTIVE": "active",  # "trialing" when the line item is in its free-trial phase
     "SUBSCRIPTION_STATE_CANCELED": "cancelled",
@@ -43,7 +44,7 @@ STATUS_BY_STATE: dict[str, Status] = {
     "SUBSCRIPTION_STATE_PENDING": "billing_retry",
     "SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED": "expired",
 }
-UNKNOWN_STATE_STATUS: Status = "expired"
+UNKNOWN_STATE_STATUS: Status = "billing_retry"
 # Statuses in which the subscription still runs to the end of its period (and may or may not renew then).
 _RUNNING: frozenset[Status] = frozenset({"trialing", "active", "grace_period", "cancelled"})
 
