@@ -65,6 +65,9 @@ class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
     trial_ends_at: datetime.datetime | None = None
     current_period_start: datetime.datetime | None = None
     current_period_end: datetime.datetime | None = None
+    # Google: the order that paid for the current period, which identifies the period for the creators' revenue
+    # share (Google's period start is derived, docs/payments.md). Not stored. Stripe, Apple: the period start does.
+    order_id: str | None = None
     cancel_at_period_end: bool = False
     # Stripe billing grace: a `billing_retry` subscription keeps its tier until then (None: no grace).
     grace_until: datetime.datetime | None = None

@@ -8,11 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.billing.entitlements import ProviderState
+from app.billing.schemas import Provider
 from app.billing.stripe.models import Event
 from app.db.types import Connection
 
 # A subscription's state was recorded and something changed (a paid period, a revocation): the creators' revenue share.
 OnSubscriptionRecorded = Callable[[Connection, ProviderState], Awaitable[None]]
+# A provider voided (refunded, charged back) the order that paid for one period of a subscription, named by the
+# provider, its subscription id and the order id (Google Play's voided purchases): the revenue share's reversal.
+OnOrderVoided = Callable[[Connection, Provider, str, str], Awaitable[None]]
 # A Stripe event that is not billing's own: Connect account events, transfer reversals (the creators' payouts).
 OnStripeEvent = Callable[[Connection, Event], Awaitable[None]]
 
@@ -20,6 +24,7 @@ OnStripeEvent = Callable[[Connection, Event], Awaitable[None]]
 @dataclass(frozen=True)
 class BillingHooks:
     on_subscription_recorded: tuple[OnSubscriptionRecorded, ...] = ()
+    on_order_voided: tuple[OnOrderVoided, ...] = ()
     # By event type, for events on our own account (the payments endpoint).
     on_stripe_event: tuple[tuple[str, OnStripeEvent], ...] = ()
     # Every event of the Connect endpoint (`stripe_connect` in the event store), also when the retry job re-runs it.
@@ -28,6 +33,10 @@ class BillingHooks:
     async def subscription_recorded(self, conn: Connection, state: ProviderState) -> None:
         for hook in self.on_subscription_recorded:
             await hook(conn, state)
+
+    async def order_voided(self, conn: Connection, provider: Provider, subscription_id: str, order_id: str) -> None:
+        for hook in self.on_order_voided:
+            await hook(conn, provider, subscription_id, order_id)
 
     def stripe_event_handler(self, event_type: str) -> OnStripeEvent | None:
         return next((hook for kind, hook in self.on_stripe_event if kind == event_type), None)

@@ -1,6 +1,6 @@
-"""What creators ask billing to run (app/billing/hooks.py): the revenue share on every recorded subscription state,
-transfer reversals of payouts, and the Connect endpoint's events. The web wiring and the job runner both use these,
-with the creators' settings (the hold of earnings)."""
+"""What creators ask billing to run (app/billing/hooks.py): the revenue share on every recorded subscription state
+and voided order, transfer reversals of payouts, and the Connect endpoint's events. The web wiring and the job
+runner both use these, with the creators' settings (the hold of earnings)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def billing_hooks(creators: CreatorSettings | None = None) -> BillingHooks:
     share = RevenueShare.from_settings(creators or CreatorSettings())
     return BillingHooks(
         on_subscription_recorded=(share.record_period,),
+        on_order_voided=(share.reverse_order,),
         on_stripe_event=(("transfer.reversed", _transfer_reversed),),
         on_connect_event=apply_connect_event,
     )

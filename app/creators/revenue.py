@@ -42,11 +42,28 @@ class RevenueShare:
             }
         )
 
+    async def reverse_order(self, conn: Connection, provider: Provider, subscription_id: str, order_id: str) -> None:
+        """A voided order (Google's refund or chargeback of one period, whichever period it paid for): its earning
+        is reversed, once; an order that earned nothing reverses nothing."""
+        await _reverse(conn, period_key(provider, subscription_id, order_id))
+
     async def record_period(self, conn: Connection, state: ProviderState) -> None:
         """Earn for the subscription's current period when it is paid, or reverse that when it was revoked."""
         if state.provider == "promotional":
             return  # an operator's grant is not a sale
         await _record_period(conn, state, self.hold_days[state.provider])
+
+
+def period_key(provider: str, subscription_id: str, period: str) -> str:
+    """What identifies one paid period of a subscription: its start, or for Google the order that paid for it."""
+    return f"{provider}:{subscription_id}:{period}"
+
+
+async def _reverse(conn: Connection, key: str) -> None:
+    reversed_row = await q.reverse_earning(conn, period_key=key)
+    if reversed_row is not None:
+        data = {"amount_cents": reversed_row.amount_cents, "kind": "reversal"}
+        await publish(conn, reversed_row.creator_id, RealtimeEvent("creator.earning", data))
 
 
 async def _record_period(conn: Connection, state: ProviderState, hold_days: int) -> None:
@@ -56,13 +73,11 @@ async def _record_period(conn: Connection, state: ProviderState, hold_days: int)
         # The organizer paid, through their own transaction; the family member's copy is not a sale (and its
         # revocation has nothing to reverse).
         return
-    period_start = state.current_period_start.astimezone(datetime.UTC).isoformat()
-    key = f"{state.provider}:{state.provider_subscription_id}:{period_start}"
+    # A Google period is its order (Google reports no period start; ours is derived); the others' is their start.
+    period = state.order_id or state.current_period_start.astimezone(datetime.UTC).isoformat()
+    key = period_key(state.provider, state.provider_subscription_id, period)
     if state.status == "revoked":
-        reversed_row = await q.reverse_earning(conn, period_key=key)
-        if reversed_row is not None:
-            data = {"amount_cents": reversed_row.amount_cents, "kind": "reversal"}
-            await publish(conn, reversed_row.creator_id, RealtimeEvent("creator.earning", data))
+        await _reverse(conn, key)
         return
     in_trial = state.trial_ends_at is not None and state.current_period_start < state.trial_ends_at
     if state.status not in PAID_STATUSES or in_trial:

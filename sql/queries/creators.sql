@@ -54,7 +54,8 @@ where a.user_id = @user_id;
 -- the tier's list price for the billing period, less the provider's fee, times the creator tier's share, payable
 -- after @hold_days (the provider's refund and chargeback window). Null when the subscriber was not referred through
 -- a link, the subscription is a sandbox (test) purchase, the period began before the subscriber was attributed
--- (periods count from the attribution on), or the period is already recorded.
+-- (periods count from the attribution on), or the period is already recorded: by its key, or as an earning of the
+-- subscription with the same start (a Google period's key was its start before it became its order id).
 insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, kind,
                               amount_cents, net_cents, share_percent, currency, period_key, payable_at)
 select l.creator_id, l.id, a.user_id, s.id, s.provider, @period_start, 'earning',
@@ -73,6 +74,11 @@ cross join lateral (select c.revenue_share_percent as percent from tiers c where
 where a.user_id = @user_id and s.user_id = @user_id
   and s.environment = 'production'
   and a.linked_at <= @period_start
+  and not exists (
+      select from creator_earnings e
+      where e.creator_id = l.creator_id and e.subscription_id = s.id and e.period_start = @period_start
+        and e.kind = 'earning'
+  )
 on conflict (period_key, kind) do nothing
 returning id, creator_id, amount_cents, currency;
 

@@ -19,6 +19,7 @@ Everything is real crypto (RSA-2048, RS256), so the official `google-auth` verif
 from __future__ import annotations
 
 import base64
+import calendar
 import dataclasses
 import json
 import re
@@ -154,6 +155,14 @@ def _order_id() -> str:
     return f"GPA.{_digits(4)}-{_digits(4)}-{_digits(4)}-{_digits(5)}"
 
 
+def billing_period_end(start: datetime, product_id: str) -> datetime:
+    """One billing period after `start` for our products (base plans P1M and P1Y, by the product id's suffix): the
+    same day of a later month, or that month's last day when it is shorter."""
+    months = 12 if product_id.endswith("yearly") else 1
+    year, month = divmod(start.year * 12 + start.month - 1 + months, 12)
+    return start.replace(year=year, month=month + 1, day=min(start.day, calendar.monthrange(year, month + 1)[1]))
+
+
 def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -191,7 +200,8 @@ class PlaySubscription:
     free_trial: bool = False  # offerPhase is freeTrial rather than basePrice
     auto_renew: bool = True  # rendered false while CANCELED, whatever is stored
     start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
-    latest_order_id: str = field(default_factory=_order_id)
+    order_id: str = field(default_factory=_order_id)  # the first order's id; renewals append "..N"
+    renewals: int = 0  # orders since the first (`renew`)
     base_plan_id: str | None = None  # defaults to the product id's last segment ("monthly")
     offer_id: str | None = None  # defaults to "free-trial" for free-trial purchases
     region_code: str = "US"
@@ -211,6 +221,12 @@ class PlaySubscription:
             self.offer_id = "free-trial"
         if self.state == "SUBSCRIPTION_STATE_CANCELED" and self.canceled_at is None:
             self.canceled_at = datetime.now(UTC)
+
+    @property
+    def latest_order_id(self) -> str:
+        """The latest successful order: "GPA.1234-5678-9012-34567" (base order number), then "..0" for the first
+        recurrence, "..1" for the second... (Google Play's subscription order numbers)."""
+        return self.order_id if self.renewals == 0 else f"{self.order_id}..{self.renewals - 1}"
 
     def resource(self) -> dict[str, Any]:
         canceled = self.state == "SUBSCRIPTION_STATE_CANCELED"
@@ -353,7 +369,7 @@ class FakeGoogle:
             package_name=self.package_name,
             product_id=product_id,
             state=state,
-            expiry=expiry or datetime.now(UTC) + timedelta(days=30),
+            expiry=expiry or billing_period_end(datetime.now(UTC), product_id),
             acknowledged=acknowledged,
             linked_purchase_token=linked_purchase_token,
             obfuscated_account_id=obfuscated_account_id,
@@ -366,11 +382,27 @@ class FakeGoogle:
         return subscription.resource()
 
     def update_subscription(self, token: str, **changes: Any) -> dict[str, Any]:
-        """Change fields of a token's `PlaySubscription` (state=, expiry=, latest_order_id=, gone=True, ...)."""
+        """Change fields of a token's `PlaySubscription` (state=, expiry=, renewals=, gone=True, ...)."""
         with self._lock:
             subscription = dataclasses.replace(self.subscriptions[token], **changes)
             self.subscriptions[token] = subscription
         return subscription.resource()
+
+    def renew(self, token: str) -> dict[str, Any]:
+        """A renewal as Play records one: a new order (the next "..N" order id, now the line item's
+        `latestSuccessfulOrderId` and the `latestOrderId`), `expiryTime` one billing period later, the free trial (if
+        any) over, the state ACTIVE; `startTime` (when the subscription was granted) does not change."""
+        with self._lock:
+            current = self.subscriptions[token]
+            renewed = dataclasses.replace(
+                current,
+                state="SUBSCRIPTION_STATE_ACTIVE",
+                expiry=billing_period_end(current.expiry, current.product_id),
+                renewals=current.renewals + 1,
+                free_trial=False,
+            )
+            self.subscriptions[token] = renewed
+        return renewed.resource()
 
     def fail_next(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
         """Answer the next `times` androidpublisher requests with `status` (and a Retry-After header if given)."""
@@ -497,6 +529,30 @@ class FakeGoogle:
                 "notificationType": int(notification_type),
                 "purchaseToken": token,
                 "subscriptionId": subscription_id,
+            },
+        }
+
+    def voided_purchase_notification(
+        self,
+        token: str,
+        order_id: str,
+        *,
+        product_type: int = 1,
+        refund_type: int = 1,
+        event_time_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """A DeveloperNotification of a voided purchase (refunded, charged back), as the RTDN reference documents
+        `voidedPurchaseNotification`: purchaseToken, orderId (for a subscription, the voided renewal's own order),
+        productType (1 subscription, 2 one-time) and refundType (1 full, 2 quantity-based partial)."""
+        return {
+            "version": "1.0",
+            "packageName": self.package_name,
+            "eventTimeMillis": str(event_time_ms if event_time_ms is not None else int(time.time() * 1000)),
+            "voidedPurchaseNotification": {
+                "purchaseToken": token,
+                "orderId": order_id,
+                "productType": product_type,
+                "refundType": refund_type,
             },
         }
 

@@ -25,6 +25,7 @@ from tests.fakes.google import (
     SERVICE_ACCOUNT_EMAIL,
     FakeGoogle,
     NotificationType,
+    billing_period_end,
     fake_google,
 )
 
@@ -244,7 +245,42 @@ def test_push_body_carries_developer_notifications(google: FakeGoogle) -> None:
     assert google.test_notification()["testNotification"] == {"version": "1.0"}
 
 
-def test_expiry_defaults_to_thirty_days(google: FakeGoogle) -> None:
-    purchase = google.add_subscription("tok-1")
-    expiry = datetime.fromisoformat(purchase["lineItems"][0]["expiryTime"])
-    assert timedelta(days=29) < expiry - datetime.now(UTC) <= timedelta(days=30)
+def test_expiry_defaults_to_one_billing_period(google: FakeGoogle) -> None:
+    for token, product, days in (
+        ("tok-1", "com.cookcam.pro.monthly", (28, 31)),
+        ("tok-2", "com.cookcam.pro.yearly", (365, 366)),
+    ):
+        purchase = google.add_subscription(token, product_id=product)
+        started = datetime.fromisoformat(purchase["startTime"])
+        expiry = datetime.fromisoformat(purchase["lineItems"][0]["expiryTime"])
+        assert timedelta(days=days[0]) - timedelta(seconds=1) < expiry - started <= timedelta(days=days[1])
+
+
+def test_billing_period_end_keeps_the_day_or_takes_the_shorter_months_last() -> None:
+    assert billing_period_end(datetime(2027, 1, 31, tzinfo=UTC), "x.monthly") == datetime(2027, 2, 28, tzinfo=UTC)
+    assert billing_period_end(datetime(2027, 12, 15, tzinfo=UTC), "x.monthly") == datetime(2028, 1, 15, tzinfo=UTC)
+    assert billing_period_end(datetime(2028, 2, 29, tzinfo=UTC), "x.yearly") == datetime(2029, 2, 28, tzinfo=UTC)
+
+
+def test_a_renewal_is_a_new_order_and_a_new_expiry(google: FakeGoogle) -> None:
+    first = google.add_subscription("tok-1", free_trial=True)
+    base = first["latestOrderId"]
+    assert ".." not in base
+    renewals = [google.renew("tok-1"), google.renew("tok-1")]
+    assert [r["latestOrderId"] for r in renewals] == [f"{base}..0", f"{base}..1"]
+    assert [r["lineItems"][0]["latestSuccessfulOrderId"] for r in renewals] == [f"{base}..0", f"{base}..1"]
+    expiries = [datetime.fromisoformat(r["lineItems"][0]["expiryTime"]) for r in [first, *renewals]]
+    assert expiries == sorted(expiries) and len(set(expiries)) == 3
+    assert {r["startTime"] for r in renewals} == {first["startTime"]}
+    assert renewals[0]["lineItems"][0]["offerPhase"] == {"basePrice": {}}  # the trial is over
+
+
+def test_voided_purchase_notification_is_the_documented_payload(google: FakeGoogle) -> None:
+    notification = google.voided_purchase_notification("tok-1", "GPA.1-2-3-4..0", refund_type=2)
+    assert notification["voidedPurchaseNotification"] == {
+        "purchaseToken": "tok-1",
+        "orderId": "GPA.1-2-3-4..0",
+        "productType": 1,
+        "refundType": 2,
+    }
+    assert notification["packageName"] == google.package_name and notification["eventTimeMillis"].isdigit()

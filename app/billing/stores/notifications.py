@@ -15,16 +15,18 @@ from appstoreserverlibrary.models.ResponseBodyV2DecodedPayload import ResponseBo
 from app.billing.entitlements import Cause, apply_provider_state
 from app.billing.inbox.processing import Apply, Effect, EventOutcome, no_writes, process_once
 from app.billing.providers import PaymentProviders
-from app.billing.stores.google.push import PushMessage, decode_push
+from app.billing.stores.google.push import PushMessage, VoidedPurchaseNotification, decode_push
 from app.billing.stores.purchase import StorePurchase
 from app.billing.stores.recording import owner_of, supersede
-from app.core.errors import AppError, BadRequest
+from app.core.errors import AppError, BadRequest, Unprocessable
+from app.db.queries import billing as q
 from app.db.types import Connection, ConnectionSource
 from app.settings import GoogleSettings
 
 log = logging.getLogger("cookcam.billing.stores")
 
 GOOGLE_REVOKED = 12  # SUBSCRIPTION_REVOKED: refunded and ended at once; subscriptionsv2 then says only EXPIRED
+GOOGLE_SUBSCRIPTION_PRODUCT = 1  # VoidedPurchaseNotification.productType PRODUCT_TYPE_SUBSCRIPTION
 
 
 class AppleNotificationBody(msgspec.Struct, frozen=True):
@@ -111,12 +113,14 @@ def google_effect(payments: PaymentProviders, settings: GoogleSettings, push: Pu
     """The subscription is fetched again from Google (the notification itself is only a hint)."""
 
     async def fetch_then_apply(connect: ConnectionSource) -> Apply:
-        notification = push.notification.subscription_notification
-        if notification is None:
-            return no_writes  # test and one-time-product notifications
         if push.notification.package_name != settings.package_name:
             log.warning("Google notification %s is for another package; ignored", push.message_id)
             return no_writes
+        if (voided := push.notification.voided_purchase_notification) is not None:
+            return await _voided_effect(connect, payments, push, voided)
+        notification = push.notification.subscription_notification
+        if notification is None:
+            return no_writes  # test and one-time-product notifications
         purchase = await payments.google.fetch(notification.purchase_token)
         if (event_time := push.notification.event_time) is not None:
             # Google's own time of the change the push announces orders it (what we fetched is at least that new;
@@ -127,6 +131,38 @@ def google_effect(payments: PaymentProviders, settings: GoogleSettings, push: Pu
         return await _purchase_effect(connect, payments, purchase, Cause("google_notification", push.message_id))
 
     return fetch_then_apply
+
+
+async def _voided_effect(
+    connect: ConnectionSource, payments: PaymentProviders, push: PushMessage, voided: VoidedPurchaseNotification
+) -> Apply:
+    """A refunded or charged-back order of one of our subscriptions: the earning of the period that order paid for
+    is reversed, and the purchase is read again from Google, whose state says whether access was revoked too (a
+    refund alone leaves the subscription running). A token nobody here holds, or another product type: no effect."""
+    token, order_id = voided.purchase_token, voided.order_id
+    if voided.product_type != GOOGLE_SUBSCRIPTION_PRODUCT or not order_id:
+        return no_writes
+    async with connect() as conn:
+        known = await q.get_provider_subscription(conn, provider="google", provider_subscription_id=token)
+    if known is None:
+        log.info("Google voided purchase %s: the purchase is not one of ours; nothing to reverse", push.message_id)
+        return no_writes
+    cause = Cause("google_notification", push.message_id)
+    record: Apply
+    try:
+        purchase = await payments.google.fetch(token)
+    except Unprocessable:  # Google no longer answers for it (expired for 60 days): the reversal alone applies
+        record = no_writes
+    else:
+        if (event_time := push.notification.event_time) is not None:
+            purchase = msgspec.structs.replace(purchase, observed_at=event_time)
+        record = await _purchase_effect(connect, payments, purchase, cause)
+
+    async def reverse_then_record(conn: Connection) -> None:
+        await payments.hooks.order_voided(conn, "google", token, order_id)
+        await record(conn)
+
+    return reverse_then_record
 
 
 def stored_google_effect(payments: PaymentProviders, settings: GoogleSettings, payload: object) -> Effect:

@@ -33,6 +33,8 @@ class StorePurchase(msgspec.Struct, frozen=True, kw_only=True):
     current_period_end: datetime.datetime | None = None
     trial_ends_at: datetime.datetime | None = None
     cancel_at_period_end: bool = False
+    # Google: the order that paid for the current period (each renewal is a new order, `<first order id>..N`).
+    order_id: str | None = None
     # The store's time for this state (Apple's signedDate; for Google, when we fetched it).
     observed_at: datetime.datetime
     # What the app bound the purchase to (Apple appAccountToken, Google obfuscatedExternalAccountId), if anything.
@@ -55,6 +57,7 @@ class StorePurchase(msgspec.Struct, frozen=True, kw_only=True):
             trial_ends_at=self.trial_ends_at,
             current_period_start=self.current_period_start,
             current_period_end=self.current_period_end,
+            order_id=self.order_id,
             cancel_at_period_end=self.cancel_at_period_end,
             provider_updated_at=self.observed_at,
         )

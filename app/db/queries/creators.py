@@ -172,6 +172,11 @@ INSERT_EARNING = (
     "where a.user_id = $7 and s.user_id = $7\n"
     "  and s.environment = 'production'\n"
     "  and a.linked_at <= $1\n"
+    "  and not exists (\n"
+    "      select from creator_earnings e\n"
+    "      where e.creator_id = l.creator_id and e.subscription_id = s.id and e.period_start = $1\n"
+    "        and e.kind = 'earning'\n"
+    "  )\n"
     "on conflict (period_key, kind) do nothing\n"
     "returning id, creator_id, amount_cents, currency"
 )
@@ -199,7 +204,8 @@ async def insert_earning(
     the tier's list price for the billing period, less the provider's fee, times the creator tier's share, payable
     after @hold_days (the provider's refund and chargeback window). Null when the subscriber was not referred through
     a link, the subscription is a sandbox (test) purchase, the period began before the subscriber was attributed
-    (periods count from the attribution on), or the period is already recorded.
+    (periods count from the attribution on), or the period is already recorded: by its key, or as an earning of the
+    subscription with the same start (a Google period's key was its start before it became its order id).
     """
     record = await conn.fetchrow(
         INSERT_EARNING,

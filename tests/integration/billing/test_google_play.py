@@ -114,6 +114,7 @@ async def test_active_purchase_is_mapped(google: FakeGoogle, play: GooglePlay) -
     assert purchase.environment == "production"
     assert purchase.current_period_end == expiry
     assert purchase.current_period_start == datetime.fromisoformat(resource["startTime"])
+    assert purchase.order_id == resource["lineItems"][0]["latestSuccessfulOrderId"]
     assert purchase.trial_ends_at is None
     assert purchase.cancel_at_period_end is False
     assert purchase.account_token == "acct-42"
@@ -179,6 +180,39 @@ async def test_test_purchase_is_sandbox(google: FakeGoogle, play: GooglePlay) ->
     google.add_subscription("token-tester", test_purchase=True)
 
     assert (await play.fetch("token-tester")).environment == "sandbox"
+
+
+async def test_a_renewal_is_a_new_period_with_its_own_order(google: FakeGoogle, play: GooglePlay) -> None:
+    """Google reports no period start and keeps `startTime` across renewals: the period starts one billing period
+    before the new `expiryTime`, and is identified by the renewal's order ("..N")."""
+    first = google.add_subscription("token-renewing")
+    started = datetime.fromisoformat(first["startTime"])
+    first_expiry = datetime.fromisoformat(first["lineItems"][0]["expiryTime"])
+    google.renew("token-renewing")
+    renewed = google.renew("token-renewing")
+
+    purchase = await play.fetch("token-renewing")
+
+    base_order = first["lineItems"][0]["latestSuccessfulOrderId"]
+    assert purchase.order_id == renewed["lineItems"][0]["latestSuccessfulOrderId"] == f"{base_order}..1"
+    assert datetime.fromisoformat(renewed["startTime"]) == started
+    second_expiry = purchase.current_period_start
+    assert second_expiry is not None and purchase.current_period_end is not None
+    assert first_expiry < second_expiry < purchase.current_period_end
+    assert timedelta(days=28) <= purchase.current_period_end - second_expiry <= timedelta(days=31)
+    assert purchase.status == "active"
+
+
+async def test_a_yearly_period_starts_a_year_before_its_expiry_and_a_trial_at_the_start(
+    google: FakeGoogle, play: GooglePlay
+) -> None:
+    expiry = whole_millis(datetime(2031, 3, 15, 12, tzinfo=UTC))
+    google.add_subscription("token-yearly", product_id="com.cookcam.creator.yearly", expiry=expiry)
+    google.update_subscription("token-yearly", start_time=datetime(2020, 1, 1, tzinfo=UTC))
+    assert (await play.fetch("token-yearly")).current_period_start == datetime(2030, 3, 15, 12, tzinfo=UTC)
+    # A seven-day trial ends long before a month after its start: the period is the trial, from the start.
+    trial = google.add_subscription("token-trial", free_trial=True, expiry=datetime.now(UTC) + timedelta(days=7))
+    assert (await play.fetch("token-trial")).current_period_start == datetime.fromisoformat(trial["startTime"])
 
 
 async def test_linked_purchase_token_is_superseded(google: FakeGoogle, play: GooglePlay) -> None:
@@ -451,6 +485,17 @@ def test_decode_subscription_notification(google: FakeGoogle) -> None:
     assert sent.event_type == "subscription.RENEWED"
     assert sent.event_time is not None
     assert abs((sent.event_time - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_decode_voided_purchase_notification(google: FakeGoogle) -> None:
+    notification = google.voided_purchase_notification("token-voided", "GPA.1234-5678-9012-34567..0")
+    sent = decode_push(json.dumps(google.push_body(notification)).encode()).notification
+
+    assert sent.event_type == "voided_purchase"
+    assert sent.voided_purchase_notification is not None
+    assert sent.voided_purchase_notification.purchase_token == "token-voided"
+    assert sent.voided_purchase_notification.order_id == "GPA.1234-5678-9012-34567..0"
+    assert (sent.voided_purchase_notification.product_type, sent.voided_purchase_notification.refund_type) == (1, 1)
 
 
 def test_decode_test_notification_and_camel_only_envelope(google: FakeGoogle) -> None:

@@ -29,7 +29,7 @@ from app.server import create_app
 from app.settings import AppleSettings, CreatorSettings, GoogleSettings, OutboundSettings, StripeSettings
 from tests.conftest import make_settings
 from tests.fakes.apple import APP_APPLE_ID, AppleSigner, Environment, FakeVerifyReceipt, fake_verify_receipt
-from tests.fakes.google import FakeGoogle, fake_google
+from tests.fakes.google import PUBSUB_PUSH_EMAIL, FakeGoogle, NotificationType, fake_google
 from tests.fakes.stripe_api import FakeStripe, fake_stripe
 from tests.integration.billing.conftest import TEST_SECRET_KEY
 from tests.integration.billing.stripe_support import SECRET, deliver
@@ -40,6 +40,8 @@ from tests.support import bearer, sign_up
 SUB = "/api/v1/subscription"
 APPLE_NOTIFY = "/api/v1/iap/notifications/apple"
 VALIDATE = "/api/v1/iap/validate-receipt"
+GOOGLE_NOTIFY = "/api/v1/iap/notifications/google"
+GOOGLE_AUDIENCE = "https://api.cookcam.test/api/v1/iap/notifications/google"
 SHARED_SECRET = "apple-shared-secret-for-tests"
 FAST_RETRIES = OutboundSettings(retry_attempts=3, retry_initial_seconds=0.01, retry_max_seconds=0.05)
 DAY = 86_400
@@ -98,6 +100,9 @@ async def serving(
             google=GoogleSettings(
                 service_account_file=str(google.write_service_account(root / "service-account.json")),
                 androidpublisher_base=google.base_url,
+                rtdn_audience=GOOGLE_AUDIENCE,
+                rtdn_service_account_email=PUBSUB_PUSH_EMAIL,
+                oidc_certs_url=google.certs_url,
             ),
             outbound=FAST_RETRIES,
             creators=creators,
@@ -403,3 +408,171 @@ async def test_a_period_that_began_before_the_attribution_earns_nothing_and_the_
     ledger = await earnings(app.client, anna)
     assert [(e["kind"], e["amount_cents"]) for e in ledger] == [("earning", 116)]  # 399 less 3 %, 30 %
     assert moment(ledger[0]["period_start"]) == datetime.datetime.fromtimestamp(renewed, datetime.UTC)
+
+
+# -- Google Play: every renewal is a period of its own, and a voided order reverses its period -------------------------
+
+
+async def push_google(app: Harness, notification: Json, *, message_id: str | None = None) -> Json:
+    """A Pub/Sub push of a Play developer notification, signed as Pub/Sub signs it."""
+    token = app.google.pubsub_token(audience=GOOGLE_AUDIENCE)
+    body = app.google.push_body(notification, message_id=message_id)
+    response = await app.client.post(GOOGLE_NOTIFY, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    outcome: Json = response.json()
+    return outcome
+
+
+async def renew_google(app: Harness, token: str) -> str:
+    """Play renews the subscription (a new order, a new expiry) and says so; returns the renewal's order id."""
+    renewed = app.google.renew(token)
+    await push_google(app, app.google.subscription_notification(token, NotificationType.RENEWED))
+    order_id: str = renewed["lineItems"][0]["latestSuccessfulOrderId"]
+    return order_id
+
+
+async def bought_on_google(app: Harness, cook: Json, token: str) -> str:
+    """The app validates a new Play purchase for `cook`; returns its first order id."""
+    purchase = app.google.add_subscription(token)
+    response = await app.client.post(
+        VALIDATE, headers=bearer(cook), json={"platform": "android", "purchase_token": token}
+    )
+    assert (response.status_code, response.json()["status"]) == (200, "active"), response.text
+    order_id: str = purchase["lineItems"][0]["latestSuccessfulOrderId"]
+    return order_id
+
+
+async def test_each_google_renewal_earns_once(app: Harness, db: asyncpg.Connection) -> None:
+    anna, slug = await referrer(app.client, db)
+    cook = await referred(app.client, slug)
+    await bought_on_google(app, cook, "tok-renews")
+    await renew_google(app, "tok-renews")
+    # Google may notify a renewal more than once (and reconciliation reads it again): the same order earns once.
+    await push_google(app, app.google.subscription_notification("tok-renews", NotificationType.RENEWED))
+    await renew_google(app, "tok-renews")
+
+    ledger = await earnings(app.client, anna)
+    assert [(e["kind"], e["amount_cents"]) for e in ledger] == [("earning", REGULAR_MONTHLY_STORE)] * 3
+    starts = sorted(moment(e["period_start"]) for e in ledger)
+    assert len(set(starts)) == 3
+    # The first period starts at startTime, each renewal where the one before ended (at its expiryTime).
+    resource = app.google.subscriptions["tok-renews"].resource()
+    assert starts[0] == datetime.datetime.fromisoformat(resource["startTime"])
+    assert starts[2] < datetime.datetime.fromisoformat(resource["lineItems"][0]["expiryTime"])
+    assert (await balance(app.client, anna))["earned_cents"] == 3 * REGULAR_MONTHLY_STORE
+
+
+async def test_a_google_subscription_begun_before_the_link_earns_from_the_next_renewal(
+    app: Harness, db: asyncpg.Connection
+) -> None:
+    anna, slug = await referrer(app.client, db)
+    cook = await sign_up(app.client)
+    await bought_on_google(app, cook, "tok-before-link")
+    await link(app.client, cook, slug)
+    # The running period is looked at again (auto-renew switched off): it began before the link, so nothing.
+    app.google.update_subscription("tok-before-link", auto_renew=False)
+    await push_google(app, app.google.subscription_notification("tok-before-link", NotificationType.CANCELED))
+    assert await db.fetchval("select count(*) from creator_earnings") == 0
+
+    app.google.update_subscription("tok-before-link", auto_renew=True)
+    renewal = await renew_google(app, "tok-before-link")
+    ledger = await earnings(app.client, anna)
+    assert [(e["kind"], e["amount_cents"]) for e in ledger] == [("earning", REGULAR_MONTHLY_STORE)]
+    assert await db.fetchval("select period_key from creator_earnings") == f"google:tok-before-link:{renewal}"
+
+
+async def test_a_voided_google_order_reverses_its_pending_earning_once(app: Harness, db: asyncpg.Connection) -> None:
+    anna, slug = await referrer(app.client, db)
+    cook = await referred(app.client, slug)
+    first = await bought_on_google(app, cook, "tok-voided")
+    await renew_google(app, "tok-voided")
+    assert (await balance(app.client, anna))["pending_earnings_cents"] == 2 * REGULAR_MONTHLY_STORE
+
+    # Google refunds the first period's order without revoking the subscription: only that order's earning goes,
+    # during the hold, and the subscriber keeps the running (second) period.
+    voided = app.google.voided_purchase_notification("tok-voided", first)
+    assert (await push_google(app, voided, message_id="void-1"))["outcome"] == "processed"
+    after = await balance(app.client, anna)
+    assert (after["earned_cents"], after["pending_earnings_cents"], after["available_cents"]) == (
+        REGULAR_MONTHLY_STORE,
+        REGULAR_MONTHLY_STORE,
+        0,
+    )
+    reversal = await db.fetchrow("select period_key, amount_cents from creator_earnings where kind = 'reversal'")
+    assert reversal is not None
+    assert (reversal["period_key"], reversal["amount_cents"]) == (f"google:tok-voided:{first}", -REGULAR_MONTHLY_STORE)
+    assert await db.fetchval("select status from subscriptions") == "active"
+
+    # Pub/Sub redelivers the message, and Google notifies the same voided order again: nothing more.
+    assert (await push_google(app, voided, message_id="void-1"))["outcome"] == "duplicate"
+    assert (await push_google(app, voided, message_id="void-2"))["outcome"] == "processed"
+    assert await db.fetchval("select count(*) from creator_earnings where kind = 'reversal'") == 1
+    assert (await balance(app.client, anna))["earned_cents"] == REGULAR_MONTHLY_STORE
+
+
+async def test_a_voided_and_revoked_google_order_reverses_an_available_earning_and_ends_access(
+    database_url: str, tmp_path: Path, signer: AppleSigner, google: FakeGoogle, db: asyncpg.Connection
+) -> None:
+    async with serving(database_url, tmp_path, signer, google, CreatorSettings(hold_days_google=0)) as app:
+        anna, slug = await referrer(app.client, db)
+        cook = await referred(app.client, slug)
+        order = await bought_on_google(app, cook, "tok-charged-back")
+        assert (await balance(app.client, anna))["available_cents"] == REGULAR_MONTHLY_STORE  # past its hold
+
+        # A chargeback: Google voids the order and revokes the subscription (subscriptionsv2 then says EXPIRED).
+        now = datetime.datetime.now(datetime.UTC)
+        app.google.update_subscription("tok-charged-back", state="SUBSCRIPTION_STATE_EXPIRED", expiry=now)
+        await push_google(app, app.google.voided_purchase_notification("tok-charged-back", order))
+
+        after = await balance(app.client, anna)
+        assert (after["earned_cents"], after["available_cents"], after["pending_earnings_cents"]) == (0, 0, 0)
+        status = await app.client.get(f"{SUB}/status", headers=bearer(cook))
+        assert status.json()["tier_slug"] == "free", status.text
+
+
+async def test_a_voided_purchase_nobody_here_holds_is_stored_without_effect(
+    app: Harness, db: asyncpg.Connection
+) -> None:
+    anna, slug = await referrer(app.client, db)
+    cook = await referred(app.client, slug)
+    order = await bought_on_google(app, cook, "tok-ours")
+    stranger = app.google.voided_purchase_notification("tok-unknown-to-us", "GPA.1111-2222-3333-44444")
+    assert (await push_google(app, stranger))["outcome"] == "processed"
+    # A one-time product's voided order (we sell none), even one naming our token: no effect either.
+    one_time = app.google.voided_purchase_notification("tok-ours", order, product_type=2)
+    assert (await push_google(app, one_time))["outcome"] == "processed"
+
+    events = await db.fetch("select event_type, status from provider_events where provider = 'google'")
+    assert [(e["event_type"], e["status"]) for e in events] == [("voided_purchase", "processed")] * 2
+    assert (await balance(app.client, anna))["earned_cents"] == REGULAR_MONTHLY_STORE
+
+
+async def test_a_google_period_earned_under_its_start_is_not_earned_again_under_its_order(
+    app: Harness, db: asyncpg.Connection
+) -> None:
+    """Google periods were keyed by their start (Play's startTime) before they were keyed by their order: a first
+    period recorded that way does not earn a second time when its order is read."""
+    anna, slug = await referrer(app.client, db)
+    cook = await referred(app.client, slug)
+    order = await bought_on_google(app, cook, "tok-legacy")
+    # The earning as the earlier code recorded it: the same row, keyed by the period's start.
+    await db.execute(
+        """
+        with earned as (delete from creator_earnings where period_key = $1 returning *)
+        insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start,
+                                      kind, amount_cents, net_cents, share_percent, currency, period_key, payable_at)
+        select creator_id, link_id, referred_user_id, subscription_id, provider, period_start, kind, amount_cents,
+               net_cents, share_percent, currency,
+               'google:tok-legacy:' || to_char(period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+               payable_at
+        from earned
+        """,
+        f"google:tok-legacy:{order}",
+    )
+    app.google.update_subscription("tok-legacy", auto_renew=False)
+    await push_google(app, app.google.subscription_notification("tok-legacy", NotificationType.CANCELED))
+
+    assert await db.fetchval("select count(*) from creator_earnings") == 1
+    assert (await balance(app.client, anna))["earned_cents"] == REGULAR_MONTHLY_STORE
+    await renew_google(app, "tok-legacy")  # the next period is its own
+    assert (await balance(app.client, anna))["earned_cents"] == 2 * REGULAR_MONTHLY_STORE

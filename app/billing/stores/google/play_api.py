@@ -9,6 +9,7 @@ token to re-fetch. Every androidpublisher call goes through `call_with_retries` 
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import logging
 from typing import Any
@@ -18,7 +19,7 @@ import httpx
 import msgspec
 
 from app.billing.products import parse_products, tier_of
-from app.billing.schemas import Status
+from app.billing.schemas import BillingPeriod, Status
 from app.billing.stores.google import errors
 from app.billing.stores.google.oauth import ServiceAccountToken
 from app.billing.stores.purchase import StoreEnvironment, StorePurchase, mapped_product
@@ -64,6 +65,7 @@ class _OfferPhase(msgspec.Struct, rename="camel"):
 class _LineItem(msgspec.Struct, rename="camel"):
     product_id: str
     expiry_time: datetime.datetime | None = None
+    latest_successful_order_id: str | None = None
     auto_renewing_plan: _AutoRenewingPlan | None = None  # absent for prepaid plans, which never renew
     offer_phase: _OfferPhase | None = None
 
@@ -76,6 +78,7 @@ class _SubscriptionPurchaseV2(msgspec.Struct, rename="camel"):
     subscription_state: str = "SUBSCRIPTION_STATE_UNSPECIFIED"
     line_items: list[_LineItem] = msgspec.field(default_factory=list)
     start_time: datetime.datetime | None = None
+    latest_order_id: str | None = None  # deprecated by Google for lineItems[].latestSuccessfulOrderId
     linked_purchase_token: str | None = None
     acknowledgement_state: str | None = None
     external_account_identifiers: _ExternalAccountIdentifiers | None = None
@@ -101,6 +104,22 @@ def _error_reasons(response: httpx.Response) -> set[str]:
     except msgspec.DecodeError:
         return set()
     return {item.reason for item in body.error.errors if item.reason}
+
+
+def _period_start(
+    start: datetime.datetime | None, expiry: datetime.datetime | None, period: BillingPeriod
+) -> datetime.datetime | None:
+    """The current period's start, which Google does not report: `expiryTime` (moved on by each renewal) less one
+    billing period, never before `startTime` (when the subscription was granted, the same for every renewal). Exact
+    for the first period; later ones may be off by the days a month-end renewal date moves (docs/payments.md)."""
+    if expiry is None:
+        return start
+    months = 12 if period == "yearly" else 1
+    month_index = expiry.year * 12 + expiry.month - 1 - months
+    year, month = divmod(month_index, 12)
+    day = min(expiry.day, calendar.monthrange(year, month + 1)[1])
+    derived = expiry.replace(year=year, month=month + 1, day=day)
+    return derived if start is None else max(start, derived)
 
 
 # -- The client ------------------------------------------------------------------------------------------------------
@@ -173,10 +192,10 @@ class GooglePlay:
             billing_period=period,
             status=status,
             environment=environment,
-            # startTime is when the subscription began, not the current period: an approximation that is exact in
-            # the first period. Google reports no period start, and only the end decides access.
-            current_period_start=resource.start_time,
+            current_period_start=_period_start(resource.start_time, item.expiry_time, period),
             current_period_end=item.expiry_time,
+            # The order that paid for the current period (a renewal is a new order): the period's identity.
+            order_id=item.latest_successful_order_id or resource.latest_order_id,
             trial_ends_at=item.expiry_time if free_trial else None,
             cancel_at_period_end=status in _RUNNING and not auto_renew,
             # Google gives no modification time; we always re-fetch, so the fetch time orders the states we see.
