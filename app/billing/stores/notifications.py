@@ -121,16 +121,19 @@ def google_effect(payments: PaymentProviders, settings: GoogleSettings, push: Pu
         notification = push.notification.subscription_notification
         if notification is None:
             return no_writes  # test and one-time-product notifications
-        purchase = await payments.google.fetch(notification.purchase_token)
-        if (event_time := push.notification.event_time) is not None:
-            # Google's own time of the change the push announces orders it (what we fetched is at least that new;
-            # a later change has its own push with a later time).
-            purchase = msgspec.structs.replace(purchase, observed_at=event_time)
+        purchase = _at_event_time(await payments.google.fetch(notification.purchase_token), push)
         if notification.notification_type == GOOGLE_REVOKED:
             purchase = msgspec.structs.replace(purchase, status="revoked")
         return await _purchase_effect(connect, payments, purchase, Cause("google_notification", push.message_id))
 
     return fetch_then_apply
+
+
+def _at_event_time(purchase: StorePurchase, push: PushMessage) -> StorePurchase:
+    """Google's own time of the change the push announces orders it (what we fetched is at least that new; a later
+    change has its own push with a later time)."""
+    event_time = push.notification.event_time
+    return purchase if event_time is None else msgspec.structs.replace(purchase, observed_at=event_time)
 
 
 async def _voided_effect(
@@ -154,9 +157,7 @@ async def _voided_effect(
     except Unprocessable:  # Google no longer answers for it (expired for 60 days): the reversal alone applies
         record = no_writes
     else:
-        if (event_time := push.notification.event_time) is not None:
-            purchase = msgspec.structs.replace(purchase, observed_at=event_time)
-        record = await _purchase_effect(connect, payments, purchase, cause)
+        record = await _purchase_effect(connect, payments, _at_event_time(purchase, push), cause)
 
     async def reverse_then_record(conn: Connection) -> None:
         await payments.hooks.order_voided(conn, "google", token, order_id)

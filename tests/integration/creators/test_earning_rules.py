@@ -576,3 +576,15 @@ async def test_a_google_period_earned_under_its_start_is_not_earned_again_under_
     assert (await balance(app.client, anna))["earned_cents"] == REGULAR_MONTHLY_STORE
     await renew_google(app, "tok-legacy")  # the next period is its own
     assert (await balance(app.client, anna))["earned_cents"] == 2 * REGULAR_MONTHLY_STORE
+
+
+async def test_a_voided_order_of_a_purchase_google_no_longer_answers_for_still_reverses(
+    app: Harness, db: asyncpg.Connection
+) -> None:
+    anna, slug = await referrer(app.client, db)
+    cook = await referred(app.client, slug)
+    order = await bought_on_google(app, cook, "tok-gone")
+    app.google.update_subscription("tok-gone", gone=True)  # Google answers 410 for it now
+    await push_google(app, app.google.voided_purchase_notification("tok-gone", order))
+    assert (await balance(app.client, anna))["earned_cents"] == 0
+    assert await db.fetchval("select status from subscriptions") == "active"  # nothing read, nothing changed
