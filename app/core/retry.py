@@ -27,6 +27,15 @@ T = TypeVar("T")
 DEFAULT_RETRY_AFTER_SECONDS = 30
 
 
+class ProviderUnavailable(ServiceUnavailable):
+    """503: a provider stayed unavailable (timeouts, 5xx, 429) through the retries. `provider_retry_after`: the wait
+    it asked for, in seconds, when it said one (callers that pace their own calls, like reconciliation, use it)."""
+
+    def __init__(self, code: str, message: str, *, retry_after_seconds: int, provider_retry_after: float | None):
+        super().__init__(code, message, retry_after_seconds=retry_after_seconds)
+        self.provider_retry_after = provider_retry_after
+
+
 class TransientFailure(Exception):
     """A provider answered 5xx or 429; `retry_after` in seconds when it said how long to wait."""
 
@@ -36,10 +45,14 @@ class TransientFailure(Exception):
         self.retry_after = retry_after
 
 
-def raise_for_transient(response: httpx.Response) -> httpx.Response:
-    """Raise TransientFailure for 5xx and 429; return any other response for the caller to read."""
+def raise_for_transient(
+    response: httpx.Response, retry_after: Callable[[str | None], float | None] | None = None
+) -> httpx.Response:
+    """Raise TransientFailure for 5xx and 429; return any other response for the caller to read. `retry_after`
+    reads the provider's Retry-After when it is not HTTP's (delta-seconds or a date)."""
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientFailure(response.status_code, retry_after_seconds(response.headers.get("retry-after")))
+        read = retry_after or retry_after_seconds
+        raise TransientFailure(response.status_code, read(response.headers.get("retry-after")))
     return response
 
 
@@ -88,9 +101,10 @@ async def call_with_retries(
     except (httpx.TransportError, TransientFailure) as exc:
         wait = exc.retry_after if isinstance(exc, TransientFailure) and exc.retry_after else None
         log.warning("%s unavailable after retries: %s", provider, type(exc).__name__)
-        raise ServiceUnavailable(
+        raise ProviderUnavailable(
             unavailable_code,
             f"{provider} is unavailable; try again shortly.",
             retry_after_seconds=math.ceil(wait) if wait else DEFAULT_RETRY_AFTER_SECONDS,
+            provider_retry_after=wait,
         ) from None
     raise AssertionError("unreachable: stamina either returns or raises")

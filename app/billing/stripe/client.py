@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import stripe
 
 from app.core.errors import BadGateway, ServiceUnavailable
+from app.core.retry import ProviderUnavailable, retry_after_seconds
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.stripe")
@@ -50,8 +52,14 @@ async def stripe_call(call: Awaitable[T]) -> T:
         return await call
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
         log.warning("Stripe unavailable: %s", type(exc).__name__)
-        raise ServiceUnavailable(
-            "PAYMENT_PROVIDER_UNAVAILABLE", "Payments are unavailable; try again shortly."
+        # Stripe documents no Retry-After (its advice for 429 is exponential backoff); one it sends is honoured.
+        headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+        wait = retry_after_seconds(headers.get("retry-after"))
+        raise ProviderUnavailable(
+            "PAYMENT_PROVIDER_UNAVAILABLE",
+            "Payments are unavailable; try again shortly.",
+            retry_after_seconds=math.ceil(wait) if wait else 5,
+            provider_retry_after=wait,
         ) from None
     except stripe.StripeError as exc:
         log.error("Stripe refused a request: %s (%s)", type(exc).__name__, getattr(exc, "code", None))
