@@ -232,23 +232,23 @@ async def _walk(walk: Walk) -> None:
     after = position.after_id if position else uuid.UUID(int=0)
     pass_started_at = position.pass_started_at if position else datetime.datetime.now(datetime.UTC)
     asking = configured(walk.payments, provider)
+    page_size = walk.settings.reconcile.page_size
     while True:
         async with walk.connect() as conn:
-            rows = await q.list_subscriptions_to_reconcile(
-                conn, provider=provider, after=after, page_size=walk.settings.reconcile.page_size
-            )
-        if not rows:
-            if result.skipped == 0:
-                result.pass_completed = True
-                async with walk.connect() as conn:
-                    await q.clear_reconciliation_position(conn, provider=provider)
-            return
+            rows = await q.list_subscriptions_to_reconcile(conn, provider=provider, after=after, page_size=page_size)
         if not asking:  # no credentials here: counted, never asked, and the pass never completes
             result.skipped += len(rows)
+            if len(rows) < page_size:
+                return
             after = rows[-1].id
             continue
         answered = await asyncio.gather(*(_check(walk, row) for row in rows))
         done = sum(1 for _ in itertools.takewhile(bool, answered))
+        if done == len(rows) < page_size:  # the last page: the pass is complete
+            result.pass_completed = True
+            async with walk.connect() as conn:
+                await q.clear_reconciliation_position(conn, provider=provider)
+            return
         if done:
             after = rows[done - 1].id
             async with walk.connect() as conn:

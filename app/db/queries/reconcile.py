@@ -166,7 +166,7 @@ LIST_RECONCILIATION_METRICS = """select p.provider::text as provider,
        coalesce(sum(r.retries), 0)::bigint as retries,
        coalesce(sum(r.skipped), 0)::bigint as skipped,
        coalesce(max(r.pass_completed_at), 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
-       max(r.recorded_at)::timestamptz as last_run_at
+       coalesce(max(r.recorded_at), 'epoch'::timestamptz)::timestamptz as last_run_at
 from (values ('stripe'), ('apple'), ('google')) as p (provider)
 left join reconciliation_provider_results r on r.provider = p.provider
 group by p.provider
