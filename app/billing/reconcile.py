@@ -226,28 +226,26 @@ async def _walk(walk: Walk) -> None:
     """Check one provider's subscriptions from its saved position, a page at a time, until the end of its pass,
     the run's deadline, or a wait that ends past it."""
     provider, result = walk.result.provider, walk.result
+    if not configured(walk.payments, provider):
+        # No credentials here: its subscriptions are counted as skipped, never asked; with none, the pass is done.
+        async with walk.connect() as conn:
+            result.skipped = await q.count_subscriptions_to_reconcile(conn, provider=provider) or 0
+        if result.skipped == 0:
+            await _complete_pass(walk)
+        return
     loop = asyncio.get_running_loop()
     async with walk.connect() as conn:
         position = await q.get_reconciliation_position(conn, provider=provider)
     after = position.after_id if position else uuid.UUID(int=0)
     pass_started_at = position.pass_started_at if position else datetime.datetime.now(datetime.UTC)
-    asking = configured(walk.payments, provider)
     page_size = walk.settings.reconcile.page_size
     while True:
         async with walk.connect() as conn:
             rows = await q.list_subscriptions_to_reconcile(conn, provider=provider, after=after, page_size=page_size)
-        if not asking:  # no credentials here: counted, never asked, and the pass never completes
-            result.skipped += len(rows)
-            if len(rows) < page_size:
-                return
-            after = rows[-1].id
-            continue
         answered = await asyncio.gather(*(_check(walk, row) for row in rows))
         done = sum(1 for _ in itertools.takewhile(bool, answered))
-        if done == len(rows) < page_size:  # the last page: the pass is complete
-            result.pass_completed = True
-            async with walk.connect() as conn:
-                await q.clear_reconciliation_position(conn, provider=provider)
+        if done == len(rows) < page_size:  # the last page
+            await _complete_pass(walk)
             return
         if done:
             after = rows[done - 1].id
@@ -257,6 +255,13 @@ async def _walk(walk: Walk) -> None:
                 )
         if done < len(rows) or loop.time() >= walk.lane.deadline:
             return
+
+
+async def _complete_pass(walk: Walk) -> None:
+    """The provider's pass reached its end: the next run starts a new one."""
+    walk.result.pass_completed = True
+    async with walk.connect() as conn:
+        await q.clear_reconciliation_position(conn, provider=walk.result.provider)
 
 
 async def _check(walk: Walk, row: q.ListSubscriptionsToReconcileRow) -> bool:

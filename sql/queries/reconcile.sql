@@ -18,6 +18,9 @@ where provider = @provider and status not in ('expired', 'revoked') and id > @af
 order by id
 limit @page_size;
 
+-- name: CountSubscriptionsToReconcile :one
+select count(*)::integer from subscriptions where provider = @provider and status not in ('expired', 'revoked');
+
 -- name: GetReconciliationPosition :one
 select after_id, pass_started_at from reconciliation_positions where provider = @provider;
 

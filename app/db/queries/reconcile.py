@@ -75,6 +75,16 @@ async def list_subscriptions_to_reconcile(
     return [ListSubscriptionsToReconcileRow(*record) for record in records]
 
 
+COUNT_SUBSCRIPTIONS_TO_RECONCILE = (
+    "select count(*)::integer from subscriptions where provider = $1 and status not in ('expired', 'revoked')"
+)
+
+
+async def count_subscriptions_to_reconcile(conn: Connection, *, provider: str) -> int | None:
+    value = await conn.fetchval(COUNT_SUBSCRIPTIONS_TO_RECONCILE, provider)
+    return cast("int | None", value)
+
+
 GET_RECONCILIATION_POSITION = """select after_id, pass_started_at from reconciliation_positions where provider = $1"""
 
 
