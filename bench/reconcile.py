@@ -6,8 +6,9 @@ Store Server API and Google Play, each answering after a realistic round trip (d
 Creates a migrated throwaway database on the test PostgreSQL and fills it with set-based SQL (one account and one
 live subscription per index, the providers in turn; one in a hundred has changed at its provider), serves the
 three fakes in a process of their own (so their threads do not share the job's interpreter), then runs the job as
-the CLI does (`run_job`, the reconcile job's settings at their defaults) and prints its summary and duration. The
-job's progress lines go to stderr. The scheduled window is the shorter of the deploy limits: the systemd unit's
+the CLI does (`run_job`, the reconcile job's settings at their defaults) until every provider's pass completes,
+printing each run's duration, the job process's CPU time and summary, and the machine's load. The job's progress
+lines go to stderr. The scheduled window is the shorter of the deploy limits: the systemd unit's
 TimeoutStartSec (15 min); the CronJob allows 30."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import datetime
 import multiprocessing
+import os
 import tempfile
 import time
 from multiprocessing.connection import Connection as Pipe
@@ -159,15 +161,17 @@ def _measure(dsn: str, count: int, latency: float, runs: int) -> None:
             settings = _settings(dsn, receive.recv())
             configure_logging(settings)  # as the CLI does: the job's progress lines on stderr
             for run in range(1, runs + 1):
-                started = time.monotonic()
+                started, cpu = time.monotonic(), time.process_time()
                 summary = asyncio.run(run_job("reconcile", dsn, settings))
-                took = time.monotonic() - started
-                print(f"run {run}: {took:.0f} s (window {WINDOW_SECONDS} s): {summary}", flush=True)
+                took, cpu = time.monotonic() - started, time.process_time() - cpu
+                print(f"run {run}: {took:.0f} s (window {WINDOW_SECONDS} s), {cpu:.0f} s of CPU: {summary}", flush=True)
                 if asyncio.run(_pass_complete(dsn)):
                     break
         finally:
             stop.set()
             fakes.join()
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs")
     print(
         f"{count} subscriptions at {latency * 1000:.0f} ms per provider call: finishing within the window needs "
         f"{count / WINDOW_SECONDS:.0f} checks/s"
