@@ -45,8 +45,7 @@ from app.billing.providers import PaymentProviders
 from app.billing.stores.purchase import StoreEnvironment
 from app.billing.stripe.client import stripe_call
 from app.billing.stripe.models import Subscription, state_of
-from app.core.errors import AppError, Conflict
-from app.core.retry import ProviderUnavailable
+from app.core.errors import AppError, Conflict, ServiceUnavailable
 from app.db.queries import billing as billing_q
 from app.db.queries import reconcile as q
 from app.db.types import Connection, ConnectionSource
@@ -273,7 +272,7 @@ async def _check(walk: Walk, row: q.ListSubscriptionsToReconcileRow) -> bool:
                 return False
             try:
                 state = await current_state(walk.payments, walk.settings, row.user_id, row)
-            except ProviderUnavailable as exc:
+            except ServiceUnavailable as exc:  # a 429/503 (or a timeout) from the provider
                 if attempt >= config.retry_attempts:
                     log.warning("reconcile: %s subscription %s: %s after retries", row.provider, row.id, exc.code)
                     result.errors += 1

@@ -27,15 +27,6 @@ T = TypeVar("T")
 DEFAULT_RETRY_AFTER_SECONDS = 30
 
 
-class ProviderUnavailable(ServiceUnavailable):
-    """503: a provider stayed unavailable (timeouts, 5xx, 429) through the retries. `provider_retry_after`: the wait
-    it asked for, in seconds, when it said one (callers that pace their own calls, like reconciliation, use it)."""
-
-    def __init__(self, code: str, message: str, *, retry_after_seconds: int, provider_retry_after: float | None):
-        super().__init__(code, message, retry_after_seconds=retry_after_seconds)
-        self.provider_retry_after = provider_retry_after
-
-
 class TransientFailure(Exception):
     """A provider answered 5xx or 429; `retry_after` in seconds when it said how long to wait."""
 
@@ -101,7 +92,7 @@ async def call_with_retries(
     except (httpx.TransportError, TransientFailure) as exc:
         wait = exc.retry_after if isinstance(exc, TransientFailure) and exc.retry_after else None
         log.warning("%s unavailable after retries: %s", provider, type(exc).__name__)
-        raise ProviderUnavailable(
+        raise ServiceUnavailable(
             unavailable_code,
             f"{provider} is unavailable; try again shortly.",
             retry_after_seconds=math.ceil(wait) if wait else DEFAULT_RETRY_AFTER_SECONDS,

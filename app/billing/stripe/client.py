@@ -10,7 +10,7 @@ from typing import TypeVar
 import stripe
 
 from app.core.errors import BadGateway, ServiceUnavailable
-from app.core.retry import ProviderUnavailable, retry_after_seconds
+from app.core.retry import retry_after_seconds
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.stripe")
@@ -55,7 +55,7 @@ async def stripe_call(call: Awaitable[T]) -> T:
         # Stripe documents no Retry-After (its advice for 429 is exponential backoff); one it sends is honoured.
         headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
         wait = retry_after_seconds(headers.get("retry-after"))
-        raise ProviderUnavailable(
+        raise ServiceUnavailable(
             "PAYMENT_PROVIDER_UNAVAILABLE",
             "Payments are unavailable; try again shortly.",
             retry_after_seconds=math.ceil(wait) if wait else 5,
