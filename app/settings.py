@@ -164,6 +164,33 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
     send_email_seconds: float = 5.0
 
 
+class ReconcileSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """`cookcam jobs run reconcile` (docs/payments.md "Reconciliation": the providers' documented limits)."""
+
+    # A run starts no new provider call after this long; it keeps its position and the next run goes on. Under the
+    # systemd unit's TimeoutStartSec (15 min) and the CronJob's activeDeadlineSeconds (30 min).
+    max_run_seconds: float = 840.0
+    # Subscriptions read per page of one provider's pass (the position is saved after each page).
+    page_size: int = 200
+    # Provider calls in flight at once, per provider.
+    stripe_concurrency: int = 16
+    apple_concurrency: int = 8
+    google_concurrency: int = 8
+    # Provider calls started per second, per provider: below Stripe's 100 read operations/s (live mode), the App
+    # Store Server API's 50/s for Get All Subscription Statuses and Google Play's 3,000 queries/min per bucket,
+    # leaving room for the API servers' own calls.
+    stripe_calls_per_second: float = 80.0
+    apple_calls_per_second: float = 45.0
+    google_calls_per_second: float = 45.0
+    # A 429 or 503 pauses that provider's calls for its Retry-After (without one: backoff from the initial wait,
+    # doubling up to the maximum), then the subscription is asked again, at most this many times.
+    retry_attempts: int = 5
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    # How often a run logs its progress (stderr).
+    progress_seconds: float = 10.0
+
+
 class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Store product id -> tier and billing period, as "product_id=tier:period"; the server maps purchases with this,
     # never with what a client says a product is.
@@ -349,6 +376,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
+    reconcile: ReconcileSettings = msgspec.field(default_factory=ReconcileSettings)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
     outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
     apple: AppleSettings = msgspec.field(default_factory=AppleSettings)
@@ -444,6 +472,14 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
         ("BILLING_IMPORTED_BINDING_MAX_REFUSALS", settings.billing.imported_binding_max_refusals),
         ("BILLING_IMPORTED_BINDING_MAX_AGE_DAYS", settings.billing.imported_binding_max_age_days),
+        ("RECONCILE_PAGE_SIZE", settings.reconcile.page_size),
+        ("RECONCILE_STRIPE_CONCURRENCY", settings.reconcile.stripe_concurrency),
+        ("RECONCILE_APPLE_CONCURRENCY", settings.reconcile.apple_concurrency),
+        ("RECONCILE_GOOGLE_CONCURRENCY", settings.reconcile.google_concurrency),
+        ("RECONCILE_STRIPE_CALLS_PER_SECOND", settings.reconcile.stripe_calls_per_second),
+        ("RECONCILE_APPLE_CALLS_PER_SECOND", settings.reconcile.apple_calls_per_second),
+        ("RECONCILE_GOOGLE_CALLS_PER_SECOND", settings.reconcile.google_calls_per_second),
+        ("RECONCILE_MAX_RUN_SECONDS", settings.reconcile.max_run_seconds),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
         ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),
         ("RECIPES_GENERATIONS_FAIR_USE_PER_MONTH", settings.recipes.generations_fair_use_per_month),

@@ -1,6 +1,14 @@
 """Reconciliation: every subscription a provider may still change is compared with that provider, and drift is
 fixed through the one recording path with the cause `reconcile` (so the history says why it changed).
 
+Each provider is walked on its own lane, in subscription id order: at most RECONCILE_<PROVIDER>_CONCURRENCY calls
+in flight, started at most RECONCILE_<PROVIDER>_CALLS_PER_SECOND, and all of the lane's calls paused together while
+the provider asks us to wait (a 429 or 503, for its Retry-After, otherwise with backoff; the subscription is then
+asked again). The lane's keyset position is saved after each page (`reconciliation_positions`), so a run stopped by
+RECONCILE_MAX_RUN_SECONDS, by a Retry-After beyond it, or killed, is continued by the next run; reaching the end
+completes the provider's pass and the next run starts a new one. Each run writes one
+`reconciliation_provider_results` row per provider, which the server exports at /metrics (app/ops/reconciliation.py).
+
 Each run also drains the provider bindings imported from the previous backend (migration 0035, `cookcam import
 supabase --subscriptions`): each pending one is fetched from its provider and, once the provider answers, recorded
 through the same path for the binding's account and marked resolved; a provider error leaves it pending for the
@@ -15,10 +23,13 @@ run also recovers unfinished provider events and writes a `reconciliation_runs` 
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime
+import itertools
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
@@ -35,19 +46,22 @@ from app.billing.providers import PaymentProviders
 from app.billing.stores.purchase import StoreEnvironment
 from app.billing.stripe.client import stripe_call
 from app.billing.stripe.models import Subscription, state_of
-from app.core.errors import AppError, Conflict, Unprocessable
+from app.core.errors import AppError, Conflict, ServiceUnavailable, Unprocessable
 from app.db.queries import billing as billing_q
 from app.db.queries import reconcile as q
-from app.db.types import ConnectionSource
+from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.reconcile")
 
-PAGE_SIZE = 200
+PAGE_SIZE = 200  # imported bindings per page
 # What a provider answers for an id it does not have (the App Store's 404, Google Play's 404/410 for the token,
 # Stripe's resource_missing): a refusal, counted toward giving an imported binding up. Every other failure (the
 # provider unavailable, our credentials or package refused) says nothing about the id.
 NOT_FOUND_CODES = frozenset({"APPLE_TRANSACTION_UNKNOWN", "PURCHASE_TOKEN_INVALID", "STRIPE_SUBSCRIPTION_UNKNOWN"})
+PROVIDERS = ("stripe", "apple", "google")
+# Why a subscription drifted: the first of these that differed from what we held.
+DRIFT_CAUSES = ("status", "tier", "period_end", "renewal", "other")
 
 
 class NotConfigured(Exception):
@@ -65,31 +79,96 @@ class Tracked(Protocol):
     def environment(self) -> str: ...
 
 
+def configured(payments: PaymentProviders, provider: str) -> bool:
+    """Whether this process has credentials to ask `provider`."""
+    if provider == "stripe":
+        return payments.stripe.client is not None
+    if provider == "google":
+        return payments.google.configured
+    return payments.app_store_api.configured
+
+
 async def current_state(
     payments: PaymentProviders, settings: Settings, user_id: uuid.UUID, row: Tracked
 ) -> ProviderState | None:
     """What the provider says the subscription is now (None: the provider's object no longer maps to us)."""
+    if not configured(payments, row.provider):
+        raise NotConfigured
     environment: StoreEnvironment = "production" if row.environment == "production" else "sandbox"
     if row.provider == "stripe":
-        if payments.stripe.client is None:
-            raise NotConfigured
+        assert payments.stripe.client is not None  # configured
         fetched = await stripe_call(
             payments.stripe.client.v1.subscriptions.retrieve_async(row.provider_subscription_id)
         )
         subscription = msgspec.convert(fetched.to_dict(), Subscription)
         return state_of(subscription, datetime.datetime.now(datetime.UTC), settings.stripe)
     if row.provider == "google":
-        if not payments.google.configured:
-            raise NotConfigured
         purchase = await payments.google.fetch(row.provider_subscription_id)
         if purchase.needs_acknowledgement and purchase.status in GRANTING_STATUSES:
             # A bound purchase whose acknowledgement failed earlier: Google refunds it after three days otherwise.
             await payments.google.acknowledge(purchase)
         return purchase.state_for(user_id)
-    if not payments.app_store_api.configured:
-        raise NotConfigured
     purchase = await payments.app_store_api.purchase(row.provider_subscription_id, environment)
     return purchase.state_for(user_id)
+
+
+@dataclass
+class ProviderResult:
+    """What one run saw of one provider."""
+
+    provider: str
+    checked: int = 0
+    drifted: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: int = 0
+    retries: int = 0
+    skipped: int = 0
+    pass_completed: bool = False
+
+    def __str__(self) -> str:
+        return (
+            f"{self.provider} {self.checked} checked, {self.drifted.total()} drifted, {self.errors} error(s), "
+            f"{self.retries} retried, {self.skipped} skipped{' (pass complete)' if self.pass_completed else ''}"
+        )
+
+
+class Lane:
+    """One provider's calls: at most `concurrency` in flight, started `interval` seconds apart at least, and all
+    held while the provider asked us to wait."""
+
+    def __init__(self, concurrency: int, calls_per_second: float, deadline: float) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self._interval = 1.0 / calls_per_second
+        self.deadline = deadline
+        self._next_start = 0.0
+        self._resume_at = 0.0
+
+    async def turn(self) -> bool:
+        """Wait for this call's start; False when the provider's wait ends past the run's deadline."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            if self._resume_at > self.deadline:
+                return False
+            start = max(self._next_start, self._resume_at)
+            if start <= now:
+                self._next_start = max(now, self._next_start) + self._interval
+                return True
+            await asyncio.sleep(start - now)
+
+    def pause(self, seconds: float) -> None:
+        self._resume_at = max(self._resume_at, asyncio.get_running_loop().time() + seconds)
+
+
+@dataclass(frozen=True)
+class Walk:
+    """What a lane's checks share during one run."""
+
+    connect: ConnectionSource
+    settings: Settings
+    payments: PaymentProviders
+    cause: Cause
+    result: ProviderResult
+    lane: Lane
 
 
 async def reconcile(connect: ConnectionSource, settings: Settings, payments: PaymentProviders) -> str:
@@ -98,27 +177,30 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
     async with connect() as run_conn:  # committed now: a run that dies stays visible as unfinished
         run_id = await q.start_reconciliation_run(run_conn)
     assert run_id is not None  # an insert ... returning always returns its row
-    checked = drifted = errors = skipped = 0
     cause = Cause("reconcile", str(run_id))
-    after = uuid.UUID(int=0)
-    while rows := await _page(connect, after):
-        after = rows[-1].id
-        for row in rows:
-            try:
-                state = await current_state(payments, settings, row.user_id, row)
-            except NotConfigured:
-                skipped += 1
-                continue
-            except AppError as exc:
-                log.warning("reconcile: %s subscription %s: %s", row.provider, row.id, exc.code)
-                errors += 1
-                continue
-            checked += 1
-            async with connect() as record_conn:
-                if await apply_provider_state(record_conn, state, cause, payments.hooks) == "changed":
-                    drifted += 1
+    results = [ProviderResult(provider) for provider in PROVIDERS]
+    deadline = asyncio.get_running_loop().time() + settings.reconcile.max_run_seconds
+    # The lanes pace and retry provider calls themselves (one lane-wide pause per 429), so their clients do not.
+    single_attempt = msgspec.structs.replace(settings.outbound, retry_attempts=1)
+    checks = PaymentProviders.create(msgspec.structs.replace(settings, outbound=single_attempt), payments.hooks)
+    progress = asyncio.create_task(_report_progress(results, settings.reconcile.progress_seconds))
+    try:
+        async with asyncio.TaskGroup() as lanes:
+            for result in results:
+                lane = _lane(settings, result.provider, deadline)
+                lanes.create_task(_walk(Walk(connect, settings, checks, cause, result, lane)))
+    finally:
+        progress.cancel()
+        await checks.close()
+    async with connect() as conn:
+        for result in results:
+            await _record_result(conn, run_id, result)
     imported = await resolve_imported_bindings(connect, settings, payments, cause)
     recovery = await retry_unfinished_events(connect, settings, payments)
+    checked = sum(r.checked for r in results)
+    drifted = sum(r.drifted.total() for r in results)
+    errors = sum(r.errors for r in results)
+    skipped = sum(r.skipped for r in results)
     async with connect() as run_conn:
         await q.finish_reconciliation_run(
             run_conn,
@@ -131,8 +213,128 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
         )
     return (
         f"reconciled {checked} subscription(s): {drifted} drifted and fixed, {errors} error(s), "
-        f"{skipped} skipped; {imported}; {recovery}"
+        f"{skipped} skipped ({'; '.join(map(str, results))}); {imported}; {recovery}"
     )
+
+
+def _lane(settings: Settings, provider: str, deadline: float) -> Lane:
+    config = settings.reconcile
+    if provider == "stripe":
+        return Lane(config.stripe_concurrency, config.stripe_calls_per_second, deadline)
+    if provider == "apple":
+        return Lane(config.apple_concurrency, config.apple_calls_per_second, deadline)
+    return Lane(config.google_concurrency, config.google_calls_per_second, deadline)
+
+
+async def _walk(walk: Walk) -> None:
+    """Check one provider's subscriptions from its saved position, a page at a time, until the end of its pass,
+    the run's deadline, or a wait that ends past it."""
+    provider, result = walk.result.provider, walk.result
+    if not configured(walk.payments, provider):
+        # No credentials here: its subscriptions are counted as skipped, never asked; with none, the pass is done.
+        async with walk.connect() as conn:
+            result.skipped = await q.count_subscriptions_to_reconcile(conn, provider=provider) or 0
+        if result.skipped == 0:
+            await _complete_pass(walk)
+        return
+    loop = asyncio.get_running_loop()
+    async with walk.connect() as conn:
+        position = await q.get_reconciliation_position(conn, provider=provider)
+    after = position.after_id if position else uuid.UUID(int=0)
+    pass_started_at = position.pass_started_at if position else datetime.datetime.now(datetime.UTC)
+    page_size = walk.settings.reconcile.page_size
+    while True:
+        async with walk.connect() as conn:
+            rows = await q.list_subscriptions_to_reconcile(conn, provider=provider, after=after, page_size=page_size)
+        answered = await asyncio.gather(*(_check(walk, row) for row in rows))
+        done = sum(1 for _ in itertools.takewhile(bool, answered))
+        if done == len(rows) < page_size:  # the last page
+            await _complete_pass(walk)
+            return
+        if done:
+            after = rows[done - 1].id
+            async with walk.connect() as conn:
+                await q.save_reconciliation_position(
+                    conn, provider=provider, after_id=after, pass_started_at=pass_started_at
+                )
+        if done < len(rows) or loop.time() >= walk.lane.deadline:
+            return
+
+
+async def _complete_pass(walk: Walk) -> None:
+    """The provider's pass reached its end: the next run starts a new one."""
+    walk.result.pass_completed = True
+    async with walk.connect() as conn:
+        await q.clear_reconciliation_position(conn, provider=walk.result.provider)
+
+
+async def _check(walk: Walk, row: q.ListSubscriptionsToReconcileRow) -> bool:
+    """Ask the provider about one subscription and record its answer; False when the lane stopped before."""
+    config, result, lane = walk.settings.reconcile, walk.result, walk.lane
+    async with lane.slots:
+        for attempt in itertools.count():
+            if not await lane.turn():
+                return False
+            try:
+                state = await current_state(walk.payments, walk.settings, row.user_id, row)
+            except ServiceUnavailable as exc:  # a 429/503 (or a timeout) from the provider
+                if attempt >= config.retry_attempts:
+                    log.warning("reconcile: %s subscription %s: %s after retries", row.provider, row.id, exc.code)
+                    result.errors += 1
+                    return True
+                result.retries += 1
+                backoff = min(config.retry_max_seconds, config.retry_initial_seconds * 2**attempt)
+                lane.pause(backoff if exc.provider_retry_after is None else exc.provider_retry_after)
+                continue
+            except AppError as exc:
+                log.warning("reconcile: %s subscription %s: %s", row.provider, row.id, exc.code)
+                result.errors += 1
+                return True
+            result.checked += 1
+            async with walk.connect() as conn:
+                if await apply_provider_state(conn, state, walk.cause, walk.payments.hooks) == "changed":
+                    assert state is not None  # only a state can change a subscription
+                    result.drifted[drift_cause(row, state)] += 1
+            return True
+    raise AssertionError("unreachable: itertools.count() never ends")
+
+
+def drift_cause(held: q.ListSubscriptionsToReconcileRow, state: ProviderState) -> str:
+    """The first of status, tier, period end and renewal that the provider's state changed; `other` otherwise."""
+    if state.status != held.status:
+        return "status"
+    if state.tier_slug != held.tier_slug:
+        return "tier"
+    if state.current_period_end != held.current_period_end:
+        return "period_end"
+    if state.cancel_at_period_end != held.cancel_at_period_end:
+        return "renewal"
+    return "other"
+
+
+async def _record_result(conn: Connection, run_id: uuid.UUID, result: ProviderResult) -> None:
+    await q.record_reconciliation_provider_result(
+        conn,
+        run_id=run_id,
+        provider=result.provider,
+        checked=result.checked,
+        drifted_status=result.drifted["status"],
+        drifted_tier=result.drifted["tier"],
+        drifted_period_end=result.drifted["period_end"],
+        drifted_renewal=result.drifted["renewal"],
+        drifted_other=result.drifted["other"],
+        errors=result.errors,
+        retries=result.retries,
+        skipped=result.skipped,
+        pass_completed_at=datetime.datetime.now(datetime.UTC) if result.pass_completed else None,
+    )
+
+
+async def _report_progress(results: list[ProviderResult], every_seconds: float) -> None:
+    """Log each lane's figures while the run goes on (stderr)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        log.info("reconcile: %s", "; ".join(map(str, results)))
 
 
 @dataclass
@@ -244,11 +446,6 @@ async def _resolve_binding(
                 outcome = "conflict"  # the subscription was recorded for another account meanwhile
         await q.resolve_imported_binding(conn, outcome=outcome, **key)
     return outcome
-
-
-async def _page(connect: ConnectionSource, after: uuid.UUID) -> list[q.ListSubscriptionsToReconcileRow]:
-    async with connect() as conn:
-        return await q.list_subscriptions_to_reconcile(conn, after=after, page_size=PAGE_SIZE)
 
 
 async def refresh_user(

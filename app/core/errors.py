@@ -96,10 +96,16 @@ class BadGateway(AppError):
 
 
 class ServiceUnavailable(AppError):
+    """503. `provider_retry_after`: when another company's service asked us to wait, how long, in seconds (callers
+    that pace their own calls to it, like reconciliation, follow it)."""
+
     status_code = 503
 
-    def __init__(self, code: str, message: str, *, retry_after_seconds: int = 5) -> None:
+    def __init__(
+        self, code: str, message: str, *, retry_after_seconds: int = 5, provider_retry_after: float | None = None
+    ) -> None:
         super().__init__(code, message, headers={"Retry-After": str(retry_after_seconds)})
+        self.provider_retry_after = provider_retry_after
 
 
 def envelope(

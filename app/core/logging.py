@@ -115,3 +115,5 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("granian.access").setLevel(logging.WARNING)
     # httpx logs every request's full URL at INFO, and store URLs carry purchase tokens: keep it to warnings.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The stripe library logs two lines per API call at INFO: a reconciliation run would print 200,000 of them.
+    logging.getLogger("stripe").setLevel(logging.WARNING)

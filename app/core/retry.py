@@ -36,10 +36,14 @@ class TransientFailure(Exception):
         self.retry_after = retry_after
 
 
-def raise_for_transient(response: httpx.Response) -> httpx.Response:
-    """Raise TransientFailure for 5xx and 429; return any other response for the caller to read."""
+def raise_for_transient(
+    response: httpx.Response, retry_after: Callable[[str | None], float | None] | None = None
+) -> httpx.Response:
+    """Raise TransientFailure for 5xx and 429; return any other response for the caller to read. `retry_after`
+    reads the provider's Retry-After when it is not HTTP's (delta-seconds or a date)."""
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientFailure(response.status_code, retry_after_seconds(response.headers.get("retry-after")))
+        read = retry_after or retry_after_seconds
+        raise TransientFailure(response.status_code, read(response.headers.get("retry-after")))
     return response
 
 
@@ -92,5 +96,6 @@ async def call_with_retries(
             unavailable_code,
             f"{provider} is unavailable; try again shortly.",
             retry_after_seconds=math.ceil(wait) if wait else DEFAULT_RETRY_AFTER_SECONDS,
+            provider_retry_after=wait,
         ) from None
     raise AssertionError("unreachable: stamina either returns or raises")

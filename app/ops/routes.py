@@ -17,6 +17,7 @@ from app.db.migrations import Migration
 from app.db.types import ConnectionSource
 from app.ops.gauges import update_gauges
 from app.ops.readiness import readiness_checks
+from app.ops.reconciliation import render_reconciliation
 from app.realtime.hub import Hub
 from app.settings import Settings
 
@@ -57,6 +58,7 @@ async def ready(
 @get("/metrics", operation_id="metrics", tags=["ops"], media_type=metrics.CONTENT_TYPE)
 async def metrics_endpoint(
     settings: NamedDependency[Settings],
+    connect: NamedDependency[ConnectionSource],
     pool: NamedDependency[asyncpg.Pool],
     hub: NamedDependency[Hub],
     request: Request[Any, Any, Any],
@@ -67,4 +69,5 @@ async def metrics_endpoint(
         if not hmac.compare_digest(presented.encode(), required.encode()):
             raise Unauthorized("METRICS_TOKEN_REQUIRED", "Metrics need the configured bearer token.")
     update_gauges(pool, hub)
-    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+    reconciliation = await render_reconciliation(connect, settings.database.ready_timeout_seconds)
+    return Response(metrics.render() + reconciliation, media_type=metrics.CONTENT_TYPE)

@@ -9,13 +9,58 @@ set finished_at = now(), checked = @checked, drifted = @drifted, errors = @error
 where id = @id;
 
 -- name: ListSubscriptionsToReconcile :many
--- Every subscription a provider may still change (not expired or revoked; a promotional grant has no provider to
--- ask), a page at a time in id order.
-select id, user_id, provider, provider_subscription_id, environment
+-- One provider's subscriptions it may still change (not expired or revoked), a page at a time in id order, with
+-- what we hold of them (to name the cause of a drift).
+select id, user_id, provider, provider_subscription_id, environment, status, tier_slug, current_period_end,
+       cancel_at_period_end
 from subscriptions
-where status not in ('expired', 'revoked') and provider <> 'promotional' and id > @after
+where provider = @provider and status not in ('expired', 'revoked') and id > @after
 order by id
 limit @page_size;
+
+-- name: CountSubscriptionsToReconcile :one
+select count(*)::integer from subscriptions where provider = @provider and status not in ('expired', 'revoked');
+
+-- name: GetReconciliationPosition :one
+select after_id, pass_started_at from reconciliation_positions where provider = @provider;
+
+-- name: SaveReconciliationPosition :exec
+insert into reconciliation_positions (provider, after_id, pass_started_at)
+values (@provider, @after_id, @pass_started_at)
+on conflict (provider) do update set after_id = excluded.after_id, updated_at = now();
+
+-- name: ClearReconciliationPosition :exec
+-- The pass reached the end: the next run starts a new one.
+delete from reconciliation_positions where provider = @provider;
+
+-- name: RecordReconciliationProviderResult :exec
+insert into reconciliation_provider_results (
+    run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other,
+    errors, retries, skipped, pass_completed_at
+) values (
+    @run_id, @provider, @checked, @drifted_status, @drifted_tier, @drifted_period_end, @drifted_renewal,
+    @drifted_other, @errors, @retries, @skipped, sqlc.narg(pass_completed_at)
+);
+
+-- name: ListReconciliationMetrics :many
+-- Per provider, for /metrics: the totals of every run so far (counters) and the end of its last complete pass.
+-- (epoch: never).
+select p.provider::text as provider,
+       coalesce(sum(r.checked), 0)::bigint as checked,
+       coalesce(sum(r.drifted_status), 0)::bigint as drifted_status,
+       coalesce(sum(r.drifted_tier), 0)::bigint as drifted_tier,
+       coalesce(sum(r.drifted_period_end), 0)::bigint as drifted_period_end,
+       coalesce(sum(r.drifted_renewal), 0)::bigint as drifted_renewal,
+       coalesce(sum(r.drifted_other), 0)::bigint as drifted_other,
+       coalesce(sum(r.errors), 0)::bigint as errors,
+       coalesce(sum(r.retries), 0)::bigint as retries,
+       coalesce(sum(r.skipped), 0)::bigint as skipped,
+       coalesce(max(r.pass_completed_at), 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
+       coalesce(max(r.recorded_at), 'epoch'::timestamptz)::timestamptz as last_run_at
+from (values ('stripe'), ('apple'), ('google')) as p (provider)
+left join reconciliation_provider_results r on r.provider = p.provider
+group by p.provider
+order by p.provider;
 
 -- name: GetReconciliationHealth :one
 select checked, drifted, errors, error_rate::double precision as error_rate,

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.fakes.loopback import QuietHandler, serving
+from tests.fakes.loopback import QuietHandler, Traffic, serving
 
 BUNDLE_ID = "app.cookcam.ios"
 PRODUCT_ID = "com.cookcam.pro.monthly"
@@ -608,6 +608,7 @@ class FakeAppStoreServerApi:
     _key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     _subscriptions: dict[str, _Subscription] = field(default_factory=dict)  # original transaction id -> latest
     _ids: dict[str, str] = field(default_factory=dict)  # any transaction id -> original transaction id
+    traffic: Traffic = field(default_factory=Traffic)  # latency per request, requests in flight
     _failures: list[tuple[int, int | None]] = field(default_factory=list)  # (HTTP status, Retry-After)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -704,7 +705,8 @@ def fake_app_store_server_api(**config: Any) -> Iterator[FakeAppStoreServerApi]:
     class Handler(QuietHandler):
         def _answer(self, method: str) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
-            code, extra, payload = state.handle(method, self.path, headers)
+            with state.traffic.request():
+                code, extra, payload = state.handle(method, self.path, headers)
             text = isinstance(payload, str)
             data = payload.encode() if text else json.dumps(payload).encode()
             self.reply(code, data, "text/plain" if text else "application/json", extra)

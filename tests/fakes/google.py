@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.fakes.loopback import QuietHandler, Stall, serving
+from tests.fakes.loopback import QuietHandler, Stall, Traffic, serving
 
 ANDROIDPUBLISHER_SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -295,6 +295,7 @@ class FakeGoogle:
         self._failures: list[tuple[int, int | None]] = []  # queued (status, retry_after) for androidpublisher
         self._lock = threading.Lock()
         self.stall = Stall()  # stall.start() holds every request until stall.release()
+        self.traffic = Traffic()  # latency per request, requests in flight
         # The service account's key (signs the JWT-bearer assertions) and its identifiers.
         self._service_account_key = _rsa_key()
         self.private_key_id = secrets.token_hex(20)
@@ -706,7 +707,8 @@ def fake_google(package_name: str = "app.cookcam.android") -> Iterator[FakeGoogl
         def _answer(self) -> None:
             headers = {name.lower(): value for name, value in self.headers.items()}
             google.stall.hold()
-            answer = google.handle(self.command, self.path, headers, self.body())
+            with google.traffic.request():
+                answer = google.handle(self.command, self.path, headers, self.body())
             extra = {k: v for k, v in answer.headers.items() if k.lower() != "content-type"}
             self.reply(answer.status, answer.body, answer.headers.get("Content-Type", "application/json"), extra)
 

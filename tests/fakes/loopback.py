@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,33 @@ class Stall:
         if self._active:
             self.reached.set()
             self._release.wait(timeout=10)
+
+
+class Traffic:
+    """A fake's round trip and what it sees of its clients' parallelism: every request takes `latency_seconds`
+    (a real provider answers in tens to hundreds of milliseconds), `in_flight` counts the requests being answered,
+    `peak` is the most there were at once and `started` the wall-clock start time of each (UNIX seconds)."""
+
+    def __init__(self, latency_seconds: float = 0.0) -> None:
+        self.latency_seconds = latency_seconds
+        self.in_flight = 0
+        self.peak = 0
+        self.started: list[float] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.started.append(time.time())
+        try:
+            if self.latency_seconds:
+                time.sleep(self.latency_seconds)
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.loopback import QuietHandler, Stall, serving
+from tests.fakes.loopback import QuietHandler, Stall, Traffic, serving
+
+# Stripe's 429 (https://docs.stripe.com/rate-limits, error code `rate_limit` in https://docs.stripe.com/error-codes):
+# no Retry-After is documented; Stripe advises exponential backoff.
+RATE_LIMITED = {
+    "error": {
+        "type": "invalid_request_error",
+        "code": "rate_limit",
+        "message": "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
+    }
+}
 
 
 def nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -50,8 +60,10 @@ class FakeStripe:
     refuse_transfer: str | None = None
     requests: list[tuple[str, str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with a 500 api_error (nothing happens)
+    rate_limit_next: int = 0  # answer this many requests with Stripe's 429 (nothing happens)
     lose_next: int = 0  # do this many requests (or replay them) but answer 500: the answer is lost on the way
     stall: Stall = field(default_factory=Stall)  # stall.start() holds every request until stall.release()
+    traffic: Traffic = field(default_factory=Traffic)  # latency per request, requests in flight
     # Idempotency-Key -> the first request's parameters and its answer.
     _replays: dict[str, tuple[dict[str, Any], tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -62,6 +74,9 @@ class FakeStripe:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
+            if self.rate_limit_next > 0:
+                self.rate_limit_next -= 1
+                return 429, RATE_LIMITED
             key = headers.get("idempotency-key")
             if method == "POST" and key and key in self._replays:
                 # "The idempotency layer compares incoming parameters to those of the original request and errors if
@@ -437,7 +452,8 @@ def fake_stripe(prices: dict[str, str] | None = None) -> Iterator[tuple[str, Fak
             params = nested(parse_qsl(url.query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.stall.hold()
-            status, payload = state.handle(method, url.path, headers, params)
+            with state.traffic.request():
+                status, payload = state.handle(method, url.path, headers, params)
             self.reply(status, json.dumps(payload).encode(), headers={"Request-Id": f"req_{uuid.uuid4().hex[:14]}"})
 
         def do_GET(self) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import stripe
 
 from app.core.errors import AppError, BadGateway, ServiceUnavailable
+from app.core.retry import retry_after_seconds
 from app.settings import Settings
 
 log = logging.getLogger("cookcam.billing.stripe")
@@ -51,8 +53,14 @@ async def stripe_call(call: Awaitable[T], *, missing: AppError | None = None) ->
         return await call
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
         log.warning("Stripe unavailable: %s", type(exc).__name__)
+        # Stripe documents no Retry-After (its advice for 429 is exponential backoff); one it sends is honoured.
+        headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+        wait = retry_after_seconds(headers.get("retry-after"))
         raise ServiceUnavailable(
-            "PAYMENT_PROVIDER_UNAVAILABLE", "Payments are unavailable; try again shortly."
+            "PAYMENT_PROVIDER_UNAVAILABLE",
+            "Payments are unavailable; try again shortly.",
+            retry_after_seconds=math.ceil(wait) if wait else 5,
+            provider_retry_after=wait,
         ) from None
     except stripe.StripeError as exc:
         if missing is not None and isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing":

@@ -39,11 +39,14 @@ async def finish_reconciliation_run(
     await conn.execute(FINISH_RECONCILIATION_RUN, checked, drifted, errors, skipped, events_recovered, id)
 
 
-LIST_SUBSCRIPTIONS_TO_RECONCILE = """select id, user_id, provider, provider_subscription_id, environment
-from subscriptions
-where status not in ('expired', 'revoked') and provider <> 'promotional' and id > $1
-order by id
-limit $2"""
+LIST_SUBSCRIPTIONS_TO_RECONCILE = (
+    "select id, user_id, provider, provider_subscription_id, environment, status, tier_slug, current_period_end,\n"
+    "       cancel_at_period_end\n"
+    "from subscriptions\n"
+    "where provider = $1 and status not in ('expired', 'revoked') and id > $2\n"
+    "order by id\n"
+    "limit $3"
+)
 
 
 class ListSubscriptionsToReconcileRow(msgspec.Struct, frozen=True):
@@ -52,19 +55,155 @@ class ListSubscriptionsToReconcileRow(msgspec.Struct, frozen=True):
     provider: str
     provider_subscription_id: str
     environment: str
+    status: str
+    tier_slug: str
+    current_period_end: datetime.datetime | None
+    cancel_at_period_end: bool
 
 
 async def list_subscriptions_to_reconcile(
     conn: Connection,
     *,
+    provider: str,
     after: uuid.UUID,
     page_size: int,
 ) -> list[ListSubscriptionsToReconcileRow]:
-    """Every subscription a provider may still change (not expired or revoked; a promotional grant has no provider to
-    ask), a page at a time in id order.
+    """One provider's subscriptions it may still change (not expired or revoked), a page at a time in id order, with
+    what we hold of them (to name the cause of a drift).
     """
-    records = await conn.fetch(LIST_SUBSCRIPTIONS_TO_RECONCILE, after, page_size)
+    records = await conn.fetch(LIST_SUBSCRIPTIONS_TO_RECONCILE, provider, after, page_size)
     return [ListSubscriptionsToReconcileRow(*record) for record in records]
+
+
+COUNT_SUBSCRIPTIONS_TO_RECONCILE = (
+    "select count(*)::integer from subscriptions where provider = $1 and status not in ('expired', 'revoked')"
+)
+
+
+async def count_subscriptions_to_reconcile(conn: Connection, *, provider: str) -> int | None:
+    value = await conn.fetchval(COUNT_SUBSCRIPTIONS_TO_RECONCILE, provider)
+    return cast("int | None", value)
+
+
+GET_RECONCILIATION_POSITION = """select after_id, pass_started_at from reconciliation_positions where provider = $1"""
+
+
+class GetReconciliationPositionRow(msgspec.Struct, frozen=True):
+    after_id: uuid.UUID
+    pass_started_at: datetime.datetime
+
+
+async def get_reconciliation_position(conn: Connection, *, provider: str) -> GetReconciliationPositionRow | None:
+    record = await conn.fetchrow(GET_RECONCILIATION_POSITION, provider)
+    if record is None:
+        return None
+    return GetReconciliationPositionRow(*record)
+
+
+SAVE_RECONCILIATION_POSITION = """insert into reconciliation_positions (provider, after_id, pass_started_at)
+values ($1, $2, $3)
+on conflict (provider) do update set after_id = excluded.after_id, updated_at = now()"""
+
+
+async def save_reconciliation_position(
+    conn: Connection,
+    *,
+    provider: str,
+    after_id: uuid.UUID,
+    pass_started_at: datetime.datetime,
+) -> None:
+    await conn.execute(SAVE_RECONCILIATION_POSITION, provider, after_id, pass_started_at)
+
+
+CLEAR_RECONCILIATION_POSITION = """delete from reconciliation_positions where provider = $1"""
+
+
+async def clear_reconciliation_position(conn: Connection, *, provider: str) -> None:
+    """The pass reached the end: the next run starts a new one."""
+    await conn.execute(CLEAR_RECONCILIATION_POSITION, provider)
+
+
+RECORD_RECONCILIATION_PROVIDER_RESULT = """insert into reconciliation_provider_results (
+    run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other,
+    errors, retries, skipped, pass_completed_at
+) values (
+    $1, $2, $3, $4, $5, $6, $7,
+    $8, $9, $10, $11, $12
+)"""
+
+
+async def record_reconciliation_provider_result(
+    conn: Connection,
+    *,
+    run_id: uuid.UUID,
+    provider: str,
+    checked: int,
+    drifted_status: int,
+    drifted_tier: int,
+    drifted_period_end: int,
+    drifted_renewal: int,
+    drifted_other: int,
+    errors: int,
+    retries: int,
+    skipped: int,
+    pass_completed_at: datetime.datetime | None,
+) -> None:
+    await conn.execute(
+        RECORD_RECONCILIATION_PROVIDER_RESULT,
+        run_id,
+        provider,
+        checked,
+        drifted_status,
+        drifted_tier,
+        drifted_period_end,
+        drifted_renewal,
+        drifted_other,
+        errors,
+        retries,
+        skipped,
+        pass_completed_at,
+    )
+
+
+LIST_RECONCILIATION_METRICS = """select p.provider::text as provider,
+       coalesce(sum(r.checked), 0)::bigint as checked,
+       coalesce(sum(r.drifted_status), 0)::bigint as drifted_status,
+       coalesce(sum(r.drifted_tier), 0)::bigint as drifted_tier,
+       coalesce(sum(r.drifted_period_end), 0)::bigint as drifted_period_end,
+       coalesce(sum(r.drifted_renewal), 0)::bigint as drifted_renewal,
+       coalesce(sum(r.drifted_other), 0)::bigint as drifted_other,
+       coalesce(sum(r.errors), 0)::bigint as errors,
+       coalesce(sum(r.retries), 0)::bigint as retries,
+       coalesce(sum(r.skipped), 0)::bigint as skipped,
+       coalesce(max(r.pass_completed_at), 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
+       coalesce(max(r.recorded_at), 'epoch'::timestamptz)::timestamptz as last_run_at
+from (values ('stripe'), ('apple'), ('google')) as p (provider)
+left join reconciliation_provider_results r on r.provider = p.provider
+group by p.provider
+order by p.provider"""
+
+
+class ListReconciliationMetricsRow(msgspec.Struct, frozen=True):
+    provider: str
+    checked: int
+    drifted_status: int
+    drifted_tier: int
+    drifted_period_end: int
+    drifted_renewal: int
+    drifted_other: int
+    errors: int
+    retries: int
+    skipped: int
+    last_pass_completed_at: datetime.datetime
+    last_run_at: datetime.datetime
+
+
+async def list_reconciliation_metrics(conn: Connection) -> list[ListReconciliationMetricsRow]:
+    """Per provider, for /metrics: the totals of every run so far (counters) and the end of its last complete pass.
+    (epoch: never).
+    """
+    records = await conn.fetch(LIST_RECONCILIATION_METRICS)
+    return [ListReconciliationMetricsRow(*record) for record in records]
 
 
 GET_RECONCILIATION_HEALTH = """select checked, drifted, errors, error_rate::double precision as error_rate,

@@ -3,6 +3,7 @@ and unconfigured providers are counted, and the health views raise their alerts.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import time
 import uuid
@@ -17,10 +18,16 @@ from app.billing.providers import PaymentProviders
 from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
-from app.settings import AppleSettings, GoogleSettings, OutboundSettings, Settings, StripeSettings
+from app.settings import (
+    AppleSettings,
+    GoogleSettings,
+    OutboundSettings,
+    Settings,
+    StripeSettings,
+)
 from tests.conftest import make_settings
 from tests.fakes.apple import AppleSigner, fake_app_store_server_api, now_ms
-from tests.fakes.google import fake_google
+from tests.fakes.google import FakeGoogle, fake_google
 from tests.fakes.stripe_api import fake_stripe
 from tests.integration.billing.conftest import TEST_SECRET_KEY
 
@@ -154,6 +161,110 @@ async def test_a_second_run_finds_no_drift_and_unconfigured_providers_are_skippe
     bare = make_settings(database_url)
     assert "0 subscription(s): 0 drifted and fixed, 0 error(s), 1 skipped" in await _run(bare, database_url)
     assert await db.fetchval("select count(*) from billing_reconciliation_alerts") == 0
+
+
+def _with(settings: Settings, **reconcile: float) -> Settings:
+    return msgspec.structs.replace(settings, reconcile=msgspec.structs.replace(settings.reconcile, **reconcile))
+
+
+async def _google_subscriptions(db: asyncpg.Connection, google: FakeGoogle, count: int) -> list[str]:
+    tokens = [f"tok-{n:02d}" for n in range(count)]
+    for token in tokens:
+        await _active(db, await _user(db), "google", token)
+        google.add_subscription(token, acknowledged=True, expiry=PERIOD_END)
+    return tokens
+
+
+def _fetches(google: FakeGoogle) -> collections.Counter[str]:
+    """Google subscriptionsv2 reads per purchase token."""
+    return collections.Counter(
+        path.rsplit("/", 1)[1] for method, path in google.requests if method == "GET" and "subscriptionsv2" in path
+    )
+
+
+async def test_a_stopped_pass_continues_from_its_position_and_checks_each_subscription_once(
+    providers, database_url, db
+) -> None:
+    settings, fakes = providers
+    tokens = await _google_subscriptions(db, fakes["google"], 5)
+    # Pages of two and a time box that ends the run after its first page: three runs make one pass.
+    boxed = _with(settings, page_size=2, max_run_seconds=0.001)
+    first = await _run(boxed, database_url)
+    assert "google 2 checked" in first
+    assert await db.fetchval("select count(*) from reconciliation_positions where provider = 'google'") == 1
+    assert "google 2 checked" in await _run(boxed, database_url)
+    last = await _run(boxed, database_url)
+    assert "google 1 checked, 0 drifted, 0 error(s), 0 retried, 0 skipped (pass complete)" in last
+    assert _fetches(fakes["google"]) == dict.fromkeys(tokens, 1)
+    assert await db.fetchval("select count(*) from reconciliation_positions") == 0
+    completed = await db.fetch(
+        "select provider, pass_completed_at is not null as done from reconciliation_provider_results r "
+        "join reconciliation_runs u on u.id = r.run_id order by u.started_at, provider"
+    )
+    google_passes = [r["done"] for r in completed if r["provider"] == "google"]
+    assert google_passes == [False, False, True]
+    # The next run starts a new pass from the beginning.
+    assert "google 5 checked" in await _run(settings, database_url)
+
+
+async def test_calls_in_flight_stay_within_the_provider_concurrency_and_rate(providers, database_url, db) -> None:
+    settings, fakes = providers
+    google = fakes["google"]
+    await _google_subscriptions(db, google, 12)
+    google.traffic.latency_seconds = 0.1
+    summary = await _run(_with(settings, google_concurrency=3, google_calls_per_second=20), database_url)
+    assert "google 12 checked" in summary
+    assert google.traffic.peak == 3  # the token request comes first, alone
+    # Three in flight at 100 ms each would start 30 a second: the lane starts at most 20 (the first calls wait for
+    # the access token together, so only the later ones show the pace).
+    later = google.traffic.started[-8:]
+    assert later[-1] - later[0] >= 7 / 20 - 0.02
+
+
+async def test_a_429_pauses_the_provider_for_its_retry_after_and_is_neither_drift_nor_error(
+    providers, database_url, db
+) -> None:
+    settings, fakes = providers
+    signer, apple = fakes["signer"], fakes["apple"]
+    user_id = await _user(db)
+    transaction = signer.transaction(expiresDate=int(PERIOD_END.timestamp() * 1000))
+    original = transaction["originalTransactionId"]
+    await _active(db, user_id, "apple", original)
+    await db.execute("update subscriptions set environment = 'sandbox', cancel_at_period_end = false")
+    apple.set_subscription(original, 1, transaction, signer.renewal_info(transaction))
+    # Apple: Retry-After is the UNIX time in milliseconds when requests may resume.
+    resume_ms = now_ms() + 1500
+    apple.fail_next(429, retry_after_ms=resume_ms)
+    summary = await _run(settings, database_url)
+    assert "apple 1 checked, 0 drifted, 0 error(s), 1 retried" in summary
+    statuses = [r for r in apple.requests if "/inApps/v1/subscriptions/" in r[1]]
+    assert len(statuses) == 2
+    assert apple.traffic.started[-1] >= resume_ms / 1000
+    row = await db.fetchrow(
+        "select checked, errors, retries from reconciliation_provider_results where provider = 'apple'"
+    )
+    assert (row["checked"], row["errors"], row["retries"]) == (1, 0, 1)
+
+
+async def test_stripe_429_without_retry_after_is_retried_with_backoff(providers, database_url, db) -> None:
+    settings, fakes = providers
+    user_id = await _user(db)
+    await _active(db, user_id, "stripe", "sub_drift")
+    fakes["stripe"].subscriptions["sub_drift"] = _stripe_subscription(user_id, "active")
+    fakes["stripe"].rate_limit_next = 2
+    summary = await _run(_with(settings, retry_initial_seconds=0.2), database_url)
+    assert "stripe 1 checked" in summary and "0 error(s), 2 retried" in summary
+    starts = fakes["stripe"].traffic.started
+    assert starts[1] - starts[0] >= 0.2 and starts[2] - starts[1] >= 0.4  # doubling from the initial wait
+
+
+async def test_a_provider_that_keeps_answering_429_counts_one_error(providers, database_url, db) -> None:
+    settings, fakes = providers
+    user_id = await _user(db)
+    await _active(db, user_id, "stripe", "sub_drift")
+    fakes["stripe"].rate_limit_next = 10
+    summary = await _run(_with(settings, retry_attempts=2, retry_initial_seconds=0.01), database_url)
+    assert "stripe 0 checked, 0 drifted, 1 error(s), 2 retried" in summary
 
 
 async def test_a_run_that_died_is_reported_as_unfinished(db: asyncpg.Connection) -> None:

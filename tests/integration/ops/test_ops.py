@@ -221,3 +221,20 @@ async def test_metrics_token_when_configured(database_url: str) -> None:
         right = await client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789-0123456789"})
         assert right.status_code == 200
         assert "cookcam_http_requests_total" in right.text
+
+
+async def test_metrics_answer_without_the_reconciliation_figures_while_the_database_is_stuck(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    settings = make_settings(database_url)
+    settings = msgspec.structs.replace(
+        settings, database=msgspec.structs.replace(settings.database, ready_timeout_seconds=0.5)
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert "cookcam_reconciliation_checked_total" in (await client.get("/metrics")).text
+        async with db.transaction():
+            await db.execute("lock table reconciliation_provider_results in access exclusive mode")
+            stuck = await client.get("/metrics")
+        assert stuck.status_code == 200
+        assert "cookcam_http_requests_total" in stuck.text
+        assert "cookcam_reconciliation" not in stuck.text

@@ -39,6 +39,14 @@ class StatusResponse(msgspec.Struct, frozen=True):
     data: list[SubscriptionGroup] = []
 
 
+def apple_retry_after(value: str | None) -> float | None:
+    """Seconds until the App Store Server API takes requests again: its Retry-After "contains a UNIX time, in
+    milliseconds" (Identifying rate limits), not HTTP's delta-seconds."""
+    if not value or not value.strip().isdigit():
+        return None
+    return max(0.0, int(value) / 1000 - time.time())
+
+
 class AppStoreServerApi:
     def __init__(self, settings: Settings, http: httpx.AsyncClient, app_store: AppStore) -> None:
         self._apple = settings.apple
@@ -62,7 +70,8 @@ class AppStoreServerApi:
         async def attempt() -> httpx.Response:
             headers = {"Authorization": f"Bearer {self._bearer()}"}
             return raise_for_transient(
-                await self._http.get(url, headers=headers, timeout=self._outbound.timeout_seconds)
+                await self._http.get(url, headers=headers, timeout=self._outbound.timeout_seconds),
+                retry_after=apple_retry_after,
             )
 
         response = await call_with_retries("The App Store", attempt, self._outbound)
