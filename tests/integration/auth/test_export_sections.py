@@ -31,6 +31,7 @@ EXPORTED = {
     "live_session_invitations": "live_session_invitations",
     "live_session_messages": "live_session_messages",
     "live_session_participants": "live_session_participations",
+    "promotional_actions": "promotional_actions",
     "purchase_validations": "purchase_validations",
     "recipe_ratings": "recipe_activity",
     "recipes": "recipes",
