@@ -5,7 +5,9 @@ The rows are checked first (app/importer/exports.py); one unreadable row stops t
 written. Then they are copied into staging tables (migration 0032) in batches and moved by a few set-based
 statements, so 100,000 accounts take seconds, not one round trip each. Nothing here is overwritten: an id held by
 another email, or an email held by another id, is a conflict, reported; an account already imported with the same
-id and email is counted as such, and a second run changes nothing.
+id and email is counted as such, and a second run changes nothing. An account deleted here since an earlier run
+(migration 0045's tombstone) is skipped with everything of it (identities, refresh tokens, subscription bindings,
+XP): a run after the switch never brings back what its owner erased.
 
 The importer writes rows of several domains (users and identities of auth, the XP ledger of gamification) through
 its own generated statements, the way a migration would; it imports no domain.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,6 +206,8 @@ class _Plan:
     identities: list[q.StageSupabaseIdentitiesParams]
     refresh_tokens: list[RefreshToken]
     subscriptions: list[SubscriptionBinding]
+    # The accounts of the export deleted here since an earlier run: nothing of theirs is written.
+    deleted_here: set[uuid.UUID] = field(default_factory=set)
 
 
 def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Plan | None:
@@ -255,6 +259,27 @@ def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Pla
     live_tokens = [token for token in (tokens.rows if tokens else []) if not token.revoked]
     summary.refresh_tokens_skipped["revoked"] += len(tokens.rows if tokens else []) - len(live_tokens)
     return _Plan(accounts, staged_identities, live_tokens, bindings.rows if bindings else [])
+
+
+async def _skip_deleted_here(conn: Connection, plan: _Plan, summary: ImportSummary) -> None:
+    """Leave out the accounts deleted here (and their identities): never recreated, never updated."""
+    plan.deleted_here = set(await q.find_deleted_accounts(conn, ids=[account.id for account in plan.accounts]))
+    if not plan.deleted_here:
+        return
+    summary.skipped["deleted here"] += len(plan.deleted_here)
+    plan.accounts = [account for account in plan.accounts if account.id not in plan.deleted_here]
+    identities = [identity for identity in plan.identities if identity.account_id not in plan.deleted_here]
+    summary.identities_skipped["account deleted here"] += len(plan.identities) - len(identities)
+    plan.identities = identities
+
+
+def _count_absent(skipped: Counter[str], owners: Iterable[uuid.UUID], plan: _Plan, present: set[uuid.UUID]) -> None:
+    """Rows of accounts that are not here: deleted here since an earlier run, or not imported."""
+    for owner in owners:
+        if owner in plan.deleted_here:
+            skipped["account deleted here"] += 1
+        elif owner not in present:
+            skipped["account not imported"] += 1
 
 
 async def _stage(
@@ -321,7 +346,7 @@ async def _move_refresh_tokens(
 ) -> None:
     """Store the sha256 of each live refresh token of an account that is here (never the token itself)."""
     tokens = [token for token in plan.refresh_tokens if token.user_id in present]
-    summary.refresh_tokens_skipped["account not imported"] += len(plan.refresh_tokens) - len(tokens)
+    _count_absent(summary.refresh_tokens_skipped, (token.user_id for token in plan.refresh_tokens), plan, present)
     hashes = {hash_refresh_token(token.token): token.user_id for token in tokens}
     if len(tokens) > len(hashes):
         summary.refresh_tokens_skipped["repeated in the export"] += len(tokens) - len(hashes)
@@ -378,7 +403,7 @@ async def _move_subscriptions(conn: Connection, plan: _Plan, present: set[uuid.U
     0035) that reconciliation resolves with the provider. The old tier and status are not read: nothing is
     granted until the provider answers."""
     bindings = [b for b in plan.subscriptions if b.user_id in present]
-    summary.bindings_skipped["account not imported"] += len(plan.subscriptions) - len(bindings)
+    _count_absent(summary.bindings_skipped, (b.user_id for b in plan.subscriptions), plan, present)
     first: dict[tuple[str, str], SubscriptionBinding] = {}
     unique: list[SubscriptionBinding] = []
     for binding in bindings:
@@ -434,6 +459,7 @@ async def import_supabase(
     try:
         async with conn.transaction():
             await q.lock_supabase_import(conn)
+            await _skip_deleted_here(conn, plan, summary)
             await _stage(q.stage_supabase_accounts, conn, plan.accounts, "accounts staged", report)
             await _stage(q.stage_supabase_identities, conn, plan.identities, "identities staged", report)
             present = await _move_accounts(conn, run_id, plan, summary)
