@@ -47,6 +47,7 @@ BATCH_ROWS = 5000
 EXIT_OK = 0
 EXIT_CONFLICTS = 1
 EXIT_UNREADABLE = 4
+EXIT_DELETED_MEANWHILE = 5
 
 Progress = Callable[[str, int, int], None]
 
@@ -81,11 +82,15 @@ class ImportSummary:
     bindings_skipped: Counter[str] = field(default_factory=Counter)
     stripe_customers_bound: int = 0
     unreadable: list[RowProblem] = field(default_factory=list)
+    # Accounts deleted here while this run was writing (after it had read the tombstones): the run rolled back.
+    deleted_meanwhile: int = 0
 
     @property
     def exit_code(self) -> int:
         if self.unreadable:
             return EXIT_UNREADABLE
+        if self.deleted_meanwhile:
+            return EXIT_DELETED_MEANWHILE
         return EXIT_CONFLICTS if self.conflicts else EXIT_OK
 
     def lines(self, most: int = 50) -> list[str]:
@@ -96,6 +101,11 @@ class ImportSummary:
                 f"Nothing imported: {len(self.unreadable)} unreadable row(s).",
                 *shown,
                 *([f"  ... and {more} more"] if more else []),
+            ]
+        if self.deleted_meanwhile:
+            return [
+                f"Nothing imported: {self.deleted_meanwhile} account(s) of the export were deleted here while the "
+                "import ran; run it again (it skips them)."
             ]
         head = "Dry run (rolled back, nothing written): " if self.dry_run else ""
         lines = [
@@ -136,7 +146,7 @@ class ImportSummary:
         return lines
 
 
-class _DryRun(Exception):
+class _RollBack(Exception):
     pass
 
 
@@ -470,8 +480,11 @@ async def import_supabase(
             await _move_subscriptions(conn, plan, present, summary)
             await q.drop_staged_accounts(conn, run_id=run_id)
             await q.drop_staged_identities(conn, run_id=run_id)
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
+            # A deletion that committed after the tombstones were read may have been undone by the insert: then
+            # nothing of this run is kept.
+            summary.deleted_meanwhile = len(await q.find_deleted_accounts(conn, ids=list(present)))
+            if dry_run or summary.deleted_meanwhile:
+                raise _RollBack
+    except _RollBack:
         pass
     return summary

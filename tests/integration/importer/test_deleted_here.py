@@ -1,12 +1,14 @@
 """`cookcam import supabase` run again after the switch: an account deleted here since the first run stays deleted,
 whichever path deleted it (the tombstone of migration 0045), with nothing of it brought back (identities, refresh
 tokens, subscription bindings, XP); the dry run and the summary say so; the other accounts are as idempotent as
-before. The Apple account-delete notification's case is in tests/integration/auth/apple/test_apple_notifications.py
-(its loopback JWKS fake)."""
+before; a deletion that commits while a run is writing rolls the run back. The Apple account-delete notification's
+case is in tests/integration/auth/apple/test_apple_notifications.py (its loopback JWKS fake)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from app.importer.supabase import EXIT_OK, ExportFiles, ImportSummary, import_supabase
+from app.importer.supabase import EXIT_DELETED_MEANWHILE, EXIT_OK, ExportFiles, ImportSummary, import_supabase
 from tests.integration.importer.exports import (
     PASSWORD,
     REFRESH_TOKEN_COLUMNS,
@@ -160,3 +162,47 @@ async def test_the_tombstone_keeps_only_the_sha256_of_the_id(db: asyncpg.Connect
     assert rows[0]["id_sha256"] == hashlib.sha256(user_id.encode()).hexdigest()
     # Billing's own tombstone is still written as before (restore of a deleted account's store purchases).
     assert await db.fetchval("select token_sha256 from deleted_account_tokens") == rows[0]["id_sha256"]
+
+
+def _delete_from_another_connection(database_url: str, user_id: uuid.UUID) -> None:
+    """A deletion committed by another session while the import's transaction is open (its own thread and loop)."""
+
+    async def delete() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("delete from users where id = $1", user_id)
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(delete(),))
+    thread.start()
+    thread.join()
+
+
+async def test_a_deletion_while_the_import_runs_rolls_the_run_back(
+    tmp_path: Path, db: asyncpg.Connection, database_url: str
+) -> None:
+    ada, bob = OldAccount(), OldAccount()
+    files = _files(tmp_path, ada, bob)
+    assert (await import_supabase(db, files)).imported == 2
+    bob_before = await _rows_of(db, bob)
+    deleted: list[str] = []
+
+    def delete_ada_once_staged(phase: str, _done: int, _total: int) -> None:
+        # After the run has read the tombstones (before it writes users): ada is deleted by someone else meanwhile.
+        if phase == "accounts staged" and not deleted:
+            deleted.append(ada.id)
+            _delete_from_another_connection(database_url, uuid.UUID(ada.id))
+
+    raced = await import_supabase(db, files, progress=delete_ada_once_staged)
+
+    assert (raced.deleted_meanwhile, raced.exit_code) == (1, EXIT_DELETED_MEANWHILE)
+    assert raced.lines() == [
+        "Nothing imported: 1 account(s) of the export were deleted here while the import ran; run it again "
+        "(it skips them)."
+    ]
+    assert await _rows_of(db, ada) == ([], [], [], [], [], [], [])
+    assert await _rows_of(db, bob) == bob_before
+    again = await import_supabase(db, files)
+    assert (again.deleted_meanwhile, again.skipped["deleted here"], again.already_imported) == (0, 1, 1)
+    assert await _rows_of(db, ada) == ([], [], [], [], [], [], [])
