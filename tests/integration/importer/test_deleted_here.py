@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -36,10 +37,10 @@ from tests.support import bearer, sign_up
 Deletion = Callable[[AsyncTestClient[Litestar], asyncpg.Connection, OldAccount], Awaitable[None]]
 
 
-async def _signed_in(client: AsyncTestClient[Litestar], account: OldAccount) -> dict:
+async def _signed_in(client: AsyncTestClient[Litestar], account: OldAccount) -> dict[str, Any]:
     response = await client.post("/api/v1/auth/signin", json={"email": account.email, "password": PASSWORD})
     assert response.status_code == 200, response.text
-    body: dict = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -90,7 +91,7 @@ def _files(tmp_path: Path, ada: OldAccount, bob: OldAccount) -> ExportFiles:
     )
 
 
-async def _rows_of(db: asyncpg.Connection, account: OldAccount) -> tuple:
+async def _rows_of(db: asyncpg.Connection, account: OldAccount) -> tuple[list[tuple[Any, ...]], ...]:
     """Everything the import writes for one account."""
     user_id = uuid.UUID(account.id)
     queries = (
@@ -150,7 +151,9 @@ async def test_an_account_deleted_here_is_never_imported_again(
     assert old_password.status_code == 401
 
 
-async def test_the_tombstone_keeps_only_the_sha256_of_the_id(db: asyncpg.Connection, client) -> None:
+async def test_the_tombstone_keeps_only_the_sha256_of_the_id(
+    db: asyncpg.Connection, client: AsyncTestClient[Litestar]
+) -> None:
     auth = await sign_up(client)
     user_id = auth["user"]["id"]
     response = await client.request(

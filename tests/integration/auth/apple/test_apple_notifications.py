@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from app.importer.supabase import ExportFiles, import_supabase
 from tests.fakes.apple_id import FakeAppleId
@@ -148,7 +150,7 @@ async def test_unknown_events_and_unknown_apple_ids_change_nothing(
 
 
 async def test_an_imported_account_erased_by_account_delete_is_not_imported_again(
-    client, apple: FakeAppleId, db: asyncpg.Connection, tmp_path: Path
+    client: AsyncTestClient[Litestar], apple: FakeAppleId, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     subject = f"apple-{uuid.uuid4().hex}"
     account = OldAccount(encrypted_password="")  # Apple is its only way in
