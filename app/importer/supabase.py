@@ -5,7 +5,9 @@ The rows are checked first (app/importer/exports.py); one unreadable row stops t
 written. Then they are copied into staging tables (migration 0032) in batches and moved by a few set-based
 statements, so 100,000 accounts take seconds, not one round trip each. Nothing here is overwritten: an id held by
 another email, or an email held by another id, is a conflict, reported; an account already imported with the same
-id and email is counted as such, and a second run changes nothing.
+id and email is counted as such, and a second run changes nothing. An account deleted here since an earlier run
+(migration 0045's tombstone) is skipped with everything of it (identities, refresh tokens, subscription bindings,
+XP): a run after the switch never brings back what its owner erased.
 
 The importer writes rows of several domains (users and identities of auth, the XP ledger of gamification) through
 its own generated statements, the way a migration would; it imports no domain.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ BATCH_ROWS = 5000
 EXIT_OK = 0
 EXIT_CONFLICTS = 1
 EXIT_UNREADABLE = 4
+EXIT_DELETED_MEANWHILE = 5
 
 Progress = Callable[[str, int, int], None]
 
@@ -79,11 +82,15 @@ class ImportSummary:
     bindings_skipped: Counter[str] = field(default_factory=Counter)
     stripe_customers_bound: int = 0
     unreadable: list[RowProblem] = field(default_factory=list)
+    # Accounts deleted here while this run was writing (after it had read the tombstones): the run rolled back.
+    deleted_meanwhile: int = 0
 
     @property
     def exit_code(self) -> int:
         if self.unreadable:
             return EXIT_UNREADABLE
+        if self.deleted_meanwhile:
+            return EXIT_DELETED_MEANWHILE
         return EXIT_CONFLICTS if self.conflicts else EXIT_OK
 
     def lines(self, most: int = 50) -> list[str]:
@@ -94,6 +101,11 @@ class ImportSummary:
                 f"Nothing imported: {len(self.unreadable)} unreadable row(s).",
                 *shown,
                 *([f"  ... and {more} more"] if more else []),
+            ]
+        if self.deleted_meanwhile:
+            return [
+                f"Nothing imported: {self.deleted_meanwhile} account(s) of the export were deleted here while the "
+                "import ran; run it again (it skips them)."
             ]
         head = "Dry run (rolled back, nothing written): " if self.dry_run else ""
         lines = [
@@ -134,7 +146,7 @@ class ImportSummary:
         return lines
 
 
-class _DryRun(Exception):
+class _RollBack(Exception):
     pass
 
 
@@ -204,6 +216,8 @@ class _Plan:
     identities: list[q.StageSupabaseIdentitiesParams]
     refresh_tokens: list[RefreshToken]
     subscriptions: list[SubscriptionBinding]
+    # The accounts of the export deleted here since an earlier run: nothing of theirs is written.
+    deleted_here: set[uuid.UUID] = field(default_factory=set)
 
 
 def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Plan | None:
@@ -255,6 +269,27 @@ def _plan(run_id: uuid.UUID, files: ExportFiles, summary: ImportSummary) -> _Pla
     live_tokens = [token for token in (tokens.rows if tokens else []) if not token.revoked]
     summary.refresh_tokens_skipped["revoked"] += len(tokens.rows if tokens else []) - len(live_tokens)
     return _Plan(accounts, staged_identities, live_tokens, bindings.rows if bindings else [])
+
+
+async def _skip_deleted_here(conn: Connection, plan: _Plan, summary: ImportSummary) -> None:
+    """Leave out the accounts deleted here (and their identities): never recreated, never updated."""
+    plan.deleted_here = set(await q.find_deleted_accounts(conn, ids=[account.id for account in plan.accounts]))
+    if not plan.deleted_here:
+        return
+    summary.skipped["deleted here"] += len(plan.deleted_here)
+    plan.accounts = [account for account in plan.accounts if account.id not in plan.deleted_here]
+    identities = [identity for identity in plan.identities if identity.account_id not in plan.deleted_here]
+    summary.identities_skipped["account deleted here"] += len(plan.identities) - len(identities)
+    plan.identities = identities
+
+
+def _count_absent(skipped: Counter[str], owners: Iterable[uuid.UUID], plan: _Plan, present: set[uuid.UUID]) -> None:
+    """Rows of accounts that are not here: deleted here since an earlier run, or not imported."""
+    for owner in owners:
+        if owner in plan.deleted_here:
+            skipped["account deleted here"] += 1
+        elif owner not in present:
+            skipped["account not imported"] += 1
 
 
 async def _stage(
@@ -321,7 +356,7 @@ async def _move_refresh_tokens(
 ) -> None:
     """Store the sha256 of each live refresh token of an account that is here (never the token itself)."""
     tokens = [token for token in plan.refresh_tokens if token.user_id in present]
-    summary.refresh_tokens_skipped["account not imported"] += len(plan.refresh_tokens) - len(tokens)
+    _count_absent(summary.refresh_tokens_skipped, (token.user_id for token in plan.refresh_tokens), plan, present)
     hashes = {hash_refresh_token(token.token): token.user_id for token in tokens}
     if len(tokens) > len(hashes):
         summary.refresh_tokens_skipped["repeated in the export"] += len(tokens) - len(hashes)
@@ -378,7 +413,7 @@ async def _move_subscriptions(conn: Connection, plan: _Plan, present: set[uuid.U
     0035) that reconciliation resolves with the provider. The old tier and status are not read: nothing is
     granted until the provider answers."""
     bindings = [b for b in plan.subscriptions if b.user_id in present]
-    summary.bindings_skipped["account not imported"] += len(plan.subscriptions) - len(bindings)
+    _count_absent(summary.bindings_skipped, (b.user_id for b in plan.subscriptions), plan, present)
     first: dict[tuple[str, str], SubscriptionBinding] = {}
     unique: list[SubscriptionBinding] = []
     for binding in bindings:
@@ -434,6 +469,7 @@ async def import_supabase(
     try:
         async with conn.transaction():
             await q.lock_supabase_import(conn)
+            await _skip_deleted_here(conn, plan, summary)
             await _stage(q.stage_supabase_accounts, conn, plan.accounts, "accounts staged", report)
             await _stage(q.stage_supabase_identities, conn, plan.identities, "identities staged", report)
             present = await _move_accounts(conn, run_id, plan, summary)
@@ -444,8 +480,11 @@ async def import_supabase(
             await _move_subscriptions(conn, plan, present, summary)
             await q.drop_staged_accounts(conn, run_id=run_id)
             await q.drop_staged_identities(conn, run_id=run_id)
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
+            # A deletion that committed after the tombstones were read may have been undone by the insert: then
+            # nothing of this run is kept.
+            summary.deleted_meanwhile = len(await q.find_deleted_accounts(conn, ids=list(present)))
+            if dry_run or summary.deleted_meanwhile:
+                raise _RollBack
+    except _RollBack:
         pass
     return summary

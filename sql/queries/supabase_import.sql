@@ -2,6 +2,14 @@
 -- One import at a time: a second run waits for the first one's transaction to end.
 select pg_advisory_xact_lock(hashtext('cookcam:supabase-import'));
 
+-- name: FindDeletedAccounts :many
+-- Which of these ids name an account deleted here (migration 0045's tombstone: the sha256 of the id's text).
+select given.id::uuid as id
+from unnest(@ids::uuid[]) as given (id)
+where exists (
+    select 1 from deleted_accounts d where d.id_sha256 = encode(sha256(convert_to(given.id::text, 'UTF8')), 'hex')
+);
+
 -- name: StageSupabaseAccounts :copyfrom
 insert into supabase_import_accounts (
     run_id, line, id, email, password_hash, email_verified, name, avatar_url, onboarding_completed,

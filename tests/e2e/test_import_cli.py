@@ -47,6 +47,12 @@ async def test_import_dry_run_then_import_then_again(tmp_path: Path, database_ur
         again = _import(database_url, exports)
         assert again.returncode == 0, again.stderr
         assert "imported: 0" in again.stdout and "already imported: 2" in again.stdout
+        # Deleted here since: the dry run and the run both say so, and it stays deleted.
+        await conn.execute("delete from users where id = $1::uuid", accounts[1].id)
+        for run in (_import(database_url, exports, "--dry-run"), _import(database_url, exports)):
+            assert run.returncode == 0, run.stderr
+            assert "already imported: 1" in run.stdout and "skipped (deleted here): 1" in run.stdout
+        assert await conn.fetchval("select count(*) from users") == 1
     finally:
         await conn.close()
 

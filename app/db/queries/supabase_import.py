@@ -19,6 +19,19 @@ async def lock_supabase_import(conn: Connection) -> None:
     await conn.execute(LOCK_SUPABASE_IMPORT)
 
 
+FIND_DELETED_ACCOUNTS = """select given.id::uuid as id
+from unnest($1::uuid[]) as given (id)
+where exists (
+    select 1 from deleted_accounts d where d.id_sha256 = encode(sha256(convert_to(given.id::text, 'UTF8')), 'hex')
+)"""
+
+
+async def find_deleted_accounts(conn: Connection, *, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these ids name an account deleted here (migration 0045's tombstone: the sha256 of the id's text)."""
+    records = await conn.fetch(FIND_DELETED_ACCOUNTS, ids)
+    return [record[0] for record in records]
+
+
 STAGE_SUPABASE_ACCOUNTS = """insert into supabase_import_accounts (
     run_id, line, id, email, password_hash, email_verified, name, avatar_url, onboarding_completed,
     default_serving_size, meal_prep_enabled, default_meal_prep_count, kitchen_appliances, dietary_preferences,

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
+from app.importer.supabase import ExportFiles, import_supabase
 from tests.fakes.apple_id import FakeAppleId
 from tests.integration.auth.apple.accounts import BUNDLE_ID, SERVICE_ID
+from tests.integration.importer.exports import OldAccount, identity_row, write_exports
 from tests.support import bearer, new_email, sign_up_verified
 
 APPLE = "/api/v1/auth/apple"
@@ -142,3 +147,25 @@ async def test_unknown_events_and_unknown_apple_ids_change_nothing(
     assert (await _notify(client, apple, "consent-revoked", "someone-else")).status_code == 204
     assert await db.fetchval("select count(*) from user_identities") == 1
     assert await db.fetchval("select count(*) from sessions where revoked_at is not null") == 0
+
+
+async def test_an_imported_account_erased_by_account_delete_is_not_imported_again(
+    client: AsyncTestClient[Litestar], apple: FakeAppleId, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    subject = f"apple-{uuid.uuid4().hex}"
+    account = OldAccount(encrypted_password="")  # Apple is its only way in
+    exports = write_exports(tmp_path, [account], [identity_row(account.id, "apple", subject)])
+    files = ExportFiles(exports.auth_users, exports.profiles, exports.identities)
+    assert (await import_supabase(db, files)).identities_imported == 1
+    assert (await _notify(client, apple, "account-delete", subject)).status_code == 204
+    assert await db.fetchval("select count(*) from users") == 0
+
+    again = await import_supabase(db, files)
+
+    assert (again.imported, again.skipped["deleted here"], again.identities_skipped["account deleted here"]) == (
+        0,
+        1,
+        1,
+    )
+    assert await db.fetchval("select count(*) from users") == 0
+    assert await db.fetchval("select count(*) from user_identities") == 0
