@@ -189,6 +189,9 @@ class ReconcileSettings(msgspec.Struct, frozen=True, kw_only=True):
     retry_max_seconds: float = 60.0
     # How often a run logs its progress (stderr).
     progress_seconds: float = 10.0
+    # `cookcam jobs run purge-expired` deletes each run's per-provider figures after this many days; /metrics reads
+    # the providers' running totals, which keep them.
+    results_retention_days: int = 90
 
 
 class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):

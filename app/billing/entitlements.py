@@ -178,7 +178,12 @@ async def record_subscription_state(
     The ordering rule (`ordering`) decides whether the state moves the stored one: out-of-order and same-second
     deliveries cannot move a subscription backwards, and an ended Stripe subscription or Google purchase stays
     ended. A subscription id already bound to another account is refused.
+
+    A state equal to the stored one (most of reconciliation's answers) is recorded by one statement that moves only
+    the provider's time forward, which is all the full recording would change then.
     """
+    if await _touch_unchanged(conn, state):
+        return "unchanged"
     async with conn.transaction():
         before = await q.get_entitled_subscription(conn, user_id=state.user_id)
         created_id = await q.insert_subscription(
@@ -213,6 +218,28 @@ async def record_subscription_state(
                 RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": _slug(after), "status": state.status}),
             )
     return outcome
+
+
+async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
+    """Whether the subscription was stored already as `state` says (same account, not ended, not newer) and only
+    its provider time was moved forward: the verdict of `ordering` is then "apply" and nothing the user sees moves."""
+    touched = await q.touch_unchanged_subscription(
+        conn,
+        provider=state.provider,
+        provider_subscription_id=state.provider_subscription_id,
+        user_id=state.user_id,
+        tier_slug=state.tier_slug,
+        status=state.status,
+        environment=state.environment,
+        billing_period=state.billing_period,
+        trial_ends_at=state.trial_ends_at,
+        current_period_start=state.current_period_start,
+        current_period_end=state.current_period_end,
+        cancel_at_period_end=state.cancel_at_period_end,
+        provider_updated_at=state.provider_updated_at,
+        grace_until=state.grace_until,
+    )
+    return touched is not None
 
 
 async def apply_provider_state(

@@ -7,7 +7,8 @@ the provider asks us to wait (a 429 or 503, for its Retry-After, otherwise with 
 asked again). The lane's keyset position is saved after each page (`reconciliation_positions`), so a run stopped by
 RECONCILE_MAX_RUN_SECONDS, by a Retry-After beyond it, or killed, is continued by the next run; reaching the end
 completes the provider's pass and the next run starts a new one. Each run writes one
-`reconciliation_provider_results` row per provider, which the server exports at /metrics (app/ops/reconciliation.py).
+`reconciliation_provider_results` row per provider and adds it to that provider's running totals
+(`reconciliation_provider_totals`, migration 0044), which the server exports at /metrics (app/ops/reconciliation.py).
 
 Each run also drains the provider bindings imported from the previous backend (migration 0035, `cookcam import
 supabase --subscriptions`): each pending one is fetched from its provider and, once the provider answers, recorded

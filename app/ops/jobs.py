@@ -32,6 +32,7 @@ from app.db.queries import generation as generation_q
 from app.db.queries import jobs as q
 from app.db.queries import live as live_q
 from app.db.queries import ratelimit as ratelimit_q
+from app.db.queries import reconcile as reconcile_q
 from app.db.queries import recovery as recovery_q
 from app.db.queries import scans as scans_q
 from app.db.types import Connection, ConnectionSource
@@ -62,7 +63,9 @@ async def purge_expired(job: JobContext) -> str:
     events processed longer ago than the retention period, scan images past their expiry and expired cached
     AI generations; delete analytics events older than ANALYTICS_RETENTION_DAYS; end live sessions active for longer
     than LIVE_MAX_DURATION_HOURS and delete those ended more than LIVE_RETENTION_DAYS ago; delete the rows of emails
-    sent more than MAIL_SENT_RETENTION_DAYS ago and the reset and verification links expired for more than a day."""
+    sent more than MAIL_SENT_RETENTION_DAYS ago and the reset and verification links expired for more than a day;
+    delete reconciliation's per-run provider figures older than RECONCILE_RESULTS_RETENTION_DAYS (the totals that
+    /metrics reads keep them)."""
     async with job.connect() as conn, conn.transaction():
         return await _purge(conn, job.settings)
 
@@ -88,12 +91,16 @@ async def _purge(conn: Connection, settings: Settings) -> str:
     emails = await email_q.purge_sent_emails(
         conn, before=now - datetime.timedelta(days=settings.mail.sent_retention_days)
     )
+    results = await reconcile_q.purge_reconciliation_provider_results(
+        conn, before=now - datetime.timedelta(days=settings.reconcile.results_retention_days)
+    )
     return (
         f"purged {tokens} expired refresh token(s) and {counters} rate-limit window(s); "
         f"redacted {payloads} provider event payload(s); dropped {images} expired scan image(s) and "
         f"{generations} expired cached generation(s); deleted {events} analytics event(s) past retention; "
         f"ended {overdue} live session(s) past their time and deleted {gone} ended past retention; "
-        f"deleted {emails} sent email(s) past retention and {links} reset or verification link(s) expired for a day"
+        f"deleted {emails} sent email(s) past retention and {links} reset or verification link(s) expired for a day; "
+        f"deleted {results} reconciliation run figure(s) past retention"
     )
 
 

@@ -1,9 +1,9 @@
 """Reconciliation's metrics, read from PostgreSQL when Prometheus scrapes /metrics.
 
 The job runs in its own process (`cookcam jobs run reconcile` from a timer or a CronJob), so counters kept in its
-memory would never reach a scrape. Each run writes one `reconciliation_provider_results` row per provider
-(app/billing/reconcile.py); the server sums them at scrape time. Every instance exports the same figures: the
-alert rules take the maximum over instances, never the sum.
+memory would never reach a scrape. Each run adds its figures to one `reconciliation_provider_totals` row per
+provider (app/billing/reconcile.py, migration 0044); a scrape reads those three rows, however many runs there
+were. Every instance exports the same figures: the alert rules take the maximum over instances, never the sum.
 """
 
 from __future__ import annotations

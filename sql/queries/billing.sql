@@ -74,6 +74,22 @@ update subscriptions set
     updated_at = now()
 where id = @id;
 
+-- name: TouchUnchangedSubscription :one
+-- The recording of a state equal to the stored one in every stored field, for the same account, of a
+-- subscription that has not ended and not newer than the state: what the full recording does then in one
+-- statement (only the provider's time moves forward). No row: the full recording decides.
+update subscriptions set provider_updated_at = @provider_updated_at, updated_at = now()
+where provider = @provider and provider_subscription_id = @provider_subscription_id and user_id = @user_id
+  and status not in ('expired', 'revoked') and provider_updated_at <= @provider_updated_at
+  and tier_slug = @tier_slug and status = @status and environment = @environment
+  and billing_period is not distinct from sqlc.narg(billing_period)
+  and trial_ends_at is not distinct from sqlc.narg(trial_ends_at)
+  and current_period_start is not distinct from sqlc.narg(current_period_start)
+  and current_period_end is not distinct from sqlc.narg(current_period_end)
+  and cancel_at_period_end = @cancel_at_period_end
+  and grace_until is not distinct from sqlc.narg(grace_until)
+returning id;
+
 -- name: InsertStatusHistory :exec
 insert into subscription_status_history (subscription_id, user_id, from_status, to_status, from_tier, to_tier,
                                          cause_kind, cause_ref)

@@ -34,33 +34,59 @@ on conflict (provider) do update set after_id = excluded.after_id, updated_at = 
 delete from reconciliation_positions where provider = @provider;
 
 -- name: RecordReconciliationProviderResult :exec
-insert into reconciliation_provider_results (
-    run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other,
-    errors, retries, skipped, pass_completed_at
-) values (
-    @run_id, @provider, @checked, @drifted_status, @drifted_tier, @drifted_period_end, @drifted_renewal,
-    @drifted_other, @errors, @retries, @skipped, sqlc.narg(pass_completed_at)
-);
+-- One run's figures for one provider: its own row, added to the provider's totals in the same statement.
+with result as (
+    insert into reconciliation_provider_results (
+        run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal,
+        drifted_other, errors, retries, skipped, pass_completed_at
+    ) values (
+        @run_id, @provider, @checked, @drifted_status, @drifted_tier, @drifted_period_end, @drifted_renewal,
+        @drifted_other, @errors, @retries, @skipped, sqlc.narg(pass_completed_at)
+    )
+    returning *
+)
+insert into reconciliation_provider_totals as t (
+    provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other, errors,
+    retries, skipped, last_run_at, last_pass_completed_at
+)
+select provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other, errors,
+       retries, skipped, recorded_at, pass_completed_at
+from result
+on conflict (provider) do update set
+    checked = t.checked + excluded.checked,
+    drifted_status = t.drifted_status + excluded.drifted_status,
+    drifted_tier = t.drifted_tier + excluded.drifted_tier,
+    drifted_period_end = t.drifted_period_end + excluded.drifted_period_end,
+    drifted_renewal = t.drifted_renewal + excluded.drifted_renewal,
+    drifted_other = t.drifted_other + excluded.drifted_other,
+    errors = t.errors + excluded.errors,
+    retries = t.retries + excluded.retries,
+    skipped = t.skipped + excluded.skipped,
+    last_run_at = greatest(t.last_run_at, excluded.last_run_at),
+    last_pass_completed_at = greatest(t.last_pass_completed_at, excluded.last_pass_completed_at);
 
 -- name: ListReconciliationMetrics :many
--- Per provider, for /metrics: the totals of every run so far (counters) and the end of its last complete pass.
--- (epoch: never).
+-- Per provider, for /metrics: the totals of every run so far (counters) and the end of its last complete pass
+-- (epoch: never). One row per provider, however many runs there were.
 select p.provider::text as provider,
-       coalesce(sum(r.checked), 0)::bigint as checked,
-       coalesce(sum(r.drifted_status), 0)::bigint as drifted_status,
-       coalesce(sum(r.drifted_tier), 0)::bigint as drifted_tier,
-       coalesce(sum(r.drifted_period_end), 0)::bigint as drifted_period_end,
-       coalesce(sum(r.drifted_renewal), 0)::bigint as drifted_renewal,
-       coalesce(sum(r.drifted_other), 0)::bigint as drifted_other,
-       coalesce(sum(r.errors), 0)::bigint as errors,
-       coalesce(sum(r.retries), 0)::bigint as retries,
-       coalesce(sum(r.skipped), 0)::bigint as skipped,
-       coalesce(max(r.pass_completed_at), 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
-       coalesce(max(r.recorded_at), 'epoch'::timestamptz)::timestamptz as last_run_at
+       coalesce(t.checked, 0)::bigint as checked,
+       coalesce(t.drifted_status, 0)::bigint as drifted_status,
+       coalesce(t.drifted_tier, 0)::bigint as drifted_tier,
+       coalesce(t.drifted_period_end, 0)::bigint as drifted_period_end,
+       coalesce(t.drifted_renewal, 0)::bigint as drifted_renewal,
+       coalesce(t.drifted_other, 0)::bigint as drifted_other,
+       coalesce(t.errors, 0)::bigint as errors,
+       coalesce(t.retries, 0)::bigint as retries,
+       coalesce(t.skipped, 0)::bigint as skipped,
+       coalesce(t.last_pass_completed_at, 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
+       coalesce(t.last_run_at, 'epoch'::timestamptz)::timestamptz as last_run_at
 from (values ('stripe'), ('apple'), ('google')) as p (provider)
-left join reconciliation_provider_results r on r.provider = p.provider
-group by p.provider
+left join reconciliation_provider_totals t on t.provider = p.provider
 order by p.provider;
+
+-- name: PurgeReconciliationProviderResults :execrows
+-- Per-run rows past their retention (the totals keep their figures).
+delete from reconciliation_provider_results where recorded_at < @before;
 
 -- name: GetReconciliationHealth :one
 select checked, drifted, errors, error_rate::double precision as error_rate,

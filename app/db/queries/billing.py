@@ -254,6 +254,59 @@ async def update_subscription(
     )
 
 
+TOUCH_UNCHANGED_SUBSCRIPTION = """update subscriptions set provider_updated_at = $1, updated_at = now()
+where provider = $2 and provider_subscription_id = $3 and user_id = $4
+  and status not in ('expired', 'revoked') and provider_updated_at <= $1
+  and tier_slug = $5 and status = $6 and environment = $7
+  and billing_period is not distinct from $8
+  and trial_ends_at is not distinct from $9
+  and current_period_start is not distinct from $10
+  and current_period_end is not distinct from $11
+  and cancel_at_period_end = $12
+  and grace_until is not distinct from $13
+returning id"""
+
+
+async def touch_unchanged_subscription(
+    conn: Connection,
+    *,
+    provider_updated_at: datetime.datetime,
+    provider: str,
+    provider_subscription_id: str,
+    user_id: uuid.UUID,
+    tier_slug: str,
+    status: str,
+    environment: str,
+    billing_period: str | None,
+    trial_ends_at: datetime.datetime | None,
+    current_period_start: datetime.datetime | None,
+    current_period_end: datetime.datetime | None,
+    cancel_at_period_end: bool,
+    grace_until: datetime.datetime | None,
+) -> uuid.UUID | None:
+    """The recording of a state equal to the stored one in every stored field, for the same account, of a
+    subscription that has not ended and not newer than the state: what the full recording does then in one
+    statement (only the provider's time moves forward). No row: the full recording decides.
+    """
+    value = await conn.fetchval(
+        TOUCH_UNCHANGED_SUBSCRIPTION,
+        provider_updated_at,
+        provider,
+        provider_subscription_id,
+        user_id,
+        tier_slug,
+        status,
+        environment,
+        billing_period,
+        trial_ends_at,
+        current_period_start,
+        current_period_end,
+        cancel_at_period_end,
+        grace_until,
+    )
+    return cast("uuid.UUID | None", value)
+
+
 INSERT_STATUS_HISTORY = (
     "insert into subscription_status_history (subscription_id, user_id, from_status, to_status, from_tier, to_tier,\n"
     "                                         cause_kind, cause_ref)\n"

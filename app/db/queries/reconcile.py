@@ -123,13 +123,39 @@ async def clear_reconciliation_position(conn: Connection, *, provider: str) -> N
     await conn.execute(CLEAR_RECONCILIATION_POSITION, provider)
 
 
-RECORD_RECONCILIATION_PROVIDER_RESULT = """insert into reconciliation_provider_results (
-    run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other,
-    errors, retries, skipped, pass_completed_at
-) values (
-    $1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10, $11, $12
-)"""
+RECORD_RECONCILIATION_PROVIDER_RESULT = (
+    "with result as (\n"
+    "    insert into reconciliation_provider_results (\n"
+    "        run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal,\n"
+    "        drifted_other, errors, retries, skipped, pass_completed_at\n"
+    "    ) values (\n"
+    "        $1, $2, $3, $4, $5, $6, $7,\n"
+    "        $8, $9, $10, $11, $12\n"
+    "    )\n"
+    "    returning run_id, provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, "
+    "drifted_other, errors, retries, skipped, pass_completed_at, recorded_at\n"
+    ")\n"
+    "insert into reconciliation_provider_totals as t (\n"
+    "    provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other, errors,\n"
+    "    retries, skipped, last_run_at, last_pass_completed_at\n"
+    ")\n"
+    "select provider, checked, drifted_status, drifted_tier, drifted_period_end, drifted_renewal, drifted_other, "
+    "errors,\n"
+    "       retries, skipped, recorded_at, pass_completed_at\n"
+    "from result\n"
+    "on conflict (provider) do update set\n"
+    "    checked = t.checked + excluded.checked,\n"
+    "    drifted_status = t.drifted_status + excluded.drifted_status,\n"
+    "    drifted_tier = t.drifted_tier + excluded.drifted_tier,\n"
+    "    drifted_period_end = t.drifted_period_end + excluded.drifted_period_end,\n"
+    "    drifted_renewal = t.drifted_renewal + excluded.drifted_renewal,\n"
+    "    drifted_other = t.drifted_other + excluded.drifted_other,\n"
+    "    errors = t.errors + excluded.errors,\n"
+    "    retries = t.retries + excluded.retries,\n"
+    "    skipped = t.skipped + excluded.skipped,\n"
+    "    last_run_at = greatest(t.last_run_at, excluded.last_run_at),\n"
+    "    last_pass_completed_at = greatest(t.last_pass_completed_at, excluded.last_pass_completed_at)"
+)
 
 
 async def record_reconciliation_provider_result(
@@ -148,6 +174,7 @@ async def record_reconciliation_provider_result(
     skipped: int,
     pass_completed_at: datetime.datetime | None,
 ) -> None:
+    """One run's figures for one provider: its own row, added to the provider's totals in the same statement."""
     await conn.execute(
         RECORD_RECONCILIATION_PROVIDER_RESULT,
         run_id,
@@ -166,20 +193,19 @@ async def record_reconciliation_provider_result(
 
 
 LIST_RECONCILIATION_METRICS = """select p.provider::text as provider,
-       coalesce(sum(r.checked), 0)::bigint as checked,
-       coalesce(sum(r.drifted_status), 0)::bigint as drifted_status,
-       coalesce(sum(r.drifted_tier), 0)::bigint as drifted_tier,
-       coalesce(sum(r.drifted_period_end), 0)::bigint as drifted_period_end,
-       coalesce(sum(r.drifted_renewal), 0)::bigint as drifted_renewal,
-       coalesce(sum(r.drifted_other), 0)::bigint as drifted_other,
-       coalesce(sum(r.errors), 0)::bigint as errors,
-       coalesce(sum(r.retries), 0)::bigint as retries,
-       coalesce(sum(r.skipped), 0)::bigint as skipped,
-       coalesce(max(r.pass_completed_at), 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
-       coalesce(max(r.recorded_at), 'epoch'::timestamptz)::timestamptz as last_run_at
+       coalesce(t.checked, 0)::bigint as checked,
+       coalesce(t.drifted_status, 0)::bigint as drifted_status,
+       coalesce(t.drifted_tier, 0)::bigint as drifted_tier,
+       coalesce(t.drifted_period_end, 0)::bigint as drifted_period_end,
+       coalesce(t.drifted_renewal, 0)::bigint as drifted_renewal,
+       coalesce(t.drifted_other, 0)::bigint as drifted_other,
+       coalesce(t.errors, 0)::bigint as errors,
+       coalesce(t.retries, 0)::bigint as retries,
+       coalesce(t.skipped, 0)::bigint as skipped,
+       coalesce(t.last_pass_completed_at, 'epoch'::timestamptz)::timestamptz as last_pass_completed_at,
+       coalesce(t.last_run_at, 'epoch'::timestamptz)::timestamptz as last_run_at
 from (values ('stripe'), ('apple'), ('google')) as p (provider)
-left join reconciliation_provider_results r on r.provider = p.provider
-group by p.provider
+left join reconciliation_provider_totals t on t.provider = p.provider
 order by p.provider"""
 
 
@@ -199,11 +225,20 @@ class ListReconciliationMetricsRow(msgspec.Struct, frozen=True):
 
 
 async def list_reconciliation_metrics(conn: Connection) -> list[ListReconciliationMetricsRow]:
-    """Per provider, for /metrics: the totals of every run so far (counters) and the end of its last complete pass.
-    (epoch: never).
+    """Per provider, for /metrics: the totals of every run so far (counters) and the end of its last complete pass
+    (epoch: never). One row per provider, however many runs there were.
     """
     records = await conn.fetch(LIST_RECONCILIATION_METRICS)
     return [ListReconciliationMetricsRow(*record) for record in records]
+
+
+PURGE_RECONCILIATION_PROVIDER_RESULTS = """delete from reconciliation_provider_results where recorded_at < $1"""
+
+
+async def purge_reconciliation_provider_results(conn: Connection, *, before: datetime.datetime) -> int:
+    """Per-run rows past their retention (the totals keep their figures)."""
+    result = await conn.execute(PURGE_RECONCILIATION_PROVIDER_RESULTS, before)
+    return int(result.rpartition(" ")[2])
 
 
 GET_RECONCILIATION_HEALTH = """select checked, drifted, errors, error_rate::double precision as error_rate,

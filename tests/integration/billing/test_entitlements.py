@@ -122,6 +122,29 @@ async def test_older_provider_data_never_moves_a_subscription_backwards(client, 
     assert (await entitlement_for(db, uuid.UUID(user_id))).subscription.status == "active"
 
 
+async def test_an_unchanged_state_moves_only_the_provider_time_which_then_orders_later_reports(
+    client, db: asyncpg.Connection
+) -> None:
+    # Reconciliation answers are mostly equal to what is held: recorded as "unchanged", they still move the stored
+    # provider time forward, so a report older than the provider's answer stays stale.
+    user_id = (await sign_up(client))["user"]["id"]
+    assert await record_subscription_state(db, _state(user_id, status="active"), CAUSE, billing_hooks()) == "created"
+    later = NOW + datetime.timedelta(minutes=10)
+    same = _state(user_id, status="active", provider_updated_at=later)
+    assert await record_subscription_state(db, same, CAUSE, billing_hooks()) == "unchanged"
+    stored = await db.fetchrow(
+        "select provider_updated_at, status from subscriptions where user_id = $1::uuid", user_id
+    )
+    assert (stored["provider_updated_at"], stored["status"]) == (later, "active")
+    between = _state(user_id, status="paused", provider_updated_at=NOW + datetime.timedelta(minutes=5))
+    assert await record_subscription_state(db, between, CAUSE, billing_hooks()) == "stale"
+    older_same = _state(user_id, status="active", provider_updated_at=NOW)
+    assert await record_subscription_state(db, older_same, CAUSE, billing_hooks()) == "stale"
+    assert await db.fetchval("select provider_updated_at from subscriptions where user_id = $1::uuid", user_id) == later
+    history = await db.fetchval("select count(*) from subscription_status_history where user_id = $1::uuid", user_id)
+    assert history == 1
+
+
 async def test_a_subscription_id_belongs_to_one_account(client, db: asyncpg.Connection) -> None:
     owner = (await sign_up(client))["user"]["id"]
     thief = (await sign_up(client))["user"]["id"]

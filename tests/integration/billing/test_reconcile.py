@@ -4,10 +4,11 @@ and unconfigured providers are counted, and the health views raise their alerts.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import msgspec
@@ -18,6 +19,7 @@ from app.billing.providers import PaymentProviders
 from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ops.jobs import run_locked
+from app.ops.reconciliation import render_reconciliation
 from app.settings import (
     AppleSettings,
     GoogleSettings,
@@ -205,6 +207,52 @@ async def test_a_stopped_pass_continues_from_its_position_and_checks_each_subscr
     assert google_passes == [False, False, True]
     # The next run starts a new pass from the beginning.
     assert "google 5 checked" in await _run(settings, database_url)
+
+
+async def test_metrics_export_the_sums_of_the_runs_from_one_row_per_provider(providers, database_url, db) -> None:
+    settings, fakes = providers
+    tokens = await _google_subscriptions(db, fakes["google"], 3)
+    fakes["google"].add_subscription(tokens[0], acknowledged=True, state="SUBSCRIPTION_STATE_EXPIRED")
+    assert "google 3 checked, 1 drifted" in await _run(settings, database_url)
+    assert "google 2 checked, 0 drifted" in await _run(settings, database_url)
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[asyncpg.Connection]:
+        yield db
+
+    def exported() -> dict[str, float]:
+        return {
+            sample: float(value)
+            for sample, value in (
+                line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("cookcam_reconciliation")
+            )
+        }
+
+    text = (await render_reconciliation(connect, 5)).decode()
+    two_runs = exported()
+    assert two_runs['cookcam_reconciliation_checked_total{provider="google"}'] == 5
+    assert two_runs['cookcam_reconciliation_drifted_total{cause="status",provider="google"}'] == 1
+    assert two_runs['cookcam_reconciliation_checked_total{provider="stripe"}'] == 0
+    last_run = await db.fetchval(
+        "select max(recorded_at) from reconciliation_provider_results where provider = 'google'"
+    )
+    assert two_runs['cookcam_reconciliation_last_run_timestamp_seconds{provider="google"}'] == last_run.timestamp()
+    completed = await db.fetchval("select max(pass_completed_at) from reconciliation_provider_results")
+    assert two_runs['cookcam_reconciliation_last_success_timestamp_seconds{provider="google"}'] == (
+        completed.timestamp()
+    )
+    # The runs' own rows go after their retention; the counters do not go back, and a scrape reads one row per
+    # provider however many runs there were.
+    assert "deleted 6 reconciliation run figure(s)" in await _run(
+        _with(settings, results_retention_days=0), database_url, job="purge-expired"
+    )
+    assert await db.fetchval("select count(*) from reconciliation_provider_results") == 0
+    text = (await render_reconciliation(connect, 5)).decode()
+    assert exported() == two_runs
+    assert "google 2 checked" in await _run(settings, database_url)
+    text = (await render_reconciliation(connect, 5)).decode()
+    assert exported()['cookcam_reconciliation_checked_total{provider="google"}'] == 7
+    assert await db.fetchval("select count(*) from reconciliation_provider_totals") == 3
 
 
 async def test_calls_in_flight_stay_within_the_provider_concurrency_and_rate(providers, database_url, db) -> None:

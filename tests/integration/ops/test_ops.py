@@ -233,7 +233,7 @@ async def test_metrics_answer_without_the_reconciliation_figures_while_the_datab
     async with AsyncTestClient(app=create_app(settings)) as client:
         assert "cookcam_reconciliation_checked_total" in (await client.get("/metrics")).text
         async with db.transaction():
-            await db.execute("lock table reconciliation_provider_results in access exclusive mode")
+            await db.execute("lock table reconciliation_provider_totals in access exclusive mode")
             stuck = await client.get("/metrics")
         assert stuck.status_code == 200
         assert "cookcam_http_requests_total" in stuck.text

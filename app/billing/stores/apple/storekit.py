@@ -9,13 +9,14 @@ development only. The bundle id (and in production the app id) is checked by the
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import jwt
+import msgspec
 from appstoreserverlibrary.models.AutoRenewStatus import AutoRenewStatus
 from appstoreserverlibrary.models.Environment import Environment
 from appstoreserverlibrary.models.InAppOwnershipType import InAppOwnershipType
@@ -80,10 +81,7 @@ class AppStore:
 
     def _verifier_for(self, signed: str) -> SignedDataVerifier:
         """The verifier of the environment the data names (the verifier then checks that claim)."""
-        try:
-            claimed = str(jwt.decode(signed, options={"verify_signature": False}).get("environment"))
-        except jwt.PyJWTError:
-            raise Unprocessable("APPLE_SIGNATURE_INVALID", "This is not App Store signed data.") from None
+        claimed = _claimed_environment(signed)
         signed_by_apple = claimed in (Environment.PRODUCTION.value, Environment.SANDBOX.value)
         if signed_by_apple and not self.configured:
             raise ServiceUnavailable("APPLE_UNCONFIGURED", "App Store purchases are not configured on this server.")
@@ -167,6 +165,20 @@ def apple_status(
         trial=transaction.offerDiscountType == OfferDiscountType.FREE_TRIAL,
         now=now,
     )
+
+
+def _claimed_environment(signed: str) -> str:
+    """The environment a JWS's payload names, unverified: read from the payload segment alone, since the library
+    decodes and checks the whole JWS (its x5c header, a few kilobytes, costs most) when it verifies it."""
+    segments = signed.split(".")
+    try:
+        if len(segments) != 3:
+            raise ValueError(f"{len(segments)} segments")
+        payload = base64.urlsafe_b64decode(segments[1] + "=" * (-len(segments[1]) % 4))
+        claims = msgspec.json.decode(payload, type=dict[str, object])
+    except (ValueError, msgspec.DecodeError):  # binascii.Error is a ValueError
+        raise Unprocessable("APPLE_SIGNATURE_INVALID", "This is not App Store signed data.") from None
+    return str(claims.get("environment"))
 
 
 def _verified(verify: Callable[[str], T], signed: str) -> T:
