@@ -37,6 +37,7 @@ from app.settings import AppleSettings, GoogleSettings, StripeSettings
 from tests.conftest import make_settings
 from tests.fakes.apple import AppleSigner, fake_app_store_server_api
 from tests.fakes.google import fake_google
+from tests.fakes.loopback import QuietHandler
 from tests.fakes.stripe_api import fake_stripe
 from tests.integration.billing.conftest import TEST_SECRET_KEY
 from tests.support import PostgresForTests
@@ -69,7 +70,9 @@ def user_id(n: int) -> str:
 
 def serve_fakes(count: int, latency: float, period_end: int, folder: str, answer: Pipe, stop: Event) -> None:
     """Serve the three fakes, knowing subscription n as the database has it (one in a hundred ended at its
-    provider), until `stop`; sends the settings' values through `answer` once serving."""
+    provider), until `stop`; sends the settings' values through `answer` once serving. The providers keep HTTP/1.1
+    connections alive, so here the fakes do too (the tests' fakes close each connection, HTTP/1.0)."""
+    QuietHandler.protocol_version = "HTTP/1.1"
     signer = AppleSigner()
     end = datetime.datetime.fromtimestamp(period_end, datetime.UTC)
     with (

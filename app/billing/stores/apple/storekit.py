@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
+from app.billing.stores.apple import chains
 from app.billing.stores.purchase import (
     StoreEnvironment,
     StorePurchase,
@@ -67,12 +68,15 @@ class AppStore:
         roots = load_root_certificates(apple.root_certificates)
         if roots:
             if apple.app_apple_id is not None:
-                self._verifiers[Environment.PRODUCTION] = SignedDataVerifier(
-                    roots, apple.online_checks, Environment.PRODUCTION, apple.bundle_id, apple.app_apple_id
+                self._verifiers[Environment.PRODUCTION] = chains.install(
+                    SignedDataVerifier(
+                        roots, apple.online_checks, Environment.PRODUCTION, apple.bundle_id, apple.app_apple_id
+                    ),
+                    roots,
                 )
             if apple.allow_sandbox:
-                self._verifiers[Environment.SANDBOX] = SignedDataVerifier(
-                    roots, apple.online_checks, Environment.SANDBOX, apple.bundle_id
+                self._verifiers[Environment.SANDBOX] = chains.install(
+                    SignedDataVerifier(roots, apple.online_checks, Environment.SANDBOX, apple.bundle_id), roots
                 )
         if settings.app_env == "development":
             for environment in UNSIGNED_ENVIRONMENTS:
