@@ -4,9 +4,11 @@ allowances have been checked; then its header's declared size against the pixel 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import io
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -125,3 +127,27 @@ async def test_a_sideways_phone_photo_reaches_the_model_upright(database_url, op
     sent = sent_image(openai)
     assert sent.size == (512, 1024)
     assert sent.getexif().get(0x0112) is None  # no orientation left to apply twice (and no metadata at all)
+
+
+async def test_uploads_decode_on_scannings_own_threads_and_a_busy_pool_is_503(database_url, openai, db) -> None:
+    settings = ai_settings(database_url, openai, decode_threads=1)
+    settings = msgspec.structs.replace(settings, scan=msgspec.structs.replace(settings.scan, decode_wait_seconds=0.05))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth = await sign_up(client)
+        decoding = client.app.state.services.image_decoding
+        release, started = threading.Event(), threading.Event()
+
+        def occupy() -> None:
+            started.set()
+            release.wait(5)
+
+        busy = asyncio.ensure_future(decoding.run(occupy))  # the pool's one thread, taken
+        await asyncio.to_thread(started.wait, 5)
+        headers = {**bearer(auth), "Content-Type": "image/jpeg"}
+        refused = await client.post(RAW, headers=headers, content=photo((64, 64)))
+        release.set()
+        await busy
+    assert (refused.status_code, refused.json()["code"]) == (503, "IMAGE_DECODER_BUSY")
+    assert refused.headers["retry-after"] == "1"
+    assert openai.requests == []
+    assert await db.fetchval("select coalesce(sum(used), 0) from usage_counters") == 0  # the scan is given back
