@@ -52,7 +52,7 @@ from app.settings import Settings, load_settings
 from app.users.routes import UserController
 from app.web.account_parts import account_parts
 from app.web.dependencies import APP_DEPENDENCIES
-from app.web.services import Services, credentials_for, pool_connections, trusted_proxies_for
+from app.web.services import Services, credentials_for, image_decoding_for, pool_connections, trusted_proxies_for
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -81,6 +81,7 @@ def _lifespan(settings: Settings) -> Any:
             migrations=load_migrations(),
             payments=payments,
             ai=AiProvider(settings),
+            image_decoding=image_decoding_for(settings),
             ranking=CatalogRanking(),
             socket_requests=(socket_requests(connection, settings.live),),
             account_parts=parts,
@@ -104,6 +105,7 @@ def _lifespan(settings: Settings) -> Any:
                 await counters.close()
             await services.payments.close()
             await services.ai.close()
+            services.image_decoding.close()
             await services.sign_in_providers.close()
             if validator.supabase is not None:
                 await validator.supabase.close()

@@ -319,6 +319,14 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     image_retention_days: int = 0
     # Paid tiers' daily scans: unlimited in the product, capped here for fair use.
     fair_use_per_day: int = 200
+    # Uploads whose header declares more pixels are refused (413) before anything decodes them; a PNG or WebP
+    # decodes in full, 3-4 bytes a pixel (a JPEG at 1/2 to 1/8 scale).
+    max_image_pixels: int = 40_000_000
+    # Threads per worker decoding and downscaling uploads (their own pool, not password hashing's); each holds up to
+    # about max_image_pixels x 4 bytes while it decodes.
+    decode_threads: int = 2
+    # How long an upload waits for a free decoding thread before 503 IMAGE_DECODER_BUSY with Retry-After.
+    decode_wait_seconds: float = 5.0
 
 
 class FdcSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -484,6 +492,8 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("RECONCILE_GOOGLE_CALLS_PER_SECOND", settings.reconcile.google_calls_per_second),
         ("RECONCILE_MAX_RUN_SECONDS", settings.reconcile.max_run_seconds),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
+        ("SCAN_MAX_IMAGE_PIXELS", settings.scan.max_image_pixels),
+        ("SCAN_DECODE_THREADS", settings.scan.decode_threads),
         ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),
         ("RECIPES_GENERATIONS_FAIR_USE_PER_MONTH", settings.recipes.generations_fair_use_per_month),
         ("AI_CACHE_TTL_SECONDS", settings.ai.cache_ttl_seconds),
@@ -512,6 +522,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("OUTBOUND_TIMEOUT_SECONDS", settings.outbound.timeout_seconds),
         ("OUTBOUND_RETRY_MAX_SECONDS", settings.outbound.retry_max_seconds),
         ("AI_TIMEOUT_SECONDS", settings.ai.timeout_seconds),
+        ("SCAN_DECODE_WAIT_SECONDS", settings.scan.decode_wait_seconds),
         ("JOBS_SEND_EMAIL_SECONDS", settings.jobs.send_email_seconds),
         ("MAIL_SMTP_TIMEOUT_SECONDS", settings.mail.smtp_timeout_seconds),
         ("MAIL_RETRY_INITIAL_SECONDS", settings.mail.retry_initial_seconds),

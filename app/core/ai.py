@@ -122,7 +122,7 @@ class AiProvider:
     ) -> Reply[T]:
         """Ask the model for one `schema_type` value from `data` (and images), under `instructions`."""
         self.require_configured()
-        await self._check_budget(connect, user_id)
+        await self.check_budget(connect, user_id)
         content: list[dict[str, Any]] = [
             {"type": "text", "text": f"{DATA_PREFACE}\n{msgspec.json.encode(data).decode()}"}
         ]
@@ -138,8 +138,9 @@ class AiProvider:
             _decoded(completion, schema_type), model, completion.usage.prompt_tokens, completion.usage.completion_tokens
         )
 
-    async def _check_budget(self, connect: ConnectionSource, user_id: uuid.UUID) -> None:
-        """Refuse the call once today's (UTC) spending has reached the user's or the service's daily budget.
+    async def check_budget(self, connect: ConnectionSource, user_id: uuid.UUID) -> None:
+        """Refuse the call once today's (UTC) spending has reached the user's or the service's daily budget (every
+        call checks; callers with costly work to do before calling check first too).
 
         A soft cap: calls are accounted when they complete, so calls in flight when a budget is reached still
         complete, and concurrent calls can overshoot it by their cost."""

@@ -1,24 +1,27 @@
-"""Uploaded images: type by magic bytes (JPEG, PNG, WebP), at most 10 MB, decoded and downscaled before anything
-is sent to the AI provider (longest side at most 1024 px, re-encoded as JPEG: metadata such as GPS is dropped)."""
+"""Uploaded images: at most 10 MB, typed by magic bytes (JPEG, PNG, WebP), refused above the pixel budget by the size
+their header declares, then decoded on the scan's own threads (JPEGs reduced while decoding), turned upright by
+their EXIF orientation, downscaled (longest side at most 1024 px) and re-encoded as JPEG (metadata such as GPS is
+dropped) before anything is sent to the AI provider.
+
+The service calls `prepared` only after the caller, the provider and the caller's allowances have been checked: an
+upload costs nothing to anyone who may not scan."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import io
-import warnings
 
 from PIL import Image as PillowImage
-from PIL import UnidentifiedImageError
+from PIL import ImageOps, UnidentifiedImageError
 
 from app.core.ai import Image
+from app.core.bounded_threads import BoundedThreads
 from app.core.errors import AppError, Unprocessable
+from app.scan.image_header import declared_size
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 1024
-# Decompression bombs: a small file that decodes to a huge bitmap. 40 megapixels is above any phone camera.
-PillowImage.MAX_IMAGE_PIXELS = 40_000_000
 
 
 class PayloadTooLarge(AppError):
@@ -52,30 +55,37 @@ def decode_base64_image(image_data: str) -> bytes:
         raise Unprocessable("IMAGE_INVALID", "image_data is not valid base64.") from None
 
 
-async def prepared(data: bytes) -> Image:
-    """Check and downscale an upload (CPU work, in a thread)."""
+async def prepared(data: bytes, decoding: BoundedThreads, max_pixels: int) -> Image:
+    """Check an upload's size, type and declared pixels (cheap, here), then decode and downscale it on `decoding`."""
     if len(data) > MAX_IMAGE_BYTES:
         raise PayloadTooLarge("IMAGE_TOO_LARGE", "Images may be at most 10 MB.")
-    content_type_of(data)
-    return await asyncio.to_thread(_downscale, data)
+    _check_pixels(declared_size(data, content_type_of(data)), max_pixels)
+    return await decoding.run(lambda: _downscale(data, max_pixels))
 
 
-def _downscale(data: bytes) -> Image:
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            "IMAGE_TOO_MANY_PIXELS",
+            f"Images may have at most {max_pixels / 1_000_000:g} megapixels; this one has {width} x {height}.",
+        )
+
+
+def _downscale(data: bytes, max_pixels: int) -> Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PillowImage.DecompressionBombWarning)
-            with PillowImage.open(io.BytesIO(data)) as image:
-                image.load()  # decodes every byte: truncated or corrupt files fail here
-                image.thumbnail((MAX_SIDE, MAX_SIDE))
-                rgb = image.convert("RGB")
-    except (
-        OSError,
-        UnidentifiedImageError,
-        SyntaxError,
-        PillowImage.DecompressionBombError,
-        PillowImage.DecompressionBombWarning,
-        ValueError,
-    ):
+        with PillowImage.open(io.BytesIO(data)) as image:
+            _check_pixels(image.size, max_pixels)  # again as Pillow reads it (a file may declare two sizes)
+            # JPEG: decode at 1/2, 1/4 or 1/8 scale straight away (DCT scaling), keeping at least MAX_SIDE px: a
+            # 12-megapixel photo decodes as 3. Other formats decode in full (the pixel budget bounds them).
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))
+            # Decodes every byte (truncated or corrupt files fail here), shrinking by whole factors first.
+            image.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=2.0)
+            upright = ImageOps.exif_transpose(image)  # phones store portraits sideways with an orientation tag
+            rgb = upright.convert("RGB")
+    except PillowImage.DecompressionBombError:  # Pillow's own limit, should SCAN_MAX_IMAGE_PIXELS exceed it
+        raise PayloadTooLarge("IMAGE_TOO_MANY_PIXELS", "The image has too many pixels.") from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
         raise Unprocessable("IMAGE_INVALID", "The image could not be decoded (truncated or corrupt).") from None
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=85)

@@ -10,10 +10,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.core.ai import AiProvider
+from app.core.bounded_threads import BoundedThreads
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.types import Connection, ConnectionSource
 from app.scan import service
-from app.scan.images import MAX_IMAGE_BYTES, decode_base64_image, prepared
+from app.scan.images import MAX_IMAGE_BYTES, decode_base64_image
 from app.scan.schemas import AnalyzeRequest, CorrectionRequest, ScanEnvelope, ScanHistory, ScanResponse
 from app.settings import Settings
 
@@ -36,15 +37,17 @@ class ScanController(Controller):
     )
     async def analyze(
         self,
+        *,
         connect: NamedDependency[ConnectionSource],
         ai: NamedDependency[AiProvider],
+        image_decoding: NamedDependency[BoundedThreads],
         settings: NamedDependency[Settings],
         caller: NamedDependency[CurrentUser],
         data: JSONBody[AnalyzeRequest],
     ) -> ScanResponse:
         """A base64 photo (JPEG, PNG or WebP, at most 10 MB decoded) becomes a list of ingredients."""
-        image = await prepared(decode_base64_image(data.image_data))
-        return await service.analyze(connect, ai, settings, caller.id, image)
+        upload = decode_base64_image(data.image_data)
+        return await service.analyze(connect, ai, image_decoding, settings, user_id=caller.id, upload=upload)
 
     @post(
         "/ingredients",
@@ -56,15 +59,18 @@ class ScanController(Controller):
     )
     async def ingredients(
         self,
+        *,
         connect: NamedDependency[ConnectionSource],
         ai: NamedDependency[AiProvider],
+        image_decoding: NamedDependency[BoundedThreads],
         settings: NamedDependency[Settings],
         request: Request[Any, Any, Any],
         caller: NamedDependency[CurrentUser],
     ) -> ScanResponse:
         """The same from a raw image body (Content-Type image/jpeg, image/png or image/webp)."""
-        image = await prepared(await request.body())
-        return await service.analyze(connect, ai, settings, caller.id, image)
+        return await service.analyze(
+            connect, ai, image_decoding, settings, user_id=caller.id, upload=await request.body()
+        )
 
     @get("/history", operation_id="scanHistory", dependencies=CALLER)
     async def history(

@@ -11,12 +11,14 @@ import msgspec
 
 from app.billing import usage
 from app.billing.entitlements import limits_for
-from app.core.ai import AiProvider, Image
+from app.core.ai import AiProvider
+from app.core.bounded_threads import BoundedThreads
 from app.core.errors import NotFound
 from app.db.queries import scans as q
 from app.db.types import Connection, ConnectionSource
 from app.gamification import achievements
 from app.gamification.xp import award
+from app.scan.images import prepared
 from app.scan.schemas import (
     MAX_INGREDIENTS,
     DetectedIngredient,
@@ -71,15 +73,27 @@ def overall_confidence(ingredients: list[DetectedIngredient]) -> float:
 
 
 async def analyze(
-    connect: ConnectionSource, ai: AiProvider, settings: Settings, user_id: uuid.UUID, image: Image
+    connect: ConnectionSource,
+    ai: AiProvider,
+    decoding: BoundedThreads,
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    upload: bytes,
 ) -> ScanResponse:
+    """The caller's upload becomes a stored scan. Checked in order of cost, so that nobody who may not scan makes
+    the server look at an image: the provider is configured, the caller's AI budget and daily scans are left,
+    then the image (header, then decoding on `decoding`'s threads)."""
     ai.require_configured()  # before counting a use
+    await ai.check_budget(connect, user_id)
     async with connect() as conn:
         limits = await limits_for(conn, user_id)
     daily = limits.scans_per_day if limits.scans_per_day is not None else settings.scan.fair_use_per_day
+    # A refused image gives the use back, like a provider failure: the allowance counts scans, not attempts.
     async with usage.reserved(
         connect, user_id, SCAN_METRIC, limit=daily, period="day", limit_code="SCAN_LIMIT_REACHED"
     ):
+        image = await prepared(upload, decoding, settings.scan.max_image_pixels)
         reply = await ai.complete(
             connect,
             task="scan",

@@ -61,6 +61,7 @@ APP_DEPENDENCIES: dict[str, Provide] = {
             "rate_limiter",
             "payments",
             "ai",
+            "image_decoding",
             "ranking",
             "hub",
             "migrations",

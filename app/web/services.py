@@ -15,6 +15,7 @@ from app.auth.service import Credentials
 from app.auth.sign_in_providers import SignInProviders
 from app.billing.providers import PaymentProviders
 from app.core.ai import AiProvider
+from app.core.bounded_threads import BoundedThreads
 from app.core.client_address import Network, parse_networks
 from app.core.mail.outbox import message_domain
 from app.core.passwords import Passwords
@@ -41,6 +42,8 @@ class Services:
     migrations: list[Migration]
     payments: PaymentProviders
     ai: AiProvider
+    # Scanning's image decoding: threads of its own (SCAN_DECODE_THREADS), not the default executor's.
+    image_decoding: BoundedThreads
     ranking: CatalogRanking
     # Requests other domains answer on the WebSocket (live.*).
     socket_requests: tuple[SocketRequests, ...]
@@ -72,6 +75,16 @@ def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Cred
         imported_refresh_window_days=settings.jwt.imported_refresh_window_days,
         passwords=Passwords(settings.password.max_concurrent_hashes),
         mail=AccountMail(settings.http.public_base_url, message_domain(settings.mail.from_address)),
+    )
+
+
+def image_decoding_for(settings: Settings) -> BoundedThreads:
+    return BoundedThreads(
+        "image-decoding",
+        threads=settings.scan.decode_threads,
+        wait_seconds=settings.scan.decode_wait_seconds,
+        busy_code="IMAGE_DECODER_BUSY",
+        busy_message="Too many images are being processed right now; try again in a moment.",
     )
 
 

@@ -21,11 +21,12 @@ from app.core.ai import AiProvider
 from app.db.pool import create_pool
 from app.db.queries.scans import purge_expired_scan_images
 from app.scan import service
-from app.scan.images import prepared
 from app.server import create_app
 from app.settings import AiSettings, OutboundSettings, ScanSettings, Settings
+from app.web.services import image_decoding_for
 from tests.conftest import make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI, fake_openai
+from tests.integration.scan.uploads import png_declaring
 from tests.support import bearer, sign_up
 
 ANALYZE = "/api/v1/scan/analyze"
@@ -125,7 +126,7 @@ async def test_a_raw_image_body_is_accepted_by_its_magic_bytes(client, openai) -
         (picture("GIF", (10, 10)), 415, "IMAGE_TYPE_UNSUPPORTED"),
         (picture()[:2000], 422, "IMAGE_INVALID"),  # truncated JPEG
         (b"\xff\xd8\xff" + b"\0" * (10 * 1024 * 1024), 413, "IMAGE_TOO_LARGE"),
-        (picture("PNG", (12000, 8000)), 422, "IMAGE_INVALID"),  # 96 megapixels: a decompression bomb
+        (png_declaring(12000, 8000), 413, "IMAGE_TOO_MANY_PIXELS"),  # 96 megapixels: a decompression bomb
     ],
 )
 async def test_bad_images_are_refused_before_the_model_is_asked(client, openai, db, payload, status, code) -> None:
@@ -214,16 +215,19 @@ async def test_ten_parallel_scans_with_one_left_admit_exactly_one(database_url, 
     )
     pool = await create_pool(database_url, settings.database)
     ai = AiProvider(settings)
-    image = await prepared(picture("JPEG", (64, 64)))
+    decoding = image_decoding_for(settings)
+    image = picture("JPEG", (64, 64))
 
     def connect():
         return pool.acquire(timeout=5)
 
     try:
         outcomes = await asyncio.gather(
-            *(service.analyze(connect, ai, settings, user_id, image) for _ in range(10)), return_exceptions=True
+            *(service.analyze(connect, ai, decoding, settings, user_id=user_id, upload=image) for _ in range(10)),
+            return_exceptions=True,
         )
     finally:
+        decoding.close()
         await ai.close()
         await pool.close()
     succeeded = [o for o in outcomes if not isinstance(o, BaseException)]
