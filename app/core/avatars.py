@@ -15,13 +15,7 @@ PATTERN = r"^https://[A-Za-z0-9._~:/?#@!$&*+,;=%-]+$"
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:
     """Whether `host` is one of `allowed`: an exact host name, or `*.domain` for any subdomain of domain."""
-    for entry in allowed:
-        if entry.startswith("*."):
-            if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
-                return True
-        elif host == entry:
-            return True
-    return False
+    return any(host.endswith(entry[1:]) if entry.startswith("*.") else host == entry for entry in allowed)
 
 
 def avatar_problem(url: str, allowed_hosts: Iterable[str]) -> str | None:
@@ -36,5 +30,5 @@ def avatar_problem(url: str, allowed_hosts: Iterable[str]) -> str | None:
     if "@" in parts.netloc or port not in (None, 443):
         return "The URL may not carry a user name, a password or a port."
     if not host_allowed(parts.hostname, allowed_hosts):
-        return "Pictures can come from the app's own image hosts only; upload the picture through the app."
+        return "Pictures can come only from the image hosts the app uses."
     return None

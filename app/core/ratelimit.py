@@ -40,8 +40,9 @@ class CounterStore(Protocol):
 
 
 class PostgresCounters:
-    """Counters in PostgreSQL, counted on the request's own connection: outside any transaction, so an attempt
-    counts even when the request then fails, and without borrowing a second pooled connection."""
+    """Counters in PostgreSQL, counted on the request's own connection, without borrowing a second pooled one.
+    Outside a transaction (sign-in attempts) an attempt counts even when the request then fails; inside the
+    change's own transaction (notification budgets) it counts only if the change commits."""
 
     async def hit(self, conn: Connection, counters: Sequence[Counter]) -> dict[str, int]:
         rows = await q.hit_rate_limits(
