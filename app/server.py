@@ -69,13 +69,14 @@ def _lifespan(settings: Settings) -> Any:
         payments = PaymentProviders.create(settings, billing_hooks(settings.creators))
         connection = pool_connections(pool, settings.database.acquire_timeout_seconds)
         parts = account_parts(payments.stripe.client)
+        rate_limiter = RateLimiter(counters or PostgresCounters(), pseudonym_key=pseudonym_key(settings.jwt.secret))
         services = Services(
             settings=settings,
             pool=pool,
             connection=connection,
             token_validator=validator,
             credentials=credentials_for(settings, validator),
-            rate_limiter=RateLimiter(counters or PostgresCounters(), pseudonym_key=pseudonym_key(settings.jwt.secret)),
+            rate_limiter=rate_limiter,
             trusted_proxies=trusted_proxies_for(settings),
             hub=hub,
             migrations=load_migrations(),
@@ -83,7 +84,7 @@ def _lifespan(settings: Settings) -> Any:
             ai=AiProvider(settings),
             image_decoding=image_decoding_for(settings),
             ranking=CatalogRanking(),
-            socket_requests=(socket_requests(connection, settings.live),),
+            socket_requests=(socket_requests(connection, settings.live, rate_limiter),),
             account_parts=parts,
             sign_in_providers=SignInProviders.create(settings, functools.partial(erase_account, connection, parts)),
         )

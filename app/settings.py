@@ -27,6 +27,8 @@ MIN_SECRET_LENGTH = 32
 # Encrypts stored purchase proofs in development and test only ("key id:base64 of 32 bytes").
 DEVELOPMENT_RECEIPT_KEY = "dev:ZGV2ZWxvcG1lbnQtb25seS1yZWNlaXB0LWtleS0zMmI="
 RECEIPT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=$")
+# A SOCIAL_AVATAR_HOSTS entry: a lower-case host name, or `*.` and a domain for its subdomains.
+AVATAR_HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 PRODUCT_MAPPING = re.compile(r"^[A-Za-z0-9._-]{1,200}=(regular|creator):(monthly|yearly)$")
 
 
@@ -119,6 +121,21 @@ class LiveSettings(msgspec.Struct, frozen=True, kw_only=True):
     # purge-expired ends sessions active for longer, and deletes ended ones (with their messages) after the days.
     max_duration_hours: int = 12
     retention_days: int = 30
+    # Invitations one host may send a UTC day (RATE_LIMITED past it), and live.invited events one host may send one
+    # person a UTC day (further invitations are recorded but not announced): invitations carry the host's title.
+    invitations_per_day: int = 50
+    invitation_notices_per_pair_per_day: int = 3
+
+
+class SocialSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What one account's actions make reach other people (docs/social.md)."""
+
+    # follower.new events: one a UTC day per follower and followee, and so many a UTC day per follower; past either
+    # the follow still happens, unannounced.
+    follow_notices_per_pair_per_day: int = 1
+    follow_notices_per_day: int = 200
+    # Hosts an avatar_url may name: a host, or "*.domain" for its subdomains (https only; docs/social.md "Avatars").
+    avatar_hosts: tuple[str, ...] = ("cdn.cookcam.app", "*.supabase.co", "lh3.googleusercontent.com")
 
 
 SmtpTls = Literal["none", "starttls", "tls"]
@@ -340,6 +357,8 @@ class RecipeSettings(msgspec.Struct, frozen=True, kw_only=True):
     saved_fair_use: int = 5000
     # AI recipe generations a month for paid tiers (fair use; free: the tier's 10).
     generations_fair_use_per_month: int = 1000
+    # Recipes of their own (written out by generate-detailed) one account may keep; past it 403, delete some first.
+    own_max: int = 2000
 
 
 class AnalyticsSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -383,6 +402,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     password: PasswordSettings = msgspec.field(default_factory=PasswordSettings)
     ws: WebSocketSettings = msgspec.field(default_factory=WebSocketSettings)
     live: LiveSettings = msgspec.field(default_factory=LiveSettings)
+    social: SocialSettings = msgspec.field(default_factory=SocialSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
@@ -467,6 +487,11 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         problems.append("JWT_PREVIOUS_KEY_ID is required when JWT_PREVIOUS_SECRET is set")
     if settings.jwt.previous_key_id and settings.jwt.previous_key_id == settings.jwt.key_id:
         problems.append("JWT_PREVIOUS_KEY_ID must differ from JWT_KEY_ID")
+    problems.extend(
+        f"SOCIAL_AVATAR_HOSTS: {entry!r} is not a lower-case host name or *.domain"
+        for entry in settings.social.avatar_hosts
+        if not AVATAR_HOST.match(entry)
+    )
     if settings.live.max_participants < 2:
         problems.append("LIVE_MAX_PARTICIPANTS must be at least 2 (the host and a guest)")
     if settings.database.pool_min_size > settings.database.pool_max_size:
@@ -480,6 +505,11 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("LIVE_REQUEST_BURST", settings.live.request_burst),
         ("LIVE_MAX_DURATION_HOURS", settings.live.max_duration_hours),
         ("LIVE_RETENTION_DAYS", settings.live.retention_days),
+        ("LIVE_INVITATIONS_PER_DAY", settings.live.invitations_per_day),
+        ("LIVE_INVITATION_NOTICES_PER_PAIR_PER_DAY", settings.live.invitation_notices_per_pair_per_day),
+        ("SOCIAL_FOLLOW_NOTICES_PER_PAIR_PER_DAY", settings.social.follow_notices_per_pair_per_day),
+        ("SOCIAL_FOLLOW_NOTICES_PER_DAY", settings.social.follow_notices_per_day),
+        ("RECIPES_OWN_MAX", settings.recipes.own_max),
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
         ("BILLING_IMPORTED_BINDING_MAX_REFUSALS", settings.billing.imported_binding_max_refusals),
         ("BILLING_IMPORTED_BINDING_MAX_AGE_DAYS", settings.billing.imported_binding_max_age_days),

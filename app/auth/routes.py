@@ -35,6 +35,7 @@ from app.auth.throttle import Throttle, provide_throttle
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
 from app.db.queries.rows import User
 from app.db.types import Connection, ConnectionSource
+from app.settings import Settings
 
 FORGOT_PASSWORD_ACCEPTED = "If an account uses this address, a link to reset its password is on its way."  # noqa: S105
 
@@ -307,9 +308,13 @@ class AuthController(Controller):
 
     @put("/profile", operation_id="updateProfile", dependencies={"caller": Provide(provide_caller)})
     async def update_profile(
-        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[ProfileUpdate]
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        settings: NamedDependency[Settings],
+        data: JSONBody[ProfileUpdate],
     ) -> User:
-        return await service.update_profile(db, caller, data)
+        return await service.update_profile(db, caller, data, settings.social.avatar_hosts)
 
 
 class ProfileController(Controller):
@@ -326,9 +331,13 @@ class ProfileController(Controller):
 
     @put("/profile", operation_id="updateUserProfile")
     async def update_profile(
-        self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[ProfileUpdate]
+        self,
+        db: NamedDependency[Connection],
+        caller: NamedDependency[CurrentUser],
+        settings: NamedDependency[Settings],
+        data: JSONBody[ProfileUpdate],
     ) -> User:
-        return await service.update_profile(db, caller, data)
+        return await service.update_profile(db, caller, data, settings.social.avatar_hosts)
 
     @get("/preferences", operation_id="getPreferences")
     async def preferences(self, caller: NamedDependency[CurrentUser]) -> Preferences:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH
+from app.core import avatars
 from app.db.queries.rows import Identity, User
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -116,7 +117,8 @@ class ProfileUpdate(PreferencesUpdate, frozen=True, forbid_unknown_fields=True, 
     /auth/profile and /users/profile); is_creator and tiers are never editable here (unknown fields are refused)."""
 
     name: Name | None = None
-    avatar_url: Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://")] | None = None
+    # https on an allowed image host (SOCIAL_AVATAR_HOSTS, checked by the service), plain URL characters only.
+    avatar_url: Annotated[str, msgspec.Meta(max_length=avatars.MAX_LENGTH, pattern=avatars.PATTERN)] | None = None
     onboarding_completed: bool | None = None
 
 

@@ -22,7 +22,8 @@ from app.auth.schemas import (
     SigninRequest,
     SignupRequest,
 )
-from app.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from app.core import avatars
+from app.core.errors import Conflict, ErrorDetail, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
 from app.core.passwords import Passwords, needs_rehash
 from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
@@ -273,7 +274,22 @@ async def sign_out(conn: Connection, caller: CurrentUser, refresh_token: str | N
                 await _revoke_session(conn, caller.id, other, "signout")
 
 
-async def update_profile(conn: Connection, caller: CurrentUser, update: ProfileUpdate) -> User:
+async def update_profile(
+    conn: Connection, caller: CurrentUser, update: ProfileUpdate, avatar_hosts: tuple[str, ...]
+) -> User:
+    """The editable fields; an avatar must be an https picture on one of `avatar_hosts` (SOCIAL_AVATAR_HOSTS)."""
+    if update.avatar_url is not None:
+        problem = avatars.avatar_problem(update.avatar_url, avatar_hosts)
+        if problem is not None:
+            raise Unprocessable(
+                "AVATAR_URL_NOT_ALLOWED",
+                "This avatar URL is not allowed.",
+                details=[ErrorDetail(message=problem, field="avatar_url")],
+            )
+    return await _write_profile(conn, caller, update)
+
+
+async def _write_profile(conn: Connection, caller: CurrentUser, update: ProfileUpdate) -> User:
     user = await users_q.update_profile(
         conn,
         user_id=caller.id,
@@ -300,4 +316,4 @@ def preferences_of(user: User) -> Preferences:
 
 async def update_preferences(conn: Connection, caller: CurrentUser, update: PreferencesUpdate) -> Preferences:
     """The same update as the profile's, limited to the preferences."""
-    return preferences_of(await update_profile(conn, caller, ProfileUpdate(**msgspec.structs.asdict(update))))
+    return preferences_of(await _write_profile(conn, caller, ProfileUpdate(**msgspec.structs.asdict(update))))

@@ -40,8 +40,9 @@ class CounterStore(Protocol):
 
 
 class PostgresCounters:
-    """Counters in PostgreSQL, counted on the request's own connection: outside any transaction, so an attempt
-    counts even when the request then fails, and without borrowing a second pooled connection."""
+    """Counters in PostgreSQL, counted on the request's own connection, without borrowing a second pooled one.
+    Outside a transaction (sign-in attempts) an attempt counts even when the request then fails; inside the
+    change's own transaction (notification budgets) it counts only if the change commits."""
 
     async def hit(self, conn: Connection, counters: Sequence[Counter]) -> dict[str, int]:
         rows = await q.hit_rate_limits(
@@ -92,6 +93,24 @@ class RateLimiter:
     ) -> None:
         """Count one attempt per (rule, subject), all in one round trip; raise TooManyRequests if any is past its
         limit, with the longest wait among them."""
+        waits = await self._count(conn, attempts, now)
+        if waits:
+            retry_after = max(waits)
+            raise TooManyRequests(
+                "RATE_LIMITED",
+                f"Too many attempts; try again in {retry_after} seconds.",
+                retry_after_seconds=retry_after,
+            )
+
+    async def within(
+        self, conn: Connection, attempts: Sequence[tuple[RateLimit, str]], *, now: float | None = None
+    ) -> bool:
+        """Count like check(), but answer whether every (rule, subject) is within its limit instead of raising:
+        for what is skipped rather than refused past a limit (a notification to someone else)."""
+        return not await self._count(conn, attempts, now)
+
+    async def _count(self, conn: Connection, attempts: Sequence[tuple[RateLimit, str]], now: float | None) -> list[int]:
+        """Count one attempt per (rule, subject); the seconds to wait for each that is past its limit."""
         moment = time.time() if now is None else now
         counters = {}
         for rule, subject in attempts:
@@ -100,15 +119,8 @@ class RateLimiter:
             window_start = int(moment // rule.window_seconds) * rule.window_seconds
             counters[bucket] = (rule, Counter(bucket, window_start, rule.window_seconds))
         totals = await self._store.hit(conn, [counter for _, counter in counters.values()])
-        waits = [
+        return [
             int(counter.window_start + counter.window_seconds - moment) + 1
             for bucket, (rule, counter) in counters.items()
             if totals[bucket] > rule.limit
         ]
-        if waits:
-            retry_after = max(waits)
-            raise TooManyRequests(
-                "RATE_LIMITED",
-                f"Too many attempts; try again in {retry_after} seconds.",
-                retry_after_seconds=retry_after,
-            )

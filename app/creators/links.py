@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import uuid
 
@@ -69,14 +70,28 @@ def visitor_key(signing_secret: str) -> bytes:
     return hashlib.sha256(b"cookcam-affiliate-visitors:" + signing_secret.encode()).digest()
 
 
+def visitor_network(client_address: str) -> str:
+    """The network a visitor is counted by: the IPv4 address itself, an IPv6 address's /64 (what one household or
+    device is given; rotating the rest is free). The user agent is not part of it: a script rotates that for free."""
+    try:
+        address = ipaddress.ip_address(client_address)
+    except ValueError:
+        return client_address  # no address to go by (a test client): the text itself
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 async def track_click(
-    conn: Connection, key: bytes, code_or_slug: str, *, client_address: str, user_agent: str, now: datetime.datetime
+    conn: Connection, key: bytes, code_or_slug: str, *, client_address: str, now: datetime.datetime
 ) -> TrackedClick:
-    """Count a click on an active link; one visitor (address and user agent, hashed) counts once a day."""
+    """Count a click on an active link; one visitor (its address's network, hashed) counts once a day."""
     link = await q.resolve_affiliate_link(conn, code_or_slug=code_or_slug.lower())
     if link is None:
         return TrackedClick(tracked=False, first_today=False)  # unknown codes are not an error for the app
-    visitor = hmac.new(key, f"{client_address}\n{user_agent[:256]}".encode(), hashlib.sha256).digest()
+    visitor = hmac.new(key, visitor_network(client_address).encode(), hashlib.sha256).digest()
     first = await q.record_affiliate_click(conn, link_id=link.id, visitor=visitor, day=now.date())
     return TrackedClick(tracked=True, first_today=bool(first))
 

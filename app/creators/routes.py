@@ -95,21 +95,20 @@ class CreatorController(Controller):
     async def track(
         self,
         *,
-        request: Request[Any, Any, Any],
         settings: NamedDependency[Settings],
         rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[Connection],
         client_address: NamedDependency[str],
         code: FromPath[str],
     ) -> TrackedClick:
-        """Count a visit through a link (no sign-in: visitors have no account yet); once a day per visitor."""
-        await rate_limiter.check(db, [(CLICKS_PER_ADDRESS, client_address)])
+        """Count a visit through a link (no sign-in: visitors have no account yet); once a day per visitor (an
+        IPv4 address, an IPv6 /64)."""
+        await rate_limiter.check(db, [(CLICKS_PER_ADDRESS, links.visitor_network(client_address))])
         return await links.track_click(
             db,
             links.visitor_key(settings.jwt.secret),
             code[:64],
             client_address=client_address,
-            user_agent=request.headers.get("user-agent", ""),
             now=datetime.datetime.now(datetime.UTC),
         )
 

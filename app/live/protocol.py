@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 
 from app.core.errors import AppError, ErrorDetail
+from app.core.ratelimit import RateLimiter
 from app.core.request_context import current_request_id
 from app.db.types import Connection, ConnectionSource
 from app.live import service
@@ -71,7 +72,13 @@ def _invalid_request(exc: msgspec.ValidationError) -> AppError:
     return AppError("VALIDATION_ERROR", message, details=[ErrorDetail(message=text, field=field)])
 
 
-async def _run(conn: Connection, limits: LiveSettings, user_id: uuid.UUID, request: LiveRequest) -> LiveOk:
+async def _run(
+    conn: Connection,
+    limits: LiveSettings,
+    invitations: service.InvitationLimits,
+    user_id: uuid.UUID,
+    request: LiveRequest,
+) -> LiveOk:
     action = str(type(request).__struct_config__.tag)
     match request:
         case CreateSession():
@@ -79,7 +86,7 @@ async def _run(conn: Connection, limits: LiveSettings, user_id: uuid.UUID, reque
                 conn, limits, user_id, title=request.title, visibility=request.visibility, recipe_id=request.recipe_id
             )
         case InviteToSession():
-            view = await service.invite(conn, user_id, request.session_id, request.user_id)
+            view = await service.invite(conn, invitations, user_id, request.session_id, request.user_id)
         case JoinSession():
             view = await service.join(conn, user_id, request.session_id)
         case LeaveSession():
@@ -115,16 +122,23 @@ def _database_failure(action: str, exc: Exception) -> AppError:
     return AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; try again.")
 
 
-def socket_requests(connect: ConnectionSource, limits: LiveSettings) -> SocketRequests:
+def socket_requests(connect: ConnectionSource, limits: LiveSettings, limiter: RateLimiter) -> SocketRequests:
     """live.* on the socket, registered by the web wiring, within LIVE_REQUESTS_PER_SECOND and LIVE_REQUEST_BURST."""
+    invitations = service.InvitationLimits.create(limiter, limits)
 
     async def answer_on_pool(raw: str, user_id: uuid.UUID) -> bytes:
-        return await answer(raw, user_id, connect, limits)
+        return await answer(raw, user_id, connect, limits, invitations)
 
     return SocketRequests(PREFIX, answer_on_pool, limits.requests_per_second, limits.request_burst)
 
 
-async def answer(raw: str, user_id: uuid.UUID, connect: ConnectionSource, limits: LiveSettings) -> bytes:
+async def answer(
+    raw: str,
+    user_id: uuid.UUID,
+    connect: ConnectionSource,
+    limits: LiveSettings,
+    invitations: service.InvitationLimits,
+) -> bytes:
     """The reply to one live.* request from `user_id`."""
     try:
         head = _head_decoder.decode(raw)
@@ -133,7 +147,7 @@ async def answer(raw: str, user_id: uuid.UUID, connect: ConnectionSource, limits
     try:
         request = _request(head, raw)
         async with connect() as conn:
-            return _encoder.encode(await _run(conn, limits, user_id, request))
+            return _encoder.encode(await _run(conn, limits, invitations, user_id, request))
     except AppError as exc:
         return _error(exc, action=head.type, ref=head.ref)
     except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from app.core.errors import AppError, Conflict, ErrorDetail, Forbidden, NotFound, Unprocessable
+from app.core.ratelimit import RateLimit, RateLimiter
 from app.db.queries import live as q
 from app.db.types import Connection
 from app.live.schemas import (
@@ -170,8 +171,32 @@ async def create(
     return _Locked(row, [host_id], invited=False, invitations=0).view()
 
 
-async def invite(conn: Connection, caller_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID) -> LiveSessionView:
-    """The host invites `user_id` (who is told with live.invited); inviting again changes nothing."""
+@dataclass(frozen=True)
+class InvitationLimits:
+    """How much a host's invitations reach (they carry the host's title to anyone): so many a UTC day per host
+    (RATE_LIMITED past it), and so many live.invited events a UTC day per host and invitee (past it the invitation
+    is recorded, unannounced). Counted on the shared rate-limit counters, in the invitation's transaction: a refused
+    invitation counts nothing."""
+
+    limiter: RateLimiter
+    per_host: RateLimit
+    notices_per_pair: RateLimit
+
+    @classmethod
+    def create(cls, limiter: RateLimiter, limits: LiveSettings) -> InvitationLimits:
+        day = 24 * 3600  # UTC days: windows start at the epoch
+        return cls(
+            limiter,
+            RateLimit("live-invitations:host", limits.invitations_per_day, day),
+            RateLimit("live-invitation-notice:pair", limits.invitation_notices_per_pair_per_day, day),
+        )
+
+
+async def invite(
+    conn: Connection, invitations: InvitationLimits, caller_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID
+) -> LiveSessionView:
+    """The host invites `user_id` (who is told with live.invited, within `invitations`' limits); inviting again
+    changes nothing."""
     async with conn.transaction():
         locked = await _lock(conn, session_id, user_id)
         locked.require_active()
@@ -183,9 +208,11 @@ async def invite(conn: Connection, caller_id: uuid.UUID, session_id: uuid.UUID, 
                 raise NotFound("USER_NOT_FOUND", "There is no such user.")
             if locked.invitations >= MAX_INVITATIONS:
                 raise Conflict("INVITATION_LIMIT", f"A live session can have at most {MAX_INVITATIONS} invitations.")
+            await invitations.limiter.check(conn, [(invitations.per_host, str(caller_id))])
             await q.invite_to_live_session(conn, session_id=session_id, user_id=user_id, invited_by=caller_id)
-            data = {"session_id": session_id, "host_id": caller_id, "title": locked.row.title}
-            await publish(conn, user_id, RealtimeEvent(LIVE_INVITED, _ids(data)))
+            if await invitations.limiter.within(conn, [(invitations.notices_per_pair, f"{caller_id}>{user_id}")]):
+                data = {"session_id": session_id, "host_id": caller_id, "title": locked.row.title}
+                await publish(conn, user_id, RealtimeEvent(LIVE_INVITED, _ids(data)))
     return locked.view()
 
 

@@ -13,8 +13,9 @@ import msgspec
 from app.billing import usage
 from app.billing.entitlements import limits_for
 from app.core.ai import AiProvider
-from app.core.errors import AppError, BadGateway, NotFound, Unprocessable
+from app.core.errors import AppError, BadGateway, Forbidden, NotFound, Unprocessable
 from app.db.queries import generation as q
+from app.db.queries import users as users_q
 from app.db.types import Connection, ConnectionSource
 from app.gamification import achievements
 from app.gamification.xp import Award, award
@@ -28,6 +29,7 @@ from app.settings import Settings
 PROMPT_VERSION = "2026-11-25.1"
 GENERATION_METRIC = "recipe_generations"
 LIMIT_CODE = "RECIPE_LIMIT_REACHED"
+OWN_LIMIT_CODE = "OWN_RECIPES_LIMIT_REACHED"
 # The most of anything a generated line may ask for, in its own unit (10,000 g, ml or pieces): the model's
 # quantities feed the recipe's nutrition, so an absurd one is refused with the reply rather than summed.
 MAX_QUANTITY = 10_000
@@ -356,6 +358,12 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
         async with connect() as conn, conn.transaction():
             recipe = await get_recipe(conn, user_id, uuid.UUID(preview["id"]))
             return DetailedResponse(recipe, (await _award(conn, user_id, request.session_id)).xp_awarded)
+    # Written out before: the same recipe again (no model, no new row). Otherwise refuse a full collection before
+    # paying for a generation; both are checked again under the lock when the recipe is stored.
+    async with connect() as conn:
+        written = await _written_out(conn, user_id, request, settings.recipes.own_max)
+        if written is not None:
+            return DetailedResponse(await get_recipe(conn, user_id, written))
     model = settings.ai.recipe_model
     data = {
         "idea": preview,
@@ -381,6 +389,10 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
     )
     generated = msgspec.convert(value, ModelRecipe)
     async with connect() as conn, conn.transaction():
+        await users_q.lock_user(conn, user_id=user_id)  # one account's write-outs one after the other
+        written = await _written_out(conn, user_id, request, settings.recipes.own_max)
+        if written is not None:  # a concurrent identical request stored it meanwhile
+            return DetailedResponse(await get_recipe(conn, user_id, written))
         recipe_id = await q.insert_user_recipe(
             conn,
             user_id=user_id,
@@ -397,10 +409,28 @@ async def generate_detailed(sources: RecipeSources, user_id: uuid.UUID, request:
                 IngredientLine(i.name.lower()[:80], i.quantity, i.unit, i.note) for i in generated.ingredients
             ],
             steps=generated.steps,
+            recipe_session_id=request.session_id,
+            preview_id=request.selected_preview.id,
         )
         assert recipe_id is not None  # insert ... returning
         given = await _award(conn, user_id, request.session_id)
         return DetailedResponse(await get_recipe(conn, user_id, recipe_id), given.xp_awarded)
+
+
+async def _written_out(
+    conn: Connection, user_id: uuid.UUID, request: DetailedRequest, own_max: int
+) -> uuid.UUID | None:
+    """The recipe already written out for this preview of the session; else None, or 403 when the caller keeps
+    `own_max` recipes already (RECIPES_OWN_MAX)."""
+    written = await q.written_out_recipe(
+        conn, recipe_session_id=request.session_id, preview_id=request.selected_preview.id, user_id=user_id
+    )
+    if written is None and (await q.count_own_recipes(conn, user_id=user_id) or 0) >= own_max:
+        raise Forbidden(
+            OWN_LIMIT_CODE,
+            f"You keep {own_max:,} recipes of your own, the most there can be; delete some to write out more.",
+        )
+    return written
 
 
 async def _award(conn: Connection, user_id: uuid.UUID, session_id: uuid.UUID) -> Award:

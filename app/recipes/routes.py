@@ -165,7 +165,8 @@ class RecipeController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[DetailedRequest],
     ) -> DetailedResponse:
-        """The full recipe for a preview the caller's own session offered."""
+        """The full recipe for a preview the caller's own session offered; written out once per preview (again:
+        the same recipe). 403 OWN_RECIPES_LIMIT_REACHED when the caller keeps RECIPES_OWN_MAX recipes already."""
         return await generation.generate_detailed(sources, caller.id, data)
 
     @post(["/generate-full", "/generate"], status_code=200, dependencies=BRIEF_CALLER)

@@ -12,7 +12,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.core.identity import CurrentUser, provide_caller
+from app.core.ratelimit import RateLimiter
 from app.db.types import Connection
+from app.settings import Settings
 from app.users import social
 from app.users.schemas import FollowList, FollowRequest, FollowState, PublicProfile, UserSearchResults
 
@@ -48,13 +50,18 @@ class UserController(Controller):
     @post("/{user_id:uuid}/follow", status_code=200, operation_id="followUser")
     async def follow(
         self,
+        *,
         db: NamedDependency[Connection],
         caller: NamedDependency[CurrentUser],
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
         user_id: FromPath[uuid.UUID],
         data: JSONBody[FollowRequest | None] = None,
     ) -> FollowState:
-        """`{"following": true|false}` sets it (idempotent); no body toggles it."""
-        return await social.set_following(db, caller.id, user_id, data.following if data else None)
+        """`{"following": true|false}` sets it (idempotent); no body toggles it. A new follow is announced to the
+        followee (follower.new) at most once a day per pair, and a limited number of times a day per follower."""
+        notices = social.FollowNotices.create(rate_limiter, settings.social)
+        return await social.set_following(db, notices, caller.id, user_id, data.following if data else None)
 
     @get("/{user_id:uuid}/followers", operation_id="listFollowers")
     async def followers(

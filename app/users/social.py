@@ -7,13 +7,16 @@ holds and concurrent toggles apply one after the other; the pair's primary key r
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from app.core.errors import ErrorDetail, Forbidden, NotFound, Unprocessable
+from app.core.ratelimit import RateLimit, RateLimiter
 from app.db.queries import social as q
 from app.db.queries import users as users_q
 from app.db.types import Connection
 from app.gamification.levels import level_for
 from app.realtime.events import RealtimeEvent, publish
+from app.settings import SocialSettings
 from app.users.schemas import FollowedUser, FollowState, PublicProfile, UserSummary
 
 # How many accounts one account may follow (docs/social.md): far above what a person reads, low enough that a
@@ -77,10 +80,38 @@ async def search(conn: Connection, caller_id: uuid.UUID, text: str, *, limit: in
     ]
 
 
+@dataclass(frozen=True)
+class FollowNotices:
+    """When a new follow is announced (follower.new): within both budgets, counted on the shared rate-limit
+    counters. Past either the follow still happens, unannounced: toggling cannot flood someone, nor one account
+    everyone (docs/social.md)."""
+
+    limiter: RateLimiter
+    per_pair: RateLimit
+    per_follower: RateLimit
+
+    @classmethod
+    def create(cls, limiter: RateLimiter, settings: SocialSettings) -> FollowNotices:
+        day = 24 * 3600  # UTC days: windows start at the epoch
+        return cls(
+            limiter,
+            RateLimit("follow-notice:pair", settings.follow_notices_per_pair_per_day, day),
+            RateLimit("follow-notice:follower", settings.follow_notices_per_day, day),
+        )
+
+    async def allowed(self, conn: Connection, follower_id: uuid.UUID, followee_id: uuid.UUID) -> bool:
+        # The pair first: a repeat to the same person does not spend the follower's budget for others.
+        pair = (self.per_pair, f"{follower_id}>{followee_id}")
+        return await self.limiter.within(conn, [pair]) and await self.limiter.within(
+            conn, [(self.per_follower, str(follower_id))]
+        )
+
+
 async def set_following(
-    conn: Connection, follower_id: uuid.UUID, followee_id: uuid.UUID, wanted: bool | None
+    conn: Connection, notices: FollowNotices, follower_id: uuid.UUID, followee_id: uuid.UUID, wanted: bool | None
 ) -> FollowState:
-    """Follow or unfollow (`wanted`), or toggle (`None`); a new follow tells the followee (`follower.new`)."""
+    """Follow or unfollow (`wanted`), or toggle (`None`); a new follow tells the followee (`follower.new`) when
+    `notices` allow it."""
     if follower_id == followee_id:
         raise Unprocessable("CANNOT_FOLLOW_SELF", "You cannot follow yourself.")
     async with conn.transaction():
@@ -100,7 +131,8 @@ async def set_following(
                     "FOLLOW_LIMIT_REACHED",
                     f"You can follow at most {MAX_FOLLOWING:,} accounts; unfollow some to follow others.",
                 )
-            await publish(conn, followee_id, RealtimeEvent(FOLLOWER_NEW, {"follower_id": str(follower_id)}))
+            if await notices.allowed(conn, follower_id, followee_id):
+                await publish(conn, followee_id, RealtimeEvent(FOLLOWER_NEW, {"follower_id": str(follower_id)}))
         elif not target and state.following:
             await q.unfollow_user(conn, follower_id=follower_id, followee_id=followee_id)
         count = await q.count_followers(conn, followee_id=followee_id) or 0

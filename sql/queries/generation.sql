@@ -35,12 +35,21 @@ select id, request, previews, source from recipe_sessions where id = @id and use
 -- name: InsertUserRecipe :one
 insert into recipes (
     user_id, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings, dietary_tags,
-    ingredients, steps
+    ingredients, steps, recipe_session_id, preview_id
 ) values (
     @user_id, @title, sqlc.narg(description), sqlc.narg(cuisine), sqlc.narg(meal_type), sqlc.narg(difficulty),
-    sqlc.narg(prep_minutes), sqlc.narg(cook_minutes), sqlc.narg(servings), @dietary_tags, @ingredients, @steps
+    sqlc.narg(prep_minutes), sqlc.narg(cook_minutes), sqlc.narg(servings), @dietary_tags, @ingredients, @steps,
+    @recipe_session_id, @preview_id
 )
 returning id;
+
+-- name: WrittenOutRecipe :one
+-- The recipe generate-detailed already wrote out for this preview of the caller's session, if it is still kept.
+select id from recipes
+where recipe_session_id = @recipe_session_id and preview_id = @preview_id and user_id = @user_id;
+
+-- name: CountOwnRecipes :one
+select count(*) from recipes where user_id = @user_id;
 
 -- name: PurgeExpiredGenerations :execrows
 delete from generation_cache where status = 'ready' and expires_at <= @before;

@@ -95,6 +95,14 @@ def test_previous_key_needs_an_id_distinct_from_the_current() -> None:
         load_settings({"JWT_PREVIOUS_SECRET": "x" * 40, "JWT_PREVIOUS_KEY_ID": "k1"})
 
 
+def test_avatar_hosts_are_host_names_never_addresses() -> None:
+    hosts = load_settings({"SOCIAL_AVATAR_HOSTS": "cdn.cookcam.app, *.supabase.co"}).social.avatar_hosts
+    assert hosts == ("cdn.cookcam.app", "*.supabase.co")
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"SOCIAL_AVATAR_HOSTS": "169.254.169.254,localhost,*.co,CDN.example.com,[::1]"})
+    assert str(raised.value).count("SOCIAL_AVATAR_HOSTS") == 5
+
+
 def test_unknown_environment_is_refused() -> None:
     with pytest.raises(SettingsError, match="APP_ENV"):
         load_settings({"APP_ENV": "prod"})

@@ -106,10 +106,11 @@ async def get_recipe_session(conn: Connection, *, id: uuid.UUID, user_id: uuid.U
 
 INSERT_USER_RECIPE = """insert into recipes (
     user_id, title, description, cuisine, meal_type, difficulty, prep_minutes, cook_minutes, servings, dietary_tags,
-    ingredients, steps
+    ingredients, steps, recipe_session_id, preview_id
 ) values (
     $1, $2, $3, $4, $5, $6,
-    $7, $8, $9, $10, $11, $12
+    $7, $8, $9, $10, $11, $12,
+    $13, $14
 )
 returning id"""
 
@@ -129,6 +130,8 @@ async def insert_user_recipe(
     dietary_tags: list[str],
     ingredients: Any,
     steps: Any,
+    recipe_session_id: uuid.UUID | None,
+    preview_id: str | None,
 ) -> uuid.UUID | None:
     value = await conn.fetchval(
         INSERT_USER_RECIPE,
@@ -144,8 +147,34 @@ async def insert_user_recipe(
         dietary_tags,
         ingredients,
         steps,
+        recipe_session_id,
+        preview_id,
     )
     return cast("uuid.UUID | None", value)
+
+
+WRITTEN_OUT_RECIPE = """select id from recipes
+where recipe_session_id = $1 and preview_id = $2 and user_id = $3"""
+
+
+async def written_out_recipe(
+    conn: Connection,
+    *,
+    recipe_session_id: uuid.UUID | None,
+    preview_id: str | None,
+    user_id: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """The recipe generate-detailed already wrote out for this preview of the caller's session, if it is still kept."""
+    value = await conn.fetchval(WRITTEN_OUT_RECIPE, recipe_session_id, preview_id, user_id)
+    return cast("uuid.UUID | None", value)
+
+
+COUNT_OWN_RECIPES = """select count(*) from recipes where user_id = $1"""
+
+
+async def count_own_recipes(conn: Connection, *, user_id: uuid.UUID | None) -> int | None:
+    value = await conn.fetchval(COUNT_OWN_RECIPES, user_id)
+    return cast("int | None", value)
 
 
 PURGE_EXPIRED_GENERATIONS = """delete from generation_cache where status = 'ready' and expires_at <= $1"""

@@ -16,7 +16,7 @@ import pytest
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.creators.billing_hooks import billing_hooks
-from app.creators.links import CODE_LENGTH
+from app.creators.links import CODE_LENGTH, track_click, visitor_key
 from tests.integration.billing.stripe_support import deliver
 from tests.integration.billing.test_stripe_webhook import subscription_event
 from tests.support import PASSWORD, bearer, sign_up
@@ -82,19 +82,37 @@ async def test_links_are_for_creators_with_random_codes_and_unique_slugs(client,
 
 
 async def test_clicks_count_once_a_day_per_visitor(client, db) -> None:
+    """A visitor is its address: rotating the User-Agent does not make a new unique click."""
     anna = await creator(client, db)
     link = (await client.post(f"{SUB}/affiliate/generate", headers=bearer(anna), json={"custom_slug": "anna"})).json()
-    phone = {"User-Agent": "CookCam/3.1 iOS"}
     answers = [
-        (await client.post(f"{SUB}/affiliate/track/{key}", headers=headers)).json()
-        for key, headers in ((link["code"], phone), ("ANNA", phone), ("anna", {"User-Agent": "Firefox"}))
+        (await client.post(f"{SUB}/affiliate/track/{key}", headers={"User-Agent": agent})).json()
+        for key, agent in ((link["code"], "CookCam/3.1 iOS"), ("ANNA", "CookCam/3.1 iOS"), ("anna", "Firefox/1"))
     ]
-    assert [a["first_today"] for a in answers] == [True, False, True]
+    assert [a["first_today"] for a in answers] == [True, False, False]
     unknown = (await client.post(f"{SUB}/affiliate/track/nope")).json()
     assert unknown == {"tracked": False, "first_today": False}
     listed = (await client.get(f"{SUB}/affiliate/links", headers=bearer(anna))).json()["links"][0]
-    assert (listed["clicks"], listed["unique_clicks"]) == (3, 2)
-    assert await db.fetchval("select count(*) from affiliate_clicks where length(visitor) = 32") == 2
+    assert (listed["clicks"], listed["unique_clicks"]) == (3, 1)
+    assert await db.fetchval("select count(*) from affiliate_clicks where length(visitor) = 32") == 1
+
+
+async def test_a_visitor_is_an_ipv4_address_or_an_ipv6_slash_64(client, db) -> None:
+    anna = await creator(client, db)
+    await client.post(f"{SUB}/affiliate/generate", headers=bearer(anna), json={"custom_slug": "anna"})
+    key = visitor_key("tests")
+    visits = [
+        ("203.0.113.7", True),
+        ("203.0.113.8", True),  # another IPv4 address: another visitor
+        ("::ffff:203.0.113.8", False),  # the same IPv4 client, seen through an IPv6 socket
+        ("2001:db8:1:2::1", True),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", False),  # the same /64: the rest rotates for free
+        ("2001:db8:1:3::1", True),  # the next /64
+    ]
+    for address, first in visits:
+        tracked = await track_click(db, key, "anna", client_address=address, now=NOW)
+        assert (tracked.tracked, tracked.first_today) == (True, first), address
+    assert await db.fetchval("select count(*) from affiliate_clicks") == 4
 
 
 async def test_attribution_first_valid_wins_and_nobody_refers_themselves(client, db) -> None:

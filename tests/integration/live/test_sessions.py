@@ -15,6 +15,7 @@ import pytest
 
 from app.billing.providers import PaymentProviders
 from app.core.errors import AppError
+from app.core.ratelimit import PostgresCounters, RateLimiter, pseudonym_key
 from app.creators.billing_hooks import billing_hooks
 from app.db.pool import connect, create_pool
 from app.live import service
@@ -26,6 +27,7 @@ from tests.conftest import make_settings
 from tests.support import PASSWORD, bearer, sign_up
 
 LIMITS = LiveSettings(max_participants=3, max_hosted=2)
+INVITATIONS = service.InvitationLimits.create(RateLimiter(PostgresCounters(), pseudonym_key("tests")), LIMITS)
 LIVE = "/api/v1/live-sessions"
 
 
@@ -153,17 +155,17 @@ async def test_a_private_session_admits_only_invited_people(db: asyncpg.Connecti
     session = await service.create(db, LIMITS, host, title="Secret", visibility="private", recipe_id=None)
 
     await refused("NOT_INVITED", service.join(db, invitee, session.id))
-    await refused("NOT_HOST", service.invite(db, stranger, session.id, invitee))
-    await refused("VALIDATION_ERROR", service.invite(db, host, session.id, host))
-    await refused("USER_NOT_FOUND", service.invite(db, host, session.id, uuid.uuid4()))
+    await refused("NOT_HOST", service.invite(db, INVITATIONS, stranger, session.id, invitee))
+    await refused("VALIDATION_ERROR", service.invite(db, INVITATIONS, host, session.id, host))
+    await refused("USER_NOT_FOUND", service.invite(db, INVITATIONS, host, session.id, uuid.uuid4()))
 
-    await service.invite(db, host, session.id, invitee)
+    await service.invite(db, INVITATIONS, host, session.id, invitee)
     event = await invitee_box.next()
     assert event == {
         "type": "live.invited",
         "data": {"session_id": str(session.id), "host_id": str(host), "title": "Secret"},
     }
-    await service.invite(db, host, session.id, invitee)  # again: nothing new
+    await service.invite(db, INVITATIONS, host, session.id, invitee)  # again: nothing new
     assert await invitee_box.quiet()
 
     assert (await service.join(db, invitee, session.id)).participant_count == 2
@@ -184,8 +186,8 @@ async def test_a_private_session_admits_only_invited_people(db: asyncpg.Connecti
         uuid.uuid4().hex,
         host,
     )
-    await refused("INVITATION_LIMIT", service.invite(db, host, session.id, stranger))
-    await service.invite(db, host, session.id, invitee)
+    await refused("INVITATION_LIMIT", service.invite(db, INVITATIONS, host, session.id, stranger))
+    await service.invite(db, INVITATIONS, host, session.id, invitee)
     # Leaving and coming back needs no new invitation.
     await service.leave(db, invitee, session.id)
     assert (await service.join(db, invitee, session.id)).participant_count == 2
@@ -220,7 +222,7 @@ async def test_an_ended_session_refuses_every_action(db: asyncpg.Connection) -> 
         service.leave(db, guest, session.id),
         service.set_step(db, host, session.id, 1),
         service.send_message(db, guest, session.id, "hello?"),
-        service.invite(db, host, session.id, other),
+        service.invite(db, INVITATIONS, host, session.id, other),
         service.end(db, host, session.id),
     ):
         await refused("SESSION_ENDED", change)
@@ -337,9 +339,9 @@ async def test_reads_show_a_session_to_those_who_may_see_it(client, db: asyncpg.
     recipe = await own_recipe(db, ids["host"], steps=2)
     private = await service.create(db, LIMITS, ids["host"], title="Private", visibility="private", recipe_id=recipe)
     public = await service.create(db, LIMITS, ids["host"], title="Public", visibility="public", recipe_id=None)
-    await service.invite(db, ids["host"], private.id, ids["guest"])
+    await service.invite(db, INVITATIONS, ids["host"], private.id, ids["guest"])
     await service.join(db, ids["guest"], private.id)
-    await service.invite(db, ids["host"], private.id, ids["invitee"])
+    await service.invite(db, INVITATIONS, ids["host"], private.id, ids["invitee"])
     sent = [await service.send_message(db, ids["guest"], private.id, f"message {n}") for n in range(3)]
 
     state = (await client.get(f"{LIVE}/{private.id}", headers=bearer(guest))).json()
@@ -416,7 +418,7 @@ async def test_account_deletion_cascades_and_tells_the_others(client, db: asyncp
     host_box, guest_box = inbox(hub, host_id), inbox(hub, guest_id)
     session = await service.create(db, LIMITS, host_id, title="Both", visibility="private", recipe_id=None)
     for user in (guest_id, leaving_id):
-        await service.invite(db, host_id, session.id, user)
+        await service.invite(db, INVITATIONS, host_id, session.id, user)
         await service.join(db, user, session.id)
     await service.send_message(db, leaving_id, session.id, "bye")
     await asyncio.sleep(0.3)
@@ -472,7 +474,7 @@ async def test_the_export_lists_live_sessions_and_nothing_of_other_people(client
     ada_id, bob_id = uuid.UUID(ada["user"]["id"]), uuid.UUID(bob["user"]["id"])
     hosted = await service.create(db, LIMITS, ada_id, title="Ada cooks", visibility="public", recipe_id=None)
     bobs = await service.create(db, LIMITS, bob_id, title="Bob cooks", visibility="private", recipe_id=None)
-    await service.invite(db, bob_id, bobs.id, ada_id)
+    await service.invite(db, INVITATIONS, bob_id, bobs.id, ada_id)
     await service.join(db, ada_id, bobs.id)
     mine = await service.send_message(db, ada_id, bobs.id, "Ada was here")
     await service.send_message(db, bob_id, bobs.id, "Bob's secret words")

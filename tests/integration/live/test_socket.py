@@ -231,3 +231,31 @@ def test_flooding_live_requests_closes_4429(settings: Settings) -> None:
                 peer.event("pong")
             for n in range(3):
                 assert peer.request(n, type="live.join", session_id=str(uuid.uuid4()))["code"] == "SESSION_NOT_FOUND"
+
+
+def test_invitations_are_announced_within_the_pairs_and_the_hosts_daily_budgets(settings: Settings) -> None:
+    """An invitation carries the host's title to its invitee: one host reaches one person LIVE_INVITATION_NOTICES_
+    PER_PAIR_PER_DAY times (1 here; later invitations still let them in, unannounced) and invites at most
+    LIVE_INVITATIONS_PER_DAY people (2 here; then RATE_LIMITED, nothing stored)."""
+    tight = msgspec.structs.replace(
+        settings, live=LiveSettings(invitations_per_day=2, invitation_notices_per_pair_per_day=1)
+    )
+    with TestClient(app=create_app(tight)) as client:
+        host_auth, friend_auth = sign_up(client, "Host"), sign_up(client, "Friend")
+        stranger = sign_up(client, "Stranger")
+        stranger_id, friend_id = stranger["user"]["id"], friend_auth["user"]["id"]
+        with connected(client, host_auth) as host, connected(client, friend_auth) as friend:
+            first = host.request(1, type="live.create", title="Buy cheap pills", visibility="private")
+            second = host.request(2, type="live.create", title="Buy cheap pills now", visibility="private")
+            first_id, second_id = first["session"]["id"], second["session"]["id"]
+            assert host.request(3, type="live.invite", session_id=first_id, user_id=friend_id)["type"] == "live.ok"
+            assert friend.event("live.invited")["data"]["session_id"] == first_id
+            assert host.request(4, type="live.invite", session_id=second_id, user_id=friend_id)["type"] == "live.ok"
+            refused = host.request(5, type="live.invite", session_id=second_id, user_id=stranger_id)
+            assert (refused["type"], refused["code"]) == ("live.error", "RATE_LIMITED")
+            # The second invitation lets the friend in, but was not announced: the join's event comes first.
+            assert friend.request(6, type="live.join", session_id=second_id)["type"] == "live.ok"
+            friend.event("live.joined")
+            assert [m["type"] for m in friend.unread] == []
+        mine = client.get("/api/v1/live-sessions", headers={"Authorization": f"Bearer {stranger['access_token']}"})
+        assert mine.json()["sessions"] == []

@@ -22,7 +22,7 @@ from app.recipes import generation
 from app.recipes.catalog import load_recipes, read_recipes
 from app.recipes.ranking import CatalogRanking
 from app.server import create_app
-from app.settings import AiSettings, OutboundSettings, Settings
+from app.settings import AiSettings, OutboundSettings, RecipeSettings, Settings
 from tests.conftest import make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI, fake_openai
 from tests.support import bearer, sign_up
@@ -211,6 +211,44 @@ async def test_the_free_tier_has_ten_generations_a_month(ai_client, openai, db) 
         assert (refused.status_code, refused.json()["code"]) == (429, "RECIPE_LIMIT_REACHED")
     assert await db.fetchval("select count(*) from recipe_sessions") == 10
     assert await db.fetchval("select sum(used) from usage_counters") == 10
+
+
+async def test_a_preview_is_written_out_once_and_own_recipes_are_capped(database_url, openai, db) -> None:
+    """generate-detailed again for the same preview answers the recipe it stored (no new row, no model call); past
+    RECIPES_OWN_MAX (2 here) it refuses with 403 before asking the model, until the user deletes one."""
+    settings = msgspec.structs.replace(ai_settings(database_url, openai), recipes=RecipeSettings(own_max=2))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth = await sign_up(client)
+        openai.reply_json(ideas())
+        session_id = (await client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).json()["session_id"]
+
+        async def write_out(preview: str) -> tuple[int, dict]:
+            pick = {"session_id": session_id, "selected_preview": {"id": preview}}
+            response = await client.post(DETAILED, headers=bearer(auth), json=pick)
+            return response.status_code, response.json()
+
+        openai.reply_json(RECIPE)
+        status, first = await write_out("ai-1")
+        assert (status, first["xp_awarded"] > 0) == (200, True)
+        again = [await write_out("ai-1") for _ in range(3)]
+        assert [(status, body["recipe"]["id"], body["xp_awarded"]) for status, body in again] == [
+            (200, first["recipe"]["id"], 0)
+        ] * 3
+        assert await db.fetchval("select count(*) from recipes") == 1
+        openai.reply_json({**RECIPE, "title": "Second"})
+        assert (await write_out("ai-2"))[0] == 200
+        calls = len(openai.requests)
+        status, refused = await write_out("ai-3")
+        assert (status, refused["code"]) == (403, "OWN_RECIPES_LIMIT_REACHED")
+        assert set(refused) >= {"message", "request_id"}
+        assert len(openai.requests) == calls  # refused before the model was asked
+        assert (await write_out("ai-1"))[0] == 200  # what is stored is still answered
+        deleted = await client.delete(f"/api/v1/recipes/{first['recipe']['id']}", headers=bearer(auth))
+        assert deleted.status_code in (200, 204)
+        openai.reply_json({**RECIPE, "title": "Third"})
+        status, third = await write_out("ai-3")
+        assert (status, third["recipe"]["title"]) == (200, "Third")
+    assert await db.fetchval("select count(*) from recipes") == 2
 
 
 async def test_concurrent_identical_requests_make_one_model_call(database_url, openai, db) -> None:

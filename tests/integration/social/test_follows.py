@@ -1,6 +1,7 @@
 """Following: a toggle without a body, idempotent with one; never oneself; unknown accounts are 404; concurrent
 changes leave one row per pair and counts that match; a per-account limit; newest-first lists of public fields;
-follower.new reaches the followee; account deletion removes follows both ways; the export lists them."""
+follower.new reaches the followee, once a day per pair and within the follower's daily budget; account deletion
+removes follows both ways; the export lists them."""
 
 from __future__ import annotations
 
@@ -10,14 +11,24 @@ import uuid
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
 from app.core.errors import NotFound
+from app.core.ratelimit import PostgresCounters, RateLimiter, pseudonym_key
 from app.db.pool import connect
+from app.server import create_app
+from app.settings import SocialSettings
 from app.users import social
+from tests.conftest import make_settings
 from tests.support import PASSWORD, bearer, sign_up
 
 USERS = "/api/v1/users"
 LISTED_FIELDS = {"id", "name", "avatar_url", "is_creator", "creator_tier", "level", "is_following", "followed_at"}
+
+
+def notices() -> social.FollowNotices:
+    """What the follow route builds from the app's settings, for calling the service directly."""
+    return social.FollowNotices.create(RateLimiter(PostgresCounters(), pseudonym_key("tests")), SocialSettings())
 
 
 def follow_path(auth: dict) -> str:
@@ -71,7 +82,7 @@ async def test_nobody_follows_themselves_or_unknown_accounts(client, db: asyncpg
         assert response.status_code == 404, path
         assert response.json()["code"] == "USER_NOT_FOUND"
     with pytest.raises(NotFound, match="no longer exists"):  # a follower whose account is gone
-        await social.set_following(db, uuid.uuid4(), uuid.UUID(ada["user"]["id"]), True)
+        await social.set_following(db, notices(), uuid.uuid4(), uuid.UUID(ada["user"]["id"]), True)
     assert await follows_rows(db) == []
     with pytest.raises(asyncpg.CheckViolationError):  # and the table itself refuses it
         await db.execute(
@@ -102,8 +113,10 @@ async def test_concurrent_toggles_on_separate_connections(client, database_url: 
     star_id, fan_id = uuid.UUID(star["user"]["id"]), uuid.UUID(fan["user"]["id"])
     connections = [await connect(database_url) for _ in range(7)]
     try:
-        answers = await asyncio.gather(*(social.set_following(c, fan_id, star_id, None) for c in connections))
-        wanted = await asyncio.gather(*(social.set_following(c, fan_id, star_id, True) for c in connections))
+        answers = await asyncio.gather(
+            *(social.set_following(c, notices(), fan_id, star_id, None) for c in connections)
+        )
+        wanted = await asyncio.gather(*(social.set_following(c, notices(), fan_id, star_id, True) for c in connections))
     finally:
         for conn in connections:
             await conn.close()
@@ -177,23 +190,31 @@ async def test_lists_are_newest_first_with_public_fields(client, db: asyncpg.Con
     ).status_code == 200
 
 
-async def test_a_new_follower_is_announced_to_the_followee(client) -> None:
-    ada, bob = await sign_up(client, name="Ada"), await sign_up(client, name="Bob")
-    listener = await asyncpg.connect(client.app.state.services.settings.database.url)
-    events: asyncio.Queue[dict] = asyncio.Queue()
-    await listener.add_listener("cookcam_events", lambda *args: events.put_nowait(json.loads(args[-1])))
-    try:
-        await follow(client, ada, bob)  # announced
-        await follow(client, ada, bob, {"following": True})  # already following: nothing new
-        await follow(client, ada, bob)  # unfollowing: nothing
-        await client.post(follow_path(ada), headers=bearer(ada))  # refused: nothing
-        await follow(client, ada, bob, {"following": True})  # following again: announced again
-        await asyncio.sleep(0.2)
-    finally:
-        await listener.close()
+async def test_a_new_follower_is_announced_once_a_day_per_pair_and_within_the_followers_budget(
+    database_url: str,
+) -> None:
+    """Toggling a follow announces it once, not on every follow; an account that follows many people announces
+    only SOCIAL_FOLLOW_NOTICES_PER_DAY of them (2 here). Every follow itself still happens, as documented."""
+    settings = make_settings(database_url, social=SocialSettings(follow_notices_per_day=2))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        ada, bob, cy, dan = [await sign_up(client, name=n) for n in ("Ada", "Bob", "Cy", "Dan")]
+        listener = await asyncpg.connect(database_url)
+        events: asyncio.Queue[dict] = asyncio.Queue()
+        await listener.add_listener("cookcam_events", lambda *args: events.put_nowait(json.loads(args[-1])))
+        try:
+            await follow(client, ada, bob)  # announced
+            await follow(client, ada, bob, {"following": True})  # already following: nothing new
+            await follow(client, ada, bob)  # unfollowing: nothing
+            await client.post(follow_path(ada), headers=bearer(ada))  # refused: nothing
+            assert await follow(client, ada, bob) == {"following": True, "followers_count": 1}  # again: not again
+            await follow(client, ada, cy)  # announced: Ada's second today
+            assert await follow(client, ada, dan) == {"following": True, "followers_count": 1}  # past her budget
+            await asyncio.sleep(0.2)
+        finally:
+            await listener.close()
     received = [events.get_nowait() for _ in range(events.qsize())]
     expected = {"type": "follower.new", "data": {"follower_id": ada["user"]["id"]}}
-    assert received == [{"user_id": bob["user"]["id"], "event": expected}] * 2
+    assert received == [{"user_id": whom["user"]["id"], "event": expected} for whom in (bob, cy)]
 
 
 async def test_account_deletion_removes_follows_both_ways(client, db: asyncpg.Connection) -> None:

@@ -43,6 +43,39 @@ async def names_for(client, auth: dict, search: str, **params: int) -> list[str]
     return [user["name"] for user in response.json()["users"]]
 
 
+# (avatar_url, the error code): PUT /auth/profile and /users/profile refuse them with 422.
+REFUSED_AVATARS = [
+    ("http://cdn.cookcam.app/a.png", "VALIDATION_ERROR"),  # https only
+    ("https://169.254.169.254/latest/meta-data", "AVATAR_URL_NOT_ALLOWED"),  # link-local: no host of ours
+    ("https://[fe80::1]/a.png", "VALIDATION_ERROR"),
+    ("https://tracker.example/pixel.gif", "AVATAR_URL_NOT_ALLOWED"),
+    ("https://cdn.cookcam.app.evil.example/a.png", "AVATAR_URL_NOT_ALLOWED"),
+    ("https://evilsupabase.co/a.png", "AVATAR_URL_NOT_ALLOWED"),  # *.supabase.co means subdomains only
+    ("https://user:pw@cdn.cookcam.app/a.png", "AVATAR_URL_NOT_ALLOWED"),
+    ("https://cdn.cookcam.app:8443/a.png", "AVATAR_URL_NOT_ALLOWED"),
+    ('https://cdn.cookcam.app/a.png"><script>alert(1)</script>', "VALIDATION_ERROR"),  # markup
+    ("https://cdn.cookcam.app/a b.png", "VALIDATION_ERROR"),
+    ("https://cdn.cookcam.app/" + "a" * 2048, "VALIDATION_ERROR"),  # too long
+]
+
+
+async def test_an_avatar_is_an_https_picture_on_an_allowed_host(client) -> None:
+    ada = await sign_up(client, name="Ada")
+    for url, problem in REFUSED_AVATARS:
+        for path in ("/api/v1/auth/profile", "/api/v1/users/profile"):
+            refused = await client.put(path, headers=bearer(ada), json={"avatar_url": url})
+            assert (refused.status_code, refused.json()["code"]) == (422, problem), (path, url)
+            assert refused.json()["details"][0]["field"].endswith("avatar_url")
+    allowed = (
+        "https://cdn.cookcam.app/avatars/ada.png?v=2",
+        "https://abcdefgh.supabase.co/storage/v1/object/public/avatars/ada.jpg",
+        "https://lh3.googleusercontent.com/a/ACg8ocK-x_1=s96-c",
+    )
+    for good in allowed:
+        answer = await client.put("/api/v1/users/profile", headers=bearer(ada), json={"avatar_url": good})
+        assert (answer.status_code, answer.json()["avatar_url"]) == (200, good)
+
+
 async def test_a_public_profile_has_public_fields_only(client, db: asyncpg.Connection) -> None:
     ada = await sign_up(client, name="Ada Lovelace")
     viewer = await sign_up(client, name="Viewer")
@@ -50,7 +83,7 @@ async def test_a_public_profile_has_public_fields_only(client, db: asyncpg.Conne
         "/api/v1/auth/profile",
         headers=bearer(ada),
         json={
-            "avatar_url": "https://cdn.example.com/ada.png",
+            "avatar_url": "https://cdn.cookcam.app/avatars/ada.png",
             "dietary_preferences": ["vegan"],
             "time_zone": "Europe/London",
         },
@@ -63,7 +96,7 @@ async def test_a_public_profile_has_public_fields_only(client, db: asyncpg.Conne
     assert profile["id"] == ada["user"]["id"]
     assert (profile["name"], profile["avatar_url"], profile["is_creator"]) == (
         "Ada Lovelace",
-        "https://cdn.example.com/ada.png",
+        "https://cdn.cookcam.app/avatars/ada.png",
         False,
     )
     assert profile["created_at"] == ada["user"]["created_at"]
