@@ -29,11 +29,49 @@ def test_config_check_lists_every_problem_and_redacts_secrets() -> None:
     assert "JWT_SECRET must be at least 32 characters" in bad.stderr
     assert "HTTP_PORT" in bad.stderr
     assert "DATABASE_URL is required in production" in bad.stderr
-    good = cookcam("config", "check", env={"JWT_SECRET": "a-long-development-secret-of-40-characters"})
+    good = cookcam(
+        "config", "check", env={"APP_ENV": "development", "JWT_SECRET": "a-long-development-secret-of-40-characters"}
+    )
     assert good.returncode == 0, good.stderr
     config = json.loads(good.stdout)
     assert config["jwt"]["secret"] == "***redacted***"
     assert "a-long-development-secret" not in good.stdout
+
+
+def test_every_command_that_loads_the_configuration_needs_app_env_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """A forgotten APP_ENV no longer means development: no demo account, no unsigned StoreKit data on a server."""
+    expected = (
+        "APP_ENV is required: set it to one of development, test, staging, production "
+        "(./dev sets development for what it starts)\n"
+    )
+    database = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}  # never reached
+    for command in (
+        ("serve",),
+        ("migrate",),
+        ("seed",),
+        ("config", "check"),
+        ("jobs", "run", "purge-expired"),
+        ("billing", "fraud-report"),
+        ("billing", "customer", "someone@example.com"),
+        (
+            "billing",
+            "grant",
+            "someone@example.com",
+            "regular",
+            "--until",
+            "2027-01-31",
+            "--reason",
+            "r",
+            "--operator",
+            "o",
+        ),
+        ("billing", "revoke", "someone@example.com", "--reason", "r", "--operator", "o"),
+        ("billing", "reencrypt-proofs"),
+        ("ingredients", "refresh"),
+        ("import", "supabase", "--close-window"),
+    ):
+        result = cookcam(*command, env=database, cwd=tmp_path, timeout=60)
+        assert (result.returncode, result.stderr) == (2, expected), command
 
 
 async def test_migrate_seed_and_jobs(postgres) -> None:
