@@ -138,7 +138,7 @@ def test_codegen_check_passes_on_the_committed_queries() -> None:
 
 
 def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
-    env = {"DATA_DIR": str(tmp_path / "data")}
+    env = {"APP_ENV": "development", "DATA_DIR": str(tmp_path / "data")}
     result = cookcam("migrate", env=env, timeout=180)
     assert result.returncode == 0, result.stderr
     # The note goes to stderr: stdout is the command's own output (data such as `--json` must stay parseable).
@@ -156,7 +156,7 @@ def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
 
 def test_ingredient_refresh_needs_a_key_and_leaves_the_file_alone() -> None:
     before = (REPO / "app" / "ingredients" / "data" / "ingredients.json").read_bytes()
-    result = cookcam("ingredients", "refresh", "sugar", env={"FDC_API_KEY": ""})
+    result = cookcam("ingredients", "refresh", "sugar", env={"APP_ENV": "development", "FDC_API_KEY": ""})
     assert result.returncode == 2
     assert "FDC_UNCONFIGURED" in result.stderr
     assert (REPO / "app" / "ingredients" / "data" / "ingredients.json").read_bytes() == before
