@@ -120,6 +120,9 @@ async def test_one_run_goes_through_every_batch_once_and_says_what_it_recovered_
     await q.claim_event(
         db, provider="stripe", event_id="evt_crashed", event_type="customer.created", payload=customer, lease_seconds=0
     )
+    names = dict(await db.fetch("select id, event_id from provider_events"))
+    order = [names[i] for i in await q.list_retryable_event_ids(db, max_attempts=MAX_ATTEMPTS)]
+    assert order == ["evt_crashed", "evt_always_1", "evt_always_2", "evt_always_3"]  # likeliest to recover first
     settings = make_settings(database_url)
     settings = msgspec.structs.replace(
         settings, billing=msgspec.structs.replace(settings.billing, event_retry_batch_size=2)
