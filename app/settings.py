@@ -227,6 +227,9 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipt_keys: tuple[str, ...] = (DEVELOPMENT_RECEIPT_KEY,)
     # Days a processed provider event keeps its payload (which names accounts and purchases) for forensics.
     event_payload_retention_days: int = 90
+    # Unfinished provider events that `cookcam jobs run retry-events` reads (with their payloads) at a time; a run
+    # goes through every batch, so this bounds its memory, not how far it looks.
+    event_retry_batch_size: int = 100
     # An imported binding (`cookcam import supabase --subscriptions`) whose provider keeps saying the id does not
     # exist is given up ("dead": not asked again) after this many such answers, one per reconciliation run...
     imported_binding_max_refusals: int = 3
@@ -258,6 +261,9 @@ class AppleSettings(msgspec.Struct, frozen=True, kw_only=True):
     online_checks: bool = False
     # Accept sandbox purchases (TestFlight, App Review) as sandbox entitlements; the fraud view flags them.
     allow_sandbox: bool = True
+    # Accept StoreKit data from Xcode and local testing, which Apple does not sign (anyone can forge it): for a
+    # developer's machine only; staging and production refuse the setting.
+    allow_unsigned: bool = False
     # verifyReceipt for legacy receipts: the app's shared secret and both environments' endpoints.
     shared_secret: str | None = None
     verify_receipt_url: str = "https://buy.itunes.apple.com/verifyReceipt"
@@ -454,6 +460,22 @@ class SettingsError(Exception):
         super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
+MISSING_ENVIRONMENT = (
+    f"APP_ENV is required: set it to one of {', '.join(ENVIRONMENTS)} (./dev sets development for what it starts)"
+)
+
+
+class MissingEnvironmentError(SettingsError):
+    """No APP_ENV: which rules apply is unknown, so nothing else is judged; said in one line."""
+
+    def __init__(self) -> None:
+        super().__init__([MISSING_ENVIRONMENT])
+
+    def __str__(self) -> str:
+        return MISSING_ENVIRONMENT
+
+
 def env_name(section: str | None, field: str) -> str:
     return (f"{section}_{field}" if section else field).upper()
 
@@ -511,6 +533,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("SOCIAL_FOLLOW_NOTICES_PER_DAY", settings.social.follow_notices_per_day),
         ("RECIPES_OWN_MAX", settings.recipes.own_max),
         ("BILLING_EVENT_PAYLOAD_RETENTION_DAYS", settings.billing.event_payload_retention_days),
+        ("BILLING_EVENT_RETRY_BATCH_SIZE", settings.billing.event_retry_batch_size),
         ("BILLING_IMPORTED_BINDING_MAX_REFUSALS", settings.billing.imported_binding_max_refusals),
         ("BILLING_IMPORTED_BINDING_MAX_AGE_DAYS", settings.billing.imported_binding_max_age_days),
         ("RECONCILE_PAGE_SIZE", settings.reconcile.page_size),
@@ -659,6 +682,7 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
         problems.append("JWT_SECRET must not be the development default")
     _check_stripe_rules(settings, environ, problems)
     _check_sign_in_providers(settings, problems)
+    _check_apple_rules(settings, problems)
     for target in settings.billing.redirect_allowlist:
         if target.startswith("http://"):
             problems.append(
@@ -684,6 +708,14 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
             problems.append(f"CORS_ORIGIN: {origin!r} must be https in {settings.app_env}")
     if not settings.http.public_base_url.startswith("https://"):
         problems.append(f"HTTP_PUBLIC_BASE_URL must be https in {settings.app_env}")
+
+
+def _check_apple_rules(settings: Settings, problems: list[str]) -> None:
+    if settings.apple.allow_unsigned:
+        problems.append(
+            f"APPLE_ALLOW_UNSIGNED must be false in {settings.app_env}: Xcode and local-testing StoreKit data is not "
+            "signed by Apple"
+        )
 
 
 def _check_sign_in_providers(settings: Settings, problems: list[str]) -> None:
@@ -724,6 +756,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         merged.update(os.environ)
     else:
         merged.update(environ)
+    # Never a default: a forgotten APP_ENV must not turn a server into a development one (demo account, Xcode data).
+    if not merged.get("APP_ENV"):
+        raise MissingEnvironmentError()
     problems: list[str] = []
     top = _read_struct(Settings, None, merged, problems)
     sections: dict[str, Any] = {}

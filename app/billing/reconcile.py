@@ -210,7 +210,7 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
             drifted=drifted,
             errors=errors + imported.errors + imported.dead,
             skipped=skipped,
-            events_recovered=recovery.processed,
+            events_recovered=recovery.recovered,
         )
     return (
         f"reconciled {checked} subscription(s): {drifted} drifted and fixed, {errors} error(s), "

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
@@ -191,13 +190,13 @@ async def stripe_webhook(
     failure answers 5xx so that Stripe delivers it again."""
     stripe_settings = settings.stripe
     payload = await request.body()
-    event = verified_event(payload, request.headers.get("stripe-signature"), stripe_settings)
+    verified = verified_event(payload, request.headers.get("stripe-signature"), stripe_settings)
     outcome = await process_once(
         connect,
         provider="stripe",
-        event_id=event.id,
-        event_type=event.type,
-        payload=msgspec.Raw(payload),  # verified JSON, stored as sent (no decode and re-encode)
-        effect=event_effect(event, payments, stripe_settings),
+        event_id=verified.event.id,
+        event_type=verified.event.type,
+        payload=verified.body,  # verified JSON, stored as sent (no decode and re-encode) unless it held a NUL
+        effect=event_effect(verified.event, payments, stripe_settings),
     )
     return WebhookReceipt(received=True, outcome=outcome)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -205,14 +204,14 @@ async def stripe_connect_webhook(
     """Signed by Stripe for events on creators' connected accounts, with this endpoint's own secret. Stored before
     processing, processed once, any failure answered 5xx so that Stripe delivers it again (as payment webhooks)."""
     payload = await request.body()
-    event = verified_event(payload, request.headers.get("stripe-signature"), settings.stripe, connect=True)
+    verified = verified_event(payload, request.headers.get("stripe-signature"), settings.stripe, connect=True)
     outcome = await process_once(
         connect,
         provider="stripe_connect",
-        event_id=event.id,
-        event_type=event.type,
-        payload=msgspec.Raw(payload),  # verified JSON, stored as sent
-        effect=applying(lambda conn: stripe_connect.apply_connect_event(conn, event)),
+        event_id=verified.event.id,
+        event_type=verified.event.type,
+        payload=verified.body,  # verified JSON, stored as sent (no decode and re-encode) unless it held a NUL
+        effect=applying(lambda conn: stripe_connect.apply_connect_event(conn, verified.event)),
     )
     return WebhookReceipt(received=True, outcome=outcome)
 

@@ -34,15 +34,26 @@ update provider_events
 set status = 'failed', claimed_until = null, error = @error
 where id = @id and attempts = @attempt and status = 'processing';
 
--- name: ListRetryableEvents :many
--- Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers).
-select provider, event_id, event_type, payload
+-- name: ListRetryableEventIds :many
+-- Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers); ids only, so
+-- one run sees all of them however many there are. The likeliest to recover come first: abandoned claims (their
+-- effect never failed), then by fewest attempts, oldest first; events failing on every attempt go last.
+select id
 from provider_events
 where status <> 'processed'
   and (status = 'failed' or claimed_until < now())
   and attempts < @max_attempts::integer
-order by received_at
-limit 100;
+order by status = 'failed', attempts, received_at, id;
+
+-- name: GetRetryableEvents :many
+-- One batch of ListRetryableEventIds, in its order, with the payloads; an event finished or claimed since is left out.
+select id, provider, event_id, event_type, payload, attempts
+from provider_events
+where id = any(@ids::uuid[])
+  and status <> 'processed'
+  and (status = 'failed' or claimed_until < now())
+  and attempts < @max_attempts::integer
+order by array_position(@ids::uuid[], id);
 
 -- name: RedactProcessedEventPayloads :execrows
 -- Retention: processed events keep their id (deduplication) and bookkeeping; the provider's payload, which names

@@ -29,11 +29,49 @@ def test_config_check_lists_every_problem_and_redacts_secrets() -> None:
     assert "JWT_SECRET must be at least 32 characters" in bad.stderr
     assert "HTTP_PORT" in bad.stderr
     assert "DATABASE_URL is required in production" in bad.stderr
-    good = cookcam("config", "check", env={"JWT_SECRET": "a-long-development-secret-of-40-characters"})
+    good = cookcam(
+        "config", "check", env={"APP_ENV": "development", "JWT_SECRET": "a-long-development-secret-of-40-characters"}
+    )
     assert good.returncode == 0, good.stderr
     config = json.loads(good.stdout)
     assert config["jwt"]["secret"] == "***redacted***"
     assert "a-long-development-secret" not in good.stdout
+
+
+def test_every_command_that_loads_the_configuration_needs_app_env_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """A forgotten APP_ENV no longer means development: no demo account, no unsigned StoreKit data on a server."""
+    expected = (
+        "APP_ENV is required: set it to one of development, test, staging, production "
+        "(./dev sets development for what it starts)\n"
+    )
+    database = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}  # never reached
+    for command in (
+        ("serve",),
+        ("migrate",),
+        ("seed",),
+        ("config", "check"),
+        ("jobs", "run", "purge-expired"),
+        ("billing", "fraud-report"),
+        ("billing", "customer", "someone@example.com"),
+        (
+            "billing",
+            "grant",
+            "someone@example.com",
+            "regular",
+            "--until",
+            "2027-01-31",
+            "--reason",
+            "r",
+            "--operator",
+            "o",
+        ),
+        ("billing", "revoke", "someone@example.com", "--reason", "r", "--operator", "o"),
+        ("billing", "reencrypt-proofs"),
+        ("ingredients", "refresh"),
+        ("import", "supabase", "--close-window"),
+    ):
+        result = cookcam(*command, env=database, cwd=tmp_path, timeout=60)
+        assert (result.returncode, result.stderr) == (2, expected), command
 
 
 async def test_migrate_seed_and_jobs(postgres) -> None:
@@ -100,7 +138,7 @@ def test_codegen_check_passes_on_the_committed_queries() -> None:
 
 
 def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
-    env = {"DATA_DIR": str(tmp_path / "data")}
+    env = {"APP_ENV": "development", "DATA_DIR": str(tmp_path / "data")}
     result = cookcam("migrate", env=env, timeout=180)
     assert result.returncode == 0, result.stderr
     # The note goes to stderr: stdout is the command's own output (data such as `--json` must stay parseable).
@@ -118,7 +156,7 @@ def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
 
 def test_ingredient_refresh_needs_a_key_and_leaves_the_file_alone() -> None:
     before = (REPO / "app" / "ingredients" / "data" / "ingredients.json").read_bytes()
-    result = cookcam("ingredients", "refresh", "sugar", env={"FDC_API_KEY": ""})
+    result = cookcam("ingredients", "refresh", "sugar", env={"APP_ENV": "development", "FDC_API_KEY": ""})
     assert result.returncode == 2
     assert "FDC_UNCONFIGURED" in result.stderr
     assert (REPO / "app" / "ingredients" / "data" / "ingredients.json").read_bytes() == before

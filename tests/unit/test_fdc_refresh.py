@@ -26,7 +26,9 @@ def test_refresh_updates_only_the_named_foods(tmp_path) -> None:
     with fake_fdc() as fdc:
         fdc.add_food(sugar_id, "Sugars, granulated", **{"208": 387.0, "205": 99.98, "269": 99.8, "307": 1.0})
         settings = msgspec.structs.replace(
-            load_settings({}), fdc=FdcSettings(api_key=API_KEY, base_url=fdc.base_url), outbound=FAST
+            load_settings({"APP_ENV": "development"}),
+            fdc=FdcSettings(api_key=API_KEY, base_url=fdc.base_url),
+            outbound=FAST,
         )
         lines = refresh_file(settings, ["sugar", "unobtainium"], data)
     assert lines[0] == "unobtainium: not in the ingredient file"
@@ -43,8 +45,10 @@ def test_refresh_needs_a_valid_key(tmp_path) -> None:
     data = tmp_path / "ingredients.json"
     shutil.copy(DATA_FILE, data)
     with pytest.raises(ServiceUnavailable):
-        refresh_file(load_settings({}), ["sugar"], data)
+        refresh_file(load_settings({"APP_ENV": "development"}), ["sugar"], data)
     with fake_fdc() as fdc:
-        wrong = msgspec.structs.replace(load_settings({}), fdc=FdcSettings(api_key="nope", base_url=fdc.base_url))
+        wrong = msgspec.structs.replace(
+            load_settings({"APP_ENV": "development"}), fdc=FdcSettings(api_key="nope", base_url=fdc.base_url)
+        )
         with pytest.raises(BadGateway):
             refresh_file(wrong, ["sugar"], data)

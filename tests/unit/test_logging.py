@@ -65,6 +65,6 @@ def test_exceptions_are_logged_scrubbed() -> None:
 
 def test_outbound_request_urls_are_not_logged() -> None:
     """httpx logs each request's URL at INFO; store URLs carry purchase tokens."""
-    configure_logging(load_settings({"LOG_LEVEL": "DEBUG"}))
+    configure_logging(load_settings({"APP_ENV": "development", "LOG_LEVEL": "DEBUG"}))
     assert logging.getLogger("cookcam").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)

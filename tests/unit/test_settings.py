@@ -12,11 +12,12 @@ from app.settings import (
 )
 from tests.support import production_like_env
 
+DEV = {"APP_ENV": "development"}
 PRODUCTION_OK = production_like_env(CORS_ORIGIN="https://cookcam.app,https://www.cookcam.app", JWT_SECRET="p" * 40)
 
 
-def test_development_defaults_need_nothing() -> None:
-    settings = load_settings({})
+def test_development_defaults_need_only_app_env() -> None:
+    settings = load_settings(DEV)
     assert settings.app_env == "development"
     assert settings.jwt.secret == DEVELOPMENT_JWT_SECRET
     assert settings.http.port == 8000
@@ -26,6 +27,7 @@ def test_development_defaults_need_nothing() -> None:
 def test_values_convert_from_strings() -> None:
     settings = load_settings(
         {
+            **DEV,
             "HTTP_PORT": "9001",
             "WS_MESSAGES_PER_SECOND": "2.5",
             "CORS_ORIGIN": "http://a, http://b",
@@ -89,10 +91,10 @@ def test_staging_has_production_rules() -> None:
 
 def test_previous_key_needs_an_id_distinct_from_the_current() -> None:
     with pytest.raises(SettingsError) as raised:
-        load_settings({"JWT_PREVIOUS_SECRET": "x" * 40})
+        load_settings({**DEV, "JWT_PREVIOUS_SECRET": "x" * 40})
     assert "JWT_PREVIOUS_KEY_ID is required" in str(raised.value)
     with pytest.raises(SettingsError, match="must differ"):
-        load_settings({"JWT_PREVIOUS_SECRET": "x" * 40, "JWT_PREVIOUS_KEY_ID": "k1"})
+        load_settings({**DEV, "JWT_PREVIOUS_SECRET": "x" * 40, "JWT_PREVIOUS_KEY_ID": "k1"})
 
 
 def test_avatar_hosts_are_host_names_never_addresses() -> None:
@@ -129,18 +131,18 @@ def test_env_file_is_read_and_environment_wins(tmp_path) -> None:
 
 
 def test_billing_products_must_name_a_paid_tier_and_period() -> None:
-    settings = load_settings({"BILLING_PRODUCTS": "com.x.pro=regular:monthly,com.x.creator=creator:yearly"})
+    settings = load_settings({**DEV, "BILLING_PRODUCTS": "com.x.pro=regular:monthly,com.x.creator=creator:yearly"})
     assert settings.billing.products == ("com.x.pro=regular:monthly", "com.x.creator=creator:yearly")
     with pytest.raises(SettingsError, match="BILLING_PRODUCTS"):
-        load_settings({"BILLING_PRODUCTS": "com.x.free=free:monthly"})
+        load_settings({**DEV, "BILLING_PRODUCTS": "com.x.free=free:monthly"})
 
 
 def test_creator_earnings_holds_are_days_per_provider_from_none_to_three_years() -> None:
-    defaults = load_settings({}).creators
+    defaults = load_settings(DEV).creators
     assert (defaults.hold_days_stripe, defaults.hold_days_apple, defaults.hold_days_google) == (60, 90, 60)
-    assert load_settings({"CREATORS_HOLD_DAYS_STRIPE": "0"}).creators.hold_days_stripe == 0
+    assert load_settings({**DEV, "CREATORS_HOLD_DAYS_STRIPE": "0"}).creators.hold_days_stripe == 0
     with pytest.raises(SettingsError) as refused:
-        load_settings({"CREATORS_HOLD_DAYS_APPLE": "-1", "CREATORS_HOLD_DAYS_GOOGLE": "2000"})
+        load_settings({**DEV, "CREATORS_HOLD_DAYS_APPLE": "-1", "CREATORS_HOLD_DAYS_GOOGLE": "2000"})
     assert refused.value.problems == [
         "CREATORS_HOLD_DAYS_APPLE must be between 0 and 1098",
         "CREATORS_HOLD_DAYS_GOOGLE must be between 0 and 1098",
@@ -154,9 +156,9 @@ def test_production_refuses_plain_http_return_addresses() -> None:
 
 def test_receipt_keys_are_checked_and_the_development_key_is_refused_in_production() -> None:
     key = "a2:" + "A" * 43 + "="
-    assert load_settings({"BILLING_RECEIPT_KEYS": f"{key},a1:{'B' * 43}="}).billing.receipt_keys[0] == key
+    assert load_settings({**DEV, "BILLING_RECEIPT_KEYS": f"{key},a1:{'B' * 43}="}).billing.receipt_keys[0] == key
     with pytest.raises(SettingsError) as raised:
-        load_settings({"BILLING_RECEIPT_KEYS": f"{key},{key},short:abc"})
+        load_settings({**DEV, "BILLING_RECEIPT_KEYS": f"{key},{key},short:abc"})
     assert "key ids must be unique" in str(raised.value)
     assert "not key_id:base64 of 32 bytes" in str(raised.value)
     with pytest.raises(SettingsError, match="must not include the development key"):
@@ -175,7 +177,7 @@ def test_connect_webhook_secrets_are_optional_long_in_production_and_redacted() 
 
 def test_mail_settings_are_checked_the_smtp_password_redacted_and_smtp_required_in_production() -> None:
     settings = load_settings(
-        {"MAIL_SMTP_HOST": "smtp.example.com", "MAIL_SMTP_USER": "cookcam", "MAIL_SMTP_PASSWORD": "smtp-pw-123"},
+        {**DEV, "MAIL_SMTP_HOST": "smtp.example.com", "MAIL_SMTP_USER": "cookcam", "MAIL_SMTP_PASSWORD": "smtp-pw-123"},
         env_file=None,
     )
     assert settings.mail.smtp_password == "smtp-pw-123"
@@ -183,7 +185,8 @@ def test_mail_settings_are_checked_the_smtp_password_redacted_and_smtp_required_
     assert "smtp-pw-123" not in str(redacted(settings))
     with pytest.raises(SettingsError) as error:
         load_settings(
-            {"MAIL_SMTP_PASSWORD": "smtp-pw-123", "MAIL_FROM_ADDRESS": "nobody", "MAIL_SMTP_TLS": "ssl"}, env_file=None
+            {**DEV, "MAIL_SMTP_PASSWORD": "smtp-pw-123", "MAIL_FROM_ADDRESS": "nobody", "MAIL_SMTP_TLS": "ssl"},
+            env_file=None,
         )
     problems = "\n".join(error.value.problems)
     assert "MAIL_SMTP_USER and MAIL_SMTP_PASSWORD are set together" in problems
@@ -211,18 +214,20 @@ def test_sign_in_providers_keys_must_be_https_in_production() -> None:
 
 
 def test_the_supabase_token_window_is_checked() -> None:
-    settings = load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00Z", "SUPABASE_JWT_SECRET": "s" * 40})
+    settings = load_settings(
+        {**DEV, "SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00Z", "SUPABASE_JWT_SECRET": "s" * 40}
+    )
     assert settings.supabase.token_accept_until is not None
     assert settings.supabase.token_accept_until.utcoffset() is not None
-    assert load_settings({}).supabase.token_accept_until is None
+    assert load_settings(DEV).supabase.token_accept_until is None
     with pytest.raises(SettingsError) as error:
-        load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00", "JWT_SECRET": "j" * 40})
+        load_settings({**DEV, "SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00", "JWT_SECRET": "j" * 40})
     assert error.value.problems == [
         "SUPABASE_TOKEN_ACCEPT_UNTIL must name its time zone (e.g. 2027-01-31T00:00:00Z)",
         "SUPABASE_TOKEN_ACCEPT_UNTIL needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL",
     ]
     with pytest.raises(SettingsError) as error:
-        load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "soon", "SUPABASE_JWT_SECRET": "x"})
+        load_settings({**DEV, "SUPABASE_TOKEN_ACCEPT_UNTIL": "soon", "SUPABASE_JWT_SECRET": "x"})
     assert error.value.problems[0].startswith("SUPABASE_TOKEN_ACCEPT_UNTIL:")
     with pytest.raises(SettingsError) as error:
         load_settings(
@@ -242,6 +247,25 @@ def test_the_supabase_token_window_is_checked() -> None:
 
 def test_the_supabase_secret_is_redacted() -> None:
     data = redacted(
-        load_settings({"SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00Z", "SUPABASE_JWT_SECRET": "s" * 40})
+        load_settings({**DEV, "SUPABASE_TOKEN_ACCEPT_UNTIL": "2027-01-31T00:00:00Z", "SUPABASE_JWT_SECRET": "s" * 40})
     )
     assert data["supabase"]["jwt_secret"] == "***redacted***"
+
+
+def test_a_missing_app_env_is_refused_in_one_line_naming_the_choices() -> None:
+    """A forgotten APP_ENV no longer means development (demo account seeded, unsigned StoreKit data accepted)."""
+    for environ in ({}, {"APP_ENV": ""}, {k: v for k, v in PRODUCTION_OK.items() if k != "APP_ENV"}):
+        with pytest.raises(SettingsError) as raised:
+            load_settings(environ, env_file=None)
+        assert str(raised.value) == (
+            "APP_ENV is required: set it to one of development, test, staging, production "
+            "(./dev sets development for what it starts)"
+        )
+
+
+def test_unsigned_storekit_data_is_its_own_opt_in_which_staging_and_production_refuse() -> None:
+    assert load_settings(DEV).apple.allow_unsigned is False
+    assert load_settings({**DEV, "APPLE_ALLOW_UNSIGNED": "true"}).apple.allow_unsigned is True
+    for environment in ("staging", "production"):
+        with pytest.raises(SettingsError, match=f"APPLE_ALLOW_UNSIGNED must be false in {environment}"):
+            load_settings({**PRODUCTION_OK, "APP_ENV": environment, "APPLE_ALLOW_UNSIGNED": "true"})

@@ -2,13 +2,14 @@
 
 A job (`cookcam jobs run retry-events`, and the in-process scheduler) runs them again through the same
 `process_once`, from the payload stored when they arrived (verified then), so a provider that has stopped
-retrying does not leave a subscription out of date.
+retrying does not leave a subscription out of date. A run goes through every unfinished event, in batches, the
+likeliest to recover first, so a crashed worker's claim never waits behind events that fail on every attempt.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -26,43 +27,72 @@ from app.settings import Settings
 log = logging.getLogger("cookcam.billing.events")
 
 MAX_ATTEMPTS = 10
+# Given-up events named in the job's output (all of them are logged).
+NAMED_GIVEN_UP = 10
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecoveryReport:
-    processed: int
-    failed: int
-    skipped: int
+    recovered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    # "provider event_id" of the events whose last allowed attempt failed in this run.
+    given_up: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"retried events: {self.processed} processed, {self.failed} failed again, {self.skipped} skipped"
+        text = (
+            f"retried events: {self.recovered + self.failed} retried, {self.recovered} recovered, "
+            f"{self.failed} failed again, {len(self.given_up)} given up after {MAX_ATTEMPTS} attempts"
+        )
+        if self.given_up:
+            more = len(self.given_up) - NAMED_GIVEN_UP
+            text += f" ({', '.join(self.given_up[:NAMED_GIVEN_UP])}{f' and {more} more' if more > 0 else ''})"
+        return f"{text}, {self.skipped} skipped (in progress elsewhere)"
 
 
 async def retry_unfinished_events(
     connect: ConnectionSource, settings: Settings, payments: PaymentProviders
 ) -> RecoveryReport:
-    """Process again every unfinished event still under MAX_ATTEMPTS; each in its own claim and transaction."""
-    processed = failed = skipped = 0
+    """Process again every unfinished event still under MAX_ATTEMPTS, once each per run; each in its own claim and
+    transaction."""
+    report = RecoveryReport()
     async with connect() as conn:
-        retryable = await q.list_retryable_events(conn, max_attempts=MAX_ATTEMPTS)
-    for row in retryable:
-        effect = _effect_for(row.provider, row.payload, settings, payments)
-        try:
-            await process_once(
-                connect,
-                provider=row.provider,  # type: ignore[arg-type]  # the column's check allows only providers
-                event_id=row.event_id,
-                event_type=row.event_type,
-                payload=row.payload,
-                effect=effect,
-            )
-            processed += 1
-        except EventInProgress:
-            skipped += 1
-        except Exception:  # recorded on the event by process_once; the next run tries again
-            log.exception("retrying %s event %s failed", row.provider, row.event_id)
-            failed += 1
-    return RecoveryReport(processed, failed, skipped)
+        ids = await q.list_retryable_event_ids(conn, max_attempts=MAX_ATTEMPTS)
+    size = settings.billing.event_retry_batch_size
+    for start in range(0, len(ids), size):
+        async with connect() as conn:
+            rows = await q.get_retryable_events(conn, ids=ids[start : start + size], max_attempts=MAX_ATTEMPTS)
+        for row in rows:
+            await _retry(connect, row, settings, payments, report)
+    return report
+
+
+async def _retry(
+    connect: ConnectionSource,
+    row: q.GetRetryableEventsRow,
+    settings: Settings,
+    payments: PaymentProviders,
+    report: RecoveryReport,
+) -> None:
+    effect = _effect_for(row.provider, row.payload, settings, payments)
+    try:
+        await process_once(
+            connect,
+            provider=row.provider,  # type: ignore[arg-type]  # the column's check allows only providers
+            event_id=row.event_id,
+            event_type=row.event_type,
+            payload=row.payload,
+            effect=effect,
+        )
+        report.recovered += 1
+    except EventInProgress:
+        report.skipped += 1
+    except Exception:  # recorded on the event by process_once; the next run tries again, up to MAX_ATTEMPTS
+        log.exception("retrying %s event %s failed", row.provider, row.event_id)
+        report.failed += 1
+        if row.attempts + 1 >= MAX_ATTEMPTS:  # this run's claim was the last attempt
+            log.error("%s event %s failed %d times: given up", row.provider, row.event_id, MAX_ATTEMPTS)
+            report.given_up.append(f"{row.provider} {row.event_id}")
 
 
 def _effect_for(provider: str, payload: Any, settings: Settings, payments: PaymentProviders) -> Effect:

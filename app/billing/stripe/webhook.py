@@ -3,17 +3,28 @@ then the event decoded strictly (what each event does is in app/billing/stripe/e
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 import stripe
 
+from app.billing.inbox.storable import storable_json
 from app.billing.stripe.models import Event
 from app.core.errors import BadRequest, ServiceUnavailable
 from app.settings import StripeSettings
 
+log = logging.getLogger("cookcam.billing.stripe")
+
+
+class VerifiedEvent(msgspec.Struct, frozen=True):
+    event: Event
+    # The body to store: as Stripe sent it, or with NUL characters escaped (app/billing/inbox/storable.py).
+    body: msgspec.Raw
+
 
 def verified_event(
     payload: bytes, signature_header: str | None, settings: StripeSettings, *, connect: bool = False
-) -> Event:
+) -> VerifiedEvent:
     """Check the Stripe-Signature header against the raw body with the current, then the previous secret: the
     payments endpoint's, or with `connect` the Connect endpoint's (each Stripe endpoint has its own secret)."""
     if connect:
@@ -39,7 +50,11 @@ def verified_event(
             continue
     else:
         raise BadRequest("STRIPE_SIGNATURE_INVALID", "The Stripe-Signature header does not match this body.")
+    body = storable_json(payload)
     try:
-        return msgspec.json.decode(payload, type=Event)
+        event = msgspec.json.decode(body, type=Event)
     except msgspec.DecodeError:
         raise BadRequest("STRIPE_EVENT_INVALID", "The signed body is not a Stripe event.") from None
+    if body is not payload:
+        log.warning("Stripe event %s held NUL characters: stored and processed with each escaped as \\u0000", event.id)
+    return VerifiedEvent(event, msgspec.Raw(body))

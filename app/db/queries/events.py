@@ -88,26 +88,52 @@ async def fail_event(conn: Connection, *, error: str | None, id: uuid.UUID, atte
     return int(result.rpartition(" ")[2])
 
 
-LIST_RETRYABLE_EVENTS = """select provider, event_id, event_type, payload
+LIST_RETRYABLE_EVENT_IDS = """select id
 from provider_events
 where status <> 'processed'
   and (status = 'failed' or claimed_until < now())
   and attempts < $1::integer
-order by received_at
-limit 100"""
+order by status = 'failed', attempts, received_at, id"""
 
 
-class ListRetryableEventsRow(msgspec.Struct, frozen=True):
+async def list_retryable_event_ids(conn: Connection, *, max_attempts: int) -> list[uuid.UUID]:
+    """Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers); ids only, so
+    one run sees all of them however many there are. The likeliest to recover come first: abandoned claims (their
+    effect never failed), then by fewest attempts, oldest first; events failing on every attempt go last.
+    """
+    records = await conn.fetch(LIST_RETRYABLE_EVENT_IDS, max_attempts)
+    return [record[0] for record in records]
+
+
+GET_RETRYABLE_EVENTS = """select id, provider, event_id, event_type, payload, attempts
+from provider_events
+where id = any($1::uuid[])
+  and status <> 'processed'
+  and (status = 'failed' or claimed_until < now())
+  and attempts < $2::integer
+order by array_position($1::uuid[], id)"""
+
+
+class GetRetryableEventsRow(msgspec.Struct, frozen=True):
+    id: uuid.UUID
     provider: str
     event_id: str
     event_type: str
     payload: Any
+    attempts: int
 
 
-async def list_retryable_events(conn: Connection, *, max_attempts: int) -> list[ListRetryableEventsRow]:
-    """Events delivered but never finished: failed ones, and claims whose lease ran out (crashed workers)."""
-    records = await conn.fetch(LIST_RETRYABLE_EVENTS, max_attempts)
-    return [ListRetryableEventsRow(*record) for record in records]
+async def get_retryable_events(
+    conn: Connection,
+    *,
+    ids: list[uuid.UUID],
+    max_attempts: int,
+) -> list[GetRetryableEventsRow]:
+    """One batch of ListRetryableEventIds, in its order, with the payloads; an event finished or claimed since is left
+    out.
+    """
+    records = await conn.fetch(GET_RETRYABLE_EVENTS, ids, max_attempts)
+    return [GetRetryableEventsRow(*record) for record in records]
 
 
 REDACT_PROCESSED_EVENT_PAYLOADS = """update provider_events set payload = '{}'::jsonb

@@ -374,21 +374,28 @@ async def test_a_notification_left_unfinished_is_recovered_by_the_retry_job(sign
     pool = await create_pool(database_url, settings.database)
     payments = PaymentProviders.create(settings, billing_hooks())
     try:
-        assert "1 processed" in await run_locked("retry-events", pool, settings, payments)
+        assert "1 recovered" in await run_locked("retry-events", pool, settings, payments)
     finally:
         await payments.close()
         await pool.close()
     assert await db.fetchval("select status from subscriptions where user_id = $1", user_id) == "active"
 
 
-async def test_xcode_transactions_are_accepted_in_development_only(database_url) -> None:
-    """StoreKit testing in Xcode signs with a local key, not Apple's: fine on a developer's machine, nowhere else."""
+async def test_xcode_transactions_are_accepted_only_with_their_own_opt_in(database_url) -> None:
+    """StoreKit testing in Xcode signs with a local key, not Apple's: anyone can forge it, so development alone does
+    not accept it; APPLE_ALLOW_UNSIGNED does (and staging and production refuse that setting: tests/unit)."""
     local = AppleSigner()  # stands in for Xcode's own certificate; nothing trusts it
     signed = local.sign(local.transaction(environment="Xcode"))
-    settings = msgspec.structs.replace(make_settings(database_url), app_env="development")
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        auth = await sign_up(client)
-        response = await _validate(client, auth, signed_transaction=signed)
+    development = msgspec.structs.replace(make_settings(database_url), app_env="development")
+    async with AsyncTestClient(app=create_app(development)) as client:
+        refused = await _validate(client, await sign_up(client), signed_transaction=signed)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "APPLE_ENVIRONMENT_REFUSED"
+    opted_in = msgspec.structs.replace(
+        development, apple=msgspec.structs.replace(development.apple, allow_unsigned=True)
+    )
+    async with AsyncTestClient(app=create_app(opted_in)) as client:
+        response = await _validate(client, await sign_up(client), signed_transaction=signed)
     assert response.status_code == 200, response.text
     assert (response.json()["tier"], response.json()["environment"]) == ("regular", "sandbox")
 

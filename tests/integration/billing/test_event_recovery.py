@@ -51,7 +51,7 @@ async def test_failed_and_abandoned_events_are_processed_by_the_job(client, db: 
     finally:
         await payments.close()
         await pool.close()
-    assert "2 processed, 0 failed again" in outcome
+    assert "2 retried, 2 recovered, 0 failed again" in outcome
     statuses = dict(await db.fetch("select event_id, status from provider_events order by event_id"))
     assert statuses == {"evt_abandoned": "processed", "evt_dead": "processing", "evt_failed": "processed"}
     assert await db.fetchval("select status from subscriptions where user_id = $1::uuid", user_id) == "active"
@@ -83,7 +83,7 @@ async def test_a_connect_event_waits_for_a_runner_with_the_creators_hooks(db: as
             outcome = await run_locked("retry-events", pool, settings, without_hooks)
         finally:
             await without_hooks.close()
-        assert "0 processed, 1 failed again" in outcome
+        assert "1 retried, 0 recovered, 1 failed again" in outcome
         row = await db.fetchrow("select status, error from provider_events where event_id = 'evt_connect_1'")
         assert row["status"] == "failed"
         assert "no handler is registered for Stripe Connect events" in row["error"]
@@ -95,5 +95,52 @@ async def test_a_connect_event_waits_for_a_runner_with_the_creators_hooks(db: as
             await payments.close()
     finally:
         await pool.close()
-    assert "1 processed, 0 failed again" in outcome
+    assert "1 retried, 1 recovered, 0 failed again" in outcome
     assert await db.fetchval("select status from provider_events where event_id = 'evt_connect_1'") == "processed"
+
+
+async def test_one_run_goes_through_every_batch_once_and_says_what_it_recovered_and_gave_up(
+    db: asyncpg.Connection, database_url
+) -> None:
+    """Older events that fail on every attempt no longer hold back a crashed worker's claim: a run reads every
+    unfinished event (in batches of BILLING_EVENT_RETRY_BATCH_SIZE), abandoned claims first, each once."""
+    for event_id, attempts in (("evt_always_1", 1), ("evt_always_2", 5), ("evt_always_3", MAX_ATTEMPTS - 1)):
+        failing = {"id": event_id, "type": "account.updated", "created": 1, "account": "acct_x", "data": {"object": {}}}
+        await q.claim_event(
+            db, provider="stripe_connect", event_id=event_id, event_type="account.updated", payload=failing,
+            lease_seconds=60,
+        )  # fmt: skip
+        await db.execute(
+            "update provider_events set status = 'failed', attempts = $2, received_at = now() - interval '1 hour' "
+            "where event_id = $1",
+            event_id,
+            attempts,
+        )
+    customer = {"id": "evt_crashed", "type": "customer.created", "created": 1, "data": {"object": {"id": "cus_1"}}}
+    await q.claim_event(
+        db, provider="stripe", event_id="evt_crashed", event_type="customer.created", payload=customer, lease_seconds=0
+    )
+    names = dict(await db.fetch("select id, event_id from provider_events"))
+    order = [names[i] for i in await q.list_retryable_event_ids(db, max_attempts=MAX_ATTEMPTS)]
+    assert order == ["evt_crashed", "evt_always_1", "evt_always_2", "evt_always_3"]  # likeliest to recover first
+    settings = make_settings(database_url)
+    settings = msgspec.structs.replace(
+        settings, billing=msgspec.structs.replace(settings.billing, event_retry_batch_size=2)
+    )
+    pool = await create_pool(database_url, settings.database)
+    # Without the creators' hooks every Connect event fails (test_a_connect_event_waits_for_...).
+    without_hooks = PaymentProviders.create(settings, BillingHooks())
+    try:
+        first = await run_locked("retry-events", pool, settings, without_hooks)
+        second = await run_locked("retry-events", pool, settings, without_hooks)
+    finally:
+        await without_hooks.close()
+        await pool.close()
+    assert (
+        "retried events: 4 retried, 1 recovered, 3 failed again, 1 given up after 10 attempts "
+        "(stripe_connect evt_always_3), 0 skipped"
+    ) in first
+    assert "retried events: 2 retried, 0 recovered, 2 failed again, 0 given up" in second
+    attempts = dict(await db.fetch("select event_id, attempts from provider_events"))
+    assert attempts == {"evt_always_1": 3, "evt_always_2": 7, "evt_always_3": MAX_ATTEMPTS, "evt_crashed": 2}
+    assert await db.fetchval("select status from provider_events where event_id = 'evt_crashed'") == "processed"

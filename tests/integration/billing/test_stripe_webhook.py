@@ -179,3 +179,24 @@ async def test_without_a_configured_secret_the_webhook_is_503(client) -> None:
     response = await deliver(client, payload)
     assert response.status_code == 503
     assert response.json()["code"] == "STRIPE_UNCONFIGURED"
+
+
+async def test_a_signed_event_with_nul_characters_is_stored_escaped_and_processed(
+    stripe_client, db: asyncpg.Connection
+) -> None:
+    """jsonb (and text) cannot hold U+0000: the NUL a customer typed is stored escaped as the six characters
+    `\\u0000`, the signature having been checked over the raw bytes as Stripe signed them."""
+    auth = await sign_up(stripe_client)
+    body = subscription_event(
+        auth["user"]["id"], status="active", created=int(time.time()), event_id="evt_nul", description="Chef\x00Kim"
+    )
+    assert b"\\u0000" in body
+    response = await deliver(stripe_client, body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": True, "outcome": "processed"}
+    stored = await db.fetchval("select payload from provider_events where event_id = 'evt_nul'")
+    assert stored["data"]["object"]["description"] == "Chef\\u0000Kim"
+    assert await db.fetchval("select tier_slug from subscriptions where user_id = $1::uuid", auth["user"]["id"]) == (
+        "creator"
+    )
+    assert (await deliver(stripe_client, body)).json()["outcome"] == "duplicate"

@@ -191,7 +191,7 @@ async def test_connect_webhooks_keep_the_account_status_once_and_in_order(setup,
         payload=abandoned,
         lease_seconds=0,
     )
-    assert "1 processed" in await run_retry_job(settings, database_url)
+    assert "1 recovered" in await run_retry_job(settings, database_url)
     assert (await client.get(f"{SUB}/creator/stripe/status", headers=bearer(anna))).json()["payouts_enabled"]
 
 

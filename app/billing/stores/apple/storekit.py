@@ -2,8 +2,9 @@
 `app-store-server-library` against the configured Apple root certificates, mapped onto our subscription states.
 
 One verifier per environment: production (needs APPLE_APP_APPLE_ID) and sandbox (TestFlight, App Review; refused
-when APPLE_ALLOW_SANDBOX is false). Xcode and local-testing data is not signed by Apple; it is accepted in
-development only. The bundle id (and in production the app id) is checked by the library.
+when APPLE_ALLOW_SANDBOX is false). Xcode and local-testing data is not signed by Apple; it is accepted only with
+APPLE_ALLOW_UNSIGNED, which staging and production refuse. The bundle id (and in production the app id) is checked by
+the library.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class AppStore:
                 self._verifiers[Environment.SANDBOX] = chains.install(
                     SignedDataVerifier(roots, apple.online_checks, Environment.SANDBOX, apple.bundle_id), roots
                 )
-        if settings.app_env == "development":
+        if apple.allow_unsigned:  # its own opt-in: no environment, least of all a default one, implies it
             for environment in UNSIGNED_ENVIRONMENTS:
                 self._verifiers[environment] = SignedDataVerifier([], False, environment, apple.bundle_id)
         self.configured = bool(roots)
