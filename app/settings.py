@@ -54,6 +54,9 @@ class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Days after `cookcam import supabase --refresh-tokens` during which an imported Supabase refresh token can be
     # exchanged once at POST /auth/refresh; 0: never.
     imported_refresh_window_days: int = 0
+    # Seconds during which a just-spent refresh token, sent again, answers the successor it was exchanged for (two
+    # concurrent refreshes, a lost response) instead of counting as reuse; 0: no grace. docs/security.md.
+    refresh_reuse_grace_seconds: int = 10
 
 
 class SupabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +88,9 @@ class PasswordSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Each argon2id hash takes 64 MiB and most of a core for tens of milliseconds: cap how many run at once per
     # worker, so a burst of sign-ins queues instead of exhausting memory.
     max_concurrent_hashes: int = 2
+    # Of those, how many one account's password checks may take at once: guesses at one account queue behind each
+    # other and leave the other slots to everyone else.
+    max_concurrent_hashes_per_account: int = 1
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,6 +101,10 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     per_address: int = 50
     # Requests that send an email to one address (reset, verification, email change), per window and action.
     emails_per_account: int = 3
+    # POST /auth/refresh, authenticated by its own token: per session, and per address with a limit of its own (a
+    # carrier NAT or an office puts many users, each refreshing every 15 minutes, behind one address).
+    refresh_per_session: int = 20
+    refresh_per_address: int = 3000
 
 
 class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -521,6 +531,9 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
     for name, value in (
         ("HTTP_WORKERS", settings.http.workers),
         ("PASSWORD_MAX_CONCURRENT_HASHES", settings.password.max_concurrent_hashes),
+        ("PASSWORD_MAX_CONCURRENT_HASHES_PER_ACCOUNT", settings.password.max_concurrent_hashes_per_account),
+        ("RATELIMIT_REFRESH_PER_SESSION", settings.ratelimit.refresh_per_session),
+        ("RATELIMIT_REFRESH_PER_ADDRESS", settings.ratelimit.refresh_per_address),
         ("DATABASE_POOL_MAX_SIZE", settings.database.pool_max_size),
         ("OUTBOUND_RETRY_ATTEMPTS", settings.outbound.retry_attempts),
         ("LIVE_MAX_HOSTED", settings.live.max_hosted),

@@ -293,7 +293,8 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
         f"- Servers: granian, {facts.workers} worker(s) for the app and for the baseline; "
         f"app with `APP_ENV=test`, default log level (an access line per request, to a file)",
         f"- Database: fresh `cookcam_bench_*` on the {facts.database}, dropped afterwards",
-        "- Harness setting: `RATELIMIT_PER_ACCOUNT` and `RATELIMIT_PER_ADDRESS` = 100000000, because every "
+        "- Harness setting: `RATELIMIT_PER_ACCOUNT`, `RATELIMIT_PER_ADDRESS` and `RATELIMIT_REFRESH_PER_ADDRESS` "
+        "= 100000000, because every "
         "signin and refresh comes from 127.0.0.1; the counters are still updated on every such request",
     ]
     if any(row.scenario.key in COOKING_SCENARIOS for row in measured):

@@ -5,7 +5,8 @@ account, verified by the sign-in verifiers themselves (app/auth/apple_signin.py,
 A linked identity proves ownership as the password does (either one signs the account in), so an account that has
 both may use either; an account without a password must use an identity. A token proves a sign-in that just
 happened: its `iat` must be at most REAUTHENTICATION_MAX_AGE_SECONDS old. Every attempt is counted per account and
-per client address like password checks (429 RATE_LIMITED). docs/security.md, "Deleting an account"."""
+per client address (429 RATE_LIMITED); a password also spends the account's one password-guess budget, shared with
+sign-in and the other password checks. docs/security.md, "Deleting an account"."""
 
 from __future__ import annotations
 
@@ -66,10 +67,11 @@ class OwnerCheck:
                 "Confirm with exactly one of confirm_password, identity_token (Sign in with Apple, with its nonce "
                 "if the sign-in used one) or id_token (Sign in with Google).",
             )
-        await self.throttle.count("delete-account", str(user_id))
         if proof.confirm_password is not None:
             await self._password(user_id, proof.confirm_password)
-        elif proof.identity_token is not None:
+            return
+        await self.throttle.count("delete-account", str(user_id))
+        if proof.identity_token is not None:
             await self._identity(user_id, await self.providers.apple.verify(proof.identity_token, proof.nonce, None))
         else:
             assert proof.id_token is not None  # exactly one proof was given
@@ -77,12 +79,13 @@ class OwnerCheck:
 
     async def _password(self, user_id: uuid.UUID, password: str) -> None:
         async with self.connect() as conn:
-            password_hash = await auth_q.get_password_hash(conn, user_id=user_id)
-        if password_hash is None:
+            holder = await auth_q.get_password_holder(conn, user_id=user_id)
+        await self.throttle.count("delete-account", str(user_id), password_of=holder.email if holder else None)
+        if holder is None or holder.password_hash is None:
             raise password_not_set(
                 "confirm the deletion by signing in with Apple or Google again (identity_token or id_token)"
             )
-        if not await self.passwords.verify(password_hash, password):
+        if not await self.passwords.verify(holder.password_hash, password, account=holder.email):
             raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the account was not deleted.")
 
     async def _identity(self, user_id: uuid.UUID, identity: VerifiedIdentity) -> None:

@@ -87,8 +87,9 @@ async def reset_password(connect: ConnectionSource, credentials: Credentials, to
     if refused is not None:
         raise refused
     check_new_password(new_password)
-    password_hash = await credentials.passwords.hash(new_password)
     token_hash = hash_link_token(token)
+    # The account is known once the link is spent: until then the link names the hashing share.
+    password_hash = await credentials.passwords.hash(new_password, account=token_hash.hex())
     async with connect() as conn:
         async with conn.transaction():
             spent = await q.spend_account_token(conn, token_hash=token_hash, purpose=PASSWORD_RESET)

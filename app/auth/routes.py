@@ -64,7 +64,7 @@ class AuthController(Controller):
         throttle: NamedDependency[Throttle],
         data: JSONBody[SigninRequest],
     ) -> AuthResponse:
-        await throttle.count("signin", data.email)
+        await throttle.count("signin", None, password_of=data.email)
         return await service.sign_in(connect, credentials, data)
 
     @post(
@@ -146,8 +146,11 @@ class AuthController(Controller):
         throttle: NamedDependency[Throttle],
         data: JSONBody[RefreshRequest],
     ) -> AuthResponse:
-        # The account is not known before the token is checked: the token itself names the bucket.
-        await throttle.count("refresh", data.refresh_token)
+        """Exchange a refresh token for a new pair; the token just spent, sent again within
+        JWT_REFRESH_REUSE_GRACE_SECONDS while its successor is unspent, answers that successor again. Limited per
+        session (RATELIMIT_REFRESH_PER_SESSION) and per address (RATELIMIT_REFRESH_PER_ADDRESS; 429 RATE_LIMITED,
+        the token unspent)."""
+        await throttle.count_refresh(await service.session_of_refresh_token(connect, data.refresh_token))
         return await service.refresh(connect, credentials, data.refresh_token)
 
     @post(
@@ -191,9 +194,9 @@ class AuthController(Controller):
         data: JSONBody[ChangePasswordRequest],
     ) -> None:
         """Set a new password (the password policy applies: 422 PASSWORD_TOO_COMMON, ...) after checking the current
-        one (401 INVALID_PASSWORD; limited per account and address like sign-in, 429 RATE_LIMITED). Every other
-        session ends; this one stays. A notice goes to the account's address."""
-        await throttle.count("change-password", str(caller.id))
+        one (401 INVALID_PASSWORD; its guesses spend sign-in's budget per account and address, 429 RATE_LIMITED).
+        Every other session ends; this one stays. A notice goes to the account's address."""
+        await throttle.count("change-password", None, password_of=caller.user.email)
         await service.change_password(connect, credentials, caller, data)
 
     @post("/forgot-password", status_code=HTTP_202_ACCEPTED, operation_id="forgotPassword")
@@ -275,7 +278,7 @@ class AuthController(Controller):
         """Ask to move the account to a new address: needs the password (401 INVALID_PASSWORD). A verification link
         goes to the new address and a notice to the current one; the change takes effect only when the link is used
         (POST /auth/verify-email). 409 EMAIL_TAKEN or EMAIL_UNCHANGED; limited per account and per address."""
-        await throttle.count("change-email", str(caller.id))
+        await throttle.count("change-email", str(caller.id), password_of=caller.user.email)
         await verification.change_email(connect, credentials, caller, data)
         return Accepted(message="A link to confirm the new address is on its way; until then the current one stays.")
 

@@ -26,7 +26,7 @@ from app.core import avatars
 from app.core.errors import Conflict, ErrorDetail, NotFound, Unauthorized, Unprocessable
 from app.core.identity import CurrentUser
 from app.core.passwords import Passwords, needs_rehash
-from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token
+from app.core.tokens import AccessTokenValidator, hash_refresh_token, new_refresh_token, successor_refresh_token
 from app.db.queries import auth as q
 from app.db.queries import recovery as recovery_q
 from app.db.queries import users as users_q
@@ -47,6 +47,10 @@ class Credentials:
     mail: AccountMail
     # Days after their import during which the previous backend's refresh tokens are exchanged (once); 0: never.
     imported_refresh_window_days: int = 0
+    # Seconds a just-spent refresh token still answers its successor (concurrent refreshes, a lost response).
+    refresh_reuse_grace_seconds: int = 0
+    # The key a spent refresh token's successor is derived with (`successor_refresh_token`).
+    refresh_successor_key: bytes = b""
 
 
 def _known_time_zone(name: str | None) -> str | None:
@@ -70,8 +74,8 @@ class NewRefreshToken:
     expires_at: datetime.datetime
 
 
-def new_session_refresh_token(issuer: Credentials) -> NewRefreshToken:
-    token = new_refresh_token()
+def new_session_refresh_token(issuer: Credentials, token: str | None = None) -> NewRefreshToken:
+    token = new_refresh_token() if token is None else token
     expiry = datetime.datetime.now(datetime.UTC) + issuer.refresh_ttl
     return NewRefreshToken(token, hash_refresh_token(token), expiry)
 
@@ -96,9 +100,9 @@ async def auth_response(
 
 async def sign_up(connect: ConnectionSource, issuer: Credentials, request: SignupRequest) -> AuthResponse:
     check_new_password(request.password)
-    password_hash = await issuer.passwords.hash(request.password)
-    refresh_token = new_session_refresh_token(issuer)
     email, name = normalise_email(request.email), request.name.strip()
+    password_hash = await issuer.passwords.hash(request.password, account=email)
+    refresh_token = new_session_refresh_token(issuer)
     async with connect() as conn:
         try:
             # The account and its verification email commit together (the email through the outbox).
@@ -120,16 +124,17 @@ async def sign_up(connect: ConnectionSource, issuer: Credentials, request: Signu
 
 async def verify_credentials(connect: ConnectionSource, passwords: Passwords, email: str, password: str) -> uuid.UUID:
     """The account these credentials belong to; one message whichever part is wrong (no enumeration)."""
+    email = normalise_email(email)
     async with connect() as conn:
-        credentials = await q.get_credentials_by_email(conn, email=normalise_email(email))
+        credentials = await q.get_credentials_by_email(conn, email=email)
     stored = credentials.password_hash if credentials else None  # None too for an account without a password
-    valid = await passwords.verify(stored, password)
+    valid = await passwords.verify(stored, password, account=email)
     if credentials is None or stored is None or not valid:
         raise Unauthorized("INVALID_CREDENTIALS", "The email or password is incorrect.")
     if needs_rehash(stored):
         # An imported bcrypt hash (or argon2id under older parameters) becomes argon2id on the first success, hashed
         # holding no connection; fenced by the hash just verified, so a password changed meanwhile is kept.
-        upgraded = await passwords.hash(password)
+        upgraded = await passwords.hash(password, account=email)
         async with connect() as conn:
             await q.replace_password_hash(conn, new_hash=upgraded, user_id=credentials.id, old_hash=stored)
     return credentials.id
@@ -152,16 +157,33 @@ async def issue_session(conn: Connection, user_id: uuid.UUID, refresh_token: New
     return session_id
 
 
+async def session_of_refresh_token(connect: ConnectionSource, refresh_token: str) -> uuid.UUID | None:
+    """The session a refresh token belongs to (spent or not), which its refreshes are counted against."""
+    async with connect() as conn:
+        known = await q.get_refresh_token(conn, token_hash=hash_refresh_token(refresh_token))
+    return known.session_id if known else None
+
+
 async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token: str) -> AuthResponse:
-    """Spend the refresh token and issue a new pair; a reused token revokes its whole session."""
+    """Spend the refresh token and issue a new pair. Within the reuse grace the token just spent answers its
+    successor again (the one already issued, derived from it); any other reuse revokes the whole session."""
     token_hash = hash_refresh_token(refresh_token)
-    successor = new_session_refresh_token(issuer)
+    successor = new_session_refresh_token(issuer, successor_refresh_token(issuer.refresh_successor_key, refresh_token))
     async with connect() as conn:
         rotated = await q.rotate_refresh_token(
             conn, token_hash=token_hash, new_token_hash=successor.token_hash, expires_at=successor.expires_at
         )
         if rotated is not None:
             return await auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
+        if issuer.refresh_reuse_grace_seconds > 0:
+            issued = await q.get_grace_successor(
+                conn,
+                successor_hash=successor.token_hash,
+                token_hash=token_hash,
+                grace_seconds=issuer.refresh_reuse_grace_seconds,
+            )
+            if issued is not None:
+                return await auth_response(conn, issuer, issued.user_id, issued.session_id, successor.token)
         if issuer.imported_refresh_window_days > 0:
             exchanged = await q.exchange_imported_refresh_token(
                 conn,
@@ -237,9 +259,10 @@ async def change_password(
         current_hash = await q.get_password_hash(conn, user_id=caller.id)
     if current_hash is None:
         raise password_not_set("there is no current password to change")
-    if not await issuer.passwords.verify(current_hash, request.current_password):
+    email = caller.user.email
+    if not await issuer.passwords.verify(current_hash, request.current_password, account=email):
         raise Unauthorized("INVALID_PASSWORD", "The current password is incorrect; the password was not changed.")
-    new_hash = await issuer.passwords.hash(request.new_password)
+    new_hash = await issuer.passwords.hash(request.new_password, account=email)
     async with connect() as conn, conn.transaction():
         if await q.replace_password_hash(conn, new_hash=new_hash, user_id=caller.id, old_hash=current_hash) != 1:
             raise Conflict("PASSWORD_CHANGED_MEANWHILE", "The password was changed meanwhile; sign in again.")

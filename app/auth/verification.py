@@ -71,7 +71,7 @@ async def change_email(
         password_hash = await auth_q.get_password_hash(conn, user_id=user.id)
     if password_hash is None:
         raise password_not_set("the email address cannot be changed without one")
-    if not await credentials.passwords.verify(password_hash, request.password):
+    if not await credentials.passwords.verify(password_hash, request.password, account=user.email):
         raise Unauthorized("INVALID_PASSWORD", "The password is incorrect; the email address was not changed.")
     async with connect() as conn, conn.transaction():
         if await q.email_in_use(conn, email=new_email, user_id=user.id):

@@ -1,4 +1,5 @@
-"""Password hashing and verification, run in worker threads so the event loop keeps serving, a few at a time.
+"""Password hashing and verification, run in worker threads so the event loop keeps serving, a few at a time, and
+at most a share of them for any one account.
 
 New hashes are argon2id. Verification also accepts the bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) of accounts imported
 from the previous backend (Supabase Auth stores bcrypt in `auth.users.encrypted_password`); `needs_rehash` tells the
@@ -8,6 +9,8 @@ caller to replace such a hash with argon2id once the password verified.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import bcrypt
 from argon2 import PasswordHasher
@@ -60,17 +63,36 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 class Passwords:
-    """Hashes and verifies passwords with at most `max_concurrent` hash computations at once."""
+    """Hashes and verifies passwords with at most `max_concurrent` hash computations at once, of which one account
+    (the normalised email the password is checked for) takes at most `max_per_account`: guesses at one account
+    queue behind each other instead of filling every slot, so everyone else's sign-in still finds one."""
 
-    def __init__(self, max_concurrent: int) -> None:
+    def __init__(self, max_concurrent: int, max_per_account: int = 1) -> None:
         self._slots = asyncio.Semaphore(max(1, max_concurrent))
+        self._per_account = max(1, min(max_per_account, max_concurrent))
+        # The accounts with a check running or queued, each with its share and how many are using it.
+        self._accounts: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
-    async def hash(self, password: str) -> str:
-        async with self._slots:
+    @asynccontextmanager
+    async def _slot(self, account: str) -> AsyncIterator[None]:
+        share, users = self._accounts.get(account, (asyncio.Semaphore(self._per_account), 0))
+        self._accounts[account] = (share, users + 1)
+        try:
+            async with share, self._slots:
+                yield
+        finally:
+            share, users = self._accounts[account]
+            if users == 1:
+                del self._accounts[account]
+            else:
+                self._accounts[account] = (share, users - 1)
+
+    async def hash(self, password: str, *, account: str) -> str:
+        async with self._slot(account):
             return await asyncio.to_thread(_hasher.hash, password)
 
-    async def verify(self, password_hash: str | None, password: str) -> bool:
-        async with self._slots:
+    async def verify(self, password_hash: str | None, password: str, *, account: str) -> bool:
+        async with self._slot(account):
             if password_hash is None:
                 await asyncio.to_thread(_verify, _DUMMY_HASH, password)
                 return False

@@ -103,6 +103,19 @@ def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def successor_key(signing_secret: str) -> bytes:
+    """The key successors of refresh tokens are derived with, from the signing secret (no extra secret to set)."""
+    return hashlib.sha256(b"cookcam-refresh-successor:" + signing_secret.encode()).digest()
+
+
+def successor_refresh_token(key: bytes, spent: str) -> str:
+    """The refresh token that replaces `spent`: as unpredictable as a random one to anyone without both the spent
+    token and the key, and the same every time, so a refresh repeated within the reuse grace can be answered with
+    the successor already issued although only its hash is stored."""
+    digest = hmac.new(key, spent.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None

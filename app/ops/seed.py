@@ -16,9 +16,8 @@ async def seed(dsn: str, settings: Settings) -> str:
         email = normalise_email(settings.demo.email)
         if await q.get_credentials_by_email(conn, email=email) is not None:
             return f"Demo user {email} already exists."
-        await q.create_user(
-            conn, email=email, password_hash=await Passwords(1).hash(settings.demo.password), name="Demo Cook"
-        )
+        password_hash = await Passwords(1).hash(settings.demo.password, account=email)
+        await q.create_user(conn, email=email, password_hash=password_hash, name="Demo Cook")
         return f"Seeded demo user {email}."
     finally:
         await conn.close()

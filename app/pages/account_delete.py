@@ -107,7 +107,7 @@ async def delete_account_sign_in(
         return _sign_in_form(page, email=email, message="Enter your email and your password.")
     if len(email) > MAX_EMAIL_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return _sign_in_form(page, message="The email or password is incorrect.")
-    await throttle.count("signin", email)
+    await throttle.count("signin", None, password_of=email)
     try:
         user_id = await verify_credentials(connect, passwords, email, password)
     except Unauthorized:

@@ -20,7 +20,7 @@ from app.core.client_address import Network, parse_networks
 from app.core.mail.outbox import message_domain
 from app.core.passwords import Passwords
 from app.core.ratelimit import RateLimiter
-from app.core.tokens import AccessTokenValidator
+from app.core.tokens import AccessTokenValidator, successor_key
 from app.db.migrations import Migration
 from app.db.types import Connection, ConnectionSource
 from app.realtime.hub import Hub
@@ -73,7 +73,11 @@ def credentials_for(settings: Settings, validator: AccessTokenValidator) -> Cred
         access_ttl_seconds=settings.jwt.access_ttl_seconds,
         refresh_ttl=datetime.timedelta(days=settings.jwt.refresh_ttl_days),
         imported_refresh_window_days=settings.jwt.imported_refresh_window_days,
-        passwords=Passwords(settings.password.max_concurrent_hashes),
+        refresh_reuse_grace_seconds=settings.jwt.refresh_reuse_grace_seconds,
+        refresh_successor_key=successor_key(settings.jwt.secret),
+        passwords=Passwords(
+            settings.password.max_concurrent_hashes, settings.password.max_concurrent_hashes_per_account
+        ),
         mail=AccountMail(settings.http.public_base_url, message_domain(settings.mail.from_address)),
     )
 

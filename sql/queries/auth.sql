@@ -27,6 +27,10 @@ select id, password_hash from users where lower(email) = lower(@email);
 -- name: GetPasswordHash :one
 select password_hash from users where id = @user_id;
 
+-- name: GetPasswordHolder :one
+-- The account's password hash and the email that names its password-guess budget and hashing share.
+select email, password_hash from users where id = @user_id;
+
 -- name: GetSessionUser :one
 -- row: User
 -- nullable: creator_tier
@@ -71,6 +75,17 @@ with spent as (
     returning user_id, session_id
 )
 select successor.user_id, successor.session_id from successor;
+
+-- name: GetGraceSuccessor :one
+-- The successor of a token spent less than @grace_seconds ago, provided that successor is still unspent and
+-- unexpired and the session live: a concurrent refresh, or a response lost on its way, gets the same successor.
+select successor.user_id, successor.session_id
+from refresh_tokens spent
+join refresh_tokens successor on successor.session_id = spent.session_id and successor.token_hash = @successor_hash
+join sessions s on s.id = spent.session_id and s.revoked_at is null
+where spent.token_hash = @token_hash
+  and spent.spent_at > now() - make_interval(secs => @grace_seconds::int)
+  and successor.spent_at is null and successor.expires_at > now();
 
 -- name: GetRefreshToken :one
 select user_id, session_id, spent_at, expires_at from refresh_tokens where token_hash = @token_hash;

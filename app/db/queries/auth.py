@@ -83,6 +83,22 @@ async def get_password_hash(conn: Connection, *, user_id: uuid.UUID) -> str | No
     return cast("str | None", value)
 
 
+GET_PASSWORD_HOLDER = """select email, password_hash from users where id = $1"""  # noqa: S105
+
+
+class GetPasswordHolderRow(msgspec.Struct, frozen=True):
+    email: str
+    password_hash: str | None
+
+
+async def get_password_holder(conn: Connection, *, user_id: uuid.UUID) -> GetPasswordHolderRow | None:
+    """The account's password hash and the email that names its password-guess budget and hashing share."""
+    record = await conn.fetchrow(GET_PASSWORD_HOLDER, user_id)
+    if record is None:
+        return None
+    return GetPasswordHolderRow(*record)
+
+
 GET_SESSION_USER = (
     "select u.id, u.email, u.name, u.avatar_url, cookcam_is_creator(u.creator_until) as is_creator,\n"
     "       (case when cookcam_is_creator(u.creator_until) then cookcam_creator_level(u.id) end)::integer as "
@@ -169,6 +185,36 @@ async def rotate_refresh_token(
     if record is None:
         return None
     return RotateRefreshTokenRow(*record)
+
+
+GET_GRACE_SUCCESSOR = """select successor.user_id, successor.session_id
+from refresh_tokens spent
+join refresh_tokens successor on successor.session_id = spent.session_id and successor.token_hash = $1
+join sessions s on s.id = spent.session_id and s.revoked_at is null
+where spent.token_hash = $2
+  and spent.spent_at > now() - make_interval(secs => $3::int)
+  and successor.spent_at is null and successor.expires_at > now()"""
+
+
+class GetGraceSuccessorRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+async def get_grace_successor(
+    conn: Connection,
+    *,
+    successor_hash: bytes,
+    token_hash: bytes,
+    grace_seconds: int,
+) -> GetGraceSuccessorRow | None:
+    """The successor of a token spent less than @grace_seconds ago, provided that successor is still unspent and
+    unexpired and the session live: a concurrent refresh, or a response lost on its way, gets the same successor.
+    """
+    record = await conn.fetchrow(GET_GRACE_SUCCESSOR, successor_hash, token_hash, grace_seconds)
+    if record is None:
+        return None
+    return GetGraceSuccessorRow(*record)
 
 
 GET_REFRESH_TOKEN = """select user_id, session_id, spent_at, expires_at from refresh_tokens where token_hash = $1"""  # noqa: S105

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import msgspec
@@ -25,18 +26,22 @@ async def test_refresh_rotates_and_spends_the_old_token(client) -> None:
     assert (await client.get(AUTH + "/me", headers=bearer(new))).status_code == 200
 
 
-async def test_reusing_a_spent_refresh_token_revokes_the_whole_family(client) -> None:
-    auth = await sign_up(client)
-    second = (await client.post(AUTH + "/refresh", json={"refresh_token": auth["refresh_token"]})).json()
-    reuse = await client.post(AUTH + "/refresh", json={"refresh_token": auth["refresh_token"]})
-    assert reuse.status_code == 401
-    assert reuse.json()["code"] == "REFRESH_TOKEN_REUSED"
-    # The legitimate-looking descendant is dead too, and so is the access token of that session.
-    descendant = await client.post(AUTH + "/refresh", json={"refresh_token": second["refresh_token"]})
-    assert descendant.status_code == 401
-    assert descendant.json()["code"] == "SESSION_REVOKED"
-    me = await client.get(AUTH + "/me", headers=bearer(second))
-    assert me.json()["code"] == "SESSION_REVOKED"
+async def test_reusing_a_spent_refresh_token_after_the_grace_revokes_the_whole_family(database_url) -> None:
+    settings = make_settings(database_url)
+    jwt = msgspec.structs.replace(settings.jwt, refresh_reuse_grace_seconds=1)
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, jwt=jwt))) as client:
+        auth = await sign_up(client)
+        second = (await client.post(AUTH + "/refresh", json={"refresh_token": auth["refresh_token"]})).json()
+        await asyncio.sleep(1.1)  # past the reuse grace
+        reuse = await client.post(AUTH + "/refresh", json={"refresh_token": auth["refresh_token"]})
+        assert reuse.status_code == 401
+        assert reuse.json()["code"] == "REFRESH_TOKEN_REUSED"
+        # The legitimate-looking descendant is dead too, and so is the access token of that session.
+        descendant = await client.post(AUTH + "/refresh", json={"refresh_token": second["refresh_token"]})
+        assert descendant.status_code == 401
+        assert descendant.json()["code"] == "SESSION_REVOKED"
+        me = await client.get(AUTH + "/me", headers=bearer(second))
+        assert me.json()["code"] == "SESSION_REVOKED"
 
 
 async def test_unknown_refresh_token(client) -> None:
