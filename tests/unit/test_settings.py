@@ -98,10 +98,10 @@ def test_previous_key_needs_an_id_distinct_from_the_current() -> None:
 
 
 def test_avatar_hosts_are_host_names_never_addresses() -> None:
-    hosts = load_settings({"SOCIAL_AVATAR_HOSTS": "cdn.cookcam.app, *.supabase.co"}).social.avatar_hosts
+    hosts = load_settings({**DEV, "SOCIAL_AVATAR_HOSTS": "cdn.cookcam.app, *.supabase.co"}).social.avatar_hosts
     assert hosts == ("cdn.cookcam.app", "*.supabase.co")
     with pytest.raises(SettingsError) as raised:
-        load_settings({"SOCIAL_AVATAR_HOSTS": "169.254.169.254,localhost,*.co,CDN.example.com,[::1]"})
+        load_settings({**DEV, "SOCIAL_AVATAR_HOSTS": "169.254.169.254,localhost,*.co,CDN.example.com,[::1]"})
     assert str(raised.value).count("SOCIAL_AVATAR_HOSTS") == 5
 
 
