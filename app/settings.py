@@ -352,6 +352,9 @@ class ScanSettings(msgspec.Struct, frozen=True, kw_only=True):
     image_retention_days: int = 0
     # Paid tiers' daily scans: unlimited in the product, capped here for fair use.
     fair_use_per_day: int = 200
+    # Scan attempts per account a minute, refused or not: a refused image gives the day's scan back, so this is what
+    # bounds how many uploads one account makes the server look at.
+    attempts_per_minute: int = 20
     # Uploads whose header declares more pixels are refused (413) before anything decodes them; a PNG or WebP
     # decodes in full, 3-4 bytes a pixel (a JPEG at 1/2 to 1/8 scale).
     max_image_pixels: int = 40_000_000
@@ -558,6 +561,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("RECONCILE_GOOGLE_CALLS_PER_SECOND", settings.reconcile.google_calls_per_second),
         ("RECONCILE_MAX_RUN_SECONDS", settings.reconcile.max_run_seconds),
         ("SCAN_FAIR_USE_PER_DAY", settings.scan.fair_use_per_day),
+        ("SCAN_ATTEMPTS_PER_MINUTE", settings.scan.attempts_per_minute),
         ("SCAN_MAX_IMAGE_PIXELS", settings.scan.max_image_pixels),
         ("SCAN_DECODE_THREADS", settings.scan.decode_threads),
         ("RECIPES_SAVED_FAIR_USE", settings.recipes.saved_fair_use),

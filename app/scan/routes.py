@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from app.core.ai import AiProvider
 from app.core.bounded_threads import BoundedThreads
 from app.core.identity import CurrentUser, provide_caller, provide_caller_briefly
+from app.core.ratelimit import RateLimiter
 from app.db.types import Connection, ConnectionSource
 from app.scan import service
 from app.scan.images import MAX_IMAGE_BYTES, decode_base64_image
@@ -41,13 +42,16 @@ class ScanController(Controller):
         connect: NamedDependency[ConnectionSource],
         ai: NamedDependency[AiProvider],
         image_decoding: NamedDependency[BoundedThreads],
+        rate_limiter: NamedDependency[RateLimiter],
         settings: NamedDependency[Settings],
         caller: NamedDependency[CurrentUser],
         data: JSONBody[AnalyzeRequest],
     ) -> ScanResponse:
         """A base64 photo (JPEG, PNG or WebP, at most 10 MB decoded) becomes a list of ingredients."""
         upload = decode_base64_image(data.image_data)
-        return await service.analyze(connect, ai, image_decoding, settings, user_id=caller.id, upload=upload)
+        return await service.analyze(
+            connect, ai, image_decoding, rate_limiter, settings, user_id=caller.id, upload=upload
+        )
 
     @post(
         "/ingredients",
@@ -63,13 +67,14 @@ class ScanController(Controller):
         connect: NamedDependency[ConnectionSource],
         ai: NamedDependency[AiProvider],
         image_decoding: NamedDependency[BoundedThreads],
+        rate_limiter: NamedDependency[RateLimiter],
         settings: NamedDependency[Settings],
         request: Request[Any, Any, Any],
         caller: NamedDependency[CurrentUser],
     ) -> ScanResponse:
         """The same from a raw image body (Content-Type image/jpeg, image/png or image/webp)."""
         return await service.analyze(
-            connect, ai, image_decoding, settings, user_id=caller.id, upload=await request.body()
+            connect, ai, image_decoding, rate_limiter, settings, user_id=caller.id, upload=await request.body()
         )
 
     @get("/history", operation_id="scanHistory", dependencies=CALLER)

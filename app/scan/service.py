@@ -14,6 +14,7 @@ from app.billing.entitlements import limits_for
 from app.core.ai import AiProvider
 from app.core.bounded_threads import BoundedThreads
 from app.core.errors import NotFound
+from app.core.ratelimit import RateLimit, RateLimiter
 from app.db.queries import scans as q
 from app.db.types import Connection, ConnectionSource
 from app.gamification import achievements
@@ -76,15 +77,21 @@ async def analyze(
     connect: ConnectionSource,
     ai: AiProvider,
     decoding: BoundedThreads,
+    rate_limiter: RateLimiter,
     settings: Settings,
     *,
     user_id: uuid.UUID,
     upload: bytes,
 ) -> ScanResponse:
     """The caller's upload becomes a stored scan. Checked in order of cost, so that nobody who may not scan makes
-    the server look at an image: the provider is configured, the caller's AI budget and daily scans are left,
+    the server look at an image: the provider is configured, the caller's attempts this minute, AI budget and
+    daily scans are left,
     then the image (header, then decoding on `decoding`'s threads)."""
     ai.require_configured()  # before counting a use
+    async with connect() as conn:
+        await rate_limiter.check(
+            conn, [(RateLimit("scan-attempts", settings.scan.attempts_per_minute, 60), str(user_id))]
+        )
     await ai.check_budget(connect, user_id)
     async with connect() as conn:
         limits = await limits_for(conn, user_id)

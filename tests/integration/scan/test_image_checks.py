@@ -151,3 +151,20 @@ async def test_uploads_decode_on_scannings_own_threads_and_a_busy_pool_is_503(da
     assert refused.headers["retry-after"] == "1"
     assert openai.requests == []
     assert await db.fetchval("select coalesce(sum(used), 0) from usage_counters") == 0  # the scan is given back
+
+
+async def test_attempts_are_limited_a_minute_even_when_each_image_is_refused(database_url, openai) -> None:
+    """A refused image gives the day's scan back, so the daily limit alone would let one account make the server
+    read uploads without end: attempts are counted a minute, before anything else is spent."""
+    settings = ai_settings(database_url, openai)
+    settings = msgspec.structs.replace(settings, scan=msgspec.structs.replace(settings.scan, attempts_per_minute=3))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth = await sign_up(client)
+        headers = {**bearer(auth), "Content-Type": "image/png"}
+        answers = [(await client.post(RAW, headers=headers, content=CORRUPT)) for _ in range(4)]
+        assert [a.status_code for a in answers] == [422, 422, 422, 429]
+        assert answers[-1].json()["code"] == "RATE_LIMITED" and "retry-after" in answers[-1].headers
+        other = await sign_up(client)  # counted per account
+        response = await client.post(RAW, headers={**bearer(other), "Content-Type": "image/png"}, content=CORRUPT)
+        assert response.status_code == 422
+    assert not openai.requests

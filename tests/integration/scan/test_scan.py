@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 
 from app.core.ai import AiProvider
+from app.core.ratelimit import PostgresCounters, RateLimiter
 from app.db.pool import create_pool
 from app.db.queries.scans import purge_expired_scan_images
 from app.scan import service
@@ -216,6 +217,7 @@ async def test_ten_parallel_scans_with_one_left_admit_exactly_one(database_url, 
     pool = await create_pool(database_url, settings.database)
     ai = AiProvider(settings)
     decoding = image_decoding_for(settings)
+    limiter = RateLimiter(PostgresCounters(), pseudonym_key=b"tests")
     image = picture("JPEG", (64, 64))
 
     def connect():
@@ -223,7 +225,10 @@ async def test_ten_parallel_scans_with_one_left_admit_exactly_one(database_url, 
 
     try:
         outcomes = await asyncio.gather(
-            *(service.analyze(connect, ai, decoding, settings, user_id=user_id, upload=image) for _ in range(10)),
+            *(
+                service.analyze(connect, ai, decoding, limiter, settings, user_id=user_id, upload=image)
+                for _ in range(10)
+            ),
             return_exceptions=True,
         )
     finally:
