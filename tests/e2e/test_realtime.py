@@ -152,7 +152,8 @@ async def test_malformed_and_unknown_messages_get_an_error_and_keep_the_socket(s
 
 
 async def test_socket_closes_when_its_token_expires_unless_reauthenticated(database_url, tmp_path) -> None:
-    running = RunningServer(database_url, tmp_path, workers=1, env={"JWT_ACCESS_TTL_SECONDS": "3"})
+    # Long enough for the sign-ups, a refresh and a re-authentication on a loaded machine before the first expires.
+    running = RunningServer(database_url, tmp_path, workers=1, env={"JWT_ACCESS_TTL_SECONDS": "8"})
     try:
         auth = await _signup(running)
         other = await _signup(running)
@@ -170,7 +171,7 @@ async def test_socket_closes_when_its_token_expires_unless_reauthenticated(datab
                 fresh = (await http.post(AUTH + "/refresh", json={"refresh_token": auth["refresh_token"]})).json()
             await renewed.send(json.dumps({"type": "auth", "token": fresh["access_token"]}))
             assert (await _next(renewed))["type"] == "auth.ok"
-            expired = await _next(expiring, timeout=6)
+            expired = await _next(expiring, timeout=12)
             assert expired["code"] == "TOKEN_EXPIRED"
             assert await _closed_code(expiring) == 4401
             # The renewed socket outlives the first token.
