@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.e2e.server import COOKCAM, REPO, free_port
 from tests.support import production_like_env
@@ -137,8 +141,17 @@ def test_codegen_check_passes_on_the_committed_queries() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_embedded_postgres_when_no_database_url(tmp_path) -> None:
-    env = {"APP_ENV": "development", "DATA_DIR": str(tmp_path / "data")}
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Outside pytest's temporary root: running as root, pgserver runs PostgreSQL as its own user and opens the
+    folders above the data up for it, and another pytest run starting meanwhile closes pytest-of-<user> again."""
+    folder = Path(tempfile.mkdtemp(prefix="cookcam-embedded-"))
+    yield folder / "data"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_embedded_postgres_when_no_database_url(data_dir: Path) -> None:
+    env = {"APP_ENV": "development", "DATA_DIR": str(data_dir)}
     result = cookcam("migrate", env=env, timeout=180)
     assert result.returncode == 0, result.stderr
     # The note goes to stderr: stdout is the command's own output (data such as `--json` must stay parseable).
