@@ -103,6 +103,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_access=False,
             # A worker gets this long after SIGTERM to finish in-flight requests before it is killed.
             workers_kill_timeout=max(1, int(settings.http.shutdown_drain_seconds)),
+            # A worker that dies (crash, OOM kill) is replaced while the others keep serving; granian still exits
+            # when a replacement dies again within 5.5 s (a crash loop), and the supervisor restarts the server.
+            respawn_failed_workers=True,
         ).serve()
     return 0
 
