@@ -84,7 +84,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _migrate(dsn)
         if settings.app_env == "development" and not args.no_seed:
             _seed(dsn, settings)
-        metrics_dir = Path(settings.data_dir).resolve() / "metrics"
+        from app.core.metrics import multiprocess_directory  # noqa: PLC0415
+
+        metrics_dir = multiprocess_directory(settings.data_dir)
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         # Workers build their own Settings from the environment; hand them the database and the metrics directory.
