@@ -111,7 +111,7 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
     auth_by_message: bool = True
     # The first {"type":"auth"} message's largest size in bytes (close 1009 above).
     auth_message_max_bytes: int = 1024
-    # Sockets from one client address that have not authenticated yet, per worker (close 4429 beyond).
+    # Sockets from one client address waiting for their first auth message, per worker (close 4429 beyond).
     unauthenticated_per_address: int = 8
 
 

@@ -41,7 +41,7 @@ class Hub:
         self._dsn = dsn
         self.node_id = uuid.uuid4().hex[:12]
         self._sockets: dict[uuid.UUID, set[Socket]] = defaultdict(set)
-        # Sockets still authenticating, per client address; they join `_sockets` once authenticated.
+        # Sockets waiting for their first auth message, per client address.
         self.pending = PendingSockets()
         self._reconnect_max_seconds = reconnect_max_seconds
         self._task: asyncio.Task[None] | None = None

@@ -1,5 +1,6 @@
-"""Sockets of one worker that have not authenticated yet, counted per client address: until a socket has
-authenticated nobody answers for what it costs, so one address may hold only a few (WS_UNAUTHENTICATED_PER_ADDRESS)."""
+"""Sockets of one worker waiting for their first auth message, counted per client address: granian holds whatever
+message such a socket sends, whole, before anyone is accountable for it, so one address may have only a few waiting
+(WS_UNAUTHENTICATED_PER_ADDRESS)."""
 
 from __future__ import annotations
 

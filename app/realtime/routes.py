@@ -130,42 +130,9 @@ async def _first_message_token(socket: WebSocket[Any, Any, Any], context: Socket
     return message.token if message.type == "auth" else None
 
 
-async def _authenticate_socket(socket: WebSocket[Any, Any, Any], context: SocketContext) -> CurrentUser | None:
-    token = bearer_token(socket.headers.get("authorization")) or socket.query_params.get("token")
-    if token is None and not context.settings.ws.auth_by_message:
-        # Nothing is read before authentication: granian would hold a whole message, however large, first.
-        await _refuse(
-            socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "Send the token in the Authorization header or ?token=."
-        )
-        return None
-    if token is None:
-        try:
-            token = await _first_message_token(socket, context)
-        except TimeoutError:
-            await _refuse(socket, CLOSE_AUTH_TIMEOUT, "AUTH_TIMEOUT", "Authenticate within the time allowed.")
-            return None
-        except _MessageTooBig:
-            await _refuse(socket, CLOSE_MESSAGE_TOO_BIG, "MESSAGE_TOO_BIG", "The auth message is larger than allowed.")
-            return None
-    if token is None:
-        await _refuse(
-            socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "The first message must be {type: auth, token}."
-        )
-        return None
-    try:
-        async with context.connect() as conn:
-            return await authenticate(conn, context.token_validator, token)
-    except AppError as exc:
-        await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        await _refuse(socket, CLOSE_TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable.")
-    return None
-
-
-async def _authenticate_within_address_cap(
-    socket: WebSocket[Any, Any, Any], context: SocketContext
-) -> CurrentUser | None:
-    """Authenticate, counting the socket against its address's unauthenticated sockets until it has."""
+async def _token_by_message(socket: WebSocket[Any, Any, Any], context: SocketContext) -> str | None:
+    """The token of a first {"type": "auth"} message, or None once the socket has been refused. While it waits, the
+    socket counts against its address's WS_UNAUTHENTICATED_PER_ADDRESS: granian holds whatever message comes, whole."""
     peer = socket.client.host if socket.client else None
     trusted = parse_networks(context.settings.http.trusted_proxies)
     address = client_address(peer, socket.headers.get("x-forwarded-for"), trusted)
@@ -175,13 +142,44 @@ async def _authenticate_within_address_cap(
             socket,
             CLOSE_RATE_LIMITED,
             "TOO_MANY_UNAUTHENTICATED",
-            "Too many connections from this address are still authenticating.",
+            "Too many connections from this address are waiting to authenticate.",
         )
         return None
     try:
-        return await _authenticate_socket(socket, context)
+        token = await _first_message_token(socket, context)
+    except TimeoutError:
+        await _refuse(socket, CLOSE_AUTH_TIMEOUT, "AUTH_TIMEOUT", "Authenticate within the time allowed.")
+        return None
+    except _MessageTooBig:
+        await _refuse(socket, CLOSE_MESSAGE_TOO_BIG, "MESSAGE_TOO_BIG", "The auth message is larger than allowed.")
+        return None
     finally:
         pending.leave(address)
+    if token is None:
+        await _refuse(
+            socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "The first message must be {type: auth, token}."
+        )
+    return token
+
+
+async def _authenticate_socket(socket: WebSocket[Any, Any, Any], context: SocketContext) -> CurrentUser | None:
+    token = bearer_token(socket.headers.get("authorization")) or socket.query_params.get("token")
+    if token is None and not context.settings.ws.auth_by_message:
+        # Nothing is read before authentication: granian would hold a whole message, however large, first.
+        await _refuse(
+            socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "Send the token in the Authorization header or ?token=."
+        )
+        return None
+    if token is None and (token := await _token_by_message(socket, context)) is None:
+        return None
+    try:
+        async with context.connect() as conn:
+            return await authenticate(conn, context.token_validator, token)
+    except AppError as exc:
+        await _refuse(socket, CLOSE_UNAUTHENTICATED, exc.code, exc.message)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        await _refuse(socket, CLOSE_TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable.")
+    return None
 
 
 async def _heartbeat(client: ClientSocket, interval: float) -> None:
@@ -264,7 +262,7 @@ async def realtime_socket(
     if context.hub.stopping:
         await socket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
         return
-    caller = await _authenticate_within_address_cap(socket, context)
+    caller = await _authenticate_socket(socket, context)
     if caller is None:
         return
     if context.hub.sockets_of(caller.id) >= context.settings.ws.max_sockets_per_user:

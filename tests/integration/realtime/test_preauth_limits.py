@@ -1,5 +1,5 @@
 """/api/v1/ws before authentication: the first message is at most WS_AUTH_MESSAGE_MAX_BYTES (close 1009), and one
-address holds at most WS_UNAUTHENTICATED_PER_ADDRESS sockets that have not authenticated yet (close 4429).
+address has at most WS_UNAUTHENTICATED_PER_ADDRESS sockets waiting for that message (close 4429).
 Synchronous: the test client runs the app and its sockets on its own loop."""
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def test_unauthenticated_sockets_per_address_are_capped(sync_client: TestClient[
     with sync_client.websocket_connect("/api/v1/ws") as first, sync_client.websocket_connect("/api/v1/ws"):
         with sync_client.websocket_connect("/api/v1/ws") as third:
             assert _refusal(third) == ("TOO_MANY_UNAUTHENTICATED", 4429)
+        # A token in the handshake is not waited for: such sockets do not count.
+        with sync_client.websocket_connect(f"/api/v1/ws?token={token}") as by_query:
+            assert by_query.receive_json(timeout=5)["type"] == "ready"
         # A socket that authenticates leaves the count: the address may open another.
         first.send_text(json.dumps({"type": "auth", "token": token}))
         assert first.receive_json(timeout=5)["type"] == "ready"
