@@ -84,7 +84,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _migrate(dsn)
         if settings.app_env == "development" and not args.no_seed:
             _seed(dsn, settings)
-        metrics_dir = Path(settings.data_dir).resolve() / "metrics"
+        from app.core.metrics import multiprocess_directory  # noqa: PLC0415
+
+        metrics_dir = multiprocess_directory(settings.data_dir)
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         # Workers build their own Settings from the environment; hand them the database and the metrics directory.
@@ -103,6 +105,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_access=False,
             # A worker gets this long after SIGTERM to finish in-flight requests before it is killed.
             workers_kill_timeout=max(1, int(settings.http.shutdown_drain_seconds)),
+            # A worker that dies (crash, OOM kill) is replaced while the others keep serving; granian still exits
+            # when a replacement dies again within 5.5 s (a crash loop), and the supervisor restarts the server.
+            respawn_failed_workers=True,
         ).serve()
     return 0
 

@@ -116,6 +116,15 @@ class WebSocketSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Sockets one account may hold on one worker (each costs the worker about 165 KiB: docs/benchmarks.md): phones,
     # tablets and tabs, with room for reconnects that overlap a dead socket the heartbeat has not found yet.
     max_sockets_per_user: int = 10
+    # Before authentication (docs/security.md, "WebSocket frames and worker respawn"): granian hands the app a
+    # message only once it holds all of it (up to 64 MiB, a limit no setting changes), so a first-message auth
+    # lets an unauthenticated client make the worker hold that much. Off: a socket without a token in the handshake
+    # is refused at once and no message is read before authentication.
+    auth_by_message: bool = True
+    # The first {"type":"auth"} message's largest size in bytes (close 1009 above).
+    auth_message_max_bytes: int = 1024
+    # Sockets from one client address waiting for their first auth message, per worker (close 4429 beyond).
+    unauthenticated_per_address: int = 8
 
 
 class LiveSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -571,6 +580,8 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("ANALYTICS_EVENTS_PER_MINUTE", settings.analytics.events_per_minute),
         ("ANALYTICS_EVENTS_PER_DAY", settings.analytics.events_per_day),
         ("WS_MAX_SOCKETS_PER_USER", settings.ws.max_sockets_per_user),
+        ("WS_AUTH_MESSAGE_MAX_BYTES", settings.ws.auth_message_max_bytes),
+        ("WS_UNAUTHENTICATED_PER_ADDRESS", settings.ws.unauthenticated_per_address),
         ("CREATORS_MAX_LINKS", settings.creators.max_links),
         ("CREATORS_MINIMUM_PAYOUT_CENTS", settings.creators.minimum_payout_cents),
         ("RATELIMIT_EMAILS_PER_ACCOUNT", settings.ratelimit.emails_per_account),

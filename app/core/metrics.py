@@ -7,6 +7,9 @@ registry (tests, one-process tools).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -63,9 +66,36 @@ def is_multiprocess() -> bool:
     return values.ValueClass is not values.MutexValue
 
 
-def render() -> bytes:
+def multiprocess_directory(data_dir: str) -> Path:
+    """Where `cookcam serve` has its workers keep their values (PROMETHEUS_MULTIPROC_DIR), emptied at start-up."""
+    return Path(data_dir).resolve() / "metrics"
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _forget_exited_processes(directory: Path) -> None:
+    """Drop the live gauges of processes that have exited (a worker that died and was replaced, or one replaced on
+    SIGHUP), which the sums would otherwise keep at their last values. Counters and histograms keep what such a
+    process counted: it happened."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rpartition("_")[2])
+        if not _is_running(pid):
+            multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
+def render(data_dir: str) -> bytes:
     if is_multiprocess():
+        directory = multiprocess_directory(data_dir)
+        _forget_exited_processes(directory)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest()

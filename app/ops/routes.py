@@ -70,4 +70,4 @@ async def metrics_endpoint(
             raise Unauthorized("METRICS_TOKEN_REQUIRED", "Metrics need the configured bearer token.")
     update_gauges(pool, hub)
     reconciliation = await render_reconciliation(connect, settings.database.ready_timeout_seconds)
-    return Response(metrics.render() + reconciliation, media_type=metrics.CONTENT_TYPE)
+    return Response(metrics.render(settings.data_dir) + reconciliation, media_type=metrics.CONTENT_TYPE)

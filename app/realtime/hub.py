@@ -17,6 +17,7 @@ import asyncpg
 import msgspec
 
 from app.realtime.events import ACCOUNT_DELETED, CHANNEL, SESSION_REVOKED, Envelope
+from app.realtime.pending import PendingSockets
 
 log = logging.getLogger("cookcam.realtime")
 
@@ -40,6 +41,8 @@ class Hub:
         self._dsn = dsn
         self.node_id = uuid.uuid4().hex[:12]
         self._sockets: dict[uuid.UUID, set[Socket]] = defaultdict(set)
+        # Sockets waiting for their first auth message, per client address.
+        self.pending = PendingSockets()
         self._reconnect_max_seconds = reconnect_max_seconds
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()

@@ -16,6 +16,7 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
+from app.core.client_address import client_address, parse_networks
 from app.core.errors import AppError
 from app.core.identity import CurrentUser, authenticate
 from app.core.request_context import current_request_id
@@ -111,11 +112,17 @@ async def _refuse(socket: WebSocket[Any, Any, Any], close_code: int, code: str, 
     await socket.close(code=close_code, reason=code)
 
 
+class _MessageTooBig(Exception):
+    """The first message was larger than WS_AUTH_MESSAGE_MAX_BYTES."""
+
+
 async def _first_message_token(socket: WebSocket[Any, Any, Any], context: SocketContext) -> str | None:
     """Wait for {"type": "auth", "token": ...} as the first message, within the configured time."""
+    limit = context.settings.ws.auth_message_max_bytes
     raw = await asyncio.wait_for(socket.receive_text(), timeout=context.settings.ws.auth_timeout_seconds)
-    if len(raw) > context.settings.ws.max_message_bytes:
-        return None
+    # Characters first: a message with more characters than the limit has more bytes, and is not encoded.
+    if len(raw) > limit or len(raw.encode()) > limit:
+        raise _MessageTooBig
     try:
         message = msgspec.json.decode(raw, type=ClientMessage)
     except msgspec.DecodeError:
@@ -123,18 +130,47 @@ async def _first_message_token(socket: WebSocket[Any, Any, Any], context: Socket
     return message.token if message.type == "auth" else None
 
 
-async def _authenticate_socket(socket: WebSocket[Any, Any, Any], context: SocketContext) -> CurrentUser | None:
-    token = bearer_token(socket.headers.get("authorization")) or socket.query_params.get("token")
-    if token is None:
-        try:
-            token = await _first_message_token(socket, context)
-        except TimeoutError:
-            await _refuse(socket, CLOSE_AUTH_TIMEOUT, "AUTH_TIMEOUT", "Authenticate within the time allowed.")
-            return None
+async def _token_by_message(socket: WebSocket[Any, Any, Any], context: SocketContext) -> str | None:
+    """The token of a first {"type": "auth"} message, or None once the socket has been refused. While it waits, the
+    socket counts against its address's WS_UNAUTHENTICATED_PER_ADDRESS: granian holds whatever message comes, whole."""
+    peer = socket.client.host if socket.client else None
+    trusted = parse_networks(context.settings.http.trusted_proxies)
+    address = client_address(peer, socket.headers.get("x-forwarded-for"), trusted)
+    pending = context.hub.pending
+    if not pending.enter(address, context.settings.ws.unauthenticated_per_address):
+        await _refuse(
+            socket,
+            CLOSE_RATE_LIMITED,
+            "TOO_MANY_UNAUTHENTICATED",
+            "Too many connections from this address are waiting to authenticate.",
+        )
+        return None
+    try:
+        token = await _first_message_token(socket, context)
+    except TimeoutError:
+        await _refuse(socket, CLOSE_AUTH_TIMEOUT, "AUTH_TIMEOUT", "Authenticate within the time allowed.")
+        return None
+    except _MessageTooBig:
+        await _refuse(socket, CLOSE_MESSAGE_TOO_BIG, "MESSAGE_TOO_BIG", "The auth message is larger than allowed.")
+        return None
+    finally:
+        pending.leave(address)
     if token is None:
         await _refuse(
             socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "The first message must be {type: auth, token}."
         )
+    return token
+
+
+async def _authenticate_socket(socket: WebSocket[Any, Any, Any], context: SocketContext) -> CurrentUser | None:
+    token = bearer_token(socket.headers.get("authorization")) or socket.query_params.get("token")
+    if token is None and not context.settings.ws.auth_by_message:
+        # Nothing is read before authentication: granian would hold a whole message, however large, first.
+        await _refuse(
+            socket, CLOSE_UNAUTHENTICATED, "UNAUTHENTICATED", "Send the token in the Authorization header or ?token=."
+        )
+        return None
+    if token is None and (token := await _token_by_message(socket, context)) is None:
         return None
     try:
         async with context.connect() as conn:

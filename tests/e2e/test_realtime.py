@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
+import psutil
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -58,6 +60,41 @@ async def test_no_auth_message_in_time_closes_4408(server: RunningServer) -> Non
     async with connect(server.ws_url) as ws:
         assert (await _next(ws))["code"] == "AUTH_TIMEOUT"
         assert await _closed_code(ws) == 4408
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1])
+
+
+async def test_a_message_before_authentication_is_never_read_into_memory(database_url, tmp_path) -> None:
+    """granian hands a message to the app only once it holds all of it (up to 64 MiB): with WS_AUTH_BY_MESSAGE off,
+    nothing is read before authentication, so 16 MiB sent in fragments at once costs the worker nothing."""
+    running = RunningServer(database_url, tmp_path, workers=1, env={"WS_AUTH_BY_MESSAGE": "false"})
+    try:
+        (worker,) = psutil.Process(running.process.pid).children()
+        with open(f"/proc/{worker.pid}/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # resets VmHWM to the current RSS
+        before = _status_kib(worker.pid, "VmRSS")
+        codes = []
+        for _ in range(3):
+            async with connect(running.ws_url) as ws:
+                sending = asyncio.create_task(ws.send(["x" * 65536] * 256))  # 16 MiB in 64 KiB fragments
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+                        assert message["code"] == "UNAUTHENTICATED"
+                with contextlib.suppress(ConnectionClosed):
+                    await sending
+                codes.append(closed.value.rcvd.code if closed.value.rcvd else None)
+        peak_growth_mib = (_status_kib(worker.pid, "VmHWM") - before) / 1024
+        assert peak_growth_mib < 8, peak_growth_mib  # reading one message would cost 2 x 16 MiB (measured)
+        assert set(codes) <= {4401, None}, codes  # None: the kernel reset the connection over the unread data
+        async with connect(running.ws_url) as ws:
+            assert await _closed_code(ws) == 4401
+    finally:
+        assert running.terminate() == 0
 
 
 async def test_bad_token_closes_4401(server: RunningServer) -> None:
