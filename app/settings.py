@@ -24,6 +24,8 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # Known only to development and test; staging and production refuse it.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
 MIN_SECRET_LENGTH = 32
+# What the examples (config/env.example.*, deploy/kubernetes/) put where the operator must fill in a value.
+PLACEHOLDER = "CHANGE_ME"
 # Encrypts stored purchase proofs in development and test only ("key id:base64 of 32 bytes").
 DEVELOPMENT_RECEIPT_KEY = "dev:ZGV2ZWxvcG1lbnQtb25seS1yZWNlaXB0LWtleS0zMmI="
 RECEIPT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=$")
@@ -526,6 +528,17 @@ def _read_struct(
     return values
 
 
+def setting_names() -> list[str]:
+    """Every setting's environment variable name."""
+    names = []
+    for field in msgspec.structs.fields(Settings):
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            names += [env_name(field.name, sub.name) for sub in msgspec.structs.fields(field.type)]
+        else:
+            names.append(env_name(None, field.name))
+    return names
+
+
 def _check_environment_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
     if settings.jwt.previous_secret and not settings.jwt.previous_key_id:
         problems.append("JWT_PREVIOUS_KEY_ID is required when JWT_PREVIOUS_SECRET is set")
@@ -704,6 +717,11 @@ def _check_receipt_keys(settings: Settings, problems: list[str]) -> None:
 
 def _check_production_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
     # Staging and production: every secret they use is set, long, and not a development default.
+    problems.extend(
+        f"{name} still holds the {PLACEHOLDER} placeholder"
+        for name in setting_names()
+        if PLACEHOLDER in environ.get(name, "")
+    )
     if "JWT_SECRET" not in environ:
         problems.append(f"JWT_SECRET is required in {settings.app_env}")
     elif settings.jwt.secret == DEVELOPMENT_JWT_SECRET:

@@ -269,3 +269,14 @@ def test_unsigned_storekit_data_is_its_own_opt_in_which_staging_and_production_r
     for environment in ("staging", "production"):
         with pytest.raises(SettingsError, match=f"APPLE_ALLOW_UNSIGNED must be false in {environment}"):
             load_settings({**PRODUCTION_OK, "APP_ENV": environment, "APPLE_ALLOW_UNSIGNED": "true"})
+
+
+def test_staging_and_production_refuse_a_setting_still_holding_the_change_me_placeholder() -> None:
+    # The examples (config/, deploy/kubernetes/) mark what the operator must replace with CHANGE_ME; an identifier
+    # or token left at it would otherwise start (APPLE_API_KEY_ID, HTTP_METRICS_TOKEN: no other rule covers them).
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**PRODUCTION_OK, "APPLE_API_KEY_ID": "CHANGE_ME", "HTTP_METRICS_TOKEN": "CHANGE_ME"})
+    assert "APPLE_API_KEY_ID still holds the CHANGE_ME placeholder" in str(raised.value)
+    assert "HTTP_METRICS_TOKEN still holds the CHANGE_ME placeholder" in str(raised.value)
+    assert load_settings({**DEV, "APPLE_API_KEY_ID": "CHANGE_ME"}).apple.api_key_id == "CHANGE_ME"
+    assert load_settings({**PRODUCTION_OK, "UNRELATED": "CHANGE_ME"}).is_production_like
