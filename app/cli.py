@@ -1,4 +1,4 @@
-"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME, billing tools."""
+"""The `cookcam` command: serve, migrate, seed, codegen, config check, jobs run NAME, billing and ops tools."""
 
 from __future__ import annotations
 
@@ -260,6 +260,31 @@ def cmd_ingredients_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ops_tool(run: Callable[[str], str]) -> int:
+    from app.ops.backup import BackupError  # noqa: PLC0415
+
+    settings = _load_or_exit()
+    with database_url(settings) as dsn:
+        try:
+            print(run(dsn))
+        except BackupError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_ops_backup(args: argparse.Namespace) -> int:
+    from app.ops.backup import backup  # noqa: PLC0415
+
+    return _ops_tool(lambda dsn: backup(dsn, args.file))
+
+
+def cmd_ops_restore(args: argparse.Namespace) -> int:
+    from app.ops.backup import restore  # noqa: PLC0415
+
+    return _ops_tool(lambda dsn: restore(dsn, args.file, allow_non_empty=args.allow_non_empty))
+
+
 EXPORT_OPTIONS = ("auth_users", "profiles", "identities", "refresh_tokens", "subscriptions")
 
 
@@ -343,6 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_jobs_run)
 
     _add_billing_commands(commands)
+
+    ops = commands.add_parser("ops", help="operations: backup and restore (docs/runbooks/backup-restore.md)")
+    ops_commands = ops.add_subparsers(dest="ops_command", required=True)
+    backup = ops_commands.add_parser(
+        "backup", help="pg_dump --format=custom to FILE (never overwritten) and FILE.manifest.json; exit 2 on failure"
+    )
+    backup.add_argument("file", type=Path)
+    backup.set_defaults(handler=cmd_ops_backup)
+    restore = ops_commands.add_parser(
+        "restore", help="verify FILE against its manifest, pg_restore it into an empty database in one transaction"
+    )
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--allow-non-empty", action="store_true", help="drop and replace the dump's objects in a non-empty database"
+    )
+    restore.set_defaults(handler=cmd_ops_restore)
 
     ingredients = commands.add_parser("ingredients", help="the shipped ingredient data")
     ingredient_commands = ingredients.add_subparsers(dest="ingredients_command", required=True)

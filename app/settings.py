@@ -82,8 +82,10 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     shutdown_drain_seconds: float = 25.0
     public_base_url: str = "http://127.0.0.1:8000"
-    # When set, GET /metrics requires "Authorization: Bearer <token>" (Prometheus bearer_token).
+    # When set, GET /metrics requires "Authorization: Bearer <token>" (Prometheus bearer_token); during a rotation
+    # the previous token is accepted too, so instances and the scrape config need not change at the same moment.
     metrics_token: str | None = None
+    metrics_previous_token: str | None = None
 
 
 class PasswordSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -463,6 +465,7 @@ SECRET_FIELDS = frozenset(
         "logfire.token",
         "demo.password",
         "http.metrics_token",
+        "http.metrics_previous_token",
         "stripe.secret_key",
         "stripe.webhook_secret",
         "stripe.previous_webhook_secret",
@@ -539,11 +542,17 @@ def setting_names() -> list[str]:
     return names
 
 
-def _check_environment_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
+def _check_previous_secrets(settings: Settings, problems: list[str]) -> None:
     if settings.jwt.previous_secret and not settings.jwt.previous_key_id:
         problems.append("JWT_PREVIOUS_KEY_ID is required when JWT_PREVIOUS_SECRET is set")
     if settings.jwt.previous_key_id and settings.jwt.previous_key_id == settings.jwt.key_id:
         problems.append("JWT_PREVIOUS_KEY_ID must differ from JWT_KEY_ID")
+    if settings.http.metrics_previous_token and not settings.http.metrics_token:
+        problems.append("HTTP_METRICS_PREVIOUS_TOKEN needs HTTP_METRICS_TOKEN (alone it would leave /metrics open)")
+
+
+def _check_environment_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
+    _check_previous_secrets(settings, problems)
     problems.extend(
         f"SOCIAL_AVATAR_HOSTS: {entry!r} is not a lower-case host name or *.domain"
         for entry in settings.social.avatar_hosts

@@ -10,6 +10,7 @@ import uuid
 
 import asyncpg
 import msgspec
+import redis.exceptions
 
 from app.core.errors import AppError, ErrorDetail
 from app.core.ratelimit import RateLimiter
@@ -152,3 +153,7 @@ async def answer(
         return _error(exc, action=head.type, ref=head.ref)
     except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
         return _error(_database_failure(head.type, exc), action=head.type, ref=head.ref)
+    except redis.exceptions.RedisError as exc:  # the rate-limit counters (RATELIMIT_REDIS_URL), as HTTP maps it
+        log.warning("redis unavailable: %s", type(exc).__name__)
+        unavailable = AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; try again.")
+        return _error(unavailable, action=head.type, ref=head.ref)

@@ -73,6 +73,8 @@ def test_every_command_that_loads_the_configuration_needs_app_env_and_says_so_in
         ("billing", "reencrypt-proofs"),
         ("ingredients", "refresh"),
         ("import", "supabase", "--close-window"),
+        ("ops", "backup", "cookcam.dump"),
+        ("ops", "restore", "cookcam.dump"),
     ):
         result = cookcam(*command, env=database, cwd=tmp_path, timeout=60)
         assert (result.returncode, result.stderr) == (2, expected), command

@@ -97,6 +97,12 @@ def test_previous_key_needs_an_id_distinct_from_the_current() -> None:
         load_settings({**DEV, "JWT_PREVIOUS_SECRET": "x" * 40, "JWT_PREVIOUS_KEY_ID": "k1"})
 
 
+def test_a_previous_metrics_token_needs_a_current_one() -> None:
+    """Alone it would leave /metrics open (no token required) while looking protected."""
+    with pytest.raises(SettingsError, match="HTTP_METRICS_PREVIOUS_TOKEN needs HTTP_METRICS_TOKEN"):
+        load_settings({**DEV, "HTTP_METRICS_PREVIOUS_TOKEN": "x" * 40})
+
+
 def test_avatar_hosts_are_host_names_never_addresses() -> None:
     hosts = load_settings({**DEV, "SOCIAL_AVATAR_HOSTS": "cdn.cookcam.app, *.supabase.co"}).social.avatar_hosts
     assert hosts == ("cdn.cookcam.app", "*.supabase.co")

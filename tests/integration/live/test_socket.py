@@ -259,3 +259,20 @@ def test_invitations_are_announced_within_the_pairs_and_the_hosts_daily_budgets(
             assert [m["type"] for m in friend.unread] == []
         mine = client.get("/api/v1/live-sessions", headers={"Authorization": f"Bearer {stranger['access_token']}"})
         assert mine.json()["sessions"] == []
+
+
+def test_an_invitation_while_redis_is_down_is_answered_and_the_socket_stays(settings: Settings) -> None:
+    """The invitation limits count on Redis when it is configured: unreachable, the request is refused like a
+    database outage (SERVICE_UNAVAILABLE, nothing stored) instead of ending the socket."""
+    with TestClient(app=create_app(settings)) as client:
+        host_auth, friend_auth = sign_up(client, "Host"), sign_up(client, "Friend")
+    down = msgspec.structs.replace(
+        settings, ratelimit=msgspec.structs.replace(settings.ratelimit, redis_url="redis://127.0.0.1:1/0")
+    )
+    with TestClient(app=create_app(down)) as client, connected(client, host_auth) as host:
+        sid = host.request(1, type="live.create", title="Soup", visibility="private")["session"]["id"]
+        refused = host.request(2, type="live.invite", session_id=sid, user_id=friend_auth["user"]["id"])
+        assert (refused["type"], refused["code"], refused["ref"]) == ("live.error", "SERVICE_UNAVAILABLE", 2)
+        assert host.request(3, type="live.step", session_id=sid, step=0)["type"] == "live.ok"  # the socket stays
+        with connected(client, friend_auth) as friend:
+            assert friend.request(1, type="live.join", session_id=sid)["code"] == "NOT_INVITED"

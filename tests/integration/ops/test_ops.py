@@ -223,6 +223,20 @@ async def test_metrics_token_when_configured(database_url: str) -> None:
         assert "cookcam_http_requests_total" in right.text
 
 
+async def test_metrics_accept_the_previous_token_during_a_rotation(database_url: str) -> None:
+    """Instances and the scrape config change at different moments: both tokens work until the old one is removed."""
+    http = HttpSettings(
+        metrics_token="new-scrape-token-0123456789-0123456789",
+        metrics_previous_token="old-scrape-token-0123456789-0123456789",
+    )
+    settings = msgspec.structs.replace(make_settings(database_url), http=http)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for token in ("new-scrape-token-0123456789-0123456789", "old-scrape-token-0123456789-0123456789"):
+            assert (await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert (wrong.status_code, wrong.json()["code"]) == (401, "METRICS_TOKEN_REQUIRED")
+
+
 async def test_metrics_answer_without_the_reconciliation_figures_while_the_database_is_stuck(
     database_url: str, db: asyncpg.Connection
 ) -> None:
