@@ -29,12 +29,15 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 # The OpenAPI viewer loads its scripts from a CDN; everything else is JSON and needs nothing.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+API_PREFIX = "/api/"
 
 
 def _has_nul(scope: Scope) -> bool:
-    """A NUL in a path parameter or a query value would reach PostgreSQL, which cannot store it in text. The path
-    arrives percent-decoded; the query string raw (a NUL can only travel as %00)."""
-    return "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+    """A NUL in a path parameter or a query value of the JSON API would reach PostgreSQL, which cannot store it in
+    text. The path arrives percent-decoded; the query string raw (a NUL can only travel as %00). The HTML pages of
+    app/pages ignore a garbled query and answer with pages of their own, so they are left to it."""
+    path: str = scope["path"]
+    return path.startswith(API_PREFIX) and ("\x00" in path or b"%00" in scope.get("query_string", b""))
 
 
 async def _refuse_nul(send: Send) -> None:
