@@ -140,7 +140,7 @@ def envelope(
     )
 
 
-# Text PostgreSQL cannot store: a NUL character anywhere, or bytes that are not UTF-8.
+# PostgreSQL stores no NUL character in text or jsonb: refused wherever one arrives (400 INVALID_TEXT).
 NUL_MESSAGE = "Text in a request may not contain NUL characters."
 MALFORMED_JSON = ("MALFORMED_JSON", "The request body is not valid JSON.")
 
@@ -261,7 +261,8 @@ def _os_error(request: Request[Any, Any, Any], exc: OSError) -> Response[bytes]:
 
 
 def _invalid_utf8(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[bytes]:
-    # Bytes a client sent that are not UTF-8 (a body that reached a decoder without Litestar's JSON decoding).
+    # Bytes a client sent that are not UTF-8, decoded by a route or a library itself (JSON bodies are refused before,
+    # as MALFORMED_JSON). Decoding text is where client input fails; a provider's answer is decoded by httpx.
     return envelope(400, "INVALID_TEXT", "The request contains bytes that are not UTF-8 text.")
 
 
