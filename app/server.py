@@ -25,6 +25,7 @@ from app.core.ai import AiProvider
 from app.core.content_type import require_declared_content_type
 from app.core.edge import EdgeMiddleware
 from app.core.errors import EXCEPTION_HANDLERS
+from app.core.json_body import StrictJsonBody
 from app.core.logging import configure_logging
 from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters, pseudonym_key
 from app.core.shutdown import run_before_server_shutdown
@@ -148,6 +149,8 @@ def create_app(settings: Settings) -> Litestar:
         ],
         dependencies=APP_DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
+        # Every request body is decoded strictly from its JSON bytes (app/core/json_body.py).
+        dto=StrictJsonBody,
         before_request=require_declared_content_type,
         lifespan=[_lifespan(settings)],
         cors_config=CORSConfig(

@@ -37,12 +37,9 @@ def _rejected(code: str, field: str, message: str) -> Unprocessable:
 
 
 def _keys_in(field: str, value: Any, depth: int) -> int:
-    """The keys of every object in `value`, refusing nesting deeper than MAX_PAYLOAD_DEPTH and NUL characters
-    (which PostgreSQL's jsonb cannot store). Never recurses further than one level past the limit."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise _rejected("ANALYTICS_PAYLOAD_INVALID", field, f"{field} may not contain the NUL character.")
-        return 0
+    """The keys of every object in `value`, refusing nesting deeper than MAX_PAYLOAD_DEPTH. Never recurses further
+    than one level past the limit. (NUL characters, which jsonb cannot store, never get here: every request body
+    with one is refused as it is decoded, app/core/json_body.py.)"""
     if not isinstance(value, dict | list):
         return 0
     if depth > MAX_PAYLOAD_DEPTH:

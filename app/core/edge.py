@@ -1,5 +1,6 @@
 """The outermost ASGI layer: request id, security headers, metrics and the access log for every HTTP response,
-including the ones the router itself answers (unknown routes, wrong methods)."""
+including the ones the router itself answers (unknown routes, wrong methods); and the refusal of a NUL character
+in the path or the query string before anything reads them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import time
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from app.core import metrics
+from app.core.errors import InvalidText, error_body
 from app.core.request_context import accept_or_make_request_id, request_id_var, user_id_var
 from app.core.tracing import label_request_span
 
@@ -27,6 +29,25 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 # The OpenAPI viewer loads its scripts from a CDN; everything else is JSON and needs nothing.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+API_PREFIX = "/api/"
+
+
+def _has_nul(scope: Scope) -> bool:
+    """A NUL in a path parameter or a query value of the JSON API would reach PostgreSQL, which cannot store it in
+    text. The path arrives percent-decoded; the query string raw (a NUL can only travel as %00). The HTML pages of
+    app/pages ignore a garbled query and answer with pages of their own, so they are left to it."""
+    path: str = scope["path"]
+    return path.startswith(API_PREFIX) and ("\x00" in path or b"%00" in scope.get("query_string", b""))
+
+
+async def _refuse_nul(send: Send) -> None:
+    refusal = InvalidText()
+    body = error_body(refusal.code, refusal.message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": refusal.status_code, "headers": headers}
+    await send(start)
+    content: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(content)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -66,14 +87,17 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            await self._app(scope, receive, send_with_headers)
+            if _has_nul(scope):
+                await _refuse_nul(send_with_headers)
+            else:
+                await self._app(scope, receive, send_with_headers)
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
 
     @staticmethod
     def _record(scope: Any, status: int, seconds: float, request_id: str) -> None:
         route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
-        method = scope.get("method", "")
+        method = metrics.method_label(scope.get("method", ""))  # nor in logs and span names: a bounded set
         metrics.observe_request(route, method, status, seconds)
         label_request_span(method, route, request_id)
         access_log.info(

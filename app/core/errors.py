@@ -5,9 +5,9 @@ Services raise `AppError` subclasses with a stable code; this module alone decid
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+import traceback
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,10 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from app.core.request_context import current_request_id
 
 log = logging.getLogger("cookcam.errors")
+
+# What an error's details may echo of the request: a field name or message longer than this is cut (ending in "…"),
+# so a 1 MB value sent in error does not come back as a 1 MB answer.
+DETAIL_MAX_CHARS = 200
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -108,6 +112,21 @@ class ServiceUnavailable(AppError):
         self.provider_retry_after = provider_retry_after
 
 
+def _bounded(text: str) -> str:
+    return text if len(text) <= DETAIL_MAX_CHARS else text[: DETAIL_MAX_CHARS - 1] + "…"
+
+
+def _bounded_detail(detail: ErrorDetail) -> ErrorDetail:
+    field = _bounded(detail.field) if detail.field is not None else None
+    return ErrorDetail(message=_bounded(detail.message), field=field)
+
+
+def error_body(code: str, message: str, details: list[ErrorDetail] | None = None) -> bytes:
+    """The envelope's JSON, for the layers outside Litestar (app/core/edge.py) as well."""
+    bounded = [_bounded_detail(d) for d in details] if details else None
+    return msgspec.json.encode(ErrorBody(code=code, message=message, request_id=current_request_id(), details=bounded))
+
+
 def envelope(
     status_code: int,
     code: str,
@@ -116,10 +135,19 @@ def envelope(
     details: list[ErrorDetail] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    body = ErrorBody(code=code, message=message, request_id=current_request_id(), details=details)
     return Response(
-        content=msgspec.json.encode(body), status_code=status_code, headers=headers, media_type=MediaType.JSON
+        content=error_body(code, message, details), status_code=status_code, headers=headers, media_type=MediaType.JSON
     )
+
+
+# PostgreSQL stores no NUL character in text or jsonb: refused wherever one arrives (400 INVALID_TEXT).
+NUL_MESSAGE = "Text in a request may not contain NUL characters."
+MALFORMED_JSON = ("MALFORMED_JSON", "The request body is not valid JSON.")
+
+
+class InvalidText(BadRequest):
+    def __init__(self, message: str = NUL_MESSAGE) -> None:
+        super().__init__("INVALID_TEXT", message)
 
 
 def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
@@ -153,6 +181,8 @@ def _validation_details(extra: Any) -> list[ErrorDetail]:
             unknown = _UNKNOWN_FIELD.search(message)
             key = unknown.group(1) if unknown else "body"
             message = "The request body is required." if message == "'data'" else message
+        # Litestar's sources are str enums (ParamType.QUERY): name them by value ("query.period").
+        source = getattr(source, "value", source)
         field = f"{source}.{key}" if source and key and source != "body" else key
         details.append(ErrorDetail(message=message, field=field))
     return details
@@ -166,9 +196,9 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
     status = exc.status_code
     headers = dict(exc.headers or {})
     if _is_malformed_body(exc):
-        return envelope(400, "MALFORMED_JSON", "The request body is not valid JSON.", headers=headers)
+        return envelope(400, *MALFORMED_JSON, headers=headers)
     if isinstance(exc, ValidationException):
-        details = _validation_details(exc.extra)
+        details = [_bounded_detail(d) for d in _validation_details(exc.extra)]
         field_list = ", ".join(d.field for d in details if d.field)
         message = f"Invalid value for {field_list}." if field_list else "The request has invalid values."
         return envelope(422, "VALIDATION_ERROR", message, details=details or None, headers=headers)
@@ -179,15 +209,21 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
     return envelope(status, code, message, headers=headers)
 
 
-# SQLSTATE classes a service did not translate itself.
+_OUT_OF_RANGE = (422, "CONSTRAINT_VIOLATION", "A value is out of the allowed range.")
+# SQLSTATEs a service did not translate itself that are the client's doing: status, code, message.
+_CLIENT_SQLSTATES: dict[str, tuple[int, str, str]] = {
+    "23505": (409, "ALREADY_EXISTS", "That already exists."),
+    "23503": (409, "REFERENCE_CONFLICT", "That refers to something that does not exist or is in use."),
+    **dict.fromkeys(("23514", "23502", "22001", "22003", "22P02", "22007", "22008"), _OUT_OF_RANGE),
+    # character_not_in_repertoire (a NUL in text), untranslatable_character (\u0000 in jsonb)
+    **dict.fromkeys(("22021", "22P05"), (400, "INVALID_TEXT", NUL_MESSAGE)),
+}
+
+
 def _database_error(_: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[bytes]:
-    state = getattr(exc, "sqlstate", "") or ""
-    if state == "23505":
-        return envelope(409, "ALREADY_EXISTS", "That already exists.")
-    if state == "23503":
-        return envelope(409, "REFERENCE_CONFLICT", "That refers to something that does not exist or is in use.")
-    if state in ("23514", "23502", "22001", "22003", "22P02", "22007", "22008"):
-        return envelope(422, "CONSTRAINT_VIOLATION", "A value is out of the allowed range.")
+    state = "22003" if _argument_out_of_range(exc) else getattr(exc, "sqlstate", "") or ""
+    if (client := _CLIENT_SQLSTATES.get(state)) is not None:
+        return envelope(*client)
     if state in ("40001", "40P01"):
         # Concurrent transactions conflicted; the client may simply try again.
         return envelope(503, "CONTENTION", "The server is busy; try again.", headers={"Retry-After": "1"})
@@ -196,11 +232,38 @@ def _database_error(_: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Re
     return _unexpected(_, exc)
 
 
+def _argument_out_of_range(exc: asyncpg.PostgresError) -> bool:
+    """asyncpg refused to encode a parameter because the number does not fit the column's type (an id of 2**31 for
+    an integer column): the client's value, like PostgreSQL's own 22003. Any other encoding failure is our bug."""
+    return isinstance(exc, asyncpg.DataError) and isinstance(exc.__cause__, OverflowError)
+
+
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.warning("database unavailable: %s", type(exc).__name__)
     return envelope(
         503, "DATABASE_UNAVAILABLE", "The service is temporarily unavailable.", headers={"Retry-After": "5"}
     )
+
+
+def _raised_by_database_driver(exc: BaseException) -> bool:
+    return any(
+        frame.f_globals.get("__name__", "").startswith("asyncpg.") for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
+def _os_error(request: Request[Any, Any, Any], exc: OSError) -> Response[bytes]:
+    """Connecting to the database (refused, reset, unknown host, the pool's acquire timeout, a command timeout)
+    fails inside asyncpg: an outage. Any other OSError (TimeoutError included) is not the database's, whatever its
+    errno: e.g. datetime's "Value too large" for a timestamp of 2**62 seconds. It is then a bug like any other."""
+    if _raised_by_database_driver(exc):
+        return _unavailable(request, exc)
+    return _unexpected(request, exc)
+
+
+def _invalid_utf8(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[bytes]:
+    # Bytes a client sent that are not UTF-8, decoded by a route or a library itself (JSON bodies are refused before,
+    # as MALFORMED_JSON). Decoding text is where client input fails; a provider's answer is decoded by httpx.
+    return envelope(400, "INVALID_TEXT", "The request contains bytes that are not UTF-8 text.")
 
 
 def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -227,8 +290,8 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     asyncpg.PostgresError: _database_error,
     asyncpg.InterfaceError: _unavailable,
     asyncpg.exceptions.ConnectionDoesNotExistError: _unavailable,
-    OSError: _unavailable,  # connection refused or reset, DNS failures, unreachable hosts
-    asyncio.TimeoutError: _unavailable,
+    OSError: _os_error,  # TimeoutError is one (asyncio.TimeoutError is TimeoutError)
+    UnicodeDecodeError: _invalid_utf8,
     redis.exceptions.RedisError: _redis_unavailable,
     RecursionError: _recursion,
     Exception: _unexpected,

@@ -55,11 +55,22 @@ GENERATION_CACHE = Counter(
 
 UNMATCHED_ROUTE = "<unmatched>"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Every label value must come from a fixed set: a client's made-up method (any token, kilobytes long) would
+# otherwise add a series, to every scrape and to every worker's multiprocess file, per request. Routes are
+# templates (or UNMATCHED_ROUTE) and statuses are the app's own.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+OTHER_METHOD = "OTHER"
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else OTHER_METHOD
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route, method).observe(seconds)
+    """`method` as the client sent it; it is labelled by `method_label`."""
+    label = method_label(method)
+    REQUESTS.labels(route, label, str(status)).inc()
+    LATENCY.labels(route, label).observe(seconds)
 
 
 def is_multiprocess() -> bool:

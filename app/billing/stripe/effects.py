@@ -29,7 +29,7 @@ from app.billing.hooks import BillingHooks
 from app.billing.inbox.processing import Apply, Effect, no_writes
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
-from app.billing.stripe.models import Event, Subscription, state_of
+from app.billing.stripe.models import Event, Subscription, event_object, state_of
 from app.db.queries import billing as q
 from app.db.types import Connection, ConnectionSource
 from app.realtime.events import RealtimeEvent, publish
@@ -107,12 +107,12 @@ async def _prepare(
     cause = Cause("stripe_event", event.id)
     hooks = payments.hooks
     if event.type in SUBSCRIPTION_EVENTS:
-        subscription = msgspec.json.decode(event.data.object, type=Subscription)
+        subscription = event_object(event, Subscription)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
         return _recording([state_of(subscription, observed, settings)], cause, hooks)
     if event.type == "customer.subscription.trial_will_end":
-        ending = msgspec.json.decode(event.data.object, type=Subscription)
+        ending = event_object(event, Subscription)
         return lambda conn: _announce_trial_end(conn, ending)
     if event.type in NAMING_A_SUBSCRIPTION:
         # Fetched rather than trusted from the event: access starts, renews or pauses even if subscription events
@@ -131,9 +131,9 @@ async def _prepare(
 
 def _named_subscription(event: Event) -> str | None:
     if event.type == "checkout.session.completed":
-        session = msgspec.json.decode(event.data.object, type=CheckoutSession)
+        session = event_object(event, CheckoutSession)
         return session.subscription if session.mode == "subscription" else None
-    return msgspec.json.decode(event.data.object, type=Invoice).subscription_id
+    return event_object(event, Invoice).subscription_id
 
 
 async def _fetch_state(
@@ -193,12 +193,12 @@ async def _revocation(
     dispute is also a security event for the fraud report. Partial refunds keep access."""
     dispute = None
     if event.type == "charge.dispute.created":
-        dispute = msgspec.json.decode(event.data.object, type=Dispute)
+        dispute = event_object(event, Dispute)
         charge = msgspec.convert(
             (await stripe_call(client.v1.charges.retrieve_async(dispute.charge))).to_dict(), Charge
         )
     else:
-        charge = msgspec.json.decode(event.data.object, type=Charge)
+        charge = event_object(event, Charge)
         if not charge.refunded:
             return no_writes
     if charge.customer is None:

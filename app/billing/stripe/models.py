@@ -9,15 +9,22 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from typing import Annotated, TypeVar
 
 import msgspec
 
 from app.billing.entitlements import ProviderState
 from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
+from app.core.errors import BadRequest
 from app.settings import StripeSettings
 
 log = logging.getLogger("cookcam.billing.stripe")
+
+# Stripe's times are Unix seconds. Bounded to what a datetime holds (to 9999-12-31): a larger one, even signed,
+# would fail converting (2**62 raised OSError, once answered as a database outage).
+UnixTime = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799)]
+T = TypeVar("T")
 
 # Stripe's subscription statuses on ours (docs/payments.md has the table and the reasons).
 STATUS_MAP: dict[str, Status] = {
@@ -41,8 +48,8 @@ class SubscriptionItem(msgspec.Struct, frozen=True):
     price: Price
     id: str | None = None
     # Since API version 2025-03-31 the billing period lives on the items.
-    current_period_start: int | None = None
-    current_period_end: int | None = None
+    current_period_start: UnixTime | None = None
+    current_period_end: UnixTime | None = None
 
 
 class SubscriptionItems(msgspec.Struct, frozen=True):
@@ -53,7 +60,7 @@ class PendingUpdate(msgspec.Struct, frozen=True):
     """A plan change waiting for its invoice to be paid (payment_behavior=pending_if_incomplete): applied by Stripe
     once paid, discarded at `expires_at`."""
 
-    expires_at: int
+    expires_at: UnixTime
 
 
 class LatestInvoice(msgspec.Struct, frozen=True):
@@ -73,9 +80,9 @@ class Subscription(msgspec.Struct, frozen=True):
     latest_invoice: str | LatestInvoice | None = None
     # The subscription schedule managing it (a downgrade scheduled for the period's end), if any.
     schedule: str | None = None
-    trial_end: int | None = None
-    current_period_start: int | None = None
-    current_period_end: int | None = None
+    trial_end: UnixTime | None = None
+    current_period_start: UnixTime | None = None
+    current_period_end: UnixTime | None = None
     metadata: dict[str, str] = {}
     livemode: bool = True
     # The customer's id (expanded objects are not asked for here); checked against imported bindings.
@@ -89,11 +96,21 @@ class EventData(msgspec.Struct, frozen=True):
 class Event(msgspec.Struct, frozen=True):
     id: str
     type: str
-    created: int
+    created: UnixTime
     data: EventData
     livemode: bool = True
     # The connected account an event happened on (events delivered to a Connect endpoint); None for our own.
     account: str | None = None
+
+
+def event_object(event: Event, kind: type[T]) -> T:
+    """The event's object as `kind`. One that is not (a missing field, a time out of range) cannot be processed
+    however often Stripe delivers it: 400 STRIPE_EVENT_INVALID, as for a signed body that is not an event; the event
+    stays stored as failed, and the retry job gives up on it after its attempts (app/billing/inbox/recovery.py)."""
+    try:
+        return msgspec.json.decode(event.data.object, type=kind)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise BadRequest("STRIPE_EVENT_INVALID", f"The event's object is not a readable {kind.__name__}.") from exc
 
 
 def _timestamp(value: int | None) -> datetime.datetime | None:

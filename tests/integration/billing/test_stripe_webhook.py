@@ -200,3 +200,21 @@ async def test_a_signed_event_with_nul_characters_is_stored_escaped_and_processe
         "creator"
     )
     assert (await deliver(stripe_client, body)).json()["outcome"] == "duplicate"
+
+
+async def test_a_signed_event_with_an_impossible_time_is_refused_not_an_outage(stripe_client, db) -> None:
+    """Issue 15, item 17: 2**62 seconds made datetime raise OSError, which answered 503 DATABASE_UNAVAILABLE."""
+    user_id = (await sign_up(stripe_client))["user"]["id"]
+    items = {
+        "data": [{"price": {"id": "price_1", "lookup_key": "cookcam_creator_monthly"}, "current_period_end": 2**62}]
+    }
+    payload = subscription_event(user_id, status="active", created=int(time.time()), event_id="evt_far", items=items)
+    response = await deliver(stripe_client, payload)
+    assert (response.status_code, response.json()["code"]) == (400, "STRIPE_EVENT_INVALID"), response.text
+    # Stored and parked as failed (the retry job gives up after its attempts); nothing applied.
+    assert await db.fetchval("select status from provider_events where event_id = 'evt_far'") == "failed"
+    assert await db.fetchval("select count(*) from subscriptions") == 0
+    created_far = subscription_event(user_id, status="active", created=2**62, event_id="evt_far_created")
+    response = await deliver(stripe_client, created_far)
+    assert (response.status_code, response.json()["code"]) == (400, "STRIPE_EVENT_INVALID"), response.text
+    assert await db.fetchval("select count(*) from provider_events where event_id = 'evt_far_created'") == 0
