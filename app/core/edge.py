@@ -27,6 +27,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 # The OpenAPI viewer loads its scripts from a CDN; everything else is JSON and needs nothing.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Load balancers and Kubernetes ask these every few seconds: their access lines are DEBUG, the rest INFO.
+PROBE_ROUTES = frozenset({"/health", "/ready"})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -76,7 +78,8 @@ class EdgeMiddleware:
         method = scope.get("method", "")
         metrics.observe_request(route, method, status, seconds)
         label_request_span(method, route, request_id)
-        access_log.info(
+        access_log.log(
+            logging.DEBUG if route in PROBE_ROUTES else logging.INFO,
             "%s %s %s %.1fms",
             method,
             route,
