@@ -42,6 +42,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     ready_timeout_seconds: float = 2.0
     # How long a request waits for a pooled connection before answering 503.
     acquire_timeout_seconds: float = 5.0
+    # How long a migration in a transaction waits for a table lock (lock_timeout) before it fails, rather than
+    # stall every query queued behind its wait; files that run outside a transaction wait without a limit.
+    migration_lock_timeout_seconds: float = 10.0
 
 
 class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
