@@ -155,28 +155,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def _report_plan(dsn: str, *, dry_run: bool) -> int:
     """--status: every migration's state, exit 1 when some are pending. --dry-run: what `migrate` would apply, with
     the refusals it would make first, exit 0. Both change nothing and exit 3 where `migrate` would stop."""
-    from app.db.migrations import load_migrations, plan  # noqa: PLC0415
+    from app.db.migrations import plan  # noqa: PLC0415
 
     state = asyncio.run(plan(dsn, check_pending=dry_run))
-    pending = {m.version: m for m in state.pending}
-    if not dry_run:
-        for version in sorted({m.version for m in load_migrations()} | state.applied.keys()):
-            if version in pending:
-                print(f"{version}  pending" + ("" if pending[version].in_transaction else " (no transaction)"))
-            else:
-                note = "  (not in this code: a newer release)" if version in state.ahead else ""
-                print(f"{version}  applied {state.applied[version]:%Y-%m-%d %H:%M:%S %Z}{note}")
-    for migration in state.pending if dry_run else ():
-        mode = "in a transaction" if migration.in_transaction else "outside a transaction (no-transaction marker)"
-        print(f"would apply {migration.version} {mode}")
     if state.problem is not None:
         print(f"Migration check failed: {state.problem}", file=sys.stderr)
         return 3
-    print(
-        f"{len(state.applied)} applied, {len(state.pending)} pending"
-        + (" (dry run: nothing applied)." if dry_run else ".")
-    )
-    return 1 if state.pending and not dry_run else 0
+    pending = {m.version: m for m in state.pending}
+    for version in sorted(pending.keys() | (set() if dry_run else state.applied.keys())):
+        migration = pending.get(version)
+        if migration is None:
+            note = "  (not in this code: a newer release)" if version in state.ahead else ""
+            print(f"{version}  applied {state.applied[version]:%Y-%m-%d %H:%M:%S %Z}{note}")
+        elif dry_run:
+            mode = "in a transaction" if migration.in_transaction else "outside a transaction (no-transaction marker)"
+            print(f"would apply {version} {mode}")
+        else:
+            print(f"{version}  pending" + ("" if migration.in_transaction else " (no transaction)"))
+    summary = f"{len(state.applied)} applied, {len(pending)} pending"
+    print(summary + (" (dry run: nothing applied)." if dry_run else "."))
+    return 1 if pending and not dry_run else 0
 
 
 def cmd_seed(_: argparse.Namespace) -> int:

@@ -198,19 +198,19 @@ class Plan:
 
 async def plan(dsn: str, directory: Path = MIGRATIONS_DIR, *, check_pending: bool = False) -> Plan:
     """The state of every migration; with check_pending also the refusals `migrate` would make before applying."""
-    migrations = load_migrations(directory)
     conn = await asyncpg.connect(dsn)
     try:
         ledger = await _ledger(conn)
-        applied = {version: checksum for version, (checksum, _) in ledger.items()}
-        pending = [m for m in migrations if m.version not in applied]
+        applied = {version: applied_at for version, (_, applied_at) in ledger.items()}
         try:
-            ahead = verify_applied(applied, migrations)
+            migrations = load_migrations(directory)
+            pending = [m for m in migrations if m.version not in ledger]
+            ahead = verify_applied({version: checksum for version, (checksum, _) in ledger.items()}, migrations)
             if check_pending:
                 await _refuse_compound_outside_transaction(conn, pending)
         except MigrationError as exc:
-            return Plan({v: at for v, (_, at) in ledger.items()}, pending, [], str(exc))
-        return Plan({v: at for v, (_, at) in ledger.items()}, pending, ahead, None)
+            return Plan(applied, [], [], str(exc))
+        return Plan(applied, pending, ahead, None)
     finally:
         await conn.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from app.cli import main
 from app.db.migrations import (
     ADVISORY_LOCK_KEY,
     MIGRATIONS_DIR,
@@ -227,6 +228,25 @@ async def test_the_plan_lists_applied_and_pending_files_and_what_migrate_would_r
     assert state.problem is None
     checked = await plan(empty_database, directory, check_pending=True)
     assert checked.problem is not None and "exactly one statement" in checked.problem
+    (directory / "0002_two.sql").write_text(f"vacuum ledger;\n{NO_TRANSACTION_MARKER}\n")
+    assert "counts only as the first line" in str((await plan(empty_database, directory)).problem)
+    (directory / "0002_two.sql").unlink()
     (directory / "0001_ledger.sql").write_text(LEDGER + "-- edited\n")
     assert "0001_ledger.sql was edited after it was applied" in str((await plan(empty_database, directory)).problem)
     assert await _fetchval(empty_database, "select count(*) from schema_migrations") == 1
+
+
+def test_migrate_status_and_dry_run_report_pending_files_and_change_nothing(
+    empty_database, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    assert main(["migrate", "--status"]) == 1
+    status = capsys.readouterr().out.splitlines()
+    assert status[0] == "0001_identity.sql  pending"
+    assert status[-1] == f"0 applied, {len(load_migrations())} pending."
+    assert main(["migrate", "--dry-run"]) == 0
+    dry_run = capsys.readouterr().out.splitlines()
+    assert dry_run[0] == "would apply 0001_identity.sql in a transaction"
+    assert dry_run[-1] == f"0 applied, {len(load_migrations())} pending (dry run: nothing applied)."
+    assert asyncio.run(_fetchval(empty_database, "select to_regclass('schema_migrations')")) is None
