@@ -128,9 +128,11 @@ async def _refuse_compound_outside_transaction(conn: Connection, pending: list[M
 async def _take_runner_lock(conn: Connection) -> None:
     if await conn.fetchval("select pg_try_advisory_lock($1)", ADVISORY_LOCK_KEY):
         return
+    # None when the holder let go in between: the wait below is then short.
     holder = await conn.fetchval(LOCK_HOLDER, ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFFFFFF)
     log.warning(
-        "waiting for the migration lock: another runner (PostgreSQL backend pid %s) is applying migrations", holder
+        "waiting for the migration lock: another runner (PostgreSQL backend pid %s) is applying migrations",
+        holder or "unknown",
     )
     await conn.execute("select pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     log.warning("got the migration lock")
