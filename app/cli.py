@@ -7,31 +7,67 @@ import asyncio
 import datetime
 import getpass
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.settings import Settings, SettingsError, load_settings, redacted, set_process_environment
+from app.settings import (
+    MissingEnvironmentError,
+    Settings,
+    SettingsError,
+    load_settings,
+    read_environment,
+    redact_url,
+    redacted,
+    set_process_environment,
+    unknown_variables,
+)
+
+# Exit codes of the commands that use the database (docs/operations.md): 2 configuration, 3 migrations.
+EXIT_DATABASE_UNREACHABLE = 4
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def _settings_or_problems() -> tuple[Settings | None, list[str]]:
+    """The settings (or None, their problems printed) and the warnings about variables that are no setting."""
+    environ = read_environment()
+    try:
+        return load_settings(environ), unknown_variables(environ)
+    except MissingEnvironmentError as exc:
+        print(exc, file=sys.stderr)  # one line: without APP_ENV nothing else is judged
+    except SettingsError as exc:
+        for warning in unknown_variables(environ):  # a misspelt name often explains a problem below
+            print(f"warning: {warning}", file=sys.stderr)
+        print(exc, file=sys.stderr)
+    return None, []
 
 
 def _load_or_exit() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    settings, warnings = _settings_or_problems()
+    if settings is None:
+        raise SystemExit(2)
     from app.core.logging import configure_logging  # noqa: PLC0415
 
     configure_logging(settings)  # warnings from the CLI's own steps follow the same format and scrubbing
+    for warning in warnings:
+        logging.getLogger("cookcam.settings").warning(warning)
     return settings
 
 
 @contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
-    """DATABASE_URL when set; otherwise the embedded PostgreSQL (development and test only), stopped on exit."""
+    """DATABASE_URL when set (exit 4 with one line when it cannot be reached); otherwise the embedded PostgreSQL
+    (development and test only), stopped on exit."""
     if settings.database.url:
+        from app.db.pool import unreachable_reason  # noqa: PLC0415
+
+        reason = asyncio.run(unreachable_reason(settings.database.url, CONNECT_TIMEOUT_SECONDS))
+        if reason is not None:
+            print(f"Cannot reach the database at {redact_url(settings.database.url)}: {reason}", file=sys.stderr)
+            raise SystemExit(EXIT_DATABASE_UNREACHABLE)
         yield settings.database.url
         return
     from app.db.embedded import EmbeddedDatabaseError, start_embedded  # noqa: PLC0415 - heavy, optional
@@ -52,11 +88,11 @@ def database_url(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
-def _migrate(dsn: str) -> None:
+def _migrate(dsn: str, settings: Settings) -> None:
     from app.db.migrations import MigrationError, migrate  # noqa: PLC0415
 
     try:
-        applied = asyncio.run(migrate(dsn))
+        applied = asyncio.run(migrate(dsn, lock_timeout_seconds=settings.database.migration_lock_timeout_seconds))
     except MigrationError as exc:
         print(f"Migration failed: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
@@ -81,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.http.port
     workers = args.workers or settings.http.workers
     with database_url(settings) as dsn:
-        _migrate(dsn)
+        _migrate(dsn, settings)
         if settings.app_env == "development" and not args.no_seed:
             _seed(dsn, settings)
         from app.core.metrics import multiprocess_directory  # noqa: PLC0415
@@ -112,11 +148,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(_: argparse.Namespace) -> int:
+def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _load_or_exit()
     with database_url(settings) as dsn:
-        _migrate(dsn)
+        if args.status or args.dry_run:
+            return _report_plan(dsn, dry_run=args.dry_run)
+        _migrate(dsn, settings)
     return 0
+
+
+def _report_plan(dsn: str, *, dry_run: bool) -> int:
+    """--status: every migration's state, exit 1 when some are pending. --dry-run: what `migrate` would apply, with
+    the refusals it would make first, exit 0. Both change nothing and exit 3 where `migrate` would stop."""
+    from app.db.migrations import plan  # noqa: PLC0415
+
+    state = asyncio.run(plan(dsn, check_pending=dry_run))
+    if state.problem is not None:
+        print(f"Migration check failed: {state.problem}", file=sys.stderr)
+        return 3
+    pending = {m.version: m for m in state.pending}
+    for version in sorted(pending.keys() | (set() if dry_run else state.applied.keys())):
+        migration = pending.get(version)
+        if migration is None:
+            note = "  (not in this code: a newer release)" if version in state.ahead else ""
+            print(f"{version}  applied {state.applied[version]:%Y-%m-%d %H:%M:%S %Z}{note}")
+        elif dry_run:
+            mode = "in a transaction" if migration.in_transaction else "outside a transaction (no-transaction marker)"
+            print(f"would apply {version} {mode}")
+        else:
+            print(f"{version}  pending" + ("" if migration.in_transaction else " (no transaction)"))
+    summary = f"{len(state.applied)} applied, {len(pending)} pending"
+    print(summary + (" (dry run: nothing applied)." if dry_run else "."))
+    return 1 if pending and not dry_run else 0
 
 
 def cmd_seed(_: argparse.Namespace) -> int:
@@ -125,7 +188,7 @@ def cmd_seed(_: argparse.Namespace) -> int:
         print(f"Refusing to seed demo data in {settings.app_env}: its password is public.", file=sys.stderr)
         return 2
     with database_url(settings) as dsn:
-        _migrate(dsn)
+        _migrate(dsn, settings)
         _seed(dsn, settings)
     return 0
 
@@ -137,11 +200,11 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(_: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings, warnings = _settings_or_problems()
+    if settings is None:
         return 2
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(redacted(settings), indent=2, sort_keys=True))
     print("Configuration is valid.", file=sys.stderr)
     return 0
@@ -348,7 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-seed", action="store_true", help="skip the demo data in development")
     serve.set_defaults(handler=cmd_serve)
 
-    commands.add_parser("migrate", help="apply pending migrations").set_defaults(handler=cmd_migrate)
+    migrate = commands.add_parser("migrate", help="apply pending migrations")
+    report = migrate.add_mutually_exclusive_group()
+    report.add_argument("--status", action="store_true", help="list every migration: applied when, or pending (exit 1)")
+    report.add_argument("--dry-run", action="store_true", help="say what would be applied, and check it; apply nothing")
+    migrate.set_defaults(handler=cmd_migrate)
     commands.add_parser("seed", help="migrate, then load demo data").set_defaults(handler=cmd_seed)
 
     codegen = commands.add_parser("codegen", help="regenerate app/db/queries from sql/ with sqlc")

@@ -8,6 +8,7 @@ Each field of a section maps to one environment variable named ``<SECTION>_<FIEL
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import msgspec
+from dotenv import dotenv_values
 
 Environment = Literal["development", "test", "staging", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -42,6 +44,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     ready_timeout_seconds: float = 2.0
     # How long a request waits for a pooled connection before answering 503.
     acquire_timeout_seconds: float = 5.0
+    # How long a migration in a transaction waits for a table lock (lock_timeout) before it fails, rather than
+    # stall every query queued behind its wait; files that run outside a transaction wait without a limit.
+    migration_lock_timeout_seconds: float = 10.0
 
 
 class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -517,6 +522,34 @@ def _convert(raw: str, annotation: Any) -> Any:
     return msgspec.convert(raw, annotation, strict=False)
 
 
+def _expected(annotation: Any) -> str:
+    """What a field accepts, in words, for the message about a value it refused."""
+    choices = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in choices)
+    if get_origin(annotation) is tuple:
+        return "a comma-separated list, each " + _expected(choices[0])
+    if len(choices) == 1:  # an optional value: say what it is when set
+        return _expected(choices[0])
+    kinds = {int: "a whole number", float: "a number", bool: "true or false", datetime: "an ISO 8601 date and time"}
+    return kinds.get(annotation, "text")
+
+
+def redact_url(url: str) -> str:
+    """A connection URL with its password replaced (the user and host stay, to tell which one it is)."""
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not separator or not at:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _shown(raw: str) -> str:
+    """A refused value as a message shows it: URLs without their password. Secrets are never shown: they are all
+    text, which always converts, and their rules name only their length."""
+    return repr(redact_url(raw))
+
+
 def _read_struct(
     struct_type: type[msgspec.Struct], section: str | None, environ: Mapping[str, str], problems: list[str]
 ) -> dict[str, Any]:
@@ -526,8 +559,8 @@ def _read_struct(
         if name in environ:
             try:
                 values[field.name] = _convert(environ[name], field.type)
-            except msgspec.ValidationError as exc:
-                problems.append(f"{name}: {exc}")
+            except msgspec.ValidationError:
+                problems.append(f"{name}={_shown(environ[name])} is not {_expected(field.type)}")
     return values
 
 
@@ -700,7 +733,7 @@ def _check_supabase(settings: Settings, problems: list[str]) -> None:
         problems.append("SUPABASE_JWT_SECRET must differ from JWT_SECRET and JWT_PREVIOUS_SECRET")
     if settings.is_production_like:
         if supabase.jwks_url and not supabase.jwks_url.startswith("https://"):
-            problems.append(f"SUPABASE_JWKS_URL must be https in {settings.app_env}")
+            problems.append(f"SUPABASE_JWKS_URL must be https in {settings.app_env}, not {_shown(supabase.jwks_url)}")
         if not supabase.issuer:
             problems.append(f"SUPABASE_ISSUER is required in {settings.app_env} while Supabase tokens are accepted")
         if supabase.jwt_secret and len(supabase.jwt_secret) < MIN_SECRET_LENGTH:
@@ -753,7 +786,9 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
         ("STRIPE_PREVIOUS_CONNECT_WEBHOOK_SECRET", settings.stripe.previous_connect_webhook_secret),
     ):
         if secret is not None and len(secret) < MIN_SECRET_LENGTH:
-            problems.append(f"{label} must be at least {MIN_SECRET_LENGTH} characters in {settings.app_env}")
+            problems.append(
+                f"{label} must be at least {MIN_SECRET_LENGTH} characters in {settings.app_env} (it has {len(secret)})"
+            )
     if not settings.database.url:
         problems.append(f"DATABASE_URL is required in {settings.app_env} (no embedded database there)")
     if "*" in settings.cors_origin:
@@ -762,7 +797,9 @@ def _check_production_rules(settings: Settings, environ: Mapping[str, str], prob
         if not origin.startswith("https://"):
             problems.append(f"CORS_ORIGIN: {origin!r} must be https in {settings.app_env}")
     if not settings.http.public_base_url.startswith("https://"):
-        problems.append(f"HTTP_PUBLIC_BASE_URL must be https in {settings.app_env}")
+        problems.append(
+            f"HTTP_PUBLIC_BASE_URL must be https in {settings.app_env}, not {_shown(settings.http.public_base_url)}"
+        )
 
 
 def _check_apple_rules(settings: Settings, problems: list[str]) -> None:
@@ -779,7 +816,7 @@ def _check_sign_in_providers(settings: Settings, problems: list[str]) -> None:
         ("GOOGLE_OIDC_CERTS_URL", settings.google.oidc_certs_url),
     ):
         if not url.startswith("https://"):
-            problems.append(f"{name} must be https in {settings.app_env}")
+            problems.append(f"{name} must be https in {settings.app_env}, not {_shown(url)}")
 
 
 def _check_stripe_rules(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> None:
@@ -787,30 +824,26 @@ def _check_stripe_rules(settings: Settings, environ: Mapping[str, str], problems
         if not environ.get(required):
             problems.append(f"{required} is required in {settings.app_env}")
     if not settings.stripe.api_base.startswith("https://"):
-        problems.append(f"STRIPE_API_BASE must be https in {settings.app_env}")
+        problems.append(f"STRIPE_API_BASE must be https in {settings.app_env}, not {_shown(settings.stripe.api_base)}")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a simple KEY=VALUE .env file (comments and blank lines ignored, optional quotes)."""
-    values: dict[str, str] = {}
-    for raw_line in path.read_text().splitlines():
-        line = raw_line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
+    """A .env file as python-dotenv reads it: `export NAME=value`, quotes, escapes and trailing `# comments` as a
+    shell would take them. Values are literal (no ${VAR} expansion: a secret may contain `$`); a bare NAME is
+    skipped."""
+    return {name: value for name, value in dotenv_values(path, interpolate=False).items() if value is not None}
+
+
+def read_environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the .env file's values."""
+    merged = read_env_file(env_file) if env_file is not None and env_file.is_file() else {}
+    merged.update(os.environ)
+    return merged
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Build validated Settings from the environment (and .env, whose values the environment overrides)."""
-    merged: dict[str, str] = {}
-    if environ is None:
-        if env_file is not None and env_file.is_file():
-            merged.update(read_env_file(env_file))
-        merged.update(os.environ)
-    else:
-        merged.update(environ)
+    merged = dict(environ) if environ is not None else read_environment(env_file)
     # Never a default: a forgotten APP_ENV must not turn a server into a development one (demo account, Xcode data).
     if not merged.get("APP_ENV"):
         raise MissingEnvironmentError()
@@ -818,7 +851,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     top = _read_struct(Settings, None, merged, problems)
     sections: dict[str, Any] = {}
     for field in msgspec.structs.fields(Settings):
-        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+        if _is_section(field.type):
             top.pop(field.name, None)
             sections[field.name] = field.type(**_read_struct(field.type, field.name, merged, problems))
     # Fields that failed to convert keep their defaults so the rules below still report their own problems.
@@ -829,6 +862,50 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     return settings
 
 
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
+
+
+def _setting_names() -> tuple[str, ...]:
+    names = []
+    for field in msgspec.structs.fields(Settings):
+        if _is_section(field.type):
+            names += [env_name(field.name, sub.name) for sub in msgspec.structs.fields(field.type)]
+        else:
+            names.append(env_name(None, field.name))
+    return tuple(names)
+
+
+SETTING_NAMES = _setting_names()
+# A variable "looks like ours" when its name starts with a section's prefix (STRIPE_, JWT_, DATABASE_, ...).
+SECTION_PREFIXES = tuple(
+    f"{field.name.upper()}_" for field in msgspec.structs.fields(Settings) if _is_section(field.type)
+)
+# Names other software reads under those prefixes: proxies and Google's client libraries.
+FOREIGN_VARIABLES = frozenset({"HTTP_PROXY", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"})
+# logfire reads many LOGFIRE_* options of its own: under this prefix only a near miss of one of ours is reported.
+SHARED_PREFIXES = ("LOGFIRE_",)
+# difflib's similarity ratio from which a name counts as a misspelling of a setting.
+NEAR_MISS = 0.8
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per variable that looks like ours but is no setting (so it is ignored), with the setting it
+    probably means: STRIPE_WEBHOOK_SECRT -> STRIPE_WEBHOOK_SECRET."""
+    known = frozenset(SETTING_NAMES)
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if name in known or upper in FOREIGN_VARIABLES or not upper.startswith(SECTION_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, SETTING_NAMES, n=1, cutoff=NEAR_MISS)
+        if upper.startswith(SHARED_PREFIXES) and not close:
+            continue
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is not a setting and is ignored{hint}")
+    return warnings
+
+
 def redacted(settings: Settings) -> dict[str, Any]:
     """The effective configuration as a dict, secrets replaced, for `cookcam config check`."""
     data: dict[str, Any] = msgspec.to_builtins(settings)
@@ -836,12 +913,8 @@ def redacted(settings: Settings) -> dict[str, Any]:
         section, _, name = dotted.partition(".")
         if data[section].get(name):
             data[section][name] = "***redacted***"
-    url = data["database"].get("url")
-    if url and "@" in url:
-        scheme, _, rest = url.partition("://")
-        credentials, _, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        data["database"]["url"] = f"{scheme}://{user}:***@{host}"
+    if data["database"].get("url"):
+        data["database"]["url"] = redact_url(data["database"]["url"])
     return data
 
 

@@ -30,6 +30,8 @@ HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 # The OpenAPI viewer loads its scripts from a CDN; everything else is JSON and needs nothing.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 API_PREFIX = "/api/"
+# Load balancers and Kubernetes ask these every few seconds: their access lines are DEBUG, the rest INFO.
+PROBE_ROUTES = frozenset({"/health", "/ready"})
 
 
 def _has_nul(scope: Scope) -> bool:
@@ -100,7 +102,8 @@ class EdgeMiddleware:
         method = metrics.method_label(scope.get("method", ""))  # nor in logs and span names: a bounded set
         metrics.observe_request(route, method, status, seconds)
         label_request_span(method, route, request_id)
-        access_log.info(
+        access_log.log(
+            logging.DEBUG if route in PROBE_ROUTES else logging.INFO,
             "%s %s %s %.1fms",
             method,
             route,

@@ -117,3 +117,6 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # The stripe library logs two lines per API call at INFO: a reconciliation run would print 200,000 of them.
     logging.getLogger("stripe").setLevel(logging.WARNING)
+    # The embedded database's pgserver narrates every initdb and pg_ctl call (with their output) at INFO; its
+    # failures still raise. LOG_LEVEL=DEBUG shows it, like the probes' access lines (app/core/edge.py).
+    logging.getLogger("pgserver").setLevel(logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,14 @@ class EmbeddedPostgres:
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     """Start (or reuse) the embedded server and make sure the application database exists."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import pgserver  # noqa: PLC0415 - optional: wheels exist for CPython 3.11/3.12 only
-    except ImportError:
-        return _start_with_system_binaries(data_dir / "pg-system")
+    with warnings.catch_warnings():
+        # On import pgserver asks platformdirs for a runtime directory, which warns where XDG_RUNTIME_DIR is unset
+        # (containers, CI, cron) and falls back to /tmp: noise on every start, nothing to act on.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", module="platformdirs")
+        try:
+            import pgserver  # noqa: PLC0415 - optional: wheels exist for CPython 3.11/3.12 only
+        except ImportError:
+            return _start_with_system_binaries(data_dir / "pg-system")
     # cleanup_mode="stop": the server stops when the last process holding a handle exits.
     server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")  # type: ignore[attr-defined]
     exists = server.psql(f"select 1 from pg_database where datname = '{DATABASE_NAME}';")

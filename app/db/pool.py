@@ -55,3 +55,17 @@ async def connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
     await init_connection(conn)
     return conn
+
+
+# Errors that mean "no usable connection": refused, unresolvable host, timeout, bad password, no such database.
+UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def unreachable_reason(dsn: str, timeout_seconds: float) -> str | None:
+    """None when a connection can be made (and is closed again); else why not, in one line."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout_seconds)
+    except UNREACHABLE as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    await conn.close()
+    return None

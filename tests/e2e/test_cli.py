@@ -34,9 +34,19 @@ def test_config_check_lists_every_problem_and_redacts_secrets() -> None:
     assert "HTTP_PORT" in bad.stderr
     assert "DATABASE_URL is required in production" in bad.stderr
     good = cookcam(
-        "config", "check", env={"APP_ENV": "development", "JWT_SECRET": "a-long-development-secret-of-40-characters"}
+        "config",
+        "check",
+        env={
+            "APP_ENV": "development",
+            "JWT_SECRET": "a-long-development-secret-of-40-characters",
+            "STRIPE_WEBHOOK_SECRT": "whsec_misspelt",
+        },
     )
     assert good.returncode == 0, good.stderr
+    assert (
+        "warning: STRIPE_WEBHOOK_SECRT is not a setting and is ignored; did you mean STRIPE_WEBHOOK_SECRET?\n"
+        in good.stderr
+    )
     config = json.loads(good.stdout)
     assert config["jwt"]["secret"] == "***redacted***"
     assert "a-long-development-secret" not in good.stdout
@@ -80,6 +90,15 @@ def test_every_command_that_loads_the_configuration_needs_app_env_and_says_so_in
         assert (result.returncode, result.stderr) == (2, expected), command
 
 
+def test_an_unreachable_database_stops_start_up_with_one_line_and_no_password() -> None:
+    url = "postgresql://cookcam:hunter2@127.0.0.1:1/cookcam"
+    result = cookcam("serve", env={"APP_ENV": "test", "DATABASE_URL": url}, timeout=60)
+    assert result.returncode == 4
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Cannot reach the database at postgresql://cookcam:***@127.0.0.1:1/cookcam: "), line
+    assert "hunter2" not in result.stderr
+
+
 async def test_migrate_seed_and_jobs(postgres) -> None:
     name, dsn = await postgres.create_database("cookcam_cli")
     env = {"DATABASE_URL": dsn, "APP_ENV": "test"}
@@ -90,6 +109,15 @@ async def test_migrate_seed_and_jobs(postgres) -> None:
         assert "Reference data: loaded 223 ingredients and 210 recipes." in first.stdout
         again = cookcam("migrate", env=env).stdout
         assert "schema current" in again and "Reference data: current." in again
+        status = cookcam("migrate", "--status", env=env)
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith("0001_identity.sql  applied 20")
+        assert status.stdout.endswith(" applied, 0 pending.\n")
+        dry_run = cookcam("migrate", "--dry-run", env=env)
+        assert (dry_run.returncode, dry_run.stdout) == (
+            0,
+            f"{status.stdout.count('applied 20')} applied, 0 pending (dry run: nothing applied).\n",
+        )
         assert "Seeded demo user demo@cookcam.app" in cookcam("seed", env=env).stdout
         assert "already exists" in cookcam("seed", env=env).stdout
         conn = await asyncpg.connect(dsn)
@@ -157,7 +185,10 @@ def test_embedded_postgres_when_no_database_url(data_dir: Path) -> None:
     result = cookcam("migrate", env=env, timeout=180)
     assert result.returncode == 0, result.stderr
     # The note goes to stderr: stdout is the command's own output (data such as `--json` must stay parseable).
-    assert "embedded PostgreSQL" in result.stderr
+    # It is the only line there: pgserver's INFO narration of initdb and pg_ctl and platformdirs' warning stay out.
+    assert result.stderr.splitlines() == [
+        f"Using the embedded PostgreSQL under {tmp_path / 'data'}/ (set DATABASE_URL to use your own)."
+    ]
     assert "embedded PostgreSQL" not in result.stdout
     assert "0001_identity.sql" in result.stdout
     # The data survives: a second run finds the schema current.

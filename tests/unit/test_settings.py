@@ -8,7 +8,9 @@ from app.settings import (
     SettingsError,
     load_settings,
     read_env_file,
+    read_environment,
     redacted,
+    unknown_variables,
 )
 from tests.support import production_like_env
 
@@ -130,10 +132,79 @@ def test_redaction_hides_secrets_and_database_password() -> None:
     assert "cHJvZHVjdGlvbi" not in text
 
 
-def test_env_file_is_read_and_environment_wins(tmp_path) -> None:
+def test_env_file_is_read_as_a_shell_would_and_the_environment_wins(tmp_path, monkeypatch) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("# comment\nHTTP_PORT=9100\nLOG_LEVEL='DEBUG'\n\nnot a pair\n")
-    assert read_env_file(env_file) == {"HTTP_PORT": "9100", "LOG_LEVEL": "DEBUG"}
+    env_file.write_text(
+        "# comment\n"
+        "export HTTP_PORT=9100\n"
+        "LOG_LEVEL=DEBUG  # verbose while we look\n"
+        "JWT_SECRET='a#b ${HOME} $x'\n"
+        'MAIL_FROM_ADDRESS="CookCam <hi@cookcam.app>" # quoted, then a comment\n'
+        "\n"
+        "HTTP_WORKERS=3\n"
+    )
+    assert read_env_file(env_file) == {
+        "HTTP_PORT": "9100",
+        "LOG_LEVEL": "DEBUG",
+        "JWT_SECRET": "a#b ${HOME} $x",
+        "MAIL_FROM_ADDRESS": "CookCam <hi@cookcam.app>",
+        "HTTP_WORKERS": "3",
+    }
+    monkeypatch.setenv("HTTP_WORKERS", "5")
+    monkeypatch.setenv("APP_ENV", "development")
+    settings = load_settings(read_environment(env_file))
+    assert (settings.http.port, settings.log_level, settings.http.workers) == (9100, "DEBUG", 5)
+
+
+def test_variables_that_look_like_ours_but_are_no_setting_are_warned_about_with_the_closest_name() -> None:
+    environ = {
+        "STRIPE_WEBHOOK_SECRT": "whsec",
+        "STRIPE_WEBHOOK_SECRET": "whsec",
+        "jwt_secret": "lower case is not read",
+        "RATELIMIT_BUCKETS": "9",
+        "HTTP_PROXY": "http://proxy:3128",
+        "http_proxy": "http://proxy:3128",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/key.json",
+        "LOGFIRE_SEND_TO_LOGFIRE": "false",
+        "LOGFIRE_TOKN": "x",
+        "PATH": "/usr/bin",
+        "APP_ENV": "development",
+    }
+    assert unknown_variables(environ) == [
+        "LOGFIRE_TOKN is not a setting and is ignored; did you mean LOGFIRE_TOKEN?",
+        "RATELIMIT_BUCKETS is not a setting and is ignored",
+        "STRIPE_WEBHOOK_SECRT is not a setting and is ignored; did you mean STRIPE_WEBHOOK_SECRET?",
+        "jwt_secret is not a setting and is ignored; did you mean JWT_SECRET?",
+    ]
+
+
+def test_a_refused_value_is_shown_with_what_is_accepted_and_secrets_and_passwords_are_not() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            {
+                **PRODUCTION_OK,
+                "HTTP_PORT": "eighty",
+                "MAIL_SMTP_TLS": "ssl",
+                "JOBS_SCHEDULER_ENABLED": "maybe",
+                "HTTP_TRUSTED_PROXIES": "10.0.0.1",
+                "CREATORS_HOLD_DAYS_APPLE": "90.5",
+                "STRIPE_API_BASE": "http://rk_live_key:hunter2@stripe.test",
+                "JWT_SECRET": "short-secret",
+            }
+        )
+    assert raised.value.problems[:4] == [
+        "HTTP_PORT='eighty' is not a whole number",
+        "MAIL_SMTP_TLS='ssl' is not one of none, starttls, tls",
+        "JOBS_SCHEDULER_ENABLED='maybe' is not true or false",
+        "CREATORS_HOLD_DAYS_APPLE='90.5' is not a whole number",
+    ]
+    text = str(raised.value)
+    assert "STRIPE_API_BASE must be https in production, not 'http://rk_live_key:***@stripe.test'" in text
+    assert "JWT_SECRET must be at least 32 characters in production (it has 12)" in text
+    assert "hunter2" not in text and "short-secret" not in text
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"APP_ENV": "prod"})
+    assert raised.value.problems == ["APP_ENV='prod' is not one of development, test, staging, production"]
 
 
 def test_billing_products_must_name_a_paid_tier_and_period() -> None:
@@ -234,7 +305,7 @@ def test_the_supabase_token_window_is_checked() -> None:
     ]
     with pytest.raises(SettingsError) as error:
         load_settings({**DEV, "SUPABASE_TOKEN_ACCEPT_UNTIL": "soon", "SUPABASE_JWT_SECRET": "x"})
-    assert error.value.problems[0].startswith("SUPABASE_TOKEN_ACCEPT_UNTIL:")
+    assert error.value.problems[0] == "SUPABASE_TOKEN_ACCEPT_UNTIL='soon' is not an ISO 8601 date and time"
     with pytest.raises(SettingsError) as error:
         load_settings(
             {
@@ -246,7 +317,7 @@ def test_the_supabase_token_window_is_checked() -> None:
         )
     assert error.value.problems == [
         "SUPABASE_JWT_SECRET must differ from JWT_SECRET and JWT_PREVIOUS_SECRET",
-        "SUPABASE_JWKS_URL must be https in production",
+        "SUPABASE_JWKS_URL must be https in production, not 'http://project.supabase.co/auth/v1/.well-known/jwks.json'",
         "SUPABASE_ISSUER is required in production while Supabase tokens are accepted",
     ]
 

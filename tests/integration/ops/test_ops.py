@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
@@ -17,6 +19,15 @@ async def test_health(client) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_probe_access_lines_are_debug_and_every_other_request_info(client, caplog) -> None:
+    """Load balancers ask /health and /ready every few seconds: at the default LOG_LEVEL their lines stay out."""
+    caplog.set_level(logging.DEBUG, logger="cookcam.access")
+    for path in ("/health", "/ready", "/api/v1/does-not-exist"):
+        await client.get(path)
+    levels = {record.route: record.levelname for record in caplog.records if record.name == "cookcam.access"}
+    assert levels == {"/health": "DEBUG", "/ready": "DEBUG", "<unmatched>": "INFO"}
 
 
 async def test_ready_when_database_and_migrations_are_current(client) -> None:
