@@ -366,6 +366,24 @@ def cmd_import_supabase(args: argparse.Namespace) -> int:
         return run_close_window(dsn, settings, args) if args.close_window else run_import(dsn, args)
 
 
+def _add_ops_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ops = commands.add_parser("ops", help="operations: backup and restore (docs/runbooks/backup-restore.md)")
+    ops_commands = ops.add_subparsers(dest="ops_command", required=True)
+    backup = ops_commands.add_parser(
+        "backup", help="pg_dump --format=custom to FILE (never overwritten) and FILE.manifest.json; exit 2 on failure"
+    )
+    backup.add_argument("file", type=Path)
+    backup.set_defaults(handler=cmd_ops_backup)
+    restore = ops_commands.add_parser(
+        "restore", help="verify FILE against its manifest, pg_restore it into an empty database in one transaction"
+    )
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--allow-non-empty", action="store_true", help="drop and replace the dump's objects in a non-empty database"
+    )
+    restore.set_defaults(handler=cmd_ops_restore)
+
+
 def _add_billing_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     billing = commands.add_parser("billing", help="billing tools")
     billing_commands = billing.add_subparsers(dest="billing_command", required=True)
@@ -436,21 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_billing_commands(commands)
 
-    ops = commands.add_parser("ops", help="operations: backup and restore (docs/runbooks/backup-restore.md)")
-    ops_commands = ops.add_subparsers(dest="ops_command", required=True)
-    backup = ops_commands.add_parser(
-        "backup", help="pg_dump --format=custom to FILE (never overwritten) and FILE.manifest.json; exit 2 on failure"
-    )
-    backup.add_argument("file", type=Path)
-    backup.set_defaults(handler=cmd_ops_backup)
-    restore = ops_commands.add_parser(
-        "restore", help="verify FILE against its manifest, pg_restore it into an empty database in one transaction"
-    )
-    restore.add_argument("file", type=Path)
-    restore.add_argument(
-        "--allow-non-empty", action="store_true", help="drop and replace the dump's objects in a non-empty database"
-    )
-    restore.set_defaults(handler=cmd_ops_restore)
+    _add_ops_commands(commands)
 
     ingredients = commands.add_parser("ingredients", help="the shipped ingredient data")
     ingredient_commands = ingredients.add_subparsers(dest="ingredients_command", required=True)

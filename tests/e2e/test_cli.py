@@ -187,7 +187,7 @@ def test_embedded_postgres_when_no_database_url(data_dir: Path) -> None:
     # The note goes to stderr: stdout is the command's own output (data such as `--json` must stay parseable).
     # It is the only line there: pgserver's INFO narration of initdb and pg_ctl and platformdirs' warning stay out.
     assert result.stderr.splitlines() == [
-        f"Using the embedded PostgreSQL under {tmp_path / 'data'}/ (set DATABASE_URL to use your own)."
+        f"Using the embedded PostgreSQL under {data_dir}/ (set DATABASE_URL to use your own)."
     ]
     assert "embedded PostgreSQL" not in result.stdout
     assert "0001_identity.sql" in result.stdout
