@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import tomllib
+from pathlib import Path
+
 import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
@@ -12,11 +16,14 @@ from app.settings import HttpSettings
 from tests.conftest import make_settings
 from tests.support import production_like_env, sign_up
 
+# The version the project declares; the installed build must say the same everywhere it names itself.
+VERSION = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]["version"]
+
 
 async def test_health(client) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "version": VERSION}
 
 
 async def test_ready_when_database_and_migrations_are_current(client) -> None:
@@ -60,6 +67,11 @@ async def test_metrics_count_requests_by_route_template(client) -> None:
     assert 'route="<unmatched>",status="404"' in text
     assert "cookcam_http_request_duration_seconds_bucket" in text
     assert "cookcam_db_pool_max" in text
+
+
+async def test_metrics_name_the_running_build(client) -> None:
+    text = (await client.get("/metrics")).text
+    assert f'cookcam_build_info{{python="{platform.python_version()}",version="{VERSION}"}} 1.0' in text
 
 
 async def test_openapi_schema_is_served(client) -> None:
