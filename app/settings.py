@@ -648,6 +648,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         )
     _check_receipt_keys(settings, problems)
     _check_mail(settings, problems)
+    _check_tracing(settings, problems)
     _check_supabase(settings, problems)
     for proxy in settings.http.trusted_proxies:
         try:
@@ -660,6 +661,13 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MAIL_ADDRESS = re.compile(r"^(?:[^<>]*<)?[^@\s<>]+@([^@\s<>]+\.[^@\s<>]+)>?$")
+
+
+def _check_tracing(settings: Settings, problems: list[str]) -> None:
+    # http is fine, also in production: the collector is often an agent on the machine or in the pod.
+    endpoint = settings.otel.exporter_otlp_endpoint
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        problems.append("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
 
 
 def _check_mail(settings: Settings, problems: list[str]) -> None:

@@ -269,3 +269,14 @@ def test_unsigned_storekit_data_is_its_own_opt_in_which_staging_and_production_r
     for environment in ("staging", "production"):
         with pytest.raises(SettingsError, match=f"APPLE_ALLOW_UNSIGNED must be false in {environment}"):
             load_settings({**PRODUCTION_OK, "APP_ENV": environment, "APPLE_ALLOW_UNSIGNED": "true"})
+
+
+def test_the_otlp_endpoint_is_an_http_url_and_the_standard_names_are_read() -> None:
+    settings = load_settings(
+        {**DEV, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SERVICE_NAME": "cookcam-eu"}, None
+    )
+    assert settings.otel.exporter_otlp_endpoint == "http://127.0.0.1:4318"
+    assert settings.otel.service_name == "cookcam-eu"
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**DEV, "OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:4318"}, None)
+    assert refused.value.problems == ["OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL"]
