@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from app.core.version import VERSION
 from app.settings import (
     MissingEnvironmentError,
     Settings,
@@ -420,6 +421,7 @@ def _add_billing_commands(commands: argparse._SubParsersAction[argparse.Argument
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cookcam", description="CookCam API")
+    parser.add_argument("--version", action="version", version=f"cookcam {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate, seed (development) and serve under granian")

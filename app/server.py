@@ -31,7 +31,7 @@ from app.core.ratelimit import PostgresCounters, RateLimiter, RedisCounters, pse
 from app.core.shutdown import run_before_server_shutdown
 from app.core.supabase_tokens import SupabaseTokens
 from app.core.tokens import AccessTokenValidator
-from app.core.tracing import configure_tracing, instrument_asgi
+from app.core.tracing import configure_tracing, flush_spans, instrument_asgi
 from app.creators.billing_hooks import billing_hooks
 from app.creators.routes import CreatorController, link_referral, stripe_connect_webhook
 from app.db.migrations import load_migrations
@@ -112,6 +112,7 @@ def _lifespan(settings: Settings) -> Any:
             if validator.supabase is not None:
                 await validator.supabase.close()
             await pool.close()
+            await asyncio.to_thread(flush_spans)
 
     return lifespan
 

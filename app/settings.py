@@ -198,6 +198,15 @@ class LogfireSettings(msgspec.Struct, frozen=True, kw_only=True):
     service_name: str = "cookcam-api"
 
 
+class OtelSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The standard OpenTelemetry variables: spans go over OTLP/HTTP to any collector, with or without Logfire."""
+
+    # OTEL_EXPORTER_OTLP_ENDPOINT: the collector's base URL; spans are POSTed to <endpoint>/v1/traces.
+    exporter_otlp_endpoint: str | None = None
+    # OTEL_SERVICE_NAME: wins over LOGFIRE_SERVICE_NAME when set.
+    service_name: str | None = None
+
+
 class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Runs the periodic jobs inside each worker (advisory-locked), for the single-machine default. Turn it off
     # where cron, systemd timers or a Kubernetes CronJob run `cookcam jobs run NAME` instead.
@@ -441,6 +450,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     live: LiveSettings = msgspec.field(default_factory=LiveSettings)
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
     logfire: LogfireSettings = msgspec.field(default_factory=LogfireSettings)
+    otel: OtelSettings = msgspec.field(default_factory=OtelSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     jobs: JobsSettings = msgspec.field(default_factory=JobsSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
@@ -693,6 +703,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         )
     _check_receipt_keys(settings, problems)
     _check_mail(settings, problems)
+    _check_tracing(settings, problems)
     _check_supabase(settings, problems)
     for proxy in settings.http.trusted_proxies:
         try:
@@ -705,6 +716,13 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MAIL_ADDRESS = re.compile(r"^(?:[^<>]*<)?[^@\s<>]+@([^@\s<>]+\.[^@\s<>]+)>?$")
+
+
+def _check_tracing(settings: Settings, problems: list[str]) -> None:
+    # http is fine, also in production: the collector is often an agent on the machine or in the pod.
+    endpoint = settings.otel.exporter_otlp_endpoint
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        problems.append("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
 
 
 def _check_mail(settings: Settings, problems: list[str]) -> None:
@@ -926,3 +944,12 @@ def environment_with(overrides: Mapping[str, str]) -> dict[str, str]:
 def set_process_environment(overrides: Mapping[str, str]) -> None:
     """Export values to this process's environment so that spawned workers load the same settings."""
     os.environ.update(overrides)
+
+
+def export_otel_endpoint(otel: OtelSettings) -> None:
+    """The OpenTelemetry SDK (through Logfire) reads OTEL_EXPORTER_OTLP_ENDPOINT from the process environment itself:
+    make it say what the settings say, including a value from .env or a test's Settings, and nothing when unset."""
+    if otel.exporter_otlp_endpoint:
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otel.exporter_otlp_endpoint
+    else:
+        os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)

@@ -59,6 +59,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _route(scope: Scope) -> str:
+    return str(scope.get("path_template") or metrics.UNMATCHED_ROUTE)
+
+
 class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self._app = app
@@ -82,6 +86,8 @@ class EdgeMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Now, while the request span is open: the tracer ends it with the response's last body message.
+                label_request_span(metrics.method_label(scope.get("method", "")), _route(scope), request_id)
                 headers = list(message.get("headers", ()))
                 # A response that chose its own policy (the HTML pages of app/pages) keeps it.
                 own_policy = any(key.lower() == API_CSP[0] for key, _ in headers)
@@ -94,14 +100,13 @@ class EdgeMiddleware:
             else:
                 await self._app(scope, receive, send_with_headers)
         finally:
-            self._record(scope, status, time.perf_counter() - started, request_id)
+            self._record(scope, status, time.perf_counter() - started)
 
     @staticmethod
-    def _record(scope: Any, status: int, seconds: float, request_id: str) -> None:
-        route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
+    def _record(scope: Any, status: int, seconds: float) -> None:
+        route = _route(scope)
         method = metrics.method_label(scope.get("method", ""))  # nor in logs and span names: a bounded set
         metrics.observe_request(route, method, status, seconds)
-        label_request_span(method, route, request_id)
         access_log.log(
             logging.DEBUG if route in PROBE_ROUTES else logging.INFO,
             "%s %s %s %.1fms",

@@ -1,6 +1,7 @@
 """Log configuration: JSON lines in staging/production, readable text elsewhere; secrets and personal data scrubbed.
 
-Every record carries the request id and user id of the request it belongs to (from context variables).
+Every record carries the request id and user id of the request it belongs to (from context variables), and the
+trace id of the span it was written in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from typing import Any
 
 import msgspec
+from opentelemetry import trace
 
 from app.core.request_context import request_id_var, user_id_var
 from app.settings import Settings
@@ -61,11 +63,14 @@ def scrub_value(key: str, value: Any) -> Any:
 
 
 class ContextFilter(logging.Filter):
-    """Adds the request and user ids of the current request to every record."""
+    """Adds the request and user ids of the current request, and the id of its trace when it is traced, to every
+    record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.user_id = user_id_var.get()
+        span = trace.get_current_span().get_span_context()
+        record.trace_id = trace.format_trace_id(span.trace_id) if span.is_valid else ""
         return True
 
 

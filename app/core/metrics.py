@@ -8,6 +8,7 @@ registry (tests, one-process tools).
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 from prometheus_client import (
@@ -20,6 +21,8 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+
+from app.core.version import VERSION
 
 REQUESTS = Counter(
     "cookcam_http_requests_total", "HTTP requests by route template, method and status", ["route", "method", "status"]
@@ -34,6 +37,11 @@ POOL_SIZE = Gauge("cookcam_db_pool_size", "Open database connections", multiproc
 POOL_IDLE = Gauge("cookcam_db_pool_idle", "Idle database connections", multiprocess_mode="livesum")
 POOL_MAX = Gauge("cookcam_db_pool_max", "Configured maximum database connections", multiprocess_mode="livesum")
 WEBSOCKETS = Gauge("cookcam_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum")
+# Always 1; the labels say what runs. Live processes only: after a reload replaced the workers, the old version's
+# series goes with them.
+BUILD_INFO = Gauge(
+    "cookcam_build_info", "The running version and Python", ["version", "python"], multiprocess_mode="livemax"
+)
 
 PROVIDER_EVENTS = Counter(
     "cookcam_provider_events_total",
@@ -64,6 +72,10 @@ OTHER_METHOD = "OTHER"
 
 def method_label(method: str) -> str:
     return method if method in HTTP_METHODS else OTHER_METHOD
+
+
+def record_build_info() -> None:
+    BUILD_INFO.labels(VERSION, platform.python_version()).set(1)
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:

@@ -13,6 +13,7 @@ REFRESH_SECONDS = 5.0
 
 
 def update_gauges(pool: asyncpg.Pool, hub: Hub) -> None:
+    metrics.record_build_info()  # in each worker, which writes its own values
     metrics.POOL_SIZE.set(pool.get_size())
     metrics.POOL_IDLE.set(pool.get_idle_size())
     metrics.POOL_MAX.set(pool.get_max_size())

@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from app.core import metrics
 from app.core.errors import Unauthorized
 from app.core.tokens import bearer_token
+from app.core.version import VERSION
 from app.db.migrations import Migration
 from app.db.types import ConnectionSource
 from app.ops.gauges import update_gauges
@@ -24,6 +25,7 @@ from app.settings import Settings
 
 class Health(msgspec.Struct, frozen=True):
     status: str
+    version: str
 
 
 class Readiness(msgspec.Struct, frozen=True):
@@ -33,8 +35,8 @@ class Readiness(msgspec.Struct, frozen=True):
 
 @get("/health", operation_id="health", tags=["ops"])
 async def health() -> Health:
-    """The process is alive and its event loop answers; says nothing about dependencies."""
-    return Health(status="ok")
+    """The process is alive and its event loop answers; says nothing about dependencies. Names the running version."""
+    return Health(status="ok", version=VERSION)
 
 
 @get("/ready", operation_id="ready", tags=["ops"])

@@ -357,3 +357,14 @@ def test_staging_and_production_refuse_a_setting_still_holding_the_change_me_pla
     assert "HTTP_METRICS_TOKEN still holds the CHANGE_ME placeholder" in str(raised.value)
     assert load_settings({**DEV, "APPLE_API_KEY_ID": "CHANGE_ME"}).apple.api_key_id == "CHANGE_ME"
     assert load_settings({**PRODUCTION_OK, "UNRELATED": "CHANGE_ME"}).is_production_like
+
+
+def test_the_otlp_endpoint_is_an_http_url_and_the_standard_names_are_read() -> None:
+    settings = load_settings(
+        {**DEV, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SERVICE_NAME": "cookcam-eu"}, None
+    )
+    assert settings.otel.exporter_otlp_endpoint == "http://127.0.0.1:4318"
+    assert settings.otel.service_name == "cookcam-eu"
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**DEV, "OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:4318"}, None)
+    assert refused.value.problems == ["OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL"]

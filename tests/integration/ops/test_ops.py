@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import platform
+import tomllib
+from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -14,11 +17,14 @@ from app.settings import HttpSettings
 from tests.conftest import make_settings
 from tests.support import production_like_env, sign_up
 
+# The version the project declares; the installed build must say the same everywhere it names itself.
+VERSION = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]["version"]
+
 
 async def test_health(client) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "version": VERSION}
 
 
 async def test_probe_access_lines_are_debug_and_every_other_request_info(client, caplog) -> None:
@@ -71,6 +77,11 @@ async def test_metrics_count_requests_by_route_template(client) -> None:
     assert 'route="<unmatched>",status="404"' in text
     assert "cookcam_http_request_duration_seconds_bucket" in text
     assert "cookcam_db_pool_max" in text
+
+
+async def test_metrics_name_the_running_build(client) -> None:
+    text = (await client.get("/metrics")).text
+    assert f'cookcam_build_info{{python="{platform.python_version()}",version="{VERSION}"}} 1.0' in text
 
 
 async def test_openapi_schema_is_served(client) -> None:
