@@ -162,7 +162,7 @@ def _cpu_model() -> str:
 def _meminfo_gib(field: str) -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024 / 1024
+            return round(int(line.split()[1]) / 1024 / 1024, 2)
     return float("nan")
 
 

@@ -278,7 +278,10 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
 
 def run_target(run: Run, scenarios: list[Scenario], target: str) -> None:
     """A deployed instance: nothing started, no database; a target that does not answer /health stops the run."""
-    response = httpx.get(target + "/health", timeout=10)
+    try:
+        response = httpx.get(target + "/health", timeout=10)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"{target}/health did not answer ({exc}): not loading it") from None
     if response.status_code != 200:
         raise RuntimeError(f"{target}/health answered {response.status_code}, not 200: not loading it")
     for scenario in scenarios:
