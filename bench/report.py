@@ -54,6 +54,15 @@ class Measured:
     verdict: str | None = None
 
 
+@dataclass(frozen=True)
+class OwnClient:
+    """A scenario measured by a client of its own, not wrk (bench/ws_fanout.py): its figures as text, its checks."""
+
+    key: str
+    figures: tuple[str, ...]
+    checks: tuple[Check, ...]
+
+
 @runtime_checkable
 class JudgesTarget(Protocol):
     """A probe that assesses its scenario's target itself, from what it measured beside wrk."""
@@ -72,11 +81,18 @@ class RunFacts:
     warmup_seconds: int
     wrk_version: str
     database: str
-    # Read when the run starts: the load average then says whether something else was busy.
-    machine: tuple[str, ...]
+    machine: Machine
     notes: tuple[str, ...]
     # Results of the scenarios that are not wrk's (bench/ws_fanout.py), each a block of markdown.
     sections: tuple[str, ...] = ()
+    own_clients: tuple[OwnClient, ...] = ()
+    # The code measured: HEAD when the run started, and whether the work tree differed from it.
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    # A deployed instance loaded with --target (None: the servers this run started).
+    target: str | None = None
+    # False when a check failed or the run found a problem (the run exits non-zero).
+    ok: bool = True
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -85,12 +101,42 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def machine_facts() -> tuple[str, ...]:
-    return (
-        f"CPU: {_cpu_model()}, {os.cpu_count()} logical cores (`nproc`: {len(os.sched_getaffinity(0))})",
-        f"Memory: {_meminfo_gib('MemTotal')} GiB total, {_meminfo_gib('MemAvailable')} GiB available at start",
-        f"OS: {platform.system()} {platform.release()}; Python {platform.python_version()}",
-        f"CPU idle in the second before the run: {_idle_share():.0%} (anything less means something else was busy)",
+@dataclass(frozen=True)
+class Machine:
+    """The load generator's machine, read when the run starts (results.json keeps these as numbers)."""
+
+    cpu_model: str
+    logical_cores: int
+    usable_cores: int
+    memory_total_gib: float
+    memory_available_gib: float
+    os: str
+    python: str
+    # Share of CPU time idle in the second before the run, and the load averages then: was something else busy?
+    cpu_idle_share: float
+    load_average: tuple[float, float, float]
+
+    def lines(self) -> tuple[str, ...]:
+        return (
+            f"CPU: {self.cpu_model}, {self.logical_cores} logical cores (`nproc`: {self.usable_cores})",
+            f"Memory: {self.memory_total_gib:.1f} GiB total, {self.memory_available_gib:.1f} GiB available at start",
+            f"OS: {self.os}; Python {self.python}",
+            f"CPU idle in the second before the run: {self.cpu_idle_share:.0%} "
+            "(anything less means something else was busy)",
+        )
+
+
+def machine_facts() -> Machine:
+    return Machine(
+        cpu_model=_cpu_model(),
+        logical_cores=os.cpu_count() or 0,
+        usable_cores=len(os.sched_getaffinity(0)),
+        memory_total_gib=_meminfo_gib("MemTotal"),
+        memory_available_gib=_meminfo_gib("MemAvailable"),
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        cpu_idle_share=_idle_share(),
+        load_average=os.getloadavg(),
     )
 
 
@@ -113,14 +159,14 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _meminfo_gib(field: str) -> str:
+def _meminfo_gib(field: str) -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith(field + ":"):
-            return f"{int(line.split()[1]) / 1024 / 1024:.1f}"
-    return "?"
+            return round(int(line.split()[1]) / 1024 / 1024, 2)
+    return float("nan")
 
 
-def _baseline_rps(measured: list[Measured]) -> float | None:
+def baseline_rps(measured: list[Measured]) -> float | None:
     for row in measured:
         if row.scenario.server == "baseline":
             return row.result.requests_per_second
@@ -147,7 +193,7 @@ def _ms(value: float) -> str:
 
 
 def results_table(measured: list[Measured]) -> str:
-    baseline = _baseline_rps(measured)
+    baseline = baseline_rps(measured)
     lines = [
         "| scenario | requests/s | p50 ms | p99 ms | non-2xx | socket errors / timeouts | vs baseline |",
         "|---|---:|---:|---:|---|---:|---:|",
@@ -164,7 +210,7 @@ def results_table(measured: list[Measured]) -> str:
 
 def verdict(measured: list[Measured], connections: int) -> str:
     """Met or not, with the numbers; says why when this run cannot decide."""
-    baseline = _baseline_rps(measured)
+    baseline = baseline_rps(measured)
     me = next((row.result for row in measured if row.scenario.key == "me"), None)
     if me is None or baseline is None:
         return "Not assessed: the target needs both the `baseline` and the `me` scenarios in the same run."
@@ -190,7 +236,7 @@ def verdict(measured: list[Measured], connections: int) -> str:
 
 def payment_verdict(measured: list[Measured], connections: int) -> str | None:
     """The Stripe webhook targets, one line per scenario measured; None when neither ran."""
-    baseline = _baseline_rps(measured)
+    baseline = baseline_rps(measured)
     lines = []
     for key, share_target in PAYMENT_TARGETS:
         row = next((row for row in measured if row.scenario.key == key), None)
@@ -223,7 +269,7 @@ def payment_verdict(measured: list[Measured], connections: int) -> str | None:
 def cooking_verdict(measured: list[Measured], connections: int) -> str | None:
     """The cached-previews target, and the 100k ranking's latency (no number was set for it); None when neither
     ran."""
-    baseline = _baseline_rps(measured)
+    baseline = baseline_rps(measured)
     caveat = (
         f" This run used {connections} connections, not the target's {TARGET_CONNECTIONS}: indicative only."
         if connections != TARGET_CONNECTIONS
@@ -286,7 +332,7 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
     setup = [
         f"Run {facts.date} with `{facts.command}`.",
         "",
-        *(f"- {fact}" for fact in facts.machine),
+        *(f"- {fact}" for fact in facts.machine.lines()),
         f"- Load: {facts.wrk_version}, {facts.connections} connections, {facts.threads} threads, "
         f"{facts.duration_seconds} s per scenario after a {facts.warmup_seconds} s warm-up; "
         "wrk, granian and PostgreSQL share the machine",

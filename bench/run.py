@@ -1,9 +1,10 @@
 """The load benchmark: `bash bench/run.sh [options]` (or `.venv/bin/python -m bench.run`).
 
 Starts the baseline app and then the real app under granian (the latter against a fresh database), drives wrk at a
-fixed concurrency against each scenario, prints a markdown table and writes it to docs/benchmarks.md. The payment
-scenarios' requests are prepared right before each wrk run and their effects checked in the database afterwards
-(bench/payments.py).
+fixed concurrency against each scenario, prints a markdown table and writes it to docs/benchmarks.md, and the run as
+data (results.json) and a chart to bench/results/last-run/. The payment scenarios' requests are prepared right before
+each wrk run and their effects checked in the database afterwards (bench/payments.py). With `--target URL` it starts
+nothing and loads a deployed instance with the read-only scenarios only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.chart import write_chart
+from bench.compare import comparison
 from bench.cooking import AI_KEYS, cooking_environment, cooking_probes
 from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
 from bench.leaderboards import leaderboard_probes
@@ -35,7 +39,9 @@ from bench.payments import (
 )
 from bench.report import (
     JudgesTarget,
+    Machine,
     Measured,
+    OwnClient,
     RunFacts,
     checks_section,
     cooking_verdict,
@@ -47,7 +53,17 @@ from bench.report import (
     verdict,
     write_latest,
 )
-from bench.scenarios import BY_KEY, DEFAULT_KEYS, OPT_IN_KEYS, PAYMENT_KEYS, SCENARIO_KEYS, Fixtures, Scenario
+from bench.results import ResultsFileError, git_state, load_results, results_document, write_results
+from bench.scenarios import (
+    BY_KEY,
+    DEFAULT_KEYS,
+    OPT_IN_KEYS,
+    PAYMENT_KEYS,
+    SCENARIO_KEYS,
+    TARGET_KEYS,
+    Fixtures,
+    Scenario,
+)
 from bench.servers import ServerProcess, app_server, baseline_server
 from bench.wrk import LoadSettings, WrkUnavailable, ensure_wrk, parse_result, run_wrk, wrk_version
 from bench.ws_fanout import measure as measure_ws_fanout
@@ -80,8 +96,9 @@ class Run:
     log_dir: Path
     measured: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # Results of the scenarios that are not wrk's (bench/ws_fanout.py), each a block of markdown.
+    # Results of the scenarios that are not wrk's (bench/ws_fanout.py), each a block of markdown, and as data.
     sections: list[str] = field(default_factory=list)
+    own_clients: list[OwnClient] = field(default_factory=list)
     failed: bool = False
 
     def problem(self, note: str) -> None:
@@ -99,15 +116,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="granian workers for both apps (default 2)")
     parser.add_argument(
         "--scenarios",
-        default=",".join(DEFAULT_KEYS),
         help=f"comma-separated subset of {','.join(SCENARIO_KEYS)} "
-        f"(default: all but {', '.join(sorted(OPT_IN_KEYS))}, whose data takes minutes to build)",
+        f"(default: all but {', '.join(sorted(OPT_IN_KEYS))}, whose data takes minutes to build; "
+        f"with --target: {','.join(TARGET_KEYS)})",
     )
     parser.add_argument("--no-write", action="store_true", help="print the table only; leave docs/benchmarks.md")
+    parser.add_argument(
+        "--compare",
+        metavar="FILE",
+        type=_results_file,
+        help="a results.json of an earlier run: print each scenario's change (read before last-run/ is cleared)",
+    )
+    parser.add_argument(
+        "--target",
+        metavar="URL",
+        type=_target_url,
+        help=f"load this deployed instance instead of starting servers; read-only scenarios only "
+        f"({','.join(TARGET_KEYS)}); never writes docs/benchmarks.md",
+    )
     args = parser.parse_args(argv)
+    if args.scenarios is None:
+        args.scenarios = ",".join(TARGET_KEYS if args.target else DEFAULT_KEYS)
     unknown = set(args.scenarios.split(",")) - set(SCENARIO_KEYS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIO_KEYS)}")
+    refused = [key for key in args.scenarios.split(",") if key not in TARGET_KEYS]
+    if args.target and refused:
+        parser.error(
+            f"--target runs only the read-only scenarios ({', '.join(TARGET_KEYS)}); refused: {', '.join(refused)} "
+            "(they write, need accounts or data prepared in the target's database, or, for baseline, run here)"
+        )
     if args.duration < 1 or min(args.threads, args.workers) < 1 or args.connections < args.threads:
         parser.error("need a duration of 1s or more, a thread and a worker, and no fewer connections than threads")
     stripe = {"stripe-webhook-unique", "stripe-webhook-duplicates"} & set(args.scenarios.split(","))
@@ -129,9 +167,22 @@ def _seconds(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
 
 
-def measure(
-    run: Run, scenario: Scenario, server: ServerProcess, fixtures: Fixtures | None, probe: Probe | None = None
-) -> None:
+def _results_file(text: str) -> dict[str, object]:
+    try:
+        return load_results(Path(text))
+    except ResultsFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _target_url(text: str) -> str:
+    """An http(s) base URL, without the trailing slash (scenario paths start with one)."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"not an http(s) base URL: {text!r} (e.g. https://api.example.com)")
+    return text.rstrip("/")
+
+
+def measure(run: Run, scenario: Scenario, base_url: str, fixtures: Fixtures | None, probe: Probe | None = None) -> None:
     """Warm-up, then the measured run; a probe (payment scenarios) writes the requests right before each and checks
     the database afterwards."""
     print(f"-> {scenario.key}: {run.load.duration_seconds}s at {run.load.connections} connections", file=sys.stderr)
@@ -140,11 +191,11 @@ def measure(
     if run.warmup_seconds:
         # Unreported: opens the pool's connections and warms caches so the first seconds do not skew the numbers.
         warmup = scenario.request(fixtures.for_warmup() if fixtures else None)
-        run_wrk(run.wrk, server.base_url, warmup, run.load, run.warmup_seconds, run.work_dir)
+        run_wrk(run.wrk, base_url, warmup, run.load, run.warmup_seconds, run.work_dir)
     if probe:
         probe.before_measured()
     request = scenario.request(fixtures)
-    output = run_wrk(run.wrk, server.base_url, request, run.load, run.load.duration_seconds, run.work_dir)
+    output = run_wrk(run.wrk, base_url, request, run.load, run.load.duration_seconds, run.work_dir)
     (run.log_dir / f"wrk-{scenario.key}.txt").write_text(output)
     result = parse_result(output)
     rps, p50, p99 = result.requests_per_second, result.p50_ms, result.p99_ms
@@ -170,6 +221,7 @@ def measure_own_client(run: Run, server: ServerProcess, database: BenchDatabase)
     """The WebSocket fan-out, the one scenario with a client of its own; its checks fail the run like wrk's."""
     fanout = measure_ws_fanout(server, database.dsn, run.work_dir)
     run.sections.append(fanout.markdown())
+    run.own_clients.append(OwnClient("ws-fanout", tuple(fanout.figures()), fanout.checks))
     if not fanout.ok:
         run.failed = True
 
@@ -177,7 +229,7 @@ def measure_own_client(run: Run, server: ServerProcess, database: BenchDatabase)
 def run_baseline(run: Run, scenarios: list[Scenario]) -> None:
     with baseline_server(run.log_dir, run.workers) as server:
         for scenario in scenarios:
-            measure(run, scenario, server, None)
+            measure(run, scenario, server.base_url, None)
     check_clean_exit(run, server)
 
 
@@ -212,7 +264,7 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         probes |= leaderboard_probes(keys, database.dsn, server.base_url, server.log_path, fixtures)
         for scenario in scenarios:
             if scenario.wrk:
-                measure(run, scenario, server, fixtures, probes.get(scenario.key))
+                measure(run, scenario, server.base_url, fixtures, probes.get(scenario.key))
             else:
                 measure_own_client(run, server, database)
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
@@ -222,6 +274,18 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         spent = spent_pool_tokens(database.dsn, user_id)
         run.notes.append(f"Refresh token pool: {spent:,} of the prepared tokens spent (warm-up included).")
     report_server_errors(run, server)
+
+
+def run_target(run: Run, scenarios: list[Scenario], target: str) -> None:
+    """A deployed instance: nothing started, no database; a target that does not answer /health stops the run."""
+    try:
+        response = httpx.get(target + "/health", timeout=10)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"{target}/health did not answer ({exc}): not loading it") from None
+    if response.status_code != 200:
+        raise RuntimeError(f"{target}/health answered {response.status_code}, not 200: not loading it")
+    for scenario in scenarios:
+        measure(run, scenario, target, None)
 
 
 def prepare_fixtures(
@@ -285,7 +349,14 @@ def _is_error(line: str) -> bool:
     return ERROR_LEVEL.search(line) is not None or line.startswith("Traceback")
 
 
-def run_facts(args: argparse.Namespace, run: Run, database: str, machine: tuple[str, ...], argv: list[str]) -> RunFacts:
+def run_facts(
+    args: argparse.Namespace,
+    run: Run,
+    database: str,
+    machine: Machine,
+    argv: list[str],
+    git: tuple[str | None, bool | None],
+) -> RunFacts:
     return RunFacts(
         command=shlex.join(["bash", "bench/run.sh", *argv]),
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -299,6 +370,11 @@ def run_facts(args: argparse.Namespace, run: Run, database: str, machine: tuple[
         machine=machine,
         notes=tuple(run.notes),
         sections=tuple(run.sections),
+        own_clients=tuple(run.own_clients),
+        git_commit=git[0],
+        git_dirty=git[1],
+        target=args.target,
+        ok=not run.failed,
     )
 
 
@@ -314,8 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     machine = machine_facts()
+    git = git_state()
     load = LoadSettings(duration_seconds=args.duration, connections=args.connections, threads=args.threads)
-    database_description = "n/a (no app scenario)"
+    database_description = "n/a (a deployed instance)" if args.target else "n/a (no app scenario)"
     # Only the last run's logs are kept: the access log alone is tens of MB per run.
     log_dir = RESULTS_DIR / "last-run"
     shutil.rmtree(log_dir, ignore_errors=True)
@@ -323,9 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cookcam-bench-") as work_dir:
         run = Run(wrk, load, args.warmup, args.workers, Path(work_dir), log_dir)
         try:
+            if args.target:
+                run_target(run, app, args.target)
             if baseline:
                 run_baseline(run, baseline)
-            if app:
+            if app and not args.target:
                 with fresh_database() as database:
                     database_description = f"{database.server} PostgreSQL server {database.version}"
                     run_app(run, app, database)
@@ -333,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             # A server that would not start, wrk failing, or the sign-up refused: no numbers rather than wrong ones.
             print(f"The benchmark stopped: {exc}", file=sys.stderr)
             return 1
-    facts = run_facts(args, run, database_description, machine, argv)
+    facts = run_facts(args, run, database_description, machine, argv, git)
     if run.measured:
         print(results_table(run.measured))
         print()
@@ -357,10 +436,18 @@ def main(argv: list[str] | None = None) -> int:
         print(own)
     for note in run.notes:
         print(f"- {note}")
-    if not args.no_write:
+    document = results_document(facts, run.measured)
+    if args.compare:
+        print()
+        print(comparison(args.compare, document))
+    write_results(document, log_dir / "results.json")
+    if run.measured:
+        write_chart(document, log_dir / "results.png")
+    # A deployed instance's numbers are not this machine's: "Latest results" keeps the local run's.
+    if not args.no_write and not args.target:
         write_latest(latest_section(facts, run.measured))
         print("\nWritten to docs/benchmarks.md (section 'Latest results').", file=sys.stderr)
-    print(f"Server logs and wrk output: {log_dir}", file=sys.stderr)
+    print(f"Results (results.json, results.png), server logs and wrk output: {log_dir}", file=sys.stderr)
     return 1 if run.failed else 0
 
 

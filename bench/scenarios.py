@@ -22,6 +22,8 @@ SUGGEST_PATH = "/api/v1/recipes/suggestions"
 # Five common non-staple ingredients of the shipped ingredient table (bench/cooking.py checks they are).
 SUGGEST_INGREDIENTS = ["tomato", "chicken breast", "carrot", "bell pepper", "potato"]
 SUGGEST_LIMIT = 5
+# A misspelt name, so the search ranks by trigram similarity rather than stopping at an exact match.
+INGREDIENT_SEARCH_PATH = "/api/v1/ingredients/search?q=tomatoe&limit=10"
 LEADERBOARD_PATH = "/api/v1/gamification/leaderboard"
 # The leaderboard scenario's callers (signed up over HTTP, given XP at a spread of positions), page size and the
 # deeper page a quarter of them ask for (bench/leaderboards.py).
@@ -74,6 +76,9 @@ class Scenario:
     expected_statuses: frozenset[int] = frozenset({200})
     # False for a scenario with a client of its own instead of wrk (bench/ws_fanout.py): reported beside the table.
     wrk: bool = True
+    # Anonymous GETs that change nothing on the server (no row, no counter, no log beyond the access line) and need
+    # no account or prepared data: the only scenarios `--target URL` aims at a deployed instance.
+    read_only: bool = False
 
     @property
     def expects_errors(self) -> bool:
@@ -82,13 +87,30 @@ class Scenario:
     def request(self, fixtures: Fixtures | None) -> Request:
         if self.server == "baseline":
             return Request("/")
+        if self.key in _PUBLIC_REQUESTS:
+            return _PUBLIC_REQUESTS[self.key]
         assert fixtures is not None, "app scenarios need their fixtures"
         return _APP_REQUESTS[self.key](fixtures)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("baseline", "baseline: bare Litestar `GET /`", "baseline", "bench/baseline_app.py, one small JSON route"),
-    Scenario("health", "`GET /health`", "app", "the full middleware stack, no database"),
+    Scenario("health", "`GET /health`", "app", "the full middleware stack, no database", read_only=True),
+    Scenario(
+        "tiers",
+        "`GET /api/v1/subscription/tiers`",
+        "app",
+        "the public plan list: one small query, no sign-in",
+        read_only=True,
+    ),
+    Scenario(
+        "ingredients-search",
+        "`GET /api/v1/ingredients/search` (misspelt name)",
+        "app",
+        f"`{INGREDIENT_SEARCH_PATH.rpartition('/')[2]}`: a trigram search of the shipped ingredient table (GIN "
+        "index, ranked by similarity), no sign-in",
+        read_only=True,
+    ),
     Scenario("me", "`GET /api/v1/auth/me`", "app", "JWT validation + one query (session joined to its user)"),
     Scenario(
         "signin-invalid",
@@ -169,11 +191,9 @@ SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
 # Scenarios run only when named in --scenarios: building their data takes minutes (bench/leaderboards.py).
 OPT_IN_KEYS = frozenset({"leaderboard-1m"})
 DEFAULT_KEYS = tuple(key for key in SCENARIO_KEYS if key not in OPT_IN_KEYS)
+# What `--target URL` may run: the read-only scenarios (the baseline is a process on this machine, not the target's).
+TARGET_KEYS = tuple(scenario.key for scenario in SCENARIOS if scenario.read_only)
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
-
-
-def _health(_: Fixtures) -> Request:
-    return Request("/health")
 
 
 def _me(fixtures: Fixtures) -> Request:
@@ -243,8 +263,13 @@ def _leaderboard(fixtures: Fixtures) -> Request:
     )
 
 
+# The read-only scenarios' requests: fixed, so they need no fixtures (and no database) to build.
+_PUBLIC_REQUESTS = {
+    "health": Request("/health"),
+    "tiers": Request("/api/v1/subscription/tiers"),
+    "ingredients-search": Request(INGREDIENT_SEARCH_PATH),
+}
 _APP_REQUESTS = {
-    "health": _health,
     "me": _me,
     "signin-invalid": _signin_invalid,
     "refresh": _refresh,
