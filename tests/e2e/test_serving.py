@@ -25,6 +25,11 @@ async def test_metrics_add_up_across_workers(server: RunningServer) -> None:
         before = _health_count((await http.get("/metrics")).text)
         responses = await asyncio.gather(*(http.get("/health") for _ in range(60)))
         assert all(r.status_code == 200 for r in responses)
+        # A worker counts a request after sending its answer: give a loaded machine a moment to catch up.
+        deadline = asyncio.get_running_loop().time() + 5
+        while _health_count((await http.get("/metrics")).text) - before < 60:
+            assert asyncio.get_running_loop().time() < deadline, "the workers' counts never added up to 60"
+            await asyncio.sleep(0.1)
         scrapes = [_health_count((await http.get("/metrics")).text) for _ in range(4)]
     # Whichever worker answers the scrape, it reports the sum over both workers.
     assert all(count - before == 60 for count in scrapes), scrapes
