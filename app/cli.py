@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from app.core.metrics_directory import multiprocess_directory
 from app.core.version import VERSION
 from app.settings import (
     MissingEnvironmentError,
@@ -121,8 +122,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _migrate(dsn, settings)
         if settings.app_env == "development" and not args.no_seed:
             _seed(dsn, settings)
-        from app.core.metrics import multiprocess_directory  # noqa: PLC0415
-
         metrics_dir = multiprocess_directory(settings.data_dir)
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)

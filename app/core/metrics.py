@@ -22,6 +22,7 @@ from prometheus_client import (
     values,
 )
 
+from app.core.metrics_directory import multiprocess_directory
 from app.core.version import VERSION
 
 REQUESTS = Counter(
@@ -87,11 +88,6 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 def is_multiprocess() -> bool:
     return values.ValueClass is not values.MutexValue
-
-
-def multiprocess_directory(data_dir: str) -> Path:
-    """Where `cookcam serve` has its workers keep their values (PROMETHEUS_MULTIPROC_DIR), emptied at start-up."""
-    return Path(data_dir).resolve() / "metrics"
 
 
 def _is_running(pid: int) -> bool:
