@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import cost
 from bench.cooking import AI_KEYS, cooking_environment, cooking_probes
 from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
 from bench.leaderboards import leaderboard_probes
@@ -130,10 +131,15 @@ def _seconds(text: str) -> int:
 
 
 def measure(
-    run: Run, scenario: Scenario, server: ServerProcess, fixtures: Fixtures | None, probe: Probe | None = None
+    run: Run,
+    scenario: Scenario,
+    server: ServerProcess,
+    fixtures: Fixtures | None,
+    probe: Probe | None = None,
+    dsn: str | None = None,
 ) -> None:
     """Warm-up, then the measured run; a probe (payment scenarios) writes the requests right before each and checks
-    the database afterwards."""
+    the database afterwards. With the app's database (`dsn`), what a request cost is noted too (bench/cost.py)."""
     print(f"-> {scenario.key}: {run.load.duration_seconds}s at {run.load.connections} connections", file=sys.stderr)
     if probe:
         probe.before_warmup()
@@ -144,11 +150,16 @@ def measure(
     if probe:
         probe.before_measured()
     request = scenario.request(fixtures)
+    before = cost.sample(server.process.pid, dsn) if dsn else None
     output = run_wrk(run.wrk, server.base_url, request, run.load, run.load.duration_seconds, run.work_dir)
     (run.log_dir / f"wrk-{scenario.key}.txt").write_text(output)
     result = parse_result(output)
     rps, p50, p99 = result.requests_per_second, result.p50_ms, result.p99_ms
     print(f"   {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, non-2xx {result.non_2xx}", file=sys.stderr)
+    if before is not None and dsn:
+        spent = cost.cost(before, cost.sample(server.process.pid, dsn), result.requests).line(scenario.key)
+        print(f"   {spent}", file=sys.stderr)
+        run.notes.append(spent)
     checks = probe.after_measured(result) if probe else ()
     judged = probe.verdict(result) if isinstance(probe, JudgesTarget) else None
     run.measured.append(Measured(scenario, result, checks, judged))
@@ -212,7 +223,7 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         probes |= leaderboard_probes(keys, database.dsn, server.base_url, server.log_path, fixtures)
         for scenario in scenarios:
             if scenario.wrk:
-                measure(run, scenario, server, fixtures, probes.get(scenario.key))
+                measure(run, scenario, server, fixtures, probes.get(scenario.key), database.dsn)
             else:
                 measure_own_client(run, server, database)
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
