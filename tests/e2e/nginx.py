@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.e2e.server import REPO, free_port
 
@@ -31,9 +32,11 @@ def _substitute(text: str, pattern: str, replacement: str) -> str:
     return rendered
 
 
-def render(upstream_ports: Sequence[int], *, http_port: int, https_port: int, directory: Path) -> str:
+def render(
+    upstream_ports: Sequence[int], *, http_port: int, https_port: int, directory: Path, down: Sequence[int] = ()
+) -> str:
     text = SHIPPED.read_text()
-    servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
+    servers = "\n    ".join(f"server 127.0.0.1:{port}{' down' if port in down else ''};" for port in upstream_ports)
     text = _substitute(text, r"server 127\.0\.0\.1:8000;", servers)
     text = _substitute(text, r"listen 80;", f"listen 127.0.0.1:{http_port};")
     text = _substitute(text, r"listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
@@ -58,14 +61,16 @@ class RunningNginx:
             check=True,
             capture_output=True,
         )
-        site = directory / "cookcam.conf"
-        site.write_text(render(upstream_ports, http_port=free_port(), https_port=self.https_port, directory=directory))
+        self.upstream_ports = list(upstream_ports)
+        self.http_port = free_port()
+        self.site = directory / "cookcam.conf"
+        self.site.write_text(self._render())
         temp = "\n".join(f"  {kind}_temp_path {directory / kind};" for kind in ("client_body", "proxy"))
         main = directory / "nginx.conf"
         main.write_text(
             f"daemon off;\nworker_processes 1;\npid {directory / 'nginx.pid'};\n"
             "events { worker_connections 1024; }\n"
-            f"http {{\n{temp}\n  include {site};\n}}\n"
+            f"http {{\n{temp}\n  include {self.site};\n}}\n"
         )
         self.error_log = directory / "error.log"
         self.process = subprocess.Popen(
@@ -74,6 +79,29 @@ class RunningNginx:
             stderr=subprocess.STDOUT,
         )
         self._wait_until_ready()
+
+    def _render(self, down: Sequence[int] = ()) -> str:
+        return render(
+            self.upstream_ports,
+            http_port=self.http_port,
+            https_port=self.https_port,
+            directory=self.directory,
+            down=down,
+        )
+
+    def take_out(self, port: int, timeout: float = 10) -> None:
+        """Mark one upstream `down` and reload, as an operator does before stopping that instance. Returns once the
+        new worker runs: new requests no longer go to that instance, while the old worker may still be finishing
+        requests it passed to it."""
+        master = psutil.Process(self.process.pid)
+        old_workers = {worker.pid for worker in master.children()}
+        self.site.write_text(self._render(down=[port]))
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while not {worker.pid for worker in master.children()} - old_workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nginx started no new worker {timeout}s after the reload")
+            time.sleep(0.01)
 
     def tls(self) -> ssl.SSLContext:
         """The throwaway certificate is self-signed: trust exactly it."""
