@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import cost
 from bench.chart import write_chart
 from bench.compare import comparison
 from bench.cooking import AI_KEYS, cooking_environment, cooking_probes
@@ -182,9 +183,17 @@ def _target_url(text: str) -> str:
     return text.rstrip("/")
 
 
-def measure(run: Run, scenario: Scenario, base_url: str, fixtures: Fixtures | None, probe: Probe | None = None) -> None:
+def measure(
+    run: Run,
+    scenario: Scenario,
+    base_url: str,
+    fixtures: Fixtures | None,
+    probe: Probe | None = None,
+    app: tuple[int, str] | None = None,
+) -> None:
     """Warm-up, then the measured run; a probe (payment scenarios) writes the requests right before each and checks
-    the database afterwards."""
+    the database afterwards. With the app's process id and database (`app`), what a request cost is noted too
+    (bench/cost.py)."""
     print(f"-> {scenario.key}: {run.load.duration_seconds}s at {run.load.connections} connections", file=sys.stderr)
     if probe:
         probe.before_warmup()
@@ -195,11 +204,16 @@ def measure(run: Run, scenario: Scenario, base_url: str, fixtures: Fixtures | No
     if probe:
         probe.before_measured()
     request = scenario.request(fixtures)
+    before = cost.sample(*app) if app else None
     output = run_wrk(run.wrk, base_url, request, run.load, run.load.duration_seconds, run.work_dir)
     (run.log_dir / f"wrk-{scenario.key}.txt").write_text(output)
     result = parse_result(output)
     rps, p50, p99 = result.requests_per_second, result.p50_ms, result.p99_ms
     print(f"   {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, non-2xx {result.non_2xx}", file=sys.stderr)
+    if before is not None and app:
+        spent = cost.cost(before, cost.sample(*app), result.requests).line(scenario.key)
+        print(f"   {spent}", file=sys.stderr)
+        run.notes.append(spent)
     checks = probe.after_measured(result) if probe else ()
     judged = probe.verdict(result) if isinstance(probe, JudgesTarget) else None
     run.measured.append(Measured(scenario, result, checks, judged))
@@ -264,7 +278,8 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         probes |= leaderboard_probes(keys, database.dsn, server.base_url, server.log_path, fixtures)
         for scenario in scenarios:
             if scenario.wrk:
-                measure(run, scenario, server.base_url, fixtures, probes.get(scenario.key))
+                app = (server.process.pid, database.dsn)
+                measure(run, scenario, server.base_url, fixtures, probes.get(scenario.key), app)
             else:
                 measure_own_client(run, server, database)
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
