@@ -53,6 +53,10 @@ MIN_STRIPE_EVENTS = 40_000
 # events apart: no two are in flight together and none arrives after a newer one.
 STRIPE_USERS_PER_THREAD = 1_000
 DUPLICATE_EVENTS = 100
+# The scenarios whose requests carry Stripe signatures made before wrk starts (the peer's included, bench/peers/).
+SIGNED_WEBHOOK_KEYS = frozenset(
+    {"stripe-webhook-unique", "stripe-webhook-duplicates", "peer-webhook-fastapi", "peer-webhook-fastapi-duplicates"}
+)
 # Validations per second the StoreKit accounts are sized for without meeting the per-account limit
 # (VALIDATION_LIMIT, 20 a minute): about twice what this machine reaches (~370/s), since each account costs a
 # sign-up (argon2id) before the run. A faster run would show 429s, reported as non-2xx.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from bench.scenarios import Scenario
+from bench.scenarios import PEER_OF, Scenario
 from bench.wrk import WrkResult
 
 DOCS_FILE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -173,6 +173,19 @@ def baseline_rps(measured: list[Measured]) -> float | None:
     return None
 
 
+def peer_ratios(measured: list[Measured]) -> dict[str, float]:
+    """Each project scenario's requests/s over its peer's (PEER_OF), for the pairs both measured in this run."""
+    rps = {row.scenario.key: row.result.requests_per_second for row in measured}
+    return {key: rps[key] / rps[peer] for key, peer in PEER_OF.items() if key in rps and rps.get(peer)}
+
+
+def _peer_cell(key: str, ratios: dict[str, float]) -> str:
+    """The ratio and the peer (`1.25x` and its key); blank without a peer, n/a when the peer did not run."""
+    if key not in PEER_OF:
+        return ""
+    return f"{ratios[key]:.2f}x `{PEER_OF[key]}`" if key in ratios else "n/a"
+
+
 def _non_2xx_cell(row: Measured) -> str:
     """The non-2xx count; for a scenario that exists to be refused, split into expected and unexpected answers."""
     result, scenario = row.result, row.scenario
@@ -194,16 +207,18 @@ def _ms(value: float) -> str:
 
 def results_table(measured: list[Measured]) -> str:
     baseline = baseline_rps(measured)
+    ratios = peer_ratios(measured)
     lines = [
-        "| scenario | requests/s | p50 ms | p99 ms | non-2xx | socket errors / timeouts | vs baseline |",
-        "|---|---:|---:|---:|---|---:|---:|",
+        "| scenario | requests/s | p50 ms | p99 ms | non-2xx | socket errors / timeouts | vs baseline | vs peer |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for row in measured:
         result = row.result
         share = f"{result.requests_per_second / baseline:.0%}" if baseline else "n/a"
         lines.append(
             f"| {row.scenario.label} | {result.requests_per_second:,.0f} | {_ms(result.p50_ms)} | "
-            f"{_ms(result.p99_ms)} | {_non_2xx_cell(row)} | {result.socket_errors} / {result.timeouts} | {share} |"
+            f"{_ms(result.p99_ms)} | {_non_2xx_cell(row)} | {result.socket_errors} / {result.timeouts} | {share} | "
+            f"{_peer_cell(row.scenario.key, ratios)} |"
         )
     return "\n".join(lines)
 
@@ -363,6 +378,12 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
             "events never call Stripe) and `APPLE_ROOT_CERTIFICATES` pointing at the root of a fake Apple chain "
             "(tests/fakes/apple.py) that signs the StoreKit transactions; the per-account validation limit "
             "(20 a minute) is left as it is"
+        )
+    if any(row.scenario.server == "peer" for row in measured):
+        setup.append(
+            "- Peers (bench/peers/): granian like the baseline (same workers, event loop, no access log), started "
+            "beside the app against the same database once its bench account exists; each idle while the others' "
+            "scenarios run. \"vs peer\" is a project scenario's requests/s over its peer's in this run"
         )
     scenario_lines = [f"- {row.scenario.label}: {row.scenario.description}" for row in measured]
     parts = [LATEST_HEADING, "\n".join(setup)]

@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.report import Measured, OwnClient, RunFacts, baseline_rps
+from bench.report import Measured, OwnClient, RunFacts, baseline_rps, peer_ratios
+from bench.scenarios import PEER_OF
 
 # The file format's version: raise it when a field changes meaning or goes away (adding one does not).
 SCHEMA = 1
@@ -39,6 +40,7 @@ def git_state(repo: Path = REPO) -> tuple[str | None, bool | None]:
 
 def results_document(facts: RunFacts, measured: list[Measured]) -> dict[str, Any]:
     baseline = baseline_rps(measured)
+    ratios = peer_ratios(measured)
     return {
         "schema": SCHEMA,
         "date": facts.date,
@@ -56,12 +58,12 @@ def results_document(facts: RunFacts, measured: list[Measured]) -> dict[str, Any
         "servers": {"workers": None if facts.target else facts.workers, "database": facts.database},
         "machine": asdict(facts.machine),
         "notes": list(facts.notes),
-        "scenarios": [_scenario(row, baseline) for row in measured],
+        "scenarios": [_scenario(row, baseline, ratios) for row in measured],
         "own_client_scenarios": [_own_client(own) for own in facts.own_clients],
     }
 
 
-def _scenario(row: Measured, baseline: float | None) -> dict[str, Any]:
+def _scenario(row: Measured, baseline: float | None, peer_ratios: dict[str, float]) -> dict[str, Any]:
     result, scenario = row.result, row.scenario
     unexpected = {status: n for status, n in result.statuses.items() if status not in scenario.expected_statuses}
     return {
@@ -86,6 +88,8 @@ def _scenario(row: Measured, baseline: float | None) -> dict[str, Any]:
             "timeouts": result.timeouts,
         },
         "ratio_to_baseline": result.requests_per_second / baseline if baseline else None,
+        "peer": PEER_OF.get(scenario.key),
+        "ratio_to_peer": peer_ratios.get(scenario.key),
         "checks": [{"ok": check.ok, "text": check.text} for check in row.checks],
         "checks_passed": all(check.ok for check in row.checks) if row.checks else None,
         "verdict": row.verdict,

@@ -32,12 +32,14 @@ from bench.cooking import AI_KEYS, cooking_environment, cooking_probes
 from bench.database import BenchDatabase, create_refresh_token_pool, fresh_database, spent_pool_tokens
 from bench.leaderboards import leaderboard_probes
 from bench.payments import (
+    SIGNED_WEBHOOK_KEYS,
     SIGNING_MARGIN_SECONDS,
     STRIPE_TOLERANCE_SECONDS,
     Probe,
     payment_probes,
     server_environment,
 )
+from bench.peer_runs import peer_probes, start_peers
 from bench.report import (
     JudgesTarget,
     Machine,
@@ -149,7 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.duration < 1 or min(args.threads, args.workers) < 1 or args.connections < args.threads:
         parser.error("need a duration of 1s or more, a thread and a worker, and no fewer connections than threads")
-    stripe = {"stripe-webhook-unique", "stripe-webhook-duplicates"} & set(args.scenarios.split(","))
+    stripe = SIGNED_WEBHOOK_KEYS & set(args.scenarios.split(","))
     longest = STRIPE_TOLERANCE_SECONDS - SIGNING_MARGIN_SECONDS
     if stripe and args.duration + args.warmup > longest:
         # The events are signed before wrk starts; the app refuses a signature older than its tolerance.
@@ -264,6 +266,9 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
             extra_env |= cooking_environment(fake)
         server = stack.enter_context(app_server(database.dsn, data_dir, run.log_dir, run.workers, extra_env))
         user_id, fixtures = prepare_fixtures(run, server, database, scenarios)
+        # Started once the app runs (its bench account's token works on the /auth/me peer); idle while the app's
+        # scenarios run, as the app is while theirs do.
+        peers = start_peers(stack, scenarios, server, database.dsn, run.log_dir, run.workers)
         probes = payment_probes(
             keys,
             database.dsn,
@@ -276,19 +281,23 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         )
         probes |= cooking_probes(keys, database.dsn, server.base_url, server.log_path, fixtures, fake)
         probes |= leaderboard_probes(keys, database.dsn, server.base_url, server.log_path, fixtures)
+        probes |= peer_probes(keys, database.dsn, peers, fixtures, run.warmup_seconds, run.load.duration_seconds)
         for scenario in scenarios:
             if scenario.wrk:
-                app = (server.process.pid, database.dsn)
-                measure(run, scenario, server.base_url, fixtures, probes.get(scenario.key), app)
+                target = peers[scenario.peer] if scenario.peer else server
+                app = (target.process.pid, database.dsn)
+                measure(run, scenario, target.base_url, fixtures, probes.get(scenario.key), app)
             else:
                 measure_own_client(run, server, database)
         # wrk stops at its deadline with requests in flight; let the app finish them before it is told to stop.
         time.sleep(SETTLE_SECONDS)
-    check_clean_exit(run, server)
+    for process in [server, *peers.values()]:
+        check_clean_exit(run, process)
     if any(scenario.key == "refresh" for scenario in scenarios):
         spent = spent_pool_tokens(database.dsn, user_id)
         run.notes.append(f"Refresh token pool: {spent:,} of the prepared tokens spent (warm-up included).")
-    report_server_errors(run, server)
+    for process in [server, *peers.values()]:
+        report_server_errors(run, process)
 
 
 def run_target(run: Run, scenarios: list[Scenario], target: str) -> None:
@@ -323,6 +332,9 @@ def prepare_fixtures(
         stripe_unique_file=run.work_dir / "stripe-unique.txt",
         warmup_stripe_unique_file=run.work_dir / "stripe-unique-warmup.txt",
         stripe_duplicates_file=run.work_dir / "stripe-duplicates.txt",
+        peer_stripe_unique_file=run.work_dir / "peer-stripe-unique.txt",
+        warmup_peer_stripe_unique_file=run.work_dir / "peer-stripe-unique-warmup.txt",
+        peer_stripe_duplicates_file=run.work_dir / "peer-stripe-duplicates.txt",
         storekit_file=run.work_dir / "storekit.txt",
         warmup_storekit_file=run.work_dir / "storekit-warmup.txt",
         generate_file=run.work_dir / "generate.txt",
@@ -345,17 +357,21 @@ def check_clean_exit(run: Run, server: ServerProcess) -> None:
 
 
 def report_server_errors(run: Run, server: ServerProcess) -> None:
-    """Errors the app logged: under load they are a problem; during shutdown they are worth a note."""
+    """Errors a server (the app, a peer) logged: under load they are a problem; during shutdown they are worth a
+    note."""
     lines = server.log_path.read_text(errors="replace").splitlines()
     shutdown_at = next((i for i, line in enumerate(lines) if "Shutting down granian" in line), len(lines))
     under_load = [line for line in lines[:shutdown_at] if _is_error(line)]
     at_shutdown = [line for line in lines[shutdown_at:] if _is_error(line)]
     if under_load:
-        run.problem(f"the app logged {len(under_load)} error line(s) under load, the first: `{under_load[0][:160]}`")
+        run.problem(
+            f"the {server.name} server logged {len(under_load)} error line(s) under load, the first: "
+            f"`{under_load[0][:160]}`"
+        )
     if at_shutdown:
         run.notes.append(
-            f"The app logged {len(at_shutdown)} error line(s) while shutting down after the run, the first: "
-            f"`{at_shutdown[0][:160]}` (see bench/results/last-run/app.log)."
+            f"The {server.name} server logged {len(at_shutdown)} error line(s) while shutting down after the run, "
+            f"the first: `{at_shutdown[0][:160]}` (see bench/results/last-run/{server.log_path.name})."
         )
 
 
@@ -398,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = set(args.scenarios.split(","))
     baseline = [BY_KEY[key] for key in SCENARIO_KEYS if key in chosen and BY_KEY[key].server == "baseline"]
-    app = [BY_KEY[key] for key in SCENARIO_KEYS if key in chosen and BY_KEY[key].server == "app"]
+    # The peers run beside the app, against its database.
+    app = [BY_KEY[key] for key in SCENARIO_KEYS if key in chosen and BY_KEY[key].server != "baseline"]
     try:
         wrk = ensure_wrk()
     except WrkUnavailable as exc:

@@ -47,6 +47,10 @@ class Fixtures:
     stripe_unique_file: Path
     warmup_stripe_unique_file: Path
     stripe_duplicates_file: Path
+    # The same for the FastAPI webhook peer (bench/peer_runs.py), which gets events of its own.
+    peer_stripe_unique_file: Path
+    warmup_peer_stripe_unique_file: Path
+    peer_stripe_duplicates_file: Path
     storekit_file: Path
     warmup_storekit_file: Path
     # The cooking scenarios' request files (bench/cooking.py): one line per paid account, sent round and round by
@@ -62,6 +66,7 @@ class Fixtures:
             self,
             refresh_token_file=self.warmup_refresh_token_file,
             stripe_unique_file=self.warmup_stripe_unique_file,
+            peer_stripe_unique_file=self.warmup_peer_stripe_unique_file,
             storekit_file=self.warmup_storekit_file,
         )
 
@@ -70,7 +75,8 @@ class Fixtures:
 class Scenario:
     key: str
     label: str
-    server: Literal["baseline", "app"]
+    # "peer": one of bench/peers/, run beside the app against its database (bench/peer_runs.py).
+    server: Literal["baseline", "app", "peer"]
     description: str
     # Statuses that are the point of the scenario; anything else is reported as unexpected.
     expected_statuses: frozenset[int] = frozenset({200})
@@ -79,6 +85,8 @@ class Scenario:
     # Anonymous GETs that change nothing on the server (no row, no counter, no log beyond the access line) and need
     # no account or prepared data: the only scenarios `--target URL` aims at a deployed instance.
     read_only: bool = False
+    # For a peer scenario, its module in bench/peers/.
+    peer: str | None = None
 
     @property
     def expects_errors(self) -> bool:
@@ -113,6 +121,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario("me", "`GET /api/v1/auth/me`", "app", "JWT validation + one query (session joined to its user)"),
     Scenario(
+        "peer-me-minimal",
+        "peer: minimal Litestar `GET /api/v1/auth/me`",
+        "peer",
+        "bench/peers/me_minimal.py: Litestar + asyncpg + pyjwt doing /auth/me's work and nothing else (JWT decoded "
+        "on every request, the same session-and-user query, msgspec out), the same access token",
+        peer="me_minimal",
+    ),
+    Scenario(
         "signin-invalid",
         "`POST /api/v1/auth/signin` (invalid body)",
         "app",
@@ -133,11 +149,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         "and claimed, subscription updated with a history row and a real-time notice, event marked processed",
     ),
     Scenario(
+        "peer-webhook-fastapi",
+        "peer: FastAPI + SQLAlchemy Stripe webhook (unique events)",
+        "peer",
+        "bench/peers/webhook_fastapi.py: the same kind of signed unique events; stripe library signature check, "
+        "then one transaction: `insert ... on conflict do nothing returning id` into its events table and one "
+        "`update` of its subscription row",
+        peer="webhook_fastapi",
+    ),
+    Scenario(
         "stripe-webhook-duplicates",
         "`POST /api/v1/subscription/webhook/stripe` (duplicates)",
         "app",
         "100 already-processed events replayed round and round: signature check, claim refused, status read, "
         "outcome `duplicate`",
+    ),
+    Scenario(
+        "peer-webhook-fastapi-duplicates",
+        "peer: FastAPI + SQLAlchemy Stripe webhook (duplicates)",
+        "peer",
+        "the same peer with 100 already-recorded events replayed round and round: signature check, the insert "
+        "finds the event, outcome `duplicate`",
+        peer="webhook_fastapi",
     ),
     Scenario(
         "storekit-validate",
@@ -194,6 +227,12 @@ DEFAULT_KEYS = tuple(key for key in SCENARIO_KEYS if key not in OPT_IN_KEYS)
 # What `--target URL` may run: the read-only scenarios (the baseline is a process on this machine, not the target's).
 TARGET_KEYS = tuple(scenario.key for scenario in SCENARIOS if scenario.read_only)
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
+# The report's "vs peer" column: each project scenario and the peer doing the same work in the same run.
+PEER_OF = {
+    "me": "peer-me-minimal",
+    "stripe-webhook-unique": "peer-webhook-fastapi",
+    "stripe-webhook-duplicates": "peer-webhook-fastapi-duplicates",
+}
 
 
 def _me(fixtures: Fixtures) -> Request:
@@ -231,6 +270,14 @@ def _stripe_unique(fixtures: Fixtures) -> Request:
 
 def _stripe_duplicates(fixtures: Fixtures) -> Request:
     return _lines(WEBHOOK_PATH, fixtures.stripe_duplicates_file, "Stripe-Signature", "cycle", STRIPE_JSON)
+
+
+def _peer_stripe_unique(fixtures: Fixtures) -> Request:
+    return _lines(WEBHOOK_PATH, fixtures.peer_stripe_unique_file, "Stripe-Signature", "once", STRIPE_JSON)
+
+
+def _peer_stripe_duplicates(fixtures: Fixtures) -> Request:
+    return _lines(WEBHOOK_PATH, fixtures.peer_stripe_duplicates_file, "Stripe-Signature", "cycle", STRIPE_JSON)
 
 
 def _storekit(fixtures: Fixtures) -> Request:
@@ -271,10 +318,13 @@ _PUBLIC_REQUESTS = {
 }
 _APP_REQUESTS = {
     "me": _me,
+    "peer-me-minimal": _me,
     "signin-invalid": _signin_invalid,
     "refresh": _refresh,
     "stripe-webhook-unique": _stripe_unique,
     "stripe-webhook-duplicates": _stripe_duplicates,
+    "peer-webhook-fastapi": _peer_stripe_unique,
+    "peer-webhook-fastapi-duplicates": _peer_stripe_duplicates,
     "storekit-validate": _storekit,
     "generate-cached": _generate,
     "scan": _scan,

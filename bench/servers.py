@@ -1,4 +1,5 @@
-"""The two servers under test, each a real granian process started like production starts it."""
+"""The servers under test, each a real granian process started like production starts it: the app, the baseline
+and the peers (bench/peers/)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,16 @@ def baseline_server(log_dir: Path, workers: int) -> Iterator[ServerProcess]:
     port = free_port()
     command = [sys.executable, "-m", "bench.baseline_app", "--port", str(port), "--workers", str(workers)]
     with _running("baseline", command, port, "/", log_dir, dict(os.environ)) as server:
+        yield server
+
+
+@contextmanager
+def peer_server(module: str, log_dir: Path, workers: int, env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A peer (`bench.peers.<module>`) under granian like the baseline, with `env` (its PEER_* settings) added,
+    ready (GET /ready = 200) when yielded."""
+    port = free_port()
+    command = [sys.executable, "-m", f"bench.peers.{module}", "--port", str(port), "--workers", str(workers)]
+    with _running(f"peer-{module}", command, port, "/ready", log_dir, {**os.environ, **env}) as server:
         yield server
 
 

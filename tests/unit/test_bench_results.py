@@ -12,10 +12,10 @@ import pytest
 
 from bench import compare
 from bench.chart import DPI, INCH_PER_SCENARIO, write_chart
-from bench.report import Check, Machine, Measured, OwnClient, RunFacts
+from bench.report import Check, Machine, Measured, OwnClient, RunFacts, results_table
 from bench.results import SCHEMA, ResultsFileError, load_results, results_document, write_results
 from bench.run import parse_args
-from bench.scenarios import BY_KEY, TARGET_KEYS
+from bench.scenarios import BY_KEY, PEER_OF, TARGET_KEYS
 from bench.wrk import WrkResult
 
 MACHINE = Machine(
@@ -280,3 +280,49 @@ def test_target_refuses_scenarios_that_write_need_accounts_or_run_here(
 def test_target_must_be_an_http_base_url(url: str) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--target", url])
+
+
+def test_the_vs_peer_column_divides_each_project_scenario_by_its_peer_of_the_same_run() -> None:
+    rows = [
+        Measured(BY_KEY["baseline"], wrk_result(250_000, 4.0, {200: 250_000})),
+        Measured(BY_KEY["me"], wrk_result(40_000, 20.0, {200: 40_000})),
+        Measured(BY_KEY["peer-me-minimal"], wrk_result(32_000, 25.0, {200: 32_000})),
+        Measured(BY_KEY["stripe-webhook-unique"], wrk_result(6_000, 90.0, {200: 6_000})),
+        Measured(BY_KEY["peer-webhook-fastapi"], wrk_result(12_000, 40.0, {200: 12_000})),
+        # Its peer did not run: no ratio rather than one against something else.
+        Measured(BY_KEY["stripe-webhook-duplicates"], wrk_result(30_000, 10.0, {200: 30_000})),
+    ]
+    assert set(PEER_OF) == {"me", "stripe-webhook-unique", "stripe-webhook-duplicates"}
+    assert all(BY_KEY[peer].server == "peer" and BY_KEY[peer].peer for peer in PEER_OF.values())
+
+    table = results_table(rows).splitlines()
+    assert table[0].endswith("| vs baseline | vs peer |")
+    cells = {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[-1].removesuffix(" |") for line in table[2:]}
+    assert cells == {
+        "baseline: bare Litestar `GET /`": "",
+        "`GET /api/v1/auth/me`": "1.25x `peer-me-minimal`",
+        "peer: minimal Litestar `GET /api/v1/auth/me`": "",
+        "`POST /api/v1/subscription/webhook/stripe` (unique events)": "0.50x `peer-webhook-fastapi`",
+        "peer: FastAPI + SQLAlchemy Stripe webhook (unique events)": "",
+        "`POST /api/v1/subscription/webhook/stripe` (duplicates)": "n/a",
+    }
+
+    document = results_document(facts(), rows)
+    by_key = {row["key"]: (row["peer"], row["ratio_to_peer"]) for row in document["scenarios"]}
+    assert by_key == {
+        "baseline": (None, None),
+        "me": ("peer-me-minimal", 1.25),
+        "peer-me-minimal": (None, None),
+        "stripe-webhook-unique": ("peer-webhook-fastapi", 0.5),
+        "peer-webhook-fastapi": (None, None),
+        "stripe-webhook-duplicates": ("peer-webhook-fastapi-duplicates", None),
+    }
+
+
+def test_the_peers_are_in_the_default_set_and_their_signatures_are_bounded_like_the_apps() -> None:
+    args = parse_args([])
+    assert {"peer-me-minimal", "peer-webhook-fastapi", "peer-webhook-fastapi-duplicates"} <= set(
+        args.scenarios.split(",")
+    )
+    with pytest.raises(SystemExit):
+        parse_args(["--scenarios", "peer-webhook-fastapi", "--duration", "300"])
