@@ -372,7 +372,11 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
             "totals) built straight into the bench database before the scenario (bench/leaderboards.py); "
             "the server's own PostgreSQL settings are left as they are"
         )
-    if any(row.checks for row in measured if row.scenario.key not in COOKING_SCENARIOS | LEADERBOARD_SCENARIOS):
+    if any(
+        row.checks
+        for row in measured
+        if row.scenario.key not in COOKING_SCENARIOS | LEADERBOARD_SCENARIOS and row.scenario.server == "app"
+    ):
         setup.append(
             "- Payments: `STRIPE_WEBHOOK_SECRET` set to a throwaway secret (no `STRIPE_SECRET_KEY`: subscription "
             "events never call Stripe) and `APPLE_ROOT_CERTIFICATES` pointing at the root of a fake Apple chain "

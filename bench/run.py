@@ -1,8 +1,9 @@
 """The load benchmark: `bash bench/run.sh [options]` (or `.venv/bin/python -m bench.run`).
 
-Starts the baseline app and then the real app under granian (the latter against a fresh database), drives wrk at a
-fixed concurrency against each scenario, prints a markdown table and writes it to docs/benchmarks.md, and the run as
-data (results.json) and a chart to bench/results/last-run/. The payment scenarios' requests are prepared right before
+Starts the baseline app and then the real app under granian (the latter against a fresh database, with the peers the
+chosen scenarios name beside it: bench/peer_runs.py), drives wrk at a fixed concurrency against each scenario,
+prints a markdown table and writes it to docs/benchmarks.md, and the run as data (results.json) and a chart to
+bench/results/last-run/. The payment scenarios' requests are prepared right before
 each wrk run and their effects checked in the database afterwards (bench/payments.py). With `--target URL` it starts
 nothing and loads a deployed instance with the read-only scenarios only.
 """

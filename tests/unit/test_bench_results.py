@@ -12,7 +12,7 @@ import pytest
 
 from bench import compare
 from bench.chart import DPI, INCH_PER_SCENARIO, write_chart
-from bench.report import Check, Machine, Measured, OwnClient, RunFacts, results_table
+from bench.report import Check, Machine, Measured, OwnClient, RunFacts, latest_section, results_table
 from bench.results import SCHEMA, ResultsFileError, load_results, results_document, write_results
 from bench.run import parse_args
 from bench.scenarios import BY_KEY, PEER_OF, TARGET_KEYS
@@ -317,6 +317,10 @@ def test_the_vs_peer_column_divides_each_project_scenario_by_its_peer_of_the_sam
         "peer-webhook-fastapi": (None, None),
         "stripe-webhook-duplicates": ("peer-webhook-fastapi-duplicates", None),
     }
+    # docs/benchmarks.md's section says how the peers ran, above the same table.
+    section = latest_section(facts(), rows)
+    assert "- Peers (bench/peers/): granian like the baseline" in section
+    assert "| `GET /api/v1/auth/me` | 4,000 | 5.00 | 20.00 | 0 | 0 / 0 | 16% | 1.25x `peer-me-minimal` |" in section
 
 
 def test_the_peers_are_in_the_default_set_and_their_signatures_are_bounded_like_the_apps() -> None:
