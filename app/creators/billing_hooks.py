@@ -4,10 +4,8 @@ runner both use these, with the creators' settings (the hold of earnings)."""
 
 from __future__ import annotations
 
-import msgspec
-
 from app.billing.hooks import BillingHooks
-from app.billing.stripe.models import Event
+from app.billing.stripe.models import Event, event_object
 from app.creators.connect import apply_connect_event
 from app.creators.payouts import Transfer, apply_transfer_reversed
 from app.creators.revenue import RevenueShare
@@ -16,7 +14,7 @@ from app.settings import CreatorSettings
 
 
 async def _transfer_reversed(conn: Connection, event: Event) -> None:
-    await apply_transfer_reversed(conn, msgspec.json.decode(event.data.object, type=Transfer), event.id)
+    await apply_transfer_reversed(conn, event_object(event, Transfer), event.id)
 
 
 def billing_hooks(creators: CreatorSettings | None = None) -> BillingHooks:

@@ -17,7 +17,7 @@ import stripe
 
 from app.billing.redirects import require_allowed
 from app.billing.stripe.client import require_stripe, stripe_call
-from app.billing.stripe.models import Event
+from app.billing.stripe.models import Event, event_object
 from app.creators.schemas import OnboardingLink, OnboardRequest, PayoutAccountStatus
 from app.db.queries import payouts as q
 from app.db.types import Connection, ConnectionSource
@@ -95,7 +95,7 @@ async def record_account(
 async def apply_connect_event(conn: Connection, event: Event) -> None:
     """The effect of one Connect webhook event (run inside the event store's fenced transaction)."""
     if event.type == "account.updated":
-        account = msgspec.json.decode(event.data.object, type=ConnectAccount)
+        account = event_object(event, ConnectAccount)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         await record_account(conn, account, datetime.datetime.fromtimestamp(event.created, datetime.UTC))
     else:

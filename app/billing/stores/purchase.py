@@ -97,4 +97,7 @@ def from_millis(value: int | str | None) -> datetime.datetime | None:
     """Apple's and Google's millisecond epoch times (numbers in JWS, strings in legacy receipts and RTDN)."""
     if value is None or value == "":
         return None
-    return datetime.datetime.fromtimestamp(int(value) / 1000, datetime.UTC)
+    try:
+        return datetime.datetime.fromtimestamp(int(value) / 1000, datetime.UTC)
+    except (ValueError, OverflowError, OSError):  # not a number, or beyond year 9999: no store time is
+        raise Unprocessable("STORE_TIME_INVALID", "The store data holds a time that is not a date.") from None

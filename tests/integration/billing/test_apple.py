@@ -125,6 +125,8 @@ async def test_a_purchase_the_app_bound_to_another_account_is_refused(apple, sig
         (lambda s: s.sign(s.transaction(environment="Production")), "APPLE_ENVIRONMENT_REFUSED"),  # no app id set
         (lambda s: s.sign(s.transaction(environment="Xcode")), "APPLE_ENVIRONMENT_REFUSED"),  # not development
         (lambda s: "not.a.jws", "APPLE_SIGNATURE_INVALID"),
+        # Signed, but a time no date can hold (year 146 million): refused, not a 500.
+        (lambda s: s.sign(s.transaction(expiresDate=2**62)), "STORE_TIME_INVALID"),
     ],
 )
 async def test_unverifiable_or_foreign_transactions_are_refused(apple, signer, db, make_signed, code) -> None:

@@ -287,3 +287,16 @@ async def test_a_revoked_purchase_token_answers_revoked_on_both_validation_paths
     assert (alias.json()["status"], alias.json()["tier"]) == ("revoked", "free")
     outcomes = await db.fetch("select outcome from purchase_validations order by created_at")
     assert [row["outcome"] for row in outcomes] == ["valid", "revoked", "revoked"]
+
+
+async def test_a_push_whose_event_time_is_no_date_is_refused_not_500(play, google, db: asyncpg.Connection) -> None:
+    """eventTimeMillis beyond any date (a string of digits, as Play sends it): 422 STORE_TIME_INVALID, the
+    subscription untouched; the push is kept as a failed event like any other unprocessable one."""
+    auth = await sign_up(play)
+    google.add_subscription("tok-far")
+    await _validate(play, auth, "tok-far")
+    google.update_subscription("tok-far", state="SUBSCRIPTION_STATE_EXPIRED")
+    refused = await _push(play, google, "tok-far", REVOKED, event_time_ms=10**20)
+    assert (refused.status_code, refused.json()["code"]) == (422, "STORE_TIME_INVALID"), refused.text
+    assert await db.fetchval("select status from subscriptions") == "active"
+    assert await db.fetchval("select status from provider_events where provider = 'google'") == "failed"

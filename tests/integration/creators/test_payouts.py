@@ -355,3 +355,23 @@ async def test_a_refused_transfer_returns_the_amount_and_a_reversal_returns_what
     row = await db.fetchrow("select status, reversed_cents, reversed_by from creator_payouts where id = $1", paid["id"])
     assert (row["status"], row["reversed_cents"], row["reversed_by"]) == ("reversed", 3000, "evt_rev_2")
     assert (await balance(client, anna))["available_cents"] == 3000
+
+
+async def test_signed_creator_events_whose_object_is_unreadable_are_refused_not_500(setup, db) -> None:
+    """A Connect `account.updated` or a `transfer.reversed` whose object is not of Stripe's shape cannot be processed
+    however often Stripe delivers it: 400 STRIPE_EVENT_INVALID (as on the payments endpoint), stored as failed."""
+    client, _, _ = setup
+    account = connect_event({"id": "acct_1", "payouts_enabled": "yes"}, event_id="evt_account_bad")
+    refused = await deliver_connect(client, account)
+    assert (refused.status_code, refused.json()["code"]) == (400, "STRIPE_EVENT_INVALID"), refused.text
+    reversal = msgspec.json.encode(
+        {"id": "evt_rev_bad", "object": "event", "type": "transfer.reversed", "created": int(time.time()),
+         "livemode": False, "data": {"object": {"object": "transfer", "amount_reversed": "lots"}}}
+    )  # fmt: skip
+    refused = await deliver(client, reversal)
+    assert (refused.status_code, refused.json()["code"]) == (400, "STRIPE_EVENT_INVALID"), refused.text
+    stored = await db.fetch("select event_id, status from provider_events order by event_id")
+    assert [(row["event_id"], row["status"]) for row in stored] == [
+        ("evt_account_bad", "failed"),
+        ("evt_rev_bad", "failed"),
+    ]
