@@ -187,7 +187,8 @@ async def stripe_webhook(
     request: Request[Any, Any, Any],
 ) -> WebhookReceipt:
     """Signed by Stripe, not by a user. Verified on the raw bytes; stored before processing; processed once; any
-    failure answers 5xx so that Stripe delivers it again."""
+    failure answers 5xx so that Stripe delivers it again. 400 STRIPE_SIGNATURE_INVALID or STRIPE_EVENT_INVALID;
+    503 STRIPE_UNCONFIGURED."""
     stripe_settings = settings.stripe
     payload = await request.body()
     verified = verified_event(payload, request.headers.get("stripe-signature"), stripe_settings)

@@ -44,6 +44,7 @@ CALLER = {"caller": Provide(provide_caller)}
 
 
 async def provide_creator(db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> CurrentUser:
+    """The caller, provided they hold the Creator tier (403 CREATOR_REQUIRED otherwise)."""
     require_tier(await entitlement_for(db, caller.id), "creator")
     return caller
 
@@ -55,7 +56,8 @@ async def provide_creator_briefly(
     request: Request[Any, Any, Any], connect: NamedDependency[ConnectionSource]
 ) -> CurrentUser:
     """The creator, checked on a connection returned at once: for routes that wait on Stripe (see
-    app/billing/routes.py), so that a slow Stripe cannot hold pooled connections."""
+    app/billing/routes.py), so that a slow Stripe cannot hold pooled connections. 403 CREATOR_REQUIRED as
+    `provide_creator`."""
     async with connect() as db:
         caller = await provide_caller(request, db)
         return await provide_creator(db, caller)
@@ -202,7 +204,8 @@ async def stripe_connect_webhook(
     connect: NamedDependency[ConnectionSource], settings: NamedDependency[Settings], request: Request[Any, Any, Any]
 ) -> WebhookReceipt:
     """Signed by Stripe for events on creators' connected accounts, with this endpoint's own secret. Stored before
-    processing, processed once, any failure answered 5xx so that Stripe delivers it again (as payment webhooks)."""
+    processing, processed once, any failure answered 5xx so that Stripe delivers it again (as payment webhooks).
+    400 STRIPE_SIGNATURE_INVALID or STRIPE_EVENT_INVALID; 503 STRIPE_CONNECT_UNCONFIGURED."""
     payload = await request.body()
     verified = verified_event(payload, request.headers.get("stripe-signature"), settings.stripe, connect=True)
     outcome = await process_once(

@@ -166,7 +166,8 @@ class RecipeController(Controller):
         data: JSONBody[DetailedRequest],
     ) -> DetailedResponse:
         """The full recipe for a preview the caller's own session offered; written out once per preview (again:
-        the same recipe). 403 OWN_RECIPES_LIMIT_REACHED when the caller keeps RECIPES_OWN_MAX recipes already."""
+        the same recipe). 403 OWN_RECIPES_LIMIT_REACHED when the caller keeps RECIPES_OWN_MAX recipes already; 404
+        SESSION_NOT_FOUND or PREVIEW_NOT_FOUND for a session or preview that is not the caller's."""
         return await generation.generate_detailed(sources, caller.id, data)
 
     @post(["/generate-full", "/generate"], status_code=200, dependencies=BRIEF_CALLER)
@@ -176,7 +177,8 @@ class RecipeController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[PreviewsRequest],
     ) -> DetailedResponse:
-        """The older one-step flows: the best idea for these ingredients, written out at once."""
+        """The older one-step flows: the best idea for these ingredients, written out at once. 404 NO_RECIPE_FOUND
+        when no idea uses them."""
         return await generation.generate_full(sources, caller.id, data)
 
     @post("/{recipe_id:uuid}/variations", status_code=200, operation_id="recipeVariations", dependencies=BRIEF_CALLER)

@@ -47,7 +47,9 @@ async def apple_notification(
     payments: NamedDependency[PaymentProviders],
     request: Request[Any, Any, Any],
 ) -> WebhookReceipt:
-    """App Store Server Notifications V2, signed by Apple; any failure answers non-2xx so Apple retries."""
+    """App Store Server Notifications V2, signed by Apple; any failure answers non-2xx so Apple retries: 400
+    NOTIFICATION_INVALID for a body that is not one, 422 APPLE_SIGNATURE_INVALID for one Apple did not sign, 503
+    APPLE_UNCONFIGURED."""
     outcome = await receive_apple(connect, payments, await request.body())
     return WebhookReceipt(received=True, outcome=outcome)
 
@@ -59,7 +61,8 @@ async def google_notification(
     settings: NamedDependency[Settings],
     request: Request[Any, Any, Any],
 ) -> WebhookReceipt:
-    """Pub/Sub push of Google Play real-time developer notifications, authenticated by Google's OIDC token."""
+    """Pub/Sub push of Google Play real-time developer notifications, authenticated by Google's OIDC token (401
+    PUSH_UNAUTHENTICATED without a valid one); 400 PUSH_INVALID for a body that is not one; 503 GOOGLE_UNCONFIGURED."""
     authorization = request.headers.get("authorization")
     outcome = await receive_google(connect, payments, settings.google, authorization, await request.body())
     return WebhookReceipt(received=True, outcome=outcome)
