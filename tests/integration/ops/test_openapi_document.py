@@ -45,6 +45,12 @@ async def test_the_document_names_the_release_and_the_bearer_scheme(client) -> N
     assert sorted(envelope["required"]) == ["code", "message", "request_id"]
 
 
+async def test_bodies_that_refuse_unknown_fields_say_so(client) -> None:
+    schemas = (await _document(client))["components"]["schemas"]
+    assert schemas["SigninRequest"]["additionalProperties"] is False  # forbid_unknown_fields=True
+    assert "additionalProperties" not in schemas["User"]  # an answer: a client ignores fields it does not know
+
+
 async def test_every_error_status_answers_the_envelope(client) -> None:
     document = await _document(client)
     for method, path, operation in _operations(document):
