@@ -7,7 +7,7 @@ Each operation's error answers are derived from what its handler really resolves
 - a JSON body: 400 (malformed, not UTF-8, too deep), 413, 415 and 422; a body the handler reads itself (the
   webhooks take the `request`): 413 and 415; query, header or path parameters: 400 and 422; path parameters: 404
   as well (an unknown id, or one of the wrong shape, which no route matches);
-- the rate limiter (`rate_limiter`, also through `throttle` or `owner_check`): 429;
+- the rate limiter (`rate_limiter`, also through `throttle` or `owner_check`): 429, and 503 for its Redis;
 - the database (`db`, `connect`, `pool`): 503;
 - and every "NNN CODE" its docstring, or a dependency's, names (403 TIER_REQUIRED, 409 EMAIL_TAKEN, ...).
 Every one of them answers the one error envelope (`ErrorBody`, app/core/errors.py). A response a handler declares
@@ -58,18 +58,21 @@ SECURITY_SCHEMES = {
     ),
 }
 
-# The statuses an operation can answer by the shape of its inputs and what it resolves, each with the codes the
-# shared layers give it (app/core/errors.py, app/core/identity.py, app/core/content_type.py, app/core/ratelimit.py).
-_SHARED_CODES: dict[int, tuple[str, ...]] = {
+# The errors an operation can answer by the shape of its inputs and what it resolves, with the codes the shared
+# layers give them (app/core/errors.py, identity.py, content_type.py, json_body.py, ratelimit.py).
+_Codes = dict[int, tuple[str, ...]]
+_JSON_BODY: _Codes = {
     400: ("MALFORMED_JSON", "INVALID_TEXT", "JSON_TOO_DEEP"),
-    401: ("UNAUTHENTICATED", "TOKEN_INVALID", "TOKEN_EXPIRED", "SESSION_REVOKED"),
-    404: ("NOT_FOUND",),
     413: ("PAYLOAD_TOO_LARGE",),
     415: ("UNSUPPORTED_MEDIA_TYPE",),
     422: ("VALIDATION_ERROR", "CONSTRAINT_VIOLATION"),
-    429: ("RATE_LIMITED",),
-    503: ("DATABASE_UNAVAILABLE", "CONTENTION"),
 }
+_RAW_BODY: _Codes = {413: ("PAYLOAD_TOO_LARGE",), 415: ("UNSUPPORTED_MEDIA_TYPE",)}
+_PARAMETERS: _Codes = {400: ("INVALID_TEXT",), 422: ("VALIDATION_ERROR", "CONSTRAINT_VIOLATION")}
+_PATH_PARAMETERS: _Codes = {404: ("NOT_FOUND",)}
+_CALLER: _Codes = {401: ("UNAUTHENTICATED", "TOKEN_INVALID", "TOKEN_EXPIRED", "SESSION_REVOKED")}
+_LIMITED: _Codes = {429: ("RATE_LIMITED",), 503: ("SERVICE_UNAVAILABLE",)}  # the counters in Redis, when down
+_DATABASE_ERRORS: _Codes = {503: ("DATABASE_UNAVAILABLE", "CONTENTION")}
 # The statuses a docstring may name: the ones the domain errors of app/core/errors.py answer (500 never is).
 _ERROR_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503})
 # "409 ACCOUNT_EMAIL_UNVERIFIED (an account ...) or EMAIL_TAKEN; 422 ...": a status right before a code, and the
@@ -134,20 +137,20 @@ def _errors_of(handler: HTTPRouteHandler, path_parameters: Iterable[str]) -> tup
     authenticates = any(signature.return_type.annotation is CurrentUser for signature in signatures[1:])
     errors = _Errors()
     shared = [
-        (has_body, (400, 413, 415, 422)),
-        (reads_body, (413, 415)),
-        (has_parameters, (400, 422)),
-        (bool(set(path_parameters)), (404,)),
-        (authenticates, (401,)),
-        (_RATE_LIMITER in used, (429,)),
-        (bool(_DATABASE & used.keys()), (503,)),
+        (has_body, _JSON_BODY),
+        (reads_body, _RAW_BODY),
+        (has_parameters, _PARAMETERS),
+        (bool(set(path_parameters)), _PATH_PARAMETERS),
+        (authenticates, _CALLER),
+        (_RATE_LIMITER in used, _LIMITED),
+        (bool(_DATABASE & used.keys()), _DATABASE_ERRORS),
     ]
-    for applies, statuses in shared:
-        for status in statuses if applies else ():
-            errors.add(status, _SHARED_CODES[status])
-    for fn in (handler.fn, *(provider.dependency for provider in used.values())):
-        for status, codes in named_in_docstring(getattr(fn, "__doc__", None)).items():
+    for applies, codes_by_status in shared:
+        for status, codes in codes_by_status.items() if applies else ():
             errors.add(status, codes)
+    for fn in (handler.fn, *(provider.dependency for provider in used.values())):
+        for status, named in named_in_docstring(getattr(fn, "__doc__", None)).items():
+            errors.add(status, named)
     return errors, authenticates
 
 
