@@ -9,7 +9,7 @@ Each operation's error answers are derived from what its handler really resolves
   as well (an unknown id, or one of the wrong shape, which no route matches);
 - the rate limiter (`rate_limiter`, also through `throttle` or `owner_check`): 429, and 503 for its Redis;
 - the database (`db`, `connect`, `pool`): 503;
-- and every "NNN CODE" its docstring, or a dependency's, names (403 TIER_REQUIRED, 409 EMAIL_TAKEN, ...).
+- and every "NNN CODE" its docstring, or a dependency's, names (403 CREATOR_REQUIRED, 409 EMAIL_TAKEN, ...).
 Every one of them answers the one error envelope (`ErrorBody`, app/core/errors.py). A response a handler declares
 itself (`responses=`) wins over the derived one for its status (/ready's 503 is its own `Readiness`)."""
 
