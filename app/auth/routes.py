@@ -172,6 +172,7 @@ class AuthController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[SignoutRequest | None] = None,
     ) -> None:
+        """End this session; with `refresh_token`, also the session of that token when it is the caller's."""
         await service.sign_out(db, caller, data.refresh_token if data else None)
 
     @post(
@@ -325,6 +326,8 @@ class AuthController(Controller):
         settings: NamedDependency[Settings],
         data: JSONBody[ProfileUpdate],
     ) -> User:
+        """Change any of the profile's fields; an avatar must be an https picture on one of SOCIAL_AVATAR_HOSTS (422
+        AVATAR_URL_NOT_ALLOWED)."""
         return await service.update_profile(db, caller, data, settings.social.avatar_hosts)
 
 
@@ -338,6 +341,7 @@ class ProfileController(Controller):
 
     @get("/profile", operation_id="getUserProfile")
     async def profile(self, caller: NamedDependency[CurrentUser]) -> User:
+        """The signed-in account's profile, as /auth/me."""
         return caller.user
 
     @put("/profile", operation_id="updateUserProfile")
@@ -348,10 +352,12 @@ class ProfileController(Controller):
         settings: NamedDependency[Settings],
         data: JSONBody[ProfileUpdate],
     ) -> User:
+        """As PUT /auth/profile (422 AVATAR_URL_NOT_ALLOWED)."""
         return await service.update_profile(db, caller, data, settings.social.avatar_hosts)
 
     @get("/preferences", operation_id="getPreferences")
     async def preferences(self, caller: NamedDependency[CurrentUser]) -> Preferences:
+        """The account's cooking preferences."""
         return service.preferences_of(caller.user)
 
     @put("/preferences", operation_id="updatePreferences")

@@ -86,6 +86,7 @@ class CreatorController(Controller):
     async def list_links(
         self, db: NamedDependency[Connection], creator: NamedDependency[CurrentUser]
     ) -> AffiliateLinks:
+        """The creator's affiliate links with their clicks and sign-ups."""
         return AffiliateLinks(await links.list_links(db, creator.id))
 
     @post(

@@ -73,6 +73,7 @@ class RecipeController(Controller):
     async def get_recipe(
         self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], recipe_id: FromPath[uuid.UUID]
     ) -> Recipe:
+        """One recipe of the catalog or of the caller's own (404 RECIPE_NOT_FOUND for any other)."""
         return await service.get_recipe(db, caller.id, recipe_id)
 
     @get("/{recipe_id:uuid}/nutrition", operation_id="recipeNutrition")
@@ -112,6 +113,7 @@ class RecipeController(Controller):
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> RecipeList:
+        """The recipes the caller saved, a page at a time."""
         return RecipeList(await collections.saved_recipes(db, caller.id, limit=limit, offset=offset))
 
     @post("/{recipe_id:uuid}/save", status_code=200, operation_id="saveRecipe")

@@ -8,7 +8,7 @@ Each operation's error answers are derived from what its handler really resolves
   webhooks take the `request`): 413 and 415; query, header or path parameters: 400 and 422; path parameters: 404
   as well (an unknown id, or one of the wrong shape, which no route matches);
 - the rate limiter (`rate_limiter`, also through `throttle` or `owner_check`): 429, and 503 for its Redis;
-- the database (`db`, `connect`, `pool`): 503;
+- the database (`db`, `connect`, `pool`): 503; the AI provider (`ai`): 429 (the daily budget), 502 and 503;
 - and every "NNN CODE" its docstring, or a dependency's, names (403 CREATOR_REQUIRED, 409 EMAIL_TAKEN, ...).
 Every one of them answers the one error envelope (`ErrorBody`, app/core/errors.py). A response a handler declares
 itself (`responses=`) wins over the derived one for its status (/ready's 503 is its own `Readiness`)."""
@@ -73,6 +73,11 @@ _PATH_PARAMETERS: _Codes = {404: ("NOT_FOUND",)}
 _CALLER: _Codes = {401: ("UNAUTHENTICATED", "TOKEN_INVALID", "TOKEN_EXPIRED", "SESSION_REVOKED")}
 _LIMITED: _Codes = {429: ("RATE_LIMITED",), 503: ("SERVICE_UNAVAILABLE",)}  # the counters in Redis, when down
 _DATABASE_ERRORS: _Codes = {503: ("DATABASE_UNAVAILABLE", "CONTENTION")}
+_AI_PROVIDER: _Codes = {  # app/core/ai.py
+    429: ("AI_BUDGET_REACHED",),
+    502: ("AI_PROVIDER_ERROR", "AI_BAD_RESPONSE"),
+    503: ("AI_PROVIDER_UNCONFIGURED",),
+}
 # The statuses a docstring may name: the ones the domain errors of app/core/errors.py answer (500 never is).
 _ERROR_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503})
 # "409 ACCOUNT_EMAIL_UNVERIFIED (an account ...) or EMAIL_TAKEN; 422 ...": a status right before a code, and the
@@ -144,6 +149,7 @@ def _errors_of(handler: HTTPRouteHandler, path_parameters: Iterable[str]) -> tup
         (authenticates, _CALLER),
         (_RATE_LIMITER in used, _LIMITED),
         (bool(_DATABASE & used.keys()), _DATABASE_ERRORS),
+        ("ai" in used, _AI_PROVIDER),
     ]
     for applies, codes_by_status in shared:
         for status, codes in codes_by_status.items() if applies else ():

@@ -82,6 +82,7 @@ async def test_descriptions_are_the_handlers_docstrings(client) -> None:
     operations = {(m, p): op for m, p, op in _operations(await _document(client))}
     signin = operations[("POST", "/api/v1/auth/signin")]
     assert signin["description"] == inspect.cleandoc(AuthController.signin.fn.__doc__ or "")
+    assert [label for label, operation in operations.items() if not operation.get("description")] == []
 
 
 def _concrete(path: str) -> str:
