@@ -78,7 +78,8 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         data: JSONBody[GenerateLinkRequest | None] = None,
     ) -> AffiliateLink:
-        """A new link with a random code and, optionally, a custom slug (unique; letters, digits and hyphens)."""
+        """A new link with a random code and, optionally, a custom slug (unique; letters, digits and hyphens). 409
+        AFFILIATE_SLUG_TAKEN; 422 AFFILIATE_SLUG_RESERVED."""
         slug = data.custom_slug if data else None
         return await links.create_link(db, settings, creator.id, slug)
 
@@ -155,7 +156,9 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         data: JSONBody[OnboardRequest],
     ) -> OnboardingLink:
-        """A Stripe-hosted onboarding link for the creator's Express payout account (created on the first call)."""
+        """A Stripe-hosted onboarding link for the creator's Express payout account (created on the first call). 422
+        REDIRECT_NOT_ALLOWED for a return address that is not the app's; 502 PAYMENT_PROVIDER_ERROR; 503
+        STRIPE_UNCONFIGURED."""
         return await stripe_connect.onboard(
             connect,
             payments.stripe.client,
@@ -173,7 +176,8 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         refresh: Annotated[bool, QueryParameter()] = False,
     ) -> PayoutAccountStatus:
-        """The payout account as Connect webhooks last reported it; `refresh=true` asks Stripe first."""
+        """The payout account as Connect webhooks last reported it; `refresh=true` asks Stripe first (502
+        PAYMENT_PROVIDER_ERROR; 503 STRIPE_UNCONFIGURED)."""
         return await stripe_connect.account_status(connect, payments.stripe.client, creator.id, refresh=refresh)
 
     @post("/creator/payout", status_code=201, operation_id="creatorPayout", dependencies=BRIEF_CREATOR)
@@ -185,7 +189,10 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         data: JSONBody[PayoutRequest | None] = None,
     ) -> Payout:
-        """Pay out `amount_cents` (default: the whole available balance) to the creator's Stripe account."""
+        """Pay out `amount_cents` (default: the whole available balance) to the creator's Stripe account. 409
+        PAYOUT_IN_PROGRESS or PAYOUT_ACCOUNT_NOT_READY; 422 PAYOUT_BELOW_MINIMUM or INSUFFICIENT_BALANCE; 502
+        PAYOUT_FAILED (the amount back in the balance) or PAYMENT_PROVIDER_ERROR; 503 PAYOUT_PENDING (it completes on
+        its own) or STRIPE_UNCONFIGURED."""
         return await payouts.request_payout(
             connect,
             payments.stripe.client,
@@ -230,5 +237,6 @@ async def stripe_connect_webhook(
 async def link_referral(
     db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[LinkReferralRequest]
 ) -> LinkReferralResponse:
-    """Attribute the account to the creator link the code or slug names; the first valid attribution wins."""
+    """Attribute the account to the creator link the code or slug names; the first valid attribution wins. 409
+    REFERRAL_ALREADY_LINKED; 422 REFERRAL_CODE_UNKNOWN or SELF_REFERRAL."""
     return LinkReferralResponse(linked=await links.attribute(db, caller.id, data.referral_code))

@@ -37,7 +37,11 @@ async def validate_receipt(
     data: JSONBody[ValidatePurchaseRequest],
 ) -> ValidationResult:
     """A StoreKit 2 signed transaction, a legacy App Store receipt or a Google Play purchase token (both paths are
-    used by the shipped app)."""
+    used by the shipped app). 409 SUBSCRIPTION_OWNED_ELSEWHERE or PURCHASE_ACCOUNT_MISMATCH (the purchase belongs to
+    another account); 422 PROOF_REQUIRED, RECEIPT_INVALID, APPLE_SIGNATURE_INVALID, APPLE_TRANSACTION_UNKNOWN,
+    APPLE_ENVIRONMENT_REFUSED, PURCHASE_TOKEN_INVALID or PRODUCT_UNKNOWN; 502 PAYMENT_PROVIDER_ERROR; 503
+    APPLE_UNCONFIGURED, APPLE_API_UNCONFIGURED, GOOGLE_UNCONFIGURED or PAYMENT_PROVIDER_UNAVAILABLE. Limited per
+    account (429 RATE_LIMITED)."""
     return await validate_purchase(connect, payments, rate_limiter, settings, user_id=caller.id, request=data)
 
 
