@@ -10,8 +10,6 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
 from app.account.routes import delete_account, export_account
 from app.account.service import erase_account
@@ -53,6 +51,7 @@ from app.settings import Settings, load_settings
 from app.users.routes import UserController
 from app.web.account_parts import account_parts
 from app.web.dependencies import APP_DEPENDENCIES
+from app.web.openapi import openapi_config, openapi_plugins
 from app.web.services import Services, credentials_for, image_decoding_for, pool_connections, trusted_proxies_for
 
 
@@ -162,12 +161,9 @@ def create_app(settings: Settings) -> Litestar:
         )
         if settings.cors_origin
         else None,
-        openapi_config=OpenAPIConfig(
-            title="CookCam API",
-            version="1.0.0",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
-        ),
+        # The document as the API behaves (errors, security, the release's version) and its offline viewer.
+        openapi_config=openapi_config(),
+        plugins=openapi_plugins(),
         request_max_body_size=settings.http.max_body_bytes,
         debug=False,
         # Logging is configured by app/core/logging.py; Litestar must not replace the handlers.

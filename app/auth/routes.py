@@ -53,6 +53,9 @@ class AuthController(Controller):
         throttle: NamedDependency[Throttle],
         data: JSONBody[SignupRequest],
     ) -> AuthResponse:
+        """Create an account with an email and a password and sign it in. 409 EMAIL_TAKEN when an account uses the
+        address; the password policy applies (422 PASSWORD_TOO_COMMON, ...). Limited per address (429
+        RATE_LIMITED)."""
         await throttle.count("signup", data.email)
         return await service.sign_up(connect, credentials, data)
 
@@ -64,6 +67,9 @@ class AuthController(Controller):
         throttle: NamedDependency[Throttle],
         data: JSONBody[SigninRequest],
     ) -> AuthResponse:
+        """Sign in with an email and a password: an access token, a refresh token and the profile. 401
+        INVALID_CREDENTIALS for an unknown address or a wrong password alike. Guesses are limited per account and
+        per address (429 RATE_LIMITED)."""
         await throttle.count("signin", None, password_of=data.email)
         return await service.sign_in(connect, credentials, data)
 
@@ -149,7 +155,8 @@ class AuthController(Controller):
         """Exchange a refresh token for a new pair; the token just spent, sent again within
         JWT_REFRESH_REUSE_GRACE_SECONDS while its successor is unspent, answers that successor again. Limited per
         session (RATELIMIT_REFRESH_PER_SESSION) and per address (RATELIMIT_REFRESH_PER_ADDRESS; 429 RATE_LIMITED,
-        the token unspent)."""
+        the token unspent). 401 REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED (a spent token sent again after the
+        grace: the session ends), REFRESH_TOKEN_EXPIRED or SESSION_REVOKED."""
         await throttle.count_refresh(await service.session_of_refresh_token(connect, data.refresh_token))
         return await service.refresh(connect, credentials, data.refresh_token)
 
@@ -165,6 +172,7 @@ class AuthController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[SignoutRequest | None] = None,
     ) -> None:
+        """End this session; with `refresh_token`, also the session of that token when it is the caller's."""
         await service.sign_out(db, caller, data.refresh_token if data else None)
 
     @post(
@@ -307,6 +315,7 @@ class AuthController(Controller):
 
     @get("/me", operation_id="getMe", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: NamedDependency[CurrentUser]) -> User:
+        """The signed-in account's profile."""
         return caller.user
 
     @put("/profile", operation_id="updateProfile", dependencies={"caller": Provide(provide_caller)})
@@ -317,6 +326,8 @@ class AuthController(Controller):
         settings: NamedDependency[Settings],
         data: JSONBody[ProfileUpdate],
     ) -> User:
+        """Change any of the profile's fields; an avatar must be an https picture on one of SOCIAL_AVATAR_HOSTS (422
+        AVATAR_URL_NOT_ALLOWED)."""
         return await service.update_profile(db, caller, data, settings.social.avatar_hosts)
 
 
@@ -330,6 +341,7 @@ class ProfileController(Controller):
 
     @get("/profile", operation_id="getUserProfile")
     async def profile(self, caller: NamedDependency[CurrentUser]) -> User:
+        """The signed-in account's profile, as /auth/me."""
         return caller.user
 
     @put("/profile", operation_id="updateUserProfile")
@@ -340,10 +352,12 @@ class ProfileController(Controller):
         settings: NamedDependency[Settings],
         data: JSONBody[ProfileUpdate],
     ) -> User:
+        """As PUT /auth/profile (422 AVATAR_URL_NOT_ALLOWED)."""
         return await service.update_profile(db, caller, data, settings.social.avatar_hosts)
 
     @get("/preferences", operation_id="getPreferences")
     async def preferences(self, caller: NamedDependency[CurrentUser]) -> Preferences:
+        """The account's cooking preferences."""
         return service.preferences_of(caller.user)
 
     @put("/preferences", operation_id="updatePreferences")

@@ -60,10 +60,12 @@ class SubscriptionController(Controller):
 
     @get("/tiers", operation_id="listTiers")
     async def tiers(self, db: NamedDependency[Connection]) -> list[Tier]:
+        """The plans, each with its limits and features; no account needed."""
         return await entitlements.list_tiers(db)
 
     @get("/products", operation_id="listProducts")
     async def products(self, settings: NamedDependency[Settings], db: NamedDependency[Connection]) -> list[Product]:
+        """The store and Stripe products that sell each plan (BILLING_PRODUCTS); no account needed."""
         mappings = parse_products(settings.billing.products)
         return product_catalogue(mappings, await entitlements.list_tiers(db))
 
@@ -76,6 +78,9 @@ class SubscriptionController(Controller):
     async def create_checkout(
         self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser], data: JSONBody[CheckoutRequest]
     ) -> CheckoutSession:
+        """A Stripe Checkout page for a plan and billing period. 409 ALREADY_SUBSCRIBED for this plan or a better
+        one; 422 REDIRECT_NOT_ALLOWED for a return address that is not the app's; 502 PAYMENT_PROVIDER_ERROR; 503
+        STRIPE_UNCONFIGURED or STRIPE_PRICE_UNCONFIGURED."""
         return await checkout.create_checkout(
             billing.connect, billing.payments.stripe.client, billing.settings, caller, data
         )
@@ -87,6 +92,8 @@ class SubscriptionController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[PortalRequest | None] = None,
     ) -> PortalSession:
+        """A Stripe customer portal page for the web subscription. 404 NO_STRIPE_CUSTOMER without one; 422
+        REDIRECT_NOT_ALLOWED; 502 PAYMENT_PROVIDER_ERROR; 503 STRIPE_UNCONFIGURED."""
         return await manage.open_portal(
             billing.connect,
             billing.payments.stripe.client,
@@ -102,7 +109,9 @@ class SubscriptionController(Controller):
         dependencies=BRIEF_CALLER,
     )
     async def cancel(self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser]) -> UserSubscription:
-        """Cancel at the end of the paid period (access continues until then)."""
+        """Cancel at the end of the paid period (access continues until then). 404 NO_SUBSCRIPTION; 409
+        STORE_SUBSCRIPTION for one bought in a store (cancelled there); 502 PAYMENT_PROVIDER_ERROR; 503
+        STRIPE_UNCONFIGURED."""
         return await self._change_renewal(billing, caller, cancel=True)
 
     @post(
@@ -112,7 +121,8 @@ class SubscriptionController(Controller):
         dependencies=BRIEF_CALLER,
     )
     async def resume(self, billing: NamedDependency[Billing], caller: NamedDependency[CurrentUser]) -> UserSubscription:
-        """Undo a cancellation before the period ends."""
+        """Undo a cancellation before the period ends. 404 NO_SUBSCRIPTION; 409 STORE_SUBSCRIPTION; 502
+        PAYMENT_PROVIDER_ERROR; 503 STRIPE_UNCONFIGURED."""
         return await self._change_renewal(billing, caller, cancel=False)
 
     @post(
@@ -126,7 +136,9 @@ class SubscriptionController(Controller):
     ) -> UserSubscription:
         """Switch plans through Stripe. An upgrade is invoiced at once and applies only when Stripe says that invoice
         is paid (402 PLAN_CHANGE_PAYMENT_REQUIRED with the invoice's page while it waits); a downgrade applies at the
-        end of the paid period."""
+        end of the paid period. 404 NO_SUBSCRIPTION; 409 STORE_SUBSCRIPTION, SUBSCRIPTION_UNCHANGEABLE,
+        SUBSCRIPTION_ENDING or SAME_PLAN; 502 PAYMENT_PROVIDER_ERROR; 503 STRIPE_UNCONFIGURED or
+        STRIPE_PRICE_UNCONFIGURED."""
         await manage.change_tier(billing.connect, billing.payments, billing.settings, caller.id, data)
         return await _subscription_now(billing.connect, caller)
 
@@ -153,6 +165,7 @@ class SubscriptionController(Controller):
 
     @get("/status", operation_id="subscriptionStatus", dependencies={"caller": Provide(provide_caller)})
     async def status(self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> SubscriptionStatus:
+        """The caller's plan now, its limits and features, and every subscription behind it."""
         entitlement = await entitlements.entitlement_for(db, caller.id)
         return SubscriptionStatus(
             tier_slug=entitlement.slug,
@@ -176,6 +189,7 @@ async def _subscription_now(connect: ConnectionSource, caller: CurrentUser) -> U
     dependencies={"caller": Provide(provide_caller)},
 )
 async def user_subscription(db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> UserSubscription:
+    """The subscription that gives the caller their plan now (the shipped app's address)."""
     return (await entitlements.entitlement_for(db, caller.id)).subscription
 
 
@@ -187,7 +201,8 @@ async def stripe_webhook(
     request: Request[Any, Any, Any],
 ) -> WebhookReceipt:
     """Signed by Stripe, not by a user. Verified on the raw bytes; stored before processing; processed once; any
-    failure answers 5xx so that Stripe delivers it again."""
+    failure answers 5xx so that Stripe delivers it again. 400 STRIPE_SIGNATURE_INVALID or STRIPE_EVENT_INVALID;
+    503 STRIPE_UNCONFIGURED."""
     stripe_settings = settings.stripe
     payload = await request.body()
     verified = verified_event(payload, request.headers.get("stripe-signature"), stripe_settings)

@@ -27,8 +27,15 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-# The OpenAPI viewer loads its scripts from a CDN; everything else is JSON and needs nothing.
+# The JSON API needs nothing. The OpenAPI viewer (/schema) loads its scripts, stylesheet and icon from the app itself
+# (app/web/openapi.py) and calls only this origin; its page starts Swagger UI with an inline script holding the
+# document, and Swagger UI sets inline styles and data: images.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+)
 API_PREFIX = "/api/"
 # Load balancers and Kubernetes ask these every few seconds: their access lines are DEBUG, the rest INFO.
 PROBE_ROUTES = frozenset({"/health", "/ready"})
@@ -78,9 +85,7 @@ class EdgeMiddleware:
         started = time.perf_counter()
         status = 500
         is_docs = scope["path"].startswith("/schema")
-        extra = [(b"x-request-id", request_id.encode()), *self._extra_headers]
-        if not is_docs:
-            extra.append(API_CSP)
+        extra = [(b"x-request-id", request_id.encode()), *self._extra_headers, DOCS_CSP if is_docs else API_CSP]
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -89,9 +94,10 @@ class EdgeMiddleware:
                 # Now, while the request span is open: the tracer ends it with the response's last body message.
                 label_request_span(metrics.method_label(scope.get("method", "")), _route(scope), request_id)
                 headers = list(message.get("headers", ()))
-                # A response that chose its own policy (the HTML pages of app/pages) keeps it.
-                own_policy = any(key.lower() == API_CSP[0] for key, _ in headers)
-                message["headers"] = [*headers, *(h for h in extra if not (own_policy and h is API_CSP))]
+                # A response that chose its own policy keeps it: the HTML pages of app/pages their CSP, the viewer's
+                # files their caching.
+                own = {key.lower() for key, _ in headers}
+                message["headers"] = [*headers, *(h for h in extra if h[0] not in own)]
             await send(message)
 
         try:

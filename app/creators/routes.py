@@ -44,6 +44,7 @@ CALLER = {"caller": Provide(provide_caller)}
 
 
 async def provide_creator(db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]) -> CurrentUser:
+    """The caller, provided they hold the Creator tier (403 CREATOR_REQUIRED otherwise)."""
     require_tier(await entitlement_for(db, caller.id), "creator")
     return caller
 
@@ -55,7 +56,8 @@ async def provide_creator_briefly(
     request: Request[Any, Any, Any], connect: NamedDependency[ConnectionSource]
 ) -> CurrentUser:
     """The creator, checked on a connection returned at once: for routes that wait on Stripe (see
-    app/billing/routes.py), so that a slow Stripe cannot hold pooled connections."""
+    app/billing/routes.py), so that a slow Stripe cannot hold pooled connections. 403 CREATOR_REQUIRED as
+    `provide_creator`."""
     async with connect() as db:
         caller = await provide_caller(request, db)
         return await provide_creator(db, caller)
@@ -76,7 +78,8 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         data: JSONBody[GenerateLinkRequest | None] = None,
     ) -> AffiliateLink:
-        """A new link with a random code and, optionally, a custom slug (unique; letters, digits and hyphens)."""
+        """A new link with a random code and, optionally, a custom slug (unique; letters, digits and hyphens). 409
+        AFFILIATE_SLUG_TAKEN; 422 AFFILIATE_SLUG_RESERVED."""
         slug = data.custom_slug if data else None
         return await links.create_link(db, settings, creator.id, slug)
 
@@ -84,6 +87,7 @@ class CreatorController(Controller):
     async def list_links(
         self, db: NamedDependency[Connection], creator: NamedDependency[CurrentUser]
     ) -> AffiliateLinks:
+        """The creator's affiliate links with their clicks and sign-ups."""
         return AffiliateLinks(await links.list_links(db, creator.id))
 
     @post(
@@ -152,7 +156,9 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         data: JSONBody[OnboardRequest],
     ) -> OnboardingLink:
-        """A Stripe-hosted onboarding link for the creator's Express payout account (created on the first call)."""
+        """A Stripe-hosted onboarding link for the creator's Express payout account (created on the first call). 422
+        REDIRECT_NOT_ALLOWED for a return address that is not the app's; 502 PAYMENT_PROVIDER_ERROR; 503
+        STRIPE_UNCONFIGURED."""
         return await stripe_connect.onboard(
             connect,
             payments.stripe.client,
@@ -170,7 +176,8 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         refresh: Annotated[bool, QueryParameter()] = False,
     ) -> PayoutAccountStatus:
-        """The payout account as Connect webhooks last reported it; `refresh=true` asks Stripe first."""
+        """The payout account as Connect webhooks last reported it; `refresh=true` asks Stripe first (502
+        PAYMENT_PROVIDER_ERROR; 503 STRIPE_UNCONFIGURED)."""
         return await stripe_connect.account_status(connect, payments.stripe.client, creator.id, refresh=refresh)
 
     @post("/creator/payout", status_code=201, operation_id="creatorPayout", dependencies=BRIEF_CREATOR)
@@ -182,7 +189,10 @@ class CreatorController(Controller):
         creator: NamedDependency[CurrentUser],
         data: JSONBody[PayoutRequest | None] = None,
     ) -> Payout:
-        """Pay out `amount_cents` (default: the whole available balance) to the creator's Stripe account."""
+        """Pay out `amount_cents` (default: the whole available balance) to the creator's Stripe account. 409
+        PAYOUT_IN_PROGRESS or PAYOUT_ACCOUNT_NOT_READY; 422 PAYOUT_BELOW_MINIMUM or INSUFFICIENT_BALANCE; 502
+        PAYOUT_FAILED (the amount back in the balance) or PAYMENT_PROVIDER_ERROR; 503 PAYOUT_PENDING (it completes on
+        its own) or STRIPE_UNCONFIGURED."""
         return await payouts.request_payout(
             connect,
             payments.stripe.client,
@@ -202,7 +212,8 @@ async def stripe_connect_webhook(
     connect: NamedDependency[ConnectionSource], settings: NamedDependency[Settings], request: Request[Any, Any, Any]
 ) -> WebhookReceipt:
     """Signed by Stripe for events on creators' connected accounts, with this endpoint's own secret. Stored before
-    processing, processed once, any failure answered 5xx so that Stripe delivers it again (as payment webhooks)."""
+    processing, processed once, any failure answered 5xx so that Stripe delivers it again (as payment webhooks).
+    400 STRIPE_SIGNATURE_INVALID or STRIPE_EVENT_INVALID; 503 STRIPE_CONNECT_UNCONFIGURED."""
     payload = await request.body()
     verified = verified_event(payload, request.headers.get("stripe-signature"), settings.stripe, connect=True)
     outcome = await process_once(
@@ -226,5 +237,6 @@ async def stripe_connect_webhook(
 async def link_referral(
     db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], data: JSONBody[LinkReferralRequest]
 ) -> LinkReferralResponse:
-    """Attribute the account to the creator link the code or slug names; the first valid attribution wins."""
+    """Attribute the account to the creator link the code or slug names; the first valid attribution wins. 409
+    REFERRAL_ALREADY_LINKED; 422 REFERRAL_CODE_UNKNOWN or SELF_REFERRAL."""
     return LinkReferralResponse(linked=await links.attribute(db, caller.id, data.referral_code))

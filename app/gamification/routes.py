@@ -65,4 +65,5 @@ class GamificationController(Controller):
     async def get_progress(
         self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser]
     ) -> GamificationProfile:
+        """The caller's XP and level, achievements earned, recipes created, scans completed and streak."""
         return await progress.progress(db, caller.id)

@@ -26,6 +26,7 @@ class IngredientController(Controller):
         q_: Annotated[str, QueryParameter(name="q", min_length=1, max_length=80)],
         limit: Annotated[int, QueryParameter(ge=1, le=50)] = 10,
     ) -> SearchResults:
+        """Ingredients whose names are like `q`, typos forgiven, best matches first."""
         return await service.search(db, q_, limit)
 
     @get("/", operation_id="listIngredients")
@@ -36,12 +37,15 @@ class IngredientController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         category: FromQuery[CategoryName | None] = None,
     ) -> IngredientPage:
+        """A page of the catalog, of one category if named."""
         return await service.page(db, page, limit, category)
 
     @get("/categories", operation_id="ingredientCategories")
     async def categories(self, db: NamedDependency[Connection]) -> list[Category]:
+        """The catalog's categories with how many ingredients each holds."""
         return await service.categories(db)
 
     @get("/{ingredient_id:int}", operation_id="getIngredient")
     async def get_ingredient(self, db: NamedDependency[Connection], ingredient_id: FromPath[int]) -> Ingredient:
+        """One ingredient with its nutrients (404 INGREDIENT_NOT_FOUND)."""
         return await service.ingredient(db, ingredient_id)

@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 
 from app.core import metrics
 from app.core.errors import Unauthorized
@@ -39,7 +40,12 @@ async def health() -> Health:
     return Health(status="ok", version=VERSION)
 
 
-@get("/ready", operation_id="ready", tags=["ops"])
+@get(
+    "/ready",
+    operation_id="ready",
+    tags=["ops"],
+    responses={503: ResponseSpec(Readiness, description="Not ready: the checks that failed are named.")},
+)
 async def ready(
     settings: NamedDependency[Settings],
     connect: NamedDependency[ConnectionSource],
@@ -57,7 +63,14 @@ async def ready(
     )
 
 
-@get("/metrics", operation_id="metrics", tags=["ops"], media_type=metrics.CONTENT_TYPE)
+# The scheme is declared with the document's (app/web/openapi.py); `{}`: no token when none is configured.
+@get(
+    "/metrics",
+    operation_id="metrics",
+    tags=["ops"],
+    media_type=metrics.CONTENT_TYPE,
+    security=[{"metricsToken": []}, {}],
+)
 async def metrics_endpoint(
     settings: NamedDependency[Settings],
     connect: NamedDependency[ConnectionSource],
@@ -65,6 +78,8 @@ async def metrics_endpoint(
     hub: NamedDependency[Hub],
     request: Request[Any, Any, Any],
 ) -> Response[bytes]:
+    """Prometheus metrics of every worker, and the reconciliation's. 401 METRICS_TOKEN_REQUIRED without the bearer
+    token, when the deployment sets one."""
     if settings.http.metrics_token is not None:
         presented = (bearer_token(request.headers.get("authorization")) or "").encode()
         accepted = [token for token in (settings.http.metrics_token, settings.http.metrics_previous_token) if token]

@@ -63,7 +63,7 @@ class NamedIngredient(msgspec.Struct, frozen=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 
 
-class Preferences(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class RecipePreferences(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serving_size: Annotated[int, msgspec.Meta(ge=1, le=20)] = 2
     cuisine_preferences: Annotated[list[Text], msgspec.Meta(max_length=10)] = []
     dietary_tags: Annotated[list[Text], msgspec.Meta(max_length=10)] = []
@@ -80,7 +80,7 @@ class PreviewsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         list[Annotated[str, msgspec.Meta(min_length=1, max_length=80)] | NamedIngredient],
         msgspec.Meta(min_length=1, max_length=50),
     ]
-    user_preferences: Preferences = msgspec.field(default_factory=Preferences)
+    user_preferences: RecipePreferences = msgspec.field(default_factory=RecipePreferences)
     session_id: uuid.UUID | None = None  # accepted for the app's sake; every request starts a new session
 
 
@@ -210,7 +210,7 @@ async def suggestions(sources: RecipeSources, user_id: uuid.UUID, request: Sugge
     if not sources.ai.configured:
         unconfigured = IdeasUnavailable("AI_PROVIDER_UNCONFIGURED", "No AI provider is configured; catalog only.")
         return msgspec.structs.replace(answer, ai_error=unconfigured)
-    preferences = Preferences(meal_type=request.meal_type, dietary_tags=list(request.dietary_tags))
+    preferences = RecipePreferences(meal_type=request.meal_type, dietary_tags=list(request.dietary_tags))
     try:
         ideas = await generate_previews(sources, user_id, PreviewsRequest(list(request.ingredients), preferences))
     except AppError as error:  # the limit, the budget or the provider: the catalog still answers
@@ -241,14 +241,14 @@ async def variations(
     names = sorted({line.name for line in recipe.ingredients})
     normalised = {
         "ingredients": names,
-        "preferences": msgspec.to_builtins(Preferences(serving_size=min(recipe.servings or 2, 20))),
+        "preferences": msgspec.to_builtins(RecipePreferences(serving_size=min(recipe.servings or 2, 20))),
     }
     if sources.ai.configured:
         data = {**normalised, "variations_of": {"title": recipe.title, "cuisine": recipe.cuisine_type}}
         return await _ai_session(
             sources, user_id, normalised, data=data, instructions=VARIATION_INSTRUCTIONS, count=request.count
         )
-    similar = await _catalog_previews(sources, user_id, names, Preferences(), limit=request.count + 1)
+    similar = await _catalog_previews(sources, user_id, names, RecipePreferences(), limit=request.count + 1)
     others = [p for p in similar if p.id != str(recipe_id)][: request.count]
     async with sources.connect() as conn:
         return await _offer(conn, user_id, normalised, others, "catalog")
@@ -319,7 +319,7 @@ async def _ai_session(
 
 
 async def _catalog_previews(
-    sources: RecipeSources, user_id: uuid.UUID, names: list[str], preferences: Preferences, *, limit: int
+    sources: RecipeSources, user_id: uuid.UUID, names: list[str], preferences: RecipePreferences, *, limit: int
 ) -> list[Preview]:
     allowed = {"vegetarian", "vegan", "gluten_free", "dairy_free", "nut_free", "low_carb", "high_protein"}
     tags = [tag for tag in preferences.dietary_tags if tag in allowed]

@@ -73,6 +73,7 @@ class RecipeController(Controller):
     async def get_recipe(
         self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], recipe_id: FromPath[uuid.UUID]
     ) -> Recipe:
+        """One recipe of the catalog or of the caller's own (404 RECIPE_NOT_FOUND for any other)."""
         return await service.get_recipe(db, caller.id, recipe_id)
 
     @get("/{recipe_id:uuid}/nutrition", operation_id="recipeNutrition")
@@ -112,6 +113,7 @@ class RecipeController(Controller):
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> RecipeList:
+        """The recipes the caller saved, a page at a time."""
         return RecipeList(await collections.saved_recipes(db, caller.id, limit=limit, offset=offset))
 
     @post("/{recipe_id:uuid}/save", status_code=200, operation_id="saveRecipe")
@@ -166,7 +168,8 @@ class RecipeController(Controller):
         data: JSONBody[DetailedRequest],
     ) -> DetailedResponse:
         """The full recipe for a preview the caller's own session offered; written out once per preview (again:
-        the same recipe). 403 OWN_RECIPES_LIMIT_REACHED when the caller keeps RECIPES_OWN_MAX recipes already."""
+        the same recipe). 403 OWN_RECIPES_LIMIT_REACHED when the caller keeps RECIPES_OWN_MAX recipes already; 404
+        SESSION_NOT_FOUND or PREVIEW_NOT_FOUND for a session or preview that is not the caller's."""
         return await generation.generate_detailed(sources, caller.id, data)
 
     @post(["/generate-full", "/generate"], status_code=200, dependencies=BRIEF_CALLER)
@@ -176,7 +179,8 @@ class RecipeController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[PreviewsRequest],
     ) -> DetailedResponse:
-        """The older one-step flows: the best idea for these ingredients, written out at once."""
+        """The older one-step flows: the best idea for these ingredients, written out at once. 404 NO_RECIPE_FOUND
+        when no idea uses them."""
         return await generation.generate_full(sources, caller.id, data)
 
     @post("/{recipe_id:uuid}/variations", status_code=200, operation_id="recipeVariations", dependencies=BRIEF_CALLER)

@@ -47,7 +47,8 @@ class ScanController(Controller):
         caller: NamedDependency[CurrentUser],
         data: JSONBody[AnalyzeRequest],
     ) -> ScanResponse:
-        """A base64 photo (JPEG, PNG or WebP, at most 10 MB decoded) becomes a list of ingredients."""
+        """A base64 photo (JPEG, PNG or WebP, at most 10 MB decoded) becomes a list of ingredients. 413
+        IMAGE_TOO_LARGE or IMAGE_TOO_MANY_PIXELS; 415 IMAGE_TYPE_UNSUPPORTED; 422 IMAGE_INVALID."""
         upload = decode_base64_image(data.image_data)
         return await service.analyze(
             connect, ai, image_decoding, rate_limiter, settings, user_id=caller.id, upload=upload
@@ -72,7 +73,8 @@ class ScanController(Controller):
         request: Request[Any, Any, Any],
         caller: NamedDependency[CurrentUser],
     ) -> ScanResponse:
-        """The same from a raw image body (Content-Type image/jpeg, image/png or image/webp)."""
+        """The same from a raw image body (Content-Type image/jpeg, image/png or image/webp). 413 IMAGE_TOO_LARGE or
+        IMAGE_TOO_MANY_PIXELS; 415 IMAGE_TYPE_UNSUPPORTED; 422 IMAGE_INVALID."""
         return await service.analyze(
             connect, ai, image_decoding, rate_limiter, settings, user_id=caller.id, upload=await request.body()
         )
@@ -85,12 +87,14 @@ class ScanController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=service.HISTORY_MAX)] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
     ) -> ScanHistory:
+        """The caller's scans, newest first."""
         return ScanHistory(scans=await service.history(db, caller.id, limit=limit, offset=offset))
 
     @get("/{scan_id:uuid}", operation_id="getScan", dependencies=CALLER)
     async def get_scan(
         self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], scan_id: FromPath[uuid.UUID]
     ) -> ScanEnvelope:
+        """One of the caller's scans (404 SCAN_NOT_FOUND for any other)."""
         return ScanEnvelope(scan=await service.get_scan(db, caller.id, scan_id))
 
     @put("/{scan_id:uuid}/ingredients", operation_id="correctScan", dependencies=CALLER)
@@ -101,13 +105,14 @@ class ScanController(Controller):
         scan_id: FromPath[uuid.UUID],
         data: JSONBody[CorrectionRequest],
     ) -> ScanEnvelope:
-        """The user's corrections replace the detected ingredients (own scans only)."""
+        """The user's corrections replace the detected ingredients (own scans only: 404 SCAN_NOT_FOUND)."""
         return ScanEnvelope(scan=await service.correct(db, caller.id, scan_id, data.ingredients))
 
     @get("/{scan_id:uuid}/image", operation_id="scanImage", dependencies=CALLER)
     async def image(
         self, db: NamedDependency[Connection], caller: NamedDependency[CurrentUser], scan_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
-        """The stored, downscaled image of the caller's own scan, while SCAN_IMAGE_RETENTION_DAYS keeps it."""
+        """The stored, downscaled image of the caller's own scan, while SCAN_IMAGE_RETENTION_DAYS keeps it. 404
+        SCAN_NOT_FOUND or SCAN_IMAGE_NOT_FOUND."""
         data, content_type = await service.image_of(db, caller.id, scan_id)
         return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})

@@ -37,7 +37,11 @@ async def validate_receipt(
     data: JSONBody[ValidatePurchaseRequest],
 ) -> ValidationResult:
     """A StoreKit 2 signed transaction, a legacy App Store receipt or a Google Play purchase token (both paths are
-    used by the shipped app)."""
+    used by the shipped app). 409 SUBSCRIPTION_OWNED_ELSEWHERE or PURCHASE_ACCOUNT_MISMATCH (the purchase belongs to
+    another account); 422 PROOF_REQUIRED, RECEIPT_INVALID, APPLE_SIGNATURE_INVALID, APPLE_TRANSACTION_UNKNOWN,
+    APPLE_ENVIRONMENT_REFUSED, PURCHASE_TOKEN_INVALID or PRODUCT_UNKNOWN; 502 PAYMENT_PROVIDER_ERROR; 503
+    APPLE_UNCONFIGURED, APPLE_API_UNCONFIGURED, GOOGLE_UNCONFIGURED or PAYMENT_PROVIDER_UNAVAILABLE. Limited per
+    account (429 RATE_LIMITED)."""
     return await validate_purchase(connect, payments, rate_limiter, settings, user_id=caller.id, request=data)
 
 
@@ -47,7 +51,9 @@ async def apple_notification(
     payments: NamedDependency[PaymentProviders],
     request: Request[Any, Any, Any],
 ) -> WebhookReceipt:
-    """App Store Server Notifications V2, signed by Apple; any failure answers non-2xx so Apple retries."""
+    """App Store Server Notifications V2, signed by Apple; any failure answers non-2xx so Apple retries: 400
+    NOTIFICATION_INVALID for a body that is not one, 422 APPLE_SIGNATURE_INVALID for one Apple did not sign, 503
+    APPLE_UNCONFIGURED."""
     outcome = await receive_apple(connect, payments, await request.body())
     return WebhookReceipt(received=True, outcome=outcome)
 
@@ -59,7 +65,8 @@ async def google_notification(
     settings: NamedDependency[Settings],
     request: Request[Any, Any, Any],
 ) -> WebhookReceipt:
-    """Pub/Sub push of Google Play real-time developer notifications, authenticated by Google's OIDC token."""
+    """Pub/Sub push of Google Play real-time developer notifications, authenticated by Google's OIDC token (401
+    PUSH_UNAUTHENTICATED without a valid one); 400 PUSH_INVALID for a body that is not one; 503 GOOGLE_UNCONFIGURED."""
     authorization = request.headers.get("authorization")
     outcome = await receive_google(connect, payments, settings.google, authorization, await request.body())
     return WebhookReceipt(received=True, outcome=outcome)
