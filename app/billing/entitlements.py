@@ -180,14 +180,16 @@ async def record_subscription_state(
     subscription or Google purchase stays ended. A subscription id already bound to another account is refused
     (Conflict), and so is a state for an account deleted meanwhile (AccountGone); neither refusal writes anything.
 
-    A state equal to the stored one (most of reconciliation's answers) is recorded by one statement that moves only
-    the provider's time forward, which is all the full recording would change then. Otherwise the recording is one
-    statement (cookcam_record_subscription_state), then the hooks and the notice, in the caller's transaction when
-    there is one (the statement is atomic, so no savepoint is needed), else in one of its own.
+    The recording is one statement (cookcam_record_subscription_state), then the hooks and the notice, in the
+    caller's transaction when there is one (the statement is atomic, so no savepoint is needed). Without one, a
+    state equal to the stored one (most of reconciliation's answers) is first tried by one statement that moves
+    only the provider's time forward, which is all the full recording would change then, so that it needs no
+    transaction; anything else is recorded in a transaction of its own.
     """
-    if await _touch_unchanged(conn, state):
+    in_transaction = conn.is_in_transaction()
+    if not in_transaction and await _touch_unchanged(conn, state):
         return "unchanged"
-    async with nullcontext() if conn.is_in_transaction() else conn.transaction():
+    async with nullcontext() if in_transaction else conn.transaction():
         recorded = await q.record_subscription_state(
             conn,
             user_id=state.user_id,
