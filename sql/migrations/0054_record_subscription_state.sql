@@ -5,24 +5,23 @@
 
 -- The subscription granting the best tier right now: trialing, active or in a store's grace, cancelled with paid time
 -- left, or in Stripe billing retry within its grace (grace_until, migration 0039). Null: none does (the free tier).
-create function cookcam_entitled_subscription(account uuid) returns uuid language sql stable as $$
-    select s.id
-    from subscriptions s
-    join tiers t on t.slug = s.tier_slug
-    where s.user_id = account
-      and (s.status in ('trialing', 'active', 'grace_period')
-           or (s.status = 'cancelled' and s.current_period_end > now())
-           or (s.status = 'billing_retry' and s.grace_until > now()))
-    order by t.rank desc, s.current_period_end desc nulls last
-    limit 1
-$$;
+-- PL/pgSQL rather than SQL: a session plans its query once (a SQL function that cannot be inlined is planned again
+-- on every call, which cost more than the query).
+create function cookcam_entitled_subscription(account uuid) returns uuid language plpgsql stable as $$
+begin
+    return (
+        select s.id
+        from subscriptions s
+        join tiers t on t.slug = s.tier_slug
+        where s.user_id = account
+          and (s.status in ('trialing', 'active', 'grace_period')
+               or (s.status = 'cancelled' and s.current_period_end > now())
+               or (s.status = 'billing_retry' and s.grace_until > now()))
+        order by t.rank desc, s.current_period_end desc nulls last
+        limit 1);
+end $$;
 
--- The tier slug cookcam_entitled_subscription grants ('free' when none).
-create function cookcam_entitled_tier(account uuid) returns text language sql stable as $$
-    select coalesce((select tier_slug from subscriptions where id = cookcam_entitled_subscription(account)), 'free')
-$$;
-
--- The ordering rule: whether a provider's state (its provider, status and timestamp) moves the one stored for its
+-- The ordering rule (inlined where it is called): whether a provider's state (its provider, status and timestamp) moves the one stored for its
 -- subscription: 'apply', 'stale' or 'final'.
 -- 1. Stripe and Google: an ended subscription (expired, revoked) is final, and a report that it ended applies
 --    whatever its timestamp, since it is true from then on. This alone decides every same-second pair with an
@@ -62,7 +61,8 @@ declare
     stored subscriptions%rowtype;
     created_id uuid;
 begin
-    before_tier := cookcam_entitled_tier(account);
+    before_tier := coalesce((select tier_slug from subscriptions where id = cookcam_entitled_subscription(account)),
+                            'free');
     insert into subscriptions (user_id, provider, provider_subscription_id, tier_slug, status, environment,
                                billing_period, trial_ends_at, current_period_start, current_period_end,
                                cancel_at_period_end, provider_updated_at, grace_until)
@@ -123,6 +123,10 @@ begin
             end if;
         end if;
     end if;
-    after_tier := case when outcome in ('no_account', 'owned_elsewhere') then before_tier
-                       else cookcam_entitled_tier(account) end;
+    if outcome in ('no_account', 'owned_elsewhere') then
+        after_tier := before_tier;
+    else
+        after_tier := coalesce((select tier_slug from subscriptions where id = cookcam_entitled_subscription(account)),
+                               'free');
+    end if;
 end $$;
