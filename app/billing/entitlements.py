@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-import asyncpg
 import msgspec
 
 from app.billing.schemas import (
@@ -38,15 +38,8 @@ log = logging.getLogger("cookcam.billing")
 TIER_ORDER: tuple[TierSlug, ...] = ("free", "regular", "creator")
 TIER_RANK: dict[str, int] = {slug: rank for rank, slug in enumerate(TIER_ORDER)}
 SUBSCRIPTION_UPDATED = "subscription.updated"
-# Statuses that grant their tier (cancelled too, until its period ends; see GetEntitledSubscription).
+# Statuses that grant their tier (cancelled too, until its period ends; see cookcam_entitled_subscription).
 GRANTING_STATUSES = frozenset({"trialing", "active", "grace_period", "cancelled"})
-# Statuses that end a subscription: the provider ended it (expired) or took the money back (revoked).
-ENDING_STATUSES: frozenset[Status] = frozenset({"expired", "revoked"})
-# Providers whose subscription id never runs again once it has ended (docs/payments.md, "The ordering rule"):
-# Stripe's `canceled` and `incomplete_expired` are terminal (a new subscription gets a new id), and a Google
-# purchase token that expired or was revoked never renews (a resubscription is a new token). The App Store keeps
-# the originalTransactionId when a customer resubscribes and lifts a refund it reverses: nothing is final there.
-FINAL_WHEN_ENDED: frozenset[SubscriptionProvider] = frozenset({"stripe", "google"})
 
 
 class ProviderState(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +77,13 @@ class Cause:
 
 
 RecordOutcome = Literal["created", "changed", "unchanged", "stale", "final"]
+
+
+class AccountGone(Conflict):
+    """A provider's state names an account deleted meanwhile: nothing is recorded (the answer a foreign key gives)."""
+
+    def __init__(self) -> None:
+        super().__init__("REFERENCE_CONFLICT", "That refers to something that does not exist or is in use.")
 
 
 @dataclass(frozen=True)
@@ -175,18 +175,22 @@ async def record_subscription_state(
     """Create or update the subscription from verified provider data, keep the history of every status or tier
     change with its cause, and publish `subscription.updated` to the user when anything they see changed.
 
-    The ordering rule (`ordering`) decides whether the state moves the stored one: out-of-order and same-second
-    deliveries cannot move a subscription backwards, and an ended Stripe subscription or Google purchase stays
-    ended. A subscription id already bound to another account is refused.
+    The ordering rule (cookcam_subscription_ordering, migration 0054) decides whether the state moves the stored
+    one: out-of-order and same-second deliveries cannot move a subscription backwards, and an ended Stripe
+    subscription or Google purchase stays ended. A subscription id already bound to another account is refused
+    (Conflict), and so is a state for an account deleted meanwhile (AccountGone); neither refusal writes anything.
 
-    A state equal to the stored one (most of reconciliation's answers) is recorded by one statement that moves only
-    the provider's time forward, which is all the full recording would change then.
+    The recording is one statement (cookcam_record_subscription_state), then the hooks and the notice, in the
+    caller's transaction when there is one (the statement is atomic, so no savepoint is needed). Without one, a
+    state equal to the stored one (most of reconciliation's answers) is first tried by one statement that moves
+    only the provider's time forward, which is all the full recording would change then, so that it needs no
+    transaction; anything else is recorded in a transaction of its own.
     """
-    if await _touch_unchanged(conn, state):
+    in_transaction = conn.is_in_transaction()
+    if not in_transaction and await _touch_unchanged(conn, state):
         return "unchanged"
-    async with conn.transaction():
-        before = await q.get_entitled_subscription(conn, user_id=state.user_id)
-        created_id = await q.insert_subscription(
+    async with nullcontext() if in_transaction else conn.transaction():
+        recorded = await q.record_subscription_state(
             conn,
             user_id=state.user_id,
             provider=state.provider,
@@ -201,28 +205,30 @@ async def record_subscription_state(
             cancel_at_period_end=state.cancel_at_period_end,
             provider_updated_at=state.provider_updated_at,
             grace_until=state.grace_until,
+            cause_kind=cause.kind,
+            cause_ref=cause.ref,
         )
-        if created_id is not None:
-            await _append_history(conn, created_id, state=state, from_status=None, from_tier=None, cause=cause)
-            outcome: RecordOutcome = "created"
-        else:
-            outcome = await _update_existing(conn, state, cause)
+        assert recorded is not None and recorded.outcome is not None  # the function always answers
+        if recorded.outcome == "owned_elsewhere":
+            raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
+        if recorded.outcome == "no_account":
+            raise AccountGone()
+        outcome = cast("RecordOutcome", recorded.outcome)
         if outcome in ("created", "changed"):
             # e.g. a referred subscriber's paid period earns their creator a share; a revocation reverses it.
             await hooks.subscription_recorded(conn, state)
-        after = await q.get_entitled_subscription(conn, user_id=state.user_id)
-        if outcome in ("created", "changed") or _slug(before) != _slug(after):
+        if outcome in ("created", "changed") or recorded.before_tier != recorded.after_tier:
             await publish(
                 conn,
                 state.user_id,
-                RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": _slug(after), "status": state.status}),
+                RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": recorded.after_tier, "status": state.status}),
             )
     return outcome
 
 
 async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
     """Whether the subscription was stored already as `state` says (same account, not ended, not newer) and only
-    its provider time was moved forward: the verdict of `ordering` is then "apply" and nothing the user sees moves."""
+    its provider time was moved forward: the ordering rule's verdict is then "apply" and nothing the user sees moves."""
     touched = await q.touch_unchanged_subscription(
         conn,
         provider=state.provider,
@@ -250,102 +256,10 @@ async def apply_provider_state(
     if state is None:
         return None
     try:
-        # record_subscription_state runs in its own transaction (a savepoint here), so a refusal rolls back only
-        # its own work and leaves the event's transaction usable.
+        # A refusal writes nothing, so the event's transaction stays usable.
         return await record_subscription_state(conn, state, cause, hooks)
-    except asyncpg.ForeignKeyViolationError:
+    except AccountGone:
         log.warning("%s names a user that no longer exists; not applied", cause.ref)
     except Conflict:
         log.warning("%s: subscription %s is bound to another account", cause.ref, state.provider_subscription_id)
     return None
-
-
-async def _update_existing(conn: Connection, state: ProviderState, cause: Cause) -> RecordOutcome:
-    current = await q.lock_subscription(
-        conn, provider=state.provider, provider_subscription_id=state.provider_subscription_id
-    )
-    assert current is not None  # the insert found it, and subscriptions are only deleted with their user
-    if current.user_id != state.user_id:
-        raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
-    verdict = ordering(current.status, current.provider_updated_at, state)
-    if verdict != "apply":
-        return verdict
-    if current.status == "revoked" and state.status not in GRANTING_STATUSES:
-        # A refunded or disputed App Store purchase stays revoked (the "expired" that follows must not hide why);
-        # only Apple granting it again (a reversed refund, a resubscription) lifts it. Stripe and Google: final.
-        return "unchanged"
-    await q.update_subscription(
-        conn,
-        id=current.id,
-        tier_slug=state.tier_slug,
-        status=state.status,
-        environment=state.environment,
-        billing_period=state.billing_period,
-        trial_ends_at=state.trial_ends_at,
-        current_period_start=state.current_period_start,
-        current_period_end=state.current_period_end,
-        cancel_at_period_end=state.cancel_at_period_end,
-        # An ending applied whatever its time (below) never moves the stored time back.
-        provider_updated_at=max(state.provider_updated_at, current.provider_updated_at),
-        grace_until=state.grace_until,
-    )
-    if (current.status, current.tier_slug) == (state.status, state.tier_slug):
-        # Not a status change (no history row), but the user sees it: a renewal switched off or back on, or a
-        # period that moved (a renewal).
-        seen = (current.cancel_at_period_end, current.current_period_end)
-        return "changed" if seen != (state.cancel_at_period_end, state.current_period_end) else "unchanged"
-    await _append_history(
-        conn, current.id, state=state, from_status=current.status, from_tier=current.tier_slug, cause=cause
-    )
-    return "changed"
-
-
-def ordering(
-    stored_status: str, stored_at: datetime.datetime, state: ProviderState
-) -> Literal["apply", "stale", "final"]:
-    """The ordering rule (docs/payments.md): whether a provider's state moves the one stored for its subscription.
-
-    1. Stripe and Google: an ended subscription (`expired`, `revoked`) is final, and a report that it ended applies
-       whatever its timestamp, since it is true from then on. This alone decides every same-second pair with an
-       ending, and a refetch stamped with our clock cannot hide a later `customer.subscription.deleted`.
-    2. Otherwise the provider's own timestamp orders states: an older one is stale.
-    3. On equal timestamps (Stripe's whole seconds, Apple's equal signedDates) an ending wins: a state that does
-       not end the subscription does not replace one that does.
-    """
-    ended = stored_status in ENDING_STATUSES
-    if state.provider in FINAL_WHEN_ENDED:
-        if ended:
-            return "final"
-        if state.status in ENDING_STATUSES:
-            return "apply"
-    if state.provider_updated_at < stored_at:
-        return "stale"
-    if state.provider_updated_at == stored_at and ended and state.status not in ENDING_STATUSES:
-        return "stale"
-    return "apply"
-
-
-async def _append_history(
-    conn: Connection,
-    subscription_id: uuid.UUID,
-    *,
-    state: ProviderState,
-    from_status: str | None,
-    from_tier: str | None,
-    cause: Cause,
-) -> None:
-    await q.insert_status_history(
-        conn,
-        subscription_id=subscription_id,
-        user_id=state.user_id,
-        from_status=from_status,
-        to_status=state.status,
-        from_tier=from_tier,
-        to_tier=state.tier_slug,
-        cause_kind=cause.kind,
-        cause_ref=cause.ref,
-    )
-
-
-def _slug(row: q.GetEntitledSubscriptionRow | None) -> str:
-    return row.tier_slug if row is not None else "free"

@@ -5,17 +5,10 @@ from tiers
 order by rank;
 
 -- name: GetEntitledSubscription :one
--- The subscription granting the best tier right now: trialing, active or in a store's grace, cancelled with paid time
--- left, or in Stripe billing retry within its grace (grace_until, migration 0039).
+-- The subscription granting the best tier right now (the rule: cookcam_entitled_subscription, migration 0054).
 select s.id, s.tier_slug, s.provider, s.status, s.current_period_end
 from subscriptions s
-join tiers t on t.slug = s.tier_slug
-where s.user_id = @user_id
-  and (s.status in ('trialing', 'active', 'grace_period')
-       or (s.status = 'cancelled' and s.current_period_end > now())
-       or (s.status = 'billing_retry' and s.grace_until > now()))
-order by t.rank desc, s.current_period_end desc nulls last
-limit 1;
+where s.id = cookcam_entitled_subscription(@user_id);
 
 -- name: GetTierLimits :one
 -- The usage limits of the best tier the user is entitled to right now (free when none): the same rule as
@@ -42,37 +35,14 @@ where user_id = @user_id
 order by created_at desc
 limit 100;
 
--- name: InsertSubscription :one
--- A subscription seen for the first time; no row when it already exists (then it is locked and updated instead).
-insert into subscriptions (user_id, provider, provider_subscription_id, tier_slug, status, environment,
-                           billing_period, trial_ends_at, current_period_start, current_period_end,
-                           cancel_at_period_end, provider_updated_at, grace_until)
-values (@user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
-        sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end),
-        @cancel_at_period_end, @provider_updated_at, sqlc.narg(grace_until))
-on conflict (provider, provider_subscription_id) do nothing
-returning id;
-
--- name: LockSubscription :one
-select id, user_id, tier_slug, status, cancel_at_period_end, current_period_end, provider_updated_at
-from subscriptions
-where provider = @provider and provider_subscription_id = @provider_subscription_id
-for update;
-
--- name: UpdateSubscription :exec
-update subscriptions set
-    tier_slug = @tier_slug,
-    status = @status,
-    environment = @environment,
-    billing_period = sqlc.narg(billing_period),
-    trial_ends_at = sqlc.narg(trial_ends_at),
-    current_period_start = sqlc.narg(current_period_start),
-    current_period_end = sqlc.narg(current_period_end),
-    cancel_at_period_end = @cancel_at_period_end,
-    provider_updated_at = @provider_updated_at,
-    grace_until = sqlc.narg(grace_until),
-    updated_at = now()
-where id = @id;
+-- name: RecordSubscriptionState :one
+-- Create or update a subscription from verified provider data with its history row, under the ordering rule, in one
+-- statement: the outcome and the entitled tier before and after (cookcam_record_subscription_state, migration 0054).
+select outcome, before_tier, after_tier
+from cookcam_record_subscription_state(
+    @user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
+    sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end), @cancel_at_period_end,
+    @provider_updated_at, sqlc.narg(grace_until), @cause_kind, @cause_ref);
 
 -- name: TouchUnchangedSubscription :one
 -- The recording of a state equal to the stored one in every stored field, for the same account, of a
@@ -89,12 +59,6 @@ where provider = @provider and provider_subscription_id = @provider_subscription
   and cancel_at_period_end = @cancel_at_period_end
   and grace_until is not distinct from sqlc.narg(grace_until)
 returning id;
-
--- name: InsertStatusHistory :exec
-insert into subscription_status_history (subscription_id, user_id, from_status, to_status, from_tier, to_tier,
-                                         cause_kind, cause_ref)
-values (@subscription_id, @user_id, sqlc.narg(from_status), @to_status, sqlc.narg(from_tier), @to_tier,
-        @cause_kind, @cause_ref);
 
 -- name: ListStatusHistory :many
 select h.subscription_id, h.from_status, h.to_status, h.from_tier, h.to_tier, h.cause_kind, h.recorded_at

@@ -1,11 +1,22 @@
 """Inbound provider events, processed at most once in effect.
 
-Protocol: the event is stored and claimed in one statement (committed at once, so a crash leaves a claim whose
-lease runs out); the effect then asks the provider for what it needs holding no connection (`Effect`: a slow
-provider holds neither a pooled connection nor a row lock) and applies it in a transaction that first locks the
-claimed row, fenced by the claim's attempt number, and marks the event processed in the same commit. So concurrent
-deliveries of one event produce one effect, a crashed worker's claim is taken over after its lease, and a failure
-is recorded and re-raised so the provider's retry (after a 5xx) can process it again.
+An effect that needs nothing from its provider beyond the event (`Applying`: Stripe's subscription events, Connect
+events, unknown types) is stored, applied and marked processed in ONE transaction: the event row is inserted as
+processed first (a concurrent delivery of the same event waits on that row, then finds it processed), the effect
+follows, and the commit makes all of it true at once. If the effect fails, the transaction is rolled back and the
+event is stored with its failure in the next statement, and the failure re-raised (5xx) so the provider delivers
+it again; if the worker dies mid-transaction, PostgreSQL rolls all of it back, no 2xx was sent, and the provider's
+redelivery (or the retry job, for a recorded failure) applies it once.
+
+An effect that asks its provider first (any other `Effect`: a fetched subscription, a refund's cancellations) is
+stored and claimed in one statement (committed at once, so a crash leaves a claim whose lease runs out); it then
+asks the provider holding no connection (a slow provider holds neither a pooled connection nor a row lock) and
+applies what it learnt in a transaction that first locks the claimed row, fenced by the claim's attempt number, and
+marks the event processed in the same commit. A crashed worker's claim is taken over after its lease, and a failure
+is recorded and re-raised as above.
+
+Either way concurrent deliveries of one event produce one effect, and a redelivery of a processed event (the common
+retry) is answered from one read.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.billing.schemas import EventSource
@@ -26,24 +38,31 @@ log = logging.getLogger("cookcam.billing.events")
 
 DEFAULT_LEASE_SECONDS = 60.0
 EventOutcome = Literal["processed", "duplicate"]
-# The part of an event's effect that writes: runs in the fenced transaction, calls no provider.
+# The part of an event's effect that writes: runs in the event's transaction, calls no provider.
 Apply = Callable[[Connection], Awaitable[None]]
-# An event's effect: gathers from the provider what the writes need, borrowing a connection only around its own reads
-# (never while a provider answers), and returns the Apply that records it.
+# An event's effect: gathers from the provider what the writes need, borrowing a connection only around its own
+# reads (never while a provider answers), and returns the Apply that records it.
 Effect = Callable[[ConnectionSource], Awaitable[Apply]]
+
+
+@dataclass(frozen=True)
+class Applying:
+    """The effect of an event that needs nothing from its provider beyond the event itself: process_once stores,
+    applies and completes it in one transaction. (Called as an Effect, it fetches nothing.)"""
+
+    apply: Apply
+
+    async def __call__(self, _: ConnectionSource) -> Apply:
+        return self.apply
 
 
 async def no_writes(_: Connection) -> None:
     """The Apply of an event that changes nothing here (a test notification, an unknown type, a partial refund)."""
 
 
-def applying(apply: Apply) -> Effect:
+def applying(apply: Apply) -> Applying:
     """The effect of an event that needs nothing from its provider beyond the event itself."""
-
-    async def nothing_to_fetch(_: ConnectionSource) -> Apply:
-        return apply
-
-    return nothing_to_fetch
+    return Applying(apply)
 
 
 class EventInProgress(ServiceUnavailable):
@@ -67,52 +86,127 @@ async def process_once(
 ) -> EventOutcome:
     """Store the event and apply `effect` unless it was applied before; raise EventInProgress while another worker
     holds it, and re-raise the effect's failure after recording it."""
+    event = _Event(provider, event_id, event_type, payload)
+    if isinstance(effect, Applying):
+        return await _in_one_transaction(connect, event, effect.apply)
+    return await _claimed_then_applied(connect, event, effect, lease_seconds)
+
+
+@dataclass(frozen=True)
+class _Event:
+    provider: EventSource
+    event_id: str
+    event_type: str
+    payload: Any
+
+
+async def _in_one_transaction(connect: ConnectionSource, event: _Event, apply: Apply) -> EventOutcome:
     async with connect() as conn:
-        # A redelivery of a processed event (the common retry) is answered from one read, writing nothing: the
-        # claim below would lock and rewrite the row even when it changes nothing.
-        if await q.get_event_status(conn, provider=provider, event_id=event_id) == "processed":
-            metrics.PROVIDER_EVENTS.labels(provider, "duplicate").inc()
-            return "duplicate"
+        # A redelivery of a processed event is answered from one read, writing nothing and opening no transaction.
+        if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
+            return _duplicate(event.provider)
+        try:
+            async with conn.transaction():
+                stored = await _store(conn, event, "processed")
+                if stored is not None:
+                    await apply(conn)
+        except Exception as exc:
+            _log_failure(event, None, exc)
+            await _store_failure(conn, event, exc)
+            raise
+        if stored is None:
+            return await _taken_elsewhere(conn, event)
+    metrics.PROVIDER_EVENTS.labels(event.provider, "processed").inc()
+    return "processed"
+
+
+async def _store(
+    conn: Connection, event: _Event, status: Literal["processed", "failed"], exc: Exception | None = None
+) -> q.StoreEventRow | None:
+    return await q.store_event(
+        conn,
+        provider=event.provider,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        status=status,
+        payload=event.payload,
+        error=None if exc is None else _error_text(exc),
+    )
+
+
+async def _store_failure(conn: Connection, event: _Event, exc: Exception) -> None:
+    """Keep the rolled-back attempt's failure on the event for operators and the retry job; if even that fails (the
+    database is what failed), nothing is stored and the provider's redelivery processes the event."""
+    try:
+        await _store(conn, event, "failed", exc)
+    except Exception:
+        log.warning("could not record the failure of %s event %s", event.provider, event.event_id, exc_info=True)
+
+
+async def _claimed_then_applied(
+    connect: ConnectionSource, event: _Event, fetch: Effect, lease_seconds: float
+) -> EventOutcome:
+    async with connect() as conn:
+        if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
+            return _duplicate(event.provider)
         claim = await q.claim_event(
             conn,
-            provider=provider,
-            event_id=event_id,
-            event_type=event_type,
-            payload=payload,
+            provider=event.provider,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            payload=event.payload,
             lease_seconds=lease_seconds,
         )
         if claim is None:
-            if await q.get_event_status(conn, provider=provider, event_id=event_id) == "processed":
-                metrics.PROVIDER_EVENTS.labels(provider, "duplicate").inc()
-                return "duplicate"
-            metrics.PROVIDER_EVENTS.labels(provider, "in_progress").inc()
-            raise EventInProgress()
+            return await _taken_elsewhere(conn, event)
     started = time.monotonic()
     try:
-        apply = await effect(connect)
+        apply = await fetch(connect)
         async with connect() as conn, conn.transaction():
             if await q.hold_claim(conn, id=claim.id, attempt=claim.attempts) is None:
                 raise EventInProgress()  # our lease ran out and another worker took the event over
             await apply(conn)
             await q.complete_event(conn, id=claim.id, duration_ms=int((time.monotonic() - started) * 1000))
     except EventInProgress:
-        metrics.PROVIDER_EVENTS.labels(provider, "in_progress").inc()
+        metrics.PROVIDER_EVENTS.labels(event.provider, "in_progress").inc()
         raise
     except Exception as exc:
-        metrics.PROVIDER_EVENTS.labels(provider, "failed").inc()
-        log.exception("%s event %s (%s) failed on attempt %d", provider, event_id, event_type, claim.attempts)
+        _log_failure(event, claim.attempts, exc)
         await _record_failure(connect, claim.id, claim.attempts, exc)
         raise
-    metrics.PROVIDER_EVENTS.labels(provider, "processed").inc()
+    metrics.PROVIDER_EVENTS.labels(event.provider, "processed").inc()
     return "processed"
+
+
+def _duplicate(provider: EventSource) -> EventOutcome:
+    metrics.PROVIDER_EVENTS.labels(provider, "duplicate").inc()
+    return "duplicate"
+
+
+async def _taken_elsewhere(conn: Connection, event: _Event) -> EventOutcome:
+    """The event could not be stored or claimed: processed meanwhile, or another worker holds a live claim."""
+    if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
+        return _duplicate(event.provider)
+    metrics.PROVIDER_EVENTS.labels(event.provider, "in_progress").inc()
+    raise EventInProgress()
+
+
+def _log_failure(event: _Event, attempt: int | None, exc: Exception) -> None:
+    metrics.PROVIDER_EVENTS.labels(event.provider, "failed").inc()
+    on_attempt = f" on attempt {attempt}" if attempt is not None else ""
+    log.exception("%s event %s (%s) failed%s", event.provider, event.event_id, event.event_type, on_attempt)
+
+
+def _error_text(exc: Exception) -> str:
+    detail = f"{exc.code}: {exc}" if isinstance(exc, AppError) else str(exc)  # the code names the cause
+    return f"{type(exc).__name__}: {detail}"[:2000]
 
 
 async def _record_failure(connect: ConnectionSource, claim_id: uuid.UUID, attempt: int, exc: Exception) -> None:
     """Keep the failure on the event for operators and the retry job; if even that fails (the database is what
     failed), the claim's lease runs out and the event is retried all the same."""
-    detail = f"{exc.code}: {exc}" if isinstance(exc, AppError) else str(exc)  # the code names the cause
     try:
         async with connect() as conn:
-            await q.fail_event(conn, id=claim_id, attempt=attempt, error=f"{type(exc).__name__}: {detail}"[:2000])
+            await q.fail_event(conn, id=claim_id, attempt=attempt, error=_error_text(exc))
     except Exception:
         log.warning("could not record the failure of event claim %s", claim_id, exc_info=True)

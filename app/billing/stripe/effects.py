@@ -1,5 +1,6 @@
-"""What each Stripe event does. Stripe is asked first, holding no connection; what it answers is then recorded in the
-event store's fenced transaction (app/billing/inbox/processing.py: `Effect`).
+"""What each Stripe event does. An event whose object is all its effect needs is recorded with the event in one
+transaction; for the others Stripe is asked first, holding no connection, and what it answers is then recorded in
+the event store's fenced transaction (app/billing/inbox/processing.py).
 
 - customer.subscription.created|updated|deleted|paused|resumed|pending_update_applied|pending_update_expired: the
   subscription object in the event is the state (its items, never a `pending_update` waiting for payment).
@@ -26,7 +27,7 @@ import stripe
 from app.billing.entitlements import Cause, ProviderState, apply_provider_state
 from app.billing.fraud import record_security_event
 from app.billing.hooks import BillingHooks
-from app.billing.inbox.processing import Apply, Effect, no_writes
+from app.billing.inbox.processing import Apply, Effect, applying, no_writes
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.billing.stripe.models import Event, Subscription, event_object, state_of
@@ -52,6 +53,7 @@ SUBSCRIPTION_EVENTS = frozenset(
 )
 TRIAL_ENDING = "subscription.trial_ending"
 NAMING_A_SUBSCRIPTION = frozenset({"checkout.session.completed", "invoice.paid", "invoice.payment_failed"})
+REVOKING = frozenset({"charge.refunded", "charge.dispute.created"})
 
 
 class CheckoutSession(msgspec.Struct, frozen=True):
@@ -93,40 +95,48 @@ class Dispute(msgspec.Struct, frozen=True):
 
 
 def event_effect(event: Event, payments: PaymentProviders, settings: StripeSettings) -> Effect:
-    """The effect of one Stripe event."""
+    """The effect of one Stripe event: recorded with the event in one transaction, unless Stripe must be asked
+    first (the subscription an invoice or checkout names, a refund's or dispute's cancellations)."""
+    if event.type in NAMING_A_SUBSCRIPTION or event.type in REVOKING:
 
-    async def fetch_then_apply(connect: ConnectionSource) -> Apply:
-        return await _prepare(connect, event, payments, settings)
+        async def fetch_then_apply(connect: ConnectionSource) -> Apply:
+            return await _ask_stripe(connect, event, payments, settings)
 
-    return fetch_then_apply
+        return fetch_then_apply
+    return applying(lambda conn: _apply(conn, event, payments.hooks, settings))
 
 
-async def _prepare(
-    connect: ConnectionSource, event: Event, payments: PaymentProviders, settings: StripeSettings
-) -> Apply:
-    cause = Cause("stripe_event", event.id)
-    hooks = payments.hooks
+async def _apply(conn: Connection, event: Event, hooks: BillingHooks, settings: StripeSettings) -> None:
+    """The events whose object is all their effect needs."""
     if event.type in SUBSCRIPTION_EVENTS:
         subscription = event_object(event, Subscription)
         # Stripe objects carry no modification time; the event's creation time orders deliveries.
         observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
-        return _recording([state_of(subscription, observed, settings)], cause, hooks)
-    if event.type == "customer.subscription.trial_will_end":
-        ending = event_object(event, Subscription)
-        return lambda conn: _announce_trial_end(conn, ending)
+        await apply_provider_state(conn, state_of(subscription, observed, settings), _cause(event), hooks)
+    elif event.type == "customer.subscription.trial_will_end":
+        await _announce_trial_end(conn, event_object(event, Subscription))
+    elif (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
+        await handler(conn, event)
+    else:
+        log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
+
+
+def _cause(event: Event) -> Cause:
+    return Cause("stripe_event", event.id)
+
+
+async def _ask_stripe(
+    connect: ConnectionSource, event: Event, payments: PaymentProviders, settings: StripeSettings
+) -> Apply:
+    cause, hooks = _cause(event), payments.hooks
     if event.type in NAMING_A_SUBSCRIPTION:
         # Fetched rather than trusted from the event: access starts, renews or pauses even if subscription events
         # are late or lost.
         subscription_id = _named_subscription(event)
         states = [await _fetch_state(payments, subscription_id, settings)] if subscription_id else []
         return _recording(states, cause, hooks)
-    if event.type in ("charge.refunded", "charge.dispute.created"):
-        client = require_stripe(payments.stripe.client)
-        return await _revocation(connect, client, event, settings=settings, cause=cause, hooks=hooks)
-    if (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
-        return lambda conn: handler(conn, event)
-    log.info("Stripe event %s (%s) stored; this type has no effect", event.id, event.type)
-    return no_writes
+    client = require_stripe(payments.stripe.client)
+    return await _revocation(connect, client, event, settings=settings, cause=cause, hooks=hooks)
 
 
 def _named_subscription(event: Event) -> str | None:

@@ -40,13 +40,7 @@ async def list_tiers(conn: Connection) -> list[ListTiersRow]:
 
 GET_ENTITLED_SUBSCRIPTION = """select s.id, s.tier_slug, s.provider, s.status, s.current_period_end
 from subscriptions s
-join tiers t on t.slug = s.tier_slug
-where s.user_id = $1
-  and (s.status in ('trialing', 'active', 'grace_period')
-       or (s.status = 'cancelled' and s.current_period_end > now())
-       or (s.status = 'billing_retry' and s.grace_until > now()))
-order by t.rank desc, s.current_period_end desc nulls last
-limit 1"""
+where s.id = cookcam_entitled_subscription($1)"""
 
 
 class GetEntitledSubscriptionRow(msgspec.Struct, frozen=True):
@@ -58,10 +52,7 @@ class GetEntitledSubscriptionRow(msgspec.Struct, frozen=True):
 
 
 async def get_entitled_subscription(conn: Connection, *, user_id: uuid.UUID) -> GetEntitledSubscriptionRow | None:
-    """The subscription granting the best tier right now: trialing, active or in a store's grace, cancelled with paid
-    time
-    left, or in Stripe billing retry within its grace (grace_until, migration 0039).
-    """
+    """The subscription granting the best tier right now (the rule: cookcam_entitled_subscription, migration 0054)."""
     record = await conn.fetchrow(GET_ENTITLED_SUBSCRIPTION, user_id)
     if record is None:
         return None
@@ -129,19 +120,20 @@ async def list_user_subscriptions(conn: Connection, *, user_id: uuid.UUID) -> li
     return [ListUserSubscriptionsRow(*record) for record in records]
 
 
-INSERT_SUBSCRIPTION = (
-    "insert into subscriptions (user_id, provider, provider_subscription_id, tier_slug, status, environment,\n"
-    "                           billing_period, trial_ends_at, current_period_start, current_period_end,\n"
-    "                           cancel_at_period_end, provider_updated_at, grace_until)\n"
-    "values ($1, $2, $3, $4, $5, $6, $7,\n"
-    "        $8, $9, $10,\n"
-    "        $11, $12, $13)\n"
-    "on conflict (provider, provider_subscription_id) do nothing\n"
-    "returning id"
-)
+RECORD_SUBSCRIPTION_STATE = """select outcome, before_tier, after_tier
+from cookcam_record_subscription_state(
+    $1, $2, $3, $4, $5, $6, $7,
+    $8, $9, $10, $11,
+    $12, $13, $14, $15)"""
 
 
-async def insert_subscription(
+class RecordSubscriptionStateRow(msgspec.Struct, frozen=True):
+    outcome: str | None
+    before_tier: str | None
+    after_tier: str | None
+
+
+async def record_subscription_state(
     conn: Connection,
     *,
     user_id: uuid.UUID,
@@ -157,10 +149,15 @@ async def insert_subscription(
     cancel_at_period_end: bool,
     provider_updated_at: datetime.datetime,
     grace_until: datetime.datetime | None,
-) -> uuid.UUID | None:
-    """A subscription seen for the first time; no row when it already exists (then it is locked and updated instead)."""
-    value = await conn.fetchval(
-        INSERT_SUBSCRIPTION,
+    cause_kind: str,
+    cause_ref: str,
+) -> RecordSubscriptionStateRow | None:
+    """Create or update a subscription from verified provider data with its history row, under the ordering rule, in one
+    statement: the outcome and the entitled tier before and after (cookcam_record_subscription_state, migration
+    0054).
+    """
+    record = await conn.fetchrow(
+        RECORD_SUBSCRIPTION_STATE,
         user_id,
         provider,
         provider_subscription_id,
@@ -174,84 +171,12 @@ async def insert_subscription(
         cancel_at_period_end,
         provider_updated_at,
         grace_until,
+        cause_kind,
+        cause_ref,
     )
-    return cast("uuid.UUID | None", value)
-
-
-LOCK_SUBSCRIPTION = (
-    "select id, user_id, tier_slug, status, cancel_at_period_end, current_period_end, provider_updated_at\n"
-    "from subscriptions\n"
-    "where provider = $1 and provider_subscription_id = $2\n"
-    "for update"
-)
-
-
-class LockSubscriptionRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    user_id: uuid.UUID
-    tier_slug: str
-    status: str
-    cancel_at_period_end: bool
-    current_period_end: datetime.datetime | None
-    provider_updated_at: datetime.datetime
-
-
-async def lock_subscription(
-    conn: Connection,
-    *,
-    provider: str,
-    provider_subscription_id: str,
-) -> LockSubscriptionRow | None:
-    record = await conn.fetchrow(LOCK_SUBSCRIPTION, provider, provider_subscription_id)
     if record is None:
         return None
-    return LockSubscriptionRow(*record)
-
-
-UPDATE_SUBSCRIPTION = """update subscriptions set
-    tier_slug = $1,
-    status = $2,
-    environment = $3,
-    billing_period = $4,
-    trial_ends_at = $5,
-    current_period_start = $6,
-    current_period_end = $7,
-    cancel_at_period_end = $8,
-    provider_updated_at = $9,
-    grace_until = $10,
-    updated_at = now()
-where id = $11"""
-
-
-async def update_subscription(
-    conn: Connection,
-    *,
-    tier_slug: str,
-    status: str,
-    environment: str,
-    billing_period: str | None,
-    trial_ends_at: datetime.datetime | None,
-    current_period_start: datetime.datetime | None,
-    current_period_end: datetime.datetime | None,
-    cancel_at_period_end: bool,
-    provider_updated_at: datetime.datetime,
-    grace_until: datetime.datetime | None,
-    id: uuid.UUID,
-) -> None:
-    await conn.execute(
-        UPDATE_SUBSCRIPTION,
-        tier_slug,
-        status,
-        environment,
-        billing_period,
-        trial_ends_at,
-        current_period_start,
-        current_period_end,
-        cancel_at_period_end,
-        provider_updated_at,
-        grace_until,
-        id,
-    )
+    return RecordSubscriptionStateRow(*record)
 
 
 TOUCH_UNCHANGED_SUBSCRIPTION = """update subscriptions set provider_updated_at = $1, updated_at = now()
@@ -305,39 +230,6 @@ async def touch_unchanged_subscription(
         grace_until,
     )
     return cast("uuid.UUID | None", value)
-
-
-INSERT_STATUS_HISTORY = (
-    "insert into subscription_status_history (subscription_id, user_id, from_status, to_status, from_tier, to_tier,\n"
-    "                                         cause_kind, cause_ref)\n"
-    "values ($1, $2, $3, $4, $5, $6,\n"
-    "        $7, $8)"
-)
-
-
-async def insert_status_history(
-    conn: Connection,
-    *,
-    subscription_id: uuid.UUID,
-    user_id: uuid.UUID,
-    from_status: str | None,
-    to_status: str,
-    from_tier: str | None,
-    to_tier: str,
-    cause_kind: str,
-    cause_ref: str,
-) -> None:
-    await conn.execute(
-        INSERT_STATUS_HISTORY,
-        subscription_id,
-        user_id,
-        from_status,
-        to_status,
-        from_tier,
-        to_tier,
-        cause_kind,
-        cause_ref,
-    )
 
 
 LIST_STATUS_HISTORY = (

@@ -137,8 +137,9 @@ async def test_a_worker_whose_provider_outlasts_its_lease_gives_the_event_up(cli
 
 
 async def test_a_failure_that_cannot_be_recorded_still_fails_the_delivery(client, pool, db) -> None:
-    """The database goes away between the effect's failure and its record: the caller still gets the effect's error
-    (so the provider retries), and the claim's lease lets the next delivery process the event."""
+    """An effect that asks its provider first: the database goes away between the effect's failure and its record:
+    the caller still gets the effect's error (so the provider retries), and the claim's lease lets the next delivery
+    process the event."""
     user_id = await _user(client)
     borrowed = 0
 
@@ -154,6 +155,9 @@ async def test_a_failure_that_cannot_be_recorded_still_fails_the_delivery(client
     async def failing(conn) -> None:
         raise RuntimeError("provider said no")
 
+    async def provider_then_failing(_connect):
+        return failing
+
     with pytest.raises(RuntimeError, match="provider said no"):
         await process_once(
             failing_third_time,
@@ -161,11 +165,32 @@ async def test_a_failure_that_cannot_be_recorded_still_fails_the_delivery(client
             event_id="evt_unrecorded",
             event_type="invoice.paid",
             payload={"id": "evt_unrecorded"},
-            effect=applying(failing),
+            effect=provider_then_failing,
             lease_seconds=0.2,
         )
     assert borrowed == 3
     assert await db.fetchval("select status from provider_events where event_id = 'evt_unrecorded'") == "processing"
     await asyncio.sleep(0.3)
     assert await _deliver(pool, "evt_unrecorded", _counting_effect(user_id)) == "processed"
+    assert await _effects(db, user_id) == 1
+
+
+async def test_an_event_whose_connection_dies_mid_transaction_is_not_stored_and_applies_on_redelivery(
+    client, pool, db
+) -> None:
+    """An effect that needs no provider runs in the event's one transaction: when its connection dies inside it
+    (as when the worker is killed), the stored event and the half-done effect are rolled back together, the
+    failure cannot be recorded, the caller gets the error (5xx), and the redelivery applies the event once."""
+    user_id = await _user(client)
+
+    async def dying(conn) -> None:
+        await consume(conn, user_id, "effects", limit=1000, period="day", limit_code="X")
+        await conn.execute("select pg_terminate_backend(pg_backend_pid())")
+
+    with pytest.raises(asyncpg.InterfaceError, match="connection is closed"):
+        await _deliver(pool, "evt_dies", applying(dying))
+    assert await db.fetchval("select count(*) from provider_events where event_id = 'evt_dies'") == 0
+    assert await _effects(db, user_id) == 0
+    assert await _deliver(pool, "evt_dies", _counting_effect(user_id)) == "processed"
+    assert await _deliver(pool, "evt_dies", _counting_effect(user_id)) == "duplicate"
     assert await _effects(db, user_id) == 1
