@@ -11,21 +11,12 @@ from subscriptions s
 where s.id = cookcam_entitled_subscription(@user_id);
 
 -- name: GetTierLimits :one
--- The usage limits of the best tier the user is entitled to right now (free when none): the same rule as
--- GetEntitledSubscription, in one read for the per-request limit checks.
+-- The usage limits of the best tier the user is entitled to right now (free when none), in one read for the
+-- per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054).
 select t.scans_per_day, t.recipes_per_month, t.saved_recipes
 from tiers t
-where t.slug = coalesce((
-    select s.tier_slug
-    from subscriptions s
-    join tiers granted on granted.slug = s.tier_slug
-    where s.user_id = @user_id
-      and (s.status in ('trialing', 'active', 'grace_period')
-           or (s.status = 'cancelled' and s.current_period_end > now())
-           or (s.status = 'billing_retry' and s.grace_until > now()))
-    order by granted.rank desc
-    limit 1
-), 'free');
+where t.slug = coalesce(
+    (select s.tier_slug from subscriptions s where s.id = cookcam_entitled_subscription(@user_id)), 'free');
 
 -- name: ListUserSubscriptions :many
 select id, provider, tier_slug, status, environment, billing_period, trial_ends_at, current_period_start,

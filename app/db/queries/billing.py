@@ -61,17 +61,8 @@ async def get_entitled_subscription(conn: Connection, *, user_id: uuid.UUID) -> 
 
 GET_TIER_LIMITS = """select t.scans_per_day, t.recipes_per_month, t.saved_recipes
 from tiers t
-where t.slug = coalesce((
-    select s.tier_slug
-    from subscriptions s
-    join tiers granted on granted.slug = s.tier_slug
-    where s.user_id = $1
-      and (s.status in ('trialing', 'active', 'grace_period')
-           or (s.status = 'cancelled' and s.current_period_end > now())
-           or (s.status = 'billing_retry' and s.grace_until > now()))
-    order by granted.rank desc
-    limit 1
-), 'free')"""
+where t.slug = coalesce(
+    (select s.tier_slug from subscriptions s where s.id = cookcam_entitled_subscription($1)), 'free')"""
 
 
 class GetTierLimitsRow(msgspec.Struct, frozen=True):
@@ -81,8 +72,8 @@ class GetTierLimitsRow(msgspec.Struct, frozen=True):
 
 
 async def get_tier_limits(conn: Connection, *, user_id: uuid.UUID) -> GetTierLimitsRow | None:
-    """The usage limits of the best tier the user is entitled to right now (free when none): the same rule as
-    GetEntitledSubscription, in one read for the per-request limit checks.
+    """The usage limits of the best tier the user is entitled to right now (free when none), in one read for the
+    per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054).
     """
     record = await conn.fetchrow(GET_TIER_LIMITS, user_id)
     if record is None:
