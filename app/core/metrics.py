@@ -25,6 +25,26 @@ from prometheus_client import (
 from app.core.metrics_directory import multiprocess_directory
 from app.core.version import VERSION
 
+_process_id = os.getpid()
+
+
+def _current_process_id() -> int:
+    return _process_id
+
+
+def _forked() -> None:
+    global _process_id  # noqa: PLW0603 - the one fact a fork changes
+    _process_id = os.getpid()
+
+
+# In multiprocess mode prometheus_client asks os.getpid() on every increment (three per request), to notice a fork
+# and move to files of the child's own. A fork handler tells it the same for free; workers that are spawned, not
+# forked, import this module afresh. Set before the first metric below is made: every value of a process must come
+# from the same class, which owns that process's files.
+if values.ValueClass is not values.MutexValue:
+    os.register_at_fork(after_in_child=_forked)
+    values.ValueClass = values.MultiProcessValue(process_identifier=_current_process_id)  # type: ignore[no-untyped-call]
+
 REQUESTS = Counter(
     "cookcam_http_requests_total", "HTTP requests by route template, method and status", ["route", "method", "status"]
 )
@@ -79,11 +99,22 @@ def record_build_info() -> None:
     BUILD_INFO.labels(VERSION, platform.python_version()).set(1)
 
 
+# The series of each (route template, method label, status) seen, found once: `labels()` costs as much as the
+# increment. Bounded like the labels themselves.
+_request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """`method` as the client sent it; it is labelled by `method_label`."""
     label = method_label(method)
-    REQUESTS.labels(route, label, str(status)).inc()
-    LATENCY.labels(route, label).observe(seconds)
+    series = _request_series.get((route, label, status))
+    if series is None:
+        series = _request_series[route, label, status] = (
+            REQUESTS.labels(route, label, str(status)),
+            LATENCY.labels(route, label),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def is_multiprocess() -> bool:
