@@ -7,9 +7,11 @@ trace id of the span it was written in.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import re
 import sys
+import time
 from typing import Any
 
 import msgspec
@@ -50,8 +52,14 @@ def scrub_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    # Asked for every field of every line, mostly of the same few names (route, method, status, request_id, ...).
+    return SECRET_KEYS.search(key) is not None
+
+
 def scrub_value(key: str, value: Any) -> Any:
-    if SECRET_KEYS.search(key):
+    if _is_secret_key(key):
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)
@@ -99,6 +107,21 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        # logging.Formatter's time of day, rendered once per second instead of once per line.
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, text)
+        return self.default_msec_format % (text, record.msecs) if self.default_msec_format else text
+
     def format(self, record: logging.LogRecord) -> str:
         line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())}"
         fields = _extra_fields(record)
