@@ -174,7 +174,7 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     # Outermost layers, around Litestar's router, so that unknown routes get a request id and metrics too.
-    edge = EdgeMiddleware(app.asgi_handler, hsts=settings.is_production_like)
+    edge = EdgeMiddleware(app.asgi_handler, hsts=settings.is_production_like, traced=tracing_enabled)
     app.asgi_handler = instrument_asgi(edge) if tracing_enabled else edge
     return app
 
