@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from opentelemetry import trace
 
+from app.core.process_id import current_process_id
 from app.core.request_context import request_id_var, user_id_var
 from app.settings import Settings
 
@@ -132,7 +133,16 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+def _record_with_process_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """A LogRecord as logging makes it, its process id included, without os.getpid()'s system call per record."""
+    record = logging.LogRecord(*args, **kwargs)
+    record.process = current_process_id()
+    return record
+
+
 def configure_logging(settings: Settings) -> None:
+    logging.logProcesses = False  # the record factory below sets `process`
+    logging.setLogRecordFactory(_record_with_process_id)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if settings.is_production_like else TextFormatter())

@@ -23,27 +23,15 @@ from prometheus_client import (
 )
 
 from app.core.metrics_directory import multiprocess_directory
+from app.core.process_id import current_process_id
 from app.core.version import VERSION
 
-_process_id = os.getpid()
-
-
-def _current_process_id() -> int:
-    return _process_id
-
-
-def _forked() -> None:
-    global _process_id  # noqa: PLW0603 - the one fact a fork changes
-    _process_id = os.getpid()
-
-
 # In multiprocess mode prometheus_client asks os.getpid() on every increment (three per request), to notice a fork
-# and move to files of the child's own. A fork handler tells it the same for free; workers that are spawned, not
-# forked, import this module afresh. Set before the first metric below is made: every value of a process must come
-# from the same class, which owns that process's files.
+# and move to files of the child's own; app/core/process_id.py knows it without the system call. Set before the
+# first metric below is made: every value of a process must come from the same class, which owns that process's
+# files.
 if values.ValueClass is not values.MutexValue:
-    os.register_at_fork(after_in_child=_forked)
-    values.ValueClass = values.MultiProcessValue(process_identifier=_current_process_id)  # type: ignore[no-untyped-call]
+    values.ValueClass = values.MultiProcessValue(process_identifier=current_process_id)  # type: ignore[no-untyped-call]
 
 REQUESTS = Counter(
     "cookcam_http_requests_total", "HTTP requests by route template, method and status", ["route", "method", "status"]
