@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import platform
 import re
@@ -298,3 +299,12 @@ async def test_the_edge_adds_the_request_id_and_security_headers_and_writes_one_
     assert re.fullmatch(r"GET <unmatched> 404 \d+\.\dms", line.getMessage())
     assert (line.levelname, line.route, line.method, line.status) == ("INFO", "<unmatched>", "GET", 404)
     assert isinstance(line.duration_ms, float)
+
+
+async def test_a_started_worker_keeps_its_start_up_objects_out_of_full_collections(database_url: str) -> None:
+    """Under load a full collection scanned the whole app about every second (80-110 ms each, stalling every
+    request in flight: docs/benchmarks.md); what start-up made is frozen, and released again at shutdown."""
+    async with AsyncTestClient(app=create_app(make_settings(database_url))) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
