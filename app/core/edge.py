@@ -71,9 +71,17 @@ def _route(scope: Scope) -> str:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    """Runs on every request, so what it adds per request is kept to what it must compute (see "Where the time
+    goes" in docs/benchmarks.md): the headers are built once, and the request span is labelled only when requests
+    are traced (`traced`: the tracing wiring wraps this layer in one, app/core/tracing.py)."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, traced: bool) -> None:
         self._app = app
-        self._extra_headers = [*SECURITY_HEADERS, HSTS] if hsts else list(SECURITY_HEADERS)
+        self._traced = traced
+        security = (*SECURITY_HEADERS, HSTS) if hsts else tuple(SECURITY_HEADERS)
+        # What follows the response's own headers and x-request-id, in this order.
+        self._api_headers = (*security, API_CSP)
+        self._docs_headers = (*security, DOCS_CSP)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = accept_or_make_request_id(_header(scope, b"x-request-id"))
@@ -85,19 +93,22 @@ class EdgeMiddleware:
         started = time.perf_counter()
         status = 500
         is_docs = scope["path"].startswith("/schema")
-        extra = [(b"x-request-id", request_id.encode()), *self._extra_headers, DOCS_CSP if is_docs else API_CSP]
+        extra = self._docs_headers if is_docs else self._api_headers
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                # Now, while the request span is open: the tracer ends it with the response's last body message.
-                label_request_span(metrics.method_label(scope.get("method", "")), _route(scope), request_id)
+                if self._traced:
+                    # Now, while the request span is open: the tracer ends it with the response's last body message.
+                    label_request_span(metrics.method_label(scope.get("method", "")), _route(scope), request_id)
                 headers = list(message.get("headers", ()))
-                # A response that chose its own policy keeps it: the HTML pages of app/pages their CSP, the viewer's
-                # files their caching.
+                # A response that chose its own header keeps it: the HTML pages of app/pages their CSP, the
+                # viewer's files and scan images their caching. (Most responses set one or two headers.)
                 own = {key.lower() for key, _ in headers}
-                message["headers"] = [*headers, *(h for h in extra if h[0] not in own)]
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(h for h in extra if h[0] not in own)
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -106,19 +117,30 @@ class EdgeMiddleware:
             else:
                 await self._app(scope, receive, send_with_headers)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            _record(scope, status, time.perf_counter() - started)
 
-    @staticmethod
-    def _record(scope: Any, status: int, seconds: float) -> None:
-        route = _route(scope)
-        method = metrics.method_label(scope.get("method", ""))  # nor in logs and span names: a bounded set
-        metrics.observe_request(route, method, status, seconds)
-        access_log.log(
-            logging.DEBUG if route in PROBE_ROUTES else logging.INFO,
-            "%s %s %s %.1fms",
-            method,
-            route,
-            status,
-            seconds * 1000,
-            extra={"route": route, "method": method, "status": status, "duration_ms": round(seconds * 1000, 2)},
-        )
+
+def _record(scope: Any, status: int, seconds: float) -> None:
+    route = _route(scope)
+    method = metrics.method_label(scope.get("method", ""))  # nor in logs and span names: a bounded set
+    metrics.observe_request(route, method, status, seconds)
+    level = logging.DEBUG if route in PROBE_ROUTES else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
+    # Made and handled as Logger.log would, without its walk up the stack for the caller's file and line (no
+    # formatter writes them; the record names this function).
+    record = access_log.makeRecord(
+        access_log.name,
+        level,
+        __file__,
+        _RECORD_LINE,
+        "%s %s %s %.1fms",
+        (method, route, status, seconds * 1000),
+        None,
+        "_record",
+        {"route": route, "method": method, "status": status, "duration_ms": round(seconds * 1000, 2)},
+    )
+    access_log.handle(record)
+
+
+_RECORD_LINE = _record.__code__.co_firstlineno

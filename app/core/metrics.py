@@ -23,7 +23,15 @@ from prometheus_client import (
 )
 
 from app.core.metrics_directory import multiprocess_directory
+from app.core.process_id import current_process_id
 from app.core.version import VERSION
+
+# In multiprocess mode prometheus_client asks os.getpid() on every increment (three per request), to notice a fork
+# and move to files of the child's own; app/core/process_id.py knows it without the system call. Set before the
+# first metric below is made: every value of a process must come from the same class, which owns that process's
+# files.
+if values.ValueClass is not values.MutexValue:
+    values.ValueClass = values.MultiProcessValue(process_identifier=current_process_id)  # type: ignore[no-untyped-call]
 
 REQUESTS = Counter(
     "cookcam_http_requests_total", "HTTP requests by route template, method and status", ["route", "method", "status"]
@@ -79,11 +87,22 @@ def record_build_info() -> None:
     BUILD_INFO.labels(VERSION, platform.python_version()).set(1)
 
 
+# The series of each (route template, method label, status) seen, found once: `labels()` costs as much as the
+# increment. Bounded like the labels themselves.
+_request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """`method` as the client sent it; it is labelled by `method_label`."""
     label = method_label(method)
-    REQUESTS.labels(route, label, str(status)).inc()
-    LATENCY.labels(route, label).observe(seconds)
+    series = _request_series.get((route, label, status))
+    if series is None:
+        series = _request_series[route, label, status] = (
+            REQUESTS.labels(route, label, str(status)),
+            LATENCY.labels(route, label),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def is_multiprocess() -> bool:

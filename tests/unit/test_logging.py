@@ -68,3 +68,13 @@ def test_outbound_request_urls_are_not_logged() -> None:
     configure_logging(load_settings({"APP_ENV": "development", "LOG_LEVEL": "DEBUG"}))
     assert logging.getLogger("cookcam").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+
+
+def test_text_lines_write_the_time_as_logging_does() -> None:
+    """TextFormatter renders the time of day once per second; every line still reads as logging.Formatter's."""
+    ours, reference = TextFormatter(), logging.Formatter()
+    # Within one second, across a second, back to an earlier one, and a second apart by a hair.
+    for created in (1_764_000_000.0, 1_764_000_000.999, 1_764_000_001.5, 1_700_000_000.25, 1_764_000_001.0004):
+        record = logging.makeLogRecord({"created": created, "msecs": int((created - int(created)) * 1000) + 0.0})
+        assert ours.formatTime(record) == reference.formatTime(record)
+        assert ours.formatTime(record, "%H:%M") == reference.formatTime(record, "%H:%M")

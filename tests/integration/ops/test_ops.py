@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import platform
+import re
 import tomllib
 from pathlib import Path
 
@@ -274,3 +276,35 @@ async def test_metrics_answer_without_the_reconciliation_figures_while_the_datab
         assert stuck.status_code == 200
         assert "cookcam_http_requests_total" in stuck.text
         assert "cookcam_reconciliation" not in stuck.text
+
+
+async def test_the_edge_adds_the_request_id_and_security_headers_and_writes_one_access_line(client, caplog) -> None:
+    """What app/core/edge.py adds to every response, in its order, and the access line it writes."""
+    caplog.set_level(logging.INFO, logger="cookcam.access")
+    api = await client.get("/api/v1/does-not-exist", headers={"X-Request-ID": "edge-1"})
+    assert api.headers.raw[-8:] == [
+        (b"x-request-id", b"edge-1"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        (b"cache-control", b"no-store"),
+        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    ]
+    docs = await client.get("/schema/openapi.json")
+    assert docs.headers.raw[-7:-6] == [(b"x-request-id", docs.headers["x-request-id"].encode())]
+    assert docs.headers.raw[-1] == (b"cache-control", b"no-store") and "content-security-policy" not in docs.headers
+    (line,) = [record for record in caplog.records if record.name == "cookcam.access" and record.status == 404]
+    assert re.fullmatch(r"GET <unmatched> 404 \d+\.\dms", line.getMessage())
+    assert (line.levelname, line.route, line.method, line.status) == ("INFO", "<unmatched>", "GET", 404)
+    assert isinstance(line.duration_ms, float)
+
+
+async def test_a_started_worker_keeps_its_start_up_objects_out_of_full_collections(database_url: str) -> None:
+    """Under load a full collection scanned the whole app about every second (80-110 ms each, stalling every
+    request in flight: docs/benchmarks.md); what start-up made is frozen, and released again at shutdown."""
+    async with AsyncTestClient(app=create_app(make_settings(database_url))) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
