@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
 
+from app.core.edge import DOCS_CSP
 from app.db.migrations import migrate
 from app.server import create_app
 from app.settings import HttpSettings
@@ -293,8 +294,9 @@ async def test_the_edge_adds_the_request_id_and_security_headers_and_writes_one_
         (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     ]
     docs = await client.get("/schema/openapi.json")
-    assert docs.headers.raw[-7:-6] == [(b"x-request-id", docs.headers["x-request-id"].encode())]
-    assert docs.headers.raw[-1] == (b"cache-control", b"no-store") and "content-security-policy" not in docs.headers
+    assert docs.headers.raw[-8:-7] == [(b"x-request-id", docs.headers["x-request-id"].encode())]
+    assert docs.headers.raw[-2] == (b"cache-control", b"no-store")
+    assert docs.headers.raw[-1] == DOCS_CSP  # the viewer's own policy (app/web/openapi.py), not the API's
     (line,) = [record for record in caplog.records if record.name == "cookcam.access" and record.status == 404]
     assert re.fullmatch(r"GET <unmatched> 404 \d+\.\dms", line.getMessage())
     assert (line.levelname, line.route, line.method, line.status) == ("INFO", "<unmatched>", "GET", 404)
