@@ -64,12 +64,13 @@ PREVIEWS_REQUEST = {
 
 
 def cooking_environment(fake: FakeOpenAI) -> dict[str, str]:
-    """The AI provider (the fake) and the paid tiers' fair-use caps."""
+    """The AI provider (the fake), the paid tiers' fair-use caps and the per-account scan attempts a minute."""
     return {
         "AI_BASE_URL": fake.base_url,
         "AI_API_KEY": API_KEY,
         "RECIPES_GENERATIONS_FAIR_USE_PER_MONTH": COOKING_FAIR_USE,
         "SCAN_FAIR_USE_PER_DAY": COOKING_FAIR_USE,
+        "SCAN_ATTEMPTS_PER_MINUTE": COOKING_FAIR_USE,
     }
 
 
@@ -288,7 +289,8 @@ class ScanProbe:
         calls = len(self._fake.requests) - self._calls_before
         return (
             Check(
-                stored == app_2xx and read_2xx <= stored,
+                # A refusal (429 from a cap the harness did not lift) would be measured instead of a scan.
+                stored == app_2xx and read_2xx <= stored and app_2xx == sum(app.values()),
                 f"`{self.KEY}`: {stored:,} scans stored for the app's {app_2xx:,} 2xx answers, warm-up included "
                 f"(wrk read {read_2xx:,} in the measured run); {calls:,} model calls; the app's answers: "
                 f"{_status_text(app)}",
