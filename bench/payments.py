@@ -201,6 +201,24 @@ def stripe_events(users: StripeUsers, first: int, count: int, run_tag: str) -> l
     return events
 
 
+def deliver_once(base_url: str, events: list[bytes]) -> dict[str, int]:
+    """Deliver each signed event once, as Stripe's first delivery, before the duplicates are replayed: the count of
+    each outcome the webhook answered."""
+    outcomes: dict[str, int] = {}
+    now = int(time.time())
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for payload in events:
+            response = client.post(
+                WEBHOOK_PATH,
+                content=payload,
+                headers={"Content-Type": "application/json", "Stripe-Signature": stripe_signature(payload, now)},
+            )
+            response.raise_for_status()
+            outcome = str(response.json()["outcome"])
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 def write_request_lines(prefix: Path, lines: Iterable[bytes], threads: int) -> None:
     """bench/lua/lines.lua's request files, one per wrk thread (`prefix.0`, `prefix.1`, ...): line i goes to thread
     i mod threads, one request a line (a header value, a tab, the body)."""
@@ -484,17 +502,7 @@ class StripeDuplicatesProbe:
 
     def before_warmup(self) -> None:
         events = stripe_events(self._users, 0, DUPLICATE_EVENTS, self._run_tag)
-        now = int(time.time())
-        with httpx.Client(base_url=self._base_url, timeout=30) as client:
-            for payload in events:
-                response = client.post(
-                    WEBHOOK_PATH,
-                    content=payload,
-                    headers={"Content-Type": "application/json", "Stripe-Signature": stripe_signature(payload, now)},
-                )
-                response.raise_for_status()
-                outcome = str(response.json()["outcome"])
-                self._first_outcomes[outcome] = self._first_outcomes.get(outcome, 0) + 1
+        self._first_outcomes = deliver_once(self._base_url, events)
         self._before = settled(lambda: event_counts(self._dsn, self._prefix))
         # Signed afresh, as Stripe signs each redelivery.
         write_signed(self.file, events, self._threads)

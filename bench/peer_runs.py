@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 from bench.payments import (
     DUPLICATE_EVENTS,
@@ -24,12 +22,12 @@ from bench.payments import (
     STRIPE_WEBHOOK_SECRET,
     Probe,
     StripeUsers,
+    deliver_once,
     settled,
     stripe_events,
-    stripe_signature,
     write_signed,
 )
-from bench.peers.webhook_fastapi import SCHEMA, WEBHOOK_PATH, create_tables
+from bench.peers.webhook_fastapi import SCHEMA, create_tables
 from bench.report import Check
 from bench.scenarios import Fixtures, Scenario
 from bench.servers import ServerProcess, peer_server
@@ -207,17 +205,7 @@ class PeerDuplicatesProbe:
 
     def before_warmup(self) -> None:
         events = stripe_events(self._users, 0, DUPLICATE_EVENTS, self._run_tag)
-        now = int(time.time())
-        with httpx.Client(base_url=self._base_url, timeout=30) as client:
-            for payload in events:
-                response = client.post(
-                    WEBHOOK_PATH,
-                    content=payload,
-                    headers={"Content-Type": "application/json", "Stripe-Signature": stripe_signature(payload, now)},
-                )
-                response.raise_for_status()
-                outcome = str(response.json()["outcome"])
-                self._first_outcomes[outcome] = self._first_outcomes.get(outcome, 0) + 1
+        self._first_outcomes = deliver_once(self._base_url, events)
         self._before = settled(lambda: peer_counts(self._dsn, self._prefix))
         write_signed(self.file, events, self._threads)
 
