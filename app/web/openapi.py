@@ -179,10 +179,11 @@ class DocumentedErrors(ReceiveRoutePlugin):
 # the package's version, so that they can be cached for good and a new version is a new address.
 _SWAGGER_UI = version("swagger-ui-py")
 ASSETS_PATH = f"/assets/swagger-ui-{_SWAGGER_UI}"
+# Litestar adds "; charset=utf-8" to text types itself.
 _ASSET_TYPES = {
-    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
-    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui-standalone-preset.js": "text/javascript",
+    "swagger-ui.css": "text/css",
     "favicon-32x32.png": "image/png",
 }
 _IMMUTABLE = "public, max-age=31536000, immutable"
