@@ -239,6 +239,51 @@ def write_signed(prefix: Path, events: list[bytes], threads: int) -> None:
 # Database counts
 
 
+@dataclass(frozen=True)
+class UniqueEvents:
+    """The unique events of a webhook scenario (the app's or a peer's): separate accounts for the warm-up, so the
+    measured events' effects are counted from a clean slate, each event sent once."""
+
+    run_tag: str
+    tag: str  # "" for the app's accounts, "p" for the peer's
+    threads: int
+    warmup_count: int
+    count: int
+    warmup_users: StripeUsers
+    users: StripeUsers
+
+    @classmethod
+    def create(
+        cls,
+        dsn: str,
+        make_users: Callable[[str, int, str], StripeUsers],
+        tag: str,
+        threads: int,
+        warmup: int,
+        duration: int,
+    ) -> UniqueEvents:
+        return cls(
+            run_tag=uuid.uuid4().hex[:8],
+            tag=tag,
+            threads=threads,
+            warmup_count=STRIPE_EVENTS_PER_SECOND * warmup,
+            count=max(MIN_STRIPE_EVENTS, STRIPE_EVENTS_PER_SECOND * duration),
+            warmup_users=make_users(dsn, threads * STRIPE_USERS_PER_THREAD // 2, f"{tag}w"),
+            users=make_users(dsn, threads * STRIPE_USERS_PER_THREAD, f"{tag}m"),
+        )
+
+    @property
+    def measured_prefix(self) -> str:
+        """The ids of the measured run's events."""
+        return f"evt_bench_{self.run_tag}_{self.tag}m_"
+
+    def write_warmup(self, prefix: Path) -> None:
+        write_signed(prefix, stripe_events(self.warmup_users, 0, self.warmup_count, self.run_tag), self.threads)
+
+    def write_measured(self, prefix: Path) -> None:
+        write_signed(prefix, stripe_events(self.users, 0, self.count, self.run_tag), self.threads)
+
+
 def _query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(dsn)
@@ -410,29 +455,22 @@ class StripeUniqueProbe:
     def __init__(self, dsn: str, log: AccessLog, fixtures: Fixtures, warmup: int, duration: int) -> None:
         self._dsn, self._log = dsn, log
         self.file, self.warmup_file = fixtures.stripe_unique_file, fixtures.warmup_stripe_unique_file
-        self._warmup_events = STRIPE_EVENTS_PER_SECOND * warmup
-        self._events = max(MIN_STRIPE_EVENTS, STRIPE_EVENTS_PER_SECOND * duration)
-        self._run_tag = uuid.uuid4().hex[:8]
-        # Separate accounts for the warm-up, so the measured events' effects are counted from a clean slate.
         print("   creating the Stripe webhook users ...", file=sys.stderr)
-        self._threads = threads = fixtures.wrk_threads
-        self._warmup_users = create_stripe_users(dsn, threads * STRIPE_USERS_PER_THREAD // 2, "w")
-        self._users = create_stripe_users(dsn, threads * STRIPE_USERS_PER_THREAD, "m")
+        self._plan = UniqueEvents.create(dsn, create_stripe_users, "", fixtures.wrk_threads, warmup, duration)
         self._before: EventCounts | None = None
         self._mark = 0
 
     @property
     def _prefix(self) -> str:
-        return f"evt_bench_{self._run_tag}_m_"
+        return self._plan.measured_prefix
 
     def before_warmup(self) -> None:
-        events = stripe_events(self._warmup_users, 0, self._warmup_events, self._run_tag)
-        write_signed(self.warmup_file, events, self._threads)
+        self._plan.write_warmup(self.warmup_file)
 
     def before_measured(self) -> None:
         self._before = settled(lambda: event_counts(self._dsn, self._prefix), lambda c: c.unfinished == 0)
-        print(f"   signing {self._events:,} unique Stripe events ...", file=sys.stderr)
-        write_signed(self.file, stripe_events(self._users, 0, self._events, self._run_tag), self._threads)
+        print(f"   signing {self._plan.count:,} unique Stripe events ...", file=sys.stderr)
+        self._plan.write_measured(self.file)
         self._mark = settled(self._log.mark)
 
     def after_measured(self, result: WrkResult) -> tuple[Check, ...]:

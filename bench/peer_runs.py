@@ -16,12 +16,10 @@ import asyncpg
 
 from bench.payments import (
     DUPLICATE_EVENTS,
-    MIN_STRIPE_EVENTS,
-    STRIPE_EVENTS_PER_SECOND,
-    STRIPE_USERS_PER_THREAD,
     STRIPE_WEBHOOK_SECRET,
     Probe,
     StripeUsers,
+    UniqueEvents,
     deliver_once,
     settled,
     stripe_events,
@@ -130,27 +128,21 @@ class PeerUniqueProbe:
     def __init__(self, dsn: str, fixtures: Fixtures, warmup: int, duration: int) -> None:
         self._dsn = dsn
         self.file, self.warmup_file = fixtures.peer_stripe_unique_file, fixtures.warmup_peer_stripe_unique_file
-        self._warmup_events = STRIPE_EVENTS_PER_SECOND * warmup
-        self._events = max(MIN_STRIPE_EVENTS, STRIPE_EVENTS_PER_SECOND * duration)
-        self._run_tag = uuid.uuid4().hex[:8]
-        self._threads = threads = fixtures.wrk_threads
         print("   creating the webhook peer's subscriptions ...", file=sys.stderr)
-        self._warmup_users = create_peer_subscriptions(dsn, threads * STRIPE_USERS_PER_THREAD // 2, "pw")
-        self._users = create_peer_subscriptions(dsn, threads * STRIPE_USERS_PER_THREAD, "pm")
+        self._plan = UniqueEvents.create(dsn, create_peer_subscriptions, "p", fixtures.wrk_threads, warmup, duration)
         self._before = 0
 
     @property
     def _prefix(self) -> str:
-        return f"evt_bench_{self._run_tag}_pm_"
+        return self._plan.measured_prefix
 
     def before_warmup(self) -> None:
-        events = stripe_events(self._warmup_users, 0, self._warmup_events, self._run_tag)
-        write_signed(self.warmup_file, events, self._threads)
+        self._plan.write_warmup(self.warmup_file)
 
     def before_measured(self) -> None:
         self._before = settled(lambda: peer_counts(self._dsn, self._prefix))[0]
-        print(f"   signing {self._events:,} unique Stripe events for the peer ...", file=sys.stderr)
-        write_signed(self.file, stripe_events(self._users, 0, self._events, self._run_tag), self._threads)
+        print(f"   signing {self._plan.count:,} unique Stripe events for the peer ...", file=sys.stderr)
+        self._plan.write_measured(self.file)
 
     def after_measured(self, result: WrkResult) -> tuple[Check, ...]:
         rows, subscriptions, latest = settled(lambda: peer_counts(self._dsn, self._prefix))
