@@ -36,8 +36,13 @@ async def read_cached(conn: Connection, key: str, kind: Kind, *, waited: bool = 
     ready = await q.read_generation(conn, cache_key=key)
     if ready is None:
         return None
-    metrics.GENERATION_CACHE.labels(kind, "waited" if waited else "hit").inc()
+    count_hit(kind, waited=waited)
     return ready.value
+
+
+def count_hit(kind: Kind, *, waited: bool = False) -> None:
+    """A stored answer served: at once (hit), or after waiting for another request's generation (waited)."""
+    metrics.GENERATION_CACHE.labels(kind, "waited" if waited else "hit").inc()
 
 
 async def cached(

@@ -4,6 +4,7 @@ against the monthly generation limit); without one, the catalog ranked by overla
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -11,16 +12,16 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.billing import usage
-from app.billing.entitlements import limits_for
 from app.core.ai import AiProvider
 from app.core.errors import AppError, BadGateway, Forbidden, NotFound, Unprocessable
+from app.core.limits import period_bounds
 from app.db.queries import generation as q
 from app.db.queries import users as users_q
 from app.db.types import Connection, ConnectionSource
 from app.gamification import achievements
 from app.gamification.xp import Award, award
 from app.ingredients.units import Unit
-from app.recipes.cache import cache_key, cached, read_cached
+from app.recipes.cache import cache_key, cached, count_hit
 from app.recipes.ranking import CatalogRanking
 from app.recipes.schemas import IngredientLine, Recipe, Suggestions, SuggestionsRequest
 from app.recipes.service import get_recipe, suggest
@@ -282,18 +283,25 @@ async def _ai_session(
     connect, settings = sources.connect, sources.settings
     model = settings.ai.recipe_model
     key = cache_key("previews", {**data, "count": count, "model": model, "prompt": PROMPT_VERSION})
+    # The common case, a hit: read, counted and offered in one statement; over the limit nothing is written.
+    period_start, resets_at = period_bounds("month", datetime.datetime.now(datetime.UTC))
     async with connect() as conn:
-        monthly = (await limits_for(conn, user_id)).recipes_per_month
-        limit = monthly if monthly is not None else settings.recipes.generations_fair_use_per_month
-        # The common case, a hit: counted, read and offered in one transaction, one commit; over the limit, the
-        # transaction rolls back and nothing is written.
-        async with conn.transaction():
-            hit = await read_cached(conn, key, "previews")
-            if hit is not None:
-                await usage.consume(
-                    conn, user_id, GENERATION_METRIC, limit=limit, period="month", limit_code=LIMIT_CODE
-                )
-                return await _offer(conn, user_id, normalised, msgspec.convert(hit, list[Preview]), "ai")
+        offered = await q.offer_cached_generation(
+            conn,
+            user_id=user_id,
+            cache_key=key,
+            fair_use=settings.recipes.generations_fair_use_per_month,
+            metric=GENERATION_METRIC,
+            period_start=period_start,
+            request=normalised,
+        )
+    assert offered is not None and offered.monthly_limit is not None  # the free tier is seeded (migration 0002)
+    limit = offered.monthly_limit
+    if offered.value is not None:
+        if offered.session_id is None:
+            raise usage.UsageLimitReached(LIMIT_CODE, GENERATION_METRIC, limit, "month", resets_at)
+        count_hit("previews")
+        return PreviewsResponse(offered.session_id, msgspec.convert(offered.value, list[Preview]), "ai")
 
     async def compute() -> tuple[list[dict[str, object]], str]:
         reply = await sources.ai.complete(

@@ -12,11 +12,10 @@ where s.id = cookcam_entitled_subscription(@user_id);
 
 -- name: GetTierLimits :one
 -- The usage limits of the best tier the user is entitled to right now (free when none), in one read for the
--- per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054).
+-- per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054, through cookcam_entitled_tier).
 select t.scans_per_day, t.recipes_per_month, t.saved_recipes
 from tiers t
-where t.slug = coalesce(
-    (select s.tier_slug from subscriptions s where s.id = cookcam_entitled_subscription(@user_id)), 'free');
+where t.slug = cookcam_entitled_tier(@user_id);
 
 -- name: ListUserSubscriptions :many
 select id, provider, tier_slug, status, environment, billing_period, trial_ends_at, current_period_start,
@@ -59,13 +58,9 @@ order by h.id
 limit 1000;
 
 -- name: ConsumeUsage :one
--- One more use in the period, only while under the limit; no row when the limit is reached. Atomic under
--- concurrency: the row lock serialises increments and the WHERE re-checks the count.
-insert into usage_counters (user_id, metric, period_start, used)
-values (@user_id, @metric, @period_start, 1)
-on conflict (user_id, metric, period_start) do update set used = usage_counters.used + 1
-where usage_counters.used < @usage_limit::integer
-returning used;
+-- One more use in the period, only while under the limit; null when the limit is reached (the rule:
+-- cookcam_consume_usage, migration 0055, atomic under concurrency).
+select cookcam_consume_usage(@user_id, @metric, @period_start, @usage_limit::integer) as used;
 
 -- name: GetUsage :one
 select used from usage_counters where user_id = @user_id and metric = @metric and period_start = @period_start;

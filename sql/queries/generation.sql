@@ -14,6 +14,14 @@ returning cache_key;
 select value, model from generation_cache
 where cache_key = @cache_key and status = 'ready' and expires_at > now();
 
+-- name: OfferCachedGeneration :one
+-- A cache hit offered as a new session and counted as one generation of the month, in one statement
+-- (cookcam_offer_cached_generation, migration 0055): value null = a miss, session_id null = the limit is used up;
+-- either way nothing was written. monthly_limit is the limit that applies.
+select monthly_limit, value, session_id
+from cookcam_offer_cached_generation(
+    @user_id, @cache_key, @fair_use::integer, @metric, @period_start, @request);
+
 -- name: StoreGeneration :exec
 update generation_cache
 set status = 'ready', value = @answer, model = @model, claimed_until = null,

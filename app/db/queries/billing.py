@@ -61,8 +61,7 @@ async def get_entitled_subscription(conn: Connection, *, user_id: uuid.UUID) -> 
 
 GET_TIER_LIMITS = """select t.scans_per_day, t.recipes_per_month, t.saved_recipes
 from tiers t
-where t.slug = coalesce(
-    (select s.tier_slug from subscriptions s where s.id = cookcam_entitled_subscription($1)), 'free')"""
+where t.slug = cookcam_entitled_tier($1)"""
 
 
 class GetTierLimitsRow(msgspec.Struct, frozen=True):
@@ -73,7 +72,8 @@ class GetTierLimitsRow(msgspec.Struct, frozen=True):
 
 async def get_tier_limits(conn: Connection, *, user_id: uuid.UUID) -> GetTierLimitsRow | None:
     """The usage limits of the best tier the user is entitled to right now (free when none), in one read for the
-    per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054).
+    per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054, through
+    cookcam_entitled_tier).
     """
     record = await conn.fetchrow(GET_TIER_LIMITS, user_id)
     if record is None:
@@ -247,11 +247,7 @@ async def list_status_history(conn: Connection, *, user_id: uuid.UUID) -> list[L
     return [ListStatusHistoryRow(*record) for record in records]
 
 
-CONSUME_USAGE = """insert into usage_counters (user_id, metric, period_start, used)
-values ($1, $2, $3, 1)
-on conflict (user_id, metric, period_start) do update set used = usage_counters.used + 1
-where usage_counters.used < $4::integer
-returning used"""
+CONSUME_USAGE = """select cookcam_consume_usage($1, $2, $3, $4::integer) as used"""
 
 
 async def consume_usage(
@@ -262,8 +258,8 @@ async def consume_usage(
     period_start: datetime.datetime,
     usage_limit: int,
 ) -> int | None:
-    """One more use in the period, only while under the limit; no row when the limit is reached. Atomic under
-    concurrency: the row lock serialises increments and the WHERE re-checks the count.
+    """One more use in the period, only while under the limit; null when the limit is reached (the rule:
+    cookcam_consume_usage, migration 0055, atomic under concurrency).
     """
     value = await conn.fetchval(CONSUME_USAGE, user_id, metric, period_start, usage_limit)
     return cast("int | None", value)

@@ -45,6 +45,37 @@ async def read_generation(conn: Connection, *, cache_key: str) -> ReadGeneration
     return ReadGenerationRow(*record)
 
 
+OFFER_CACHED_GENERATION = """select monthly_limit, value, session_id
+from cookcam_offer_cached_generation(
+    $1, $2, $3::integer, $4, $5, $6)"""
+
+
+class OfferCachedGenerationRow(msgspec.Struct, frozen=True):
+    monthly_limit: int | None
+    value: Any
+    session_id: uuid.UUID | None
+
+
+async def offer_cached_generation(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    cache_key: str,
+    fair_use: int,
+    metric: str,
+    period_start: datetime.datetime,
+    request: Any,
+) -> OfferCachedGenerationRow | None:
+    """A cache hit offered as a new session and counted as one generation of the month, in one statement
+    (cookcam_offer_cached_generation, migration 0055): value null = a miss, session_id null = the limit is used up;
+    either way nothing was written. monthly_limit is the limit that applies.
+    """
+    record = await conn.fetchrow(OFFER_CACHED_GENERATION, user_id, cache_key, fair_use, metric, period_start, request)
+    if record is None:
+        return None
+    return OfferCachedGenerationRow(*record)
+
+
 STORE_GENERATION = """update generation_cache
 set status = 'ready', value = $1, model = $2, claimed_until = null,
     expires_at = now() + make_interval(secs => $3::double precision)

@@ -5,6 +5,7 @@ requests, the monthly limit, and nothing written for unusable replies."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.core.ai import AiProvider
+from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
 from app.ingredients.catalog import load_ingredients, read_catalog
 from app.recipes import generation
@@ -211,6 +214,34 @@ async def test_the_free_tier_has_ten_generations_a_month(ai_client, openai, db) 
         assert (refused.status_code, refused.json()["code"]) == (429, "RECIPE_LIMIT_REACHED")
     assert await db.fetchval("select count(*) from recipe_sessions") == 10
     assert await db.fetchval("select sum(used) from usage_counters") == 10
+
+
+async def test_paid_generations_are_capped_by_the_fair_use_setting_cache_hits_included(
+    database_url, openai, db
+) -> None:
+    settings = ai_settings(database_url, openai)
+    settings = msgspec.structs.replace(settings, recipes=RecipeSettings(generations_fair_use_per_month=2))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        auth = await sign_up(client)
+        user_id = uuid.UUID(auth["user"]["id"])
+        paid = ProviderState(
+            user_id=user_id,
+            provider="stripe",
+            provider_subscription_id="sub_fair_use",
+            tier_slug="regular",  # recipes_per_month null: the fair-use cap applies
+            status="active",
+            provider_updated_at=datetime.datetime.now(datetime.UTC),
+        )
+        await record_subscription_state(db, paid, Cause("test", "fair use"), billing_hooks())
+        openai.respond = lambda body: ideas()
+        assert (await client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).status_code == 200  # a miss
+        assert (await client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)).status_code == 200  # a hit
+        refused = await client.post(PREVIEWS, headers=bearer(auth), json=INGREDIENTS)  # a hit past the cap
+        assert (refused.status_code, refused.json()["code"]) == (429, "RECIPE_LIMIT_REACHED")
+        assert "all 2 recipe generations of this month" in refused.json()["message"]
+    assert len(openai.requests) == 1
+    assert await db.fetchval("select count(*) from recipe_sessions where user_id = $1", user_id) == 2
+    assert await db.fetchval("select used from usage_counters where user_id = $1", user_id) == 2
 
 
 async def test_a_preview_is_written_out_once_and_own_recipes_are_capped(database_url, openai, db) -> None:
