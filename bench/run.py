@@ -261,8 +261,9 @@ def run_app(run: Run, scenarios: list[Scenario], database: BenchDatabase) -> Non
         # Thousands of WebSockets: the server's workers inherit this limit.
         raise_open_file_limit()
     with ExitStack() as stack:
-        # The AI scenarios' provider: a loopback fake in this process, for the server's whole life.
-        fake: FakeOpenAI | None = stack.enter_context(fake_openai()) if keys & AI_KEYS else None
+        # The AI scenarios' provider: a loopback fake in this process, for the server's whole life, keeping
+        # connections alive as the provider does.
+        fake: FakeOpenAI | None = stack.enter_context(fake_openai(keep_alive=True)) if keys & AI_KEYS else None
         if fake is not None:
             extra_env |= cooking_environment(fake)
         server = stack.enter_context(app_server(database.dsn, data_dir, run.log_dir, run.workers, extra_env))

@@ -106,10 +106,14 @@ class FakeOpenAI:
 
 
 @contextmanager
-def fake_openai() -> Iterator[FakeOpenAI]:
+def fake_openai(*, keep_alive: bool = False) -> Iterator[FakeOpenAI]:
+    """`keep_alive`: HTTP/1.1 persistent connections, as the provider keeps them (the bench); the tests' default
+    closes each connection (HTTP/1.0)."""
     state = FakeOpenAI()
 
     class Handler(QuietHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:
             body = json.loads(self.body() or b"{}")
             if self.path != "/v1/chat/completions":
