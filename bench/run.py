@@ -48,13 +48,10 @@ from bench.report import (
     OwnClient,
     RunFacts,
     checks_section,
-    cooking_verdict,
     latest_section,
     machine_facts,
-    payment_verdict,
     results_table,
-    scenario_verdicts,
-    verdict,
+    verdicts,
     write_latest,
 )
 from bench.results import ResultsFileError, git_state, load_results, results_document, write_results
@@ -455,19 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     checks = checks_section(run.measured)
     if checks:
         print(checks + "\n")
-    print(verdict(run.measured, args.connections))
-    payments = payment_verdict(run.measured, args.connections)
-    if payments:
-        print()
-        print(payments)
-    cooking = cooking_verdict(run.measured, args.connections)
-    if cooking:
-        print()
-        print(cooking)
-    own = scenario_verdicts(run.measured)
-    if own:
-        print()
-        print(own)
+    judged = verdicts(run.measured, args.connections, machine.logical_cores)
+    if judged:
+        print(judged)
     for note in run.notes:
         print(f"- {note}")
     document = results_document(facts, run.measured)
