@@ -63,6 +63,7 @@ APP_DEPENDENCIES: dict[str, Provide] = {
             "ai",
             "image_decoding",
             "ranking",
+            "recipe_sources",
             "hub",
             "migrations",
             "pool",

@@ -4,6 +4,7 @@ wiring's container, above every domain (routes receive its parts through app/web
 from __future__ import annotations
 
 import datetime
+import functools
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from app.db.migrations import Migration
 from app.db.types import Connection, ConnectionSource
 from app.realtime.hub import Hub
 from app.realtime.requests import SocketRequests
+from app.recipes.generation import RecipeSources
 from app.recipes.ranking import CatalogRanking
 from app.settings import Settings
 
@@ -55,6 +57,12 @@ class Services:
     @property
     def passwords(self) -> Passwords:
         return self.credentials.passwords
+
+    @functools.cached_property
+    def recipe_sources(self) -> RecipeSources:
+        # One per worker, resolved as a single dependency: built per request from four, it cost the generation
+        # routes two anyio task groups a request in Litestar's parallel dependency resolution.
+        return RecipeSources(self.connection, self.ai, self.settings, self.ranking)
 
 
 def pool_connections(pool: asyncpg.Pool, acquire_timeout_seconds: float) -> ConnectionSource:
