@@ -15,6 +15,7 @@ from app.billing.stores.google.play_api import GooglePlay
 from app.billing.stores.google.push import PushAuthenticator
 from app.billing.stripe.client import StripeApi
 from app.core.http import create_http_client
+from app.db.types import ConnectionSource
 from app.settings import Settings
 
 
@@ -51,3 +52,13 @@ class PaymentProviders:
     async def close(self) -> None:
         await self.stripe.close()
         await self.http.aclose()
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What the routes that talk to a provider use: connections borrowed around statements, the provider clients
+    (with billing's hooks) and the settings. One per worker, resolved as one dependency (app/web/services.py)."""
+
+    connect: ConnectionSource
+    payments: PaymentProviders
+    settings: Settings

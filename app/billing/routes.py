@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -14,7 +13,7 @@ from app.billing.entitlements import Cause
 from app.billing.inbox.processing import process_once
 from app.billing.inbox.receipt import WebhookReceipt
 from app.billing.products import parse_products, product_catalogue
-from app.billing.providers import PaymentProviders
+from app.billing.providers import Billing
 from app.billing.reconcile import refresh_user
 from app.billing.schemas import Product, SubscriptionStatus, Tier, UserSubscription
 from app.billing.stripe import checkout, manage
@@ -31,24 +30,6 @@ from app.settings import Settings
 BRIEF_CALLER = {"caller": Provide(provide_caller_briefly)}
 
 
-@dataclass(frozen=True)
-class Billing:
-    """What the routes that talk to a provider use: connections borrowed around statements, the provider clients
-    (with billing's hooks) and the settings."""
-
-    connect: ConnectionSource
-    payments: PaymentProviders
-    settings: Settings
-
-
-def provide_billing(
-    connect: NamedDependency[ConnectionSource],
-    payments: NamedDependency[PaymentProviders],
-    settings: NamedDependency[Settings],
-) -> Billing:
-    return Billing(connect, payments, settings)
-
-
 class SubscriptionController(Controller):
     """Routes that call Stripe (or the stores) hold no pooled connection while they wait: the caller is
     authenticated on a connection returned at once (provide_caller_briefly), and the service borrows one only for
@@ -56,7 +37,6 @@ class SubscriptionController(Controller):
 
     path = "/api/v1/subscription"
     tags = ["subscription"]
-    dependencies = {"billing": Provide(provide_billing, sync_to_thread=False)}
 
     @get("/tiers", operation_id="listTiers")
     async def tiers(self, db: NamedDependency[Connection]) -> list[Tier]:
@@ -194,24 +174,19 @@ async def user_subscription(db: NamedDependency[Connection], caller: NamedDepend
 
 
 @post("/api/v1/subscription/webhook/stripe", status_code=200, operation_id="stripeWebhook", tags=["webhooks"])
-async def stripe_webhook(
-    connect: NamedDependency[ConnectionSource],
-    payments: NamedDependency[PaymentProviders],
-    settings: NamedDependency[Settings],
-    request: Request[Any, Any, Any],
-) -> WebhookReceipt:
+async def stripe_webhook(billing: NamedDependency[Billing], request: Request[Any, Any, Any]) -> WebhookReceipt:
     """Signed by Stripe, not by a user. Verified on the raw bytes; stored before processing; processed once; any
     failure answers 5xx so that Stripe delivers it again. 400 STRIPE_SIGNATURE_INVALID or STRIPE_EVENT_INVALID;
     503 STRIPE_UNCONFIGURED."""
-    stripe_settings = settings.stripe
+    stripe_settings = billing.settings.stripe
     payload = await request.body()
     verified = verified_event(payload, request.headers.get("stripe-signature"), stripe_settings)
     outcome = await process_once(
-        connect,
+        billing.connect,
         provider="stripe",
         event_id=verified.event.id,
         event_type=verified.event.type,
         payload=verified.body,  # verified JSON, stored as sent (no decode and re-encode) unless it held a NUL
-        effect=event_effect(verified.event, payments, stripe_settings),
+        effect=event_effect(verified.event, billing.payments, stripe_settings),
     )
     return WebhookReceipt(received=True, outcome=outcome)

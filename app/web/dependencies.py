@@ -60,6 +60,7 @@ APP_DEPENDENCIES: dict[str, Provide] = {
             "passwords",
             "rate_limiter",
             "payments",
+            "billing",
             "ai",
             "image_decoding",
             "ranking",

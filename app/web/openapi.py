@@ -15,6 +15,7 @@ itself (`responses=`) wins over the derived one for its status (/ready's 503 is 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.resources
 import re
@@ -37,6 +38,7 @@ from litestar.params import FromPath
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.typing import FieldDefinition
+from litestar.utils.signature import ParsedSignature
 
 from app.core.errors import ErrorBody, NotFound
 from app.core.identity import CurrentUser
@@ -118,17 +120,25 @@ def named_in_docstring(doc: str | None) -> dict[int, set[str]]:
 
 
 def _resolved(handler: HTTPRouteHandler) -> dict[str, Provide]:
-    """The dependencies the handler really resolves: those its signature names, and theirs, at any depth."""
+    """The dependencies the handler really resolves: those its signature names, and theirs, at any depth. A group
+    of long-lived parts (a dataclass such as `Billing`, app/web/services.py) stands for its fields, which are named
+    as the dependencies they are."""
     available = handler.resolve_dependencies()
     used: dict[str, Provide] = {}
-    pending = list(handler.parsed_fn_signature.parameters)
+    pending = _named_types(handler.parsed_fn_signature)
     while pending:
-        name = pending.pop()
+        name, annotation = pending.pop()
         if name in used or name not in available:
             continue
         used[name] = available[name]
-        pending.extend(available[name].parsed_fn_signature.parameters)
+        pending.extend(_named_types(available[name].parsed_fn_signature))
+        if dataclasses.is_dataclass(annotation):
+            pending.extend((field.name, field.type) for field in dataclasses.fields(annotation))
     return used
+
+
+def _named_types(signature: ParsedSignature) -> list[tuple[str, Any]]:
+    return [(name, parameter.annotation) for name, parameter in signature.parameters.items()]
 
 
 def _errors_of(handler: HTTPRouteHandler, path_parameters: Iterable[str]) -> tuple[_Errors, bool]:

@@ -14,7 +14,7 @@ from app.account.registry import AccountParts
 from app.auth.emails import AccountMail
 from app.auth.service import Credentials
 from app.auth.sign_in_providers import SignInProviders
-from app.billing.providers import PaymentProviders
+from app.billing.providers import Billing, PaymentProviders
 from app.core.ai import AiProvider
 from app.core.bounded_threads import BoundedThreads
 from app.core.client_address import Network, parse_networks
@@ -58,10 +58,15 @@ class Services:
     def passwords(self) -> Passwords:
         return self.credentials.passwords
 
+    # The groups some routes use, one per worker and each resolved as one dependency: built per request from
+    # their parts, they cost those routes anyio task groups a request in Litestar's parallel dependency resolution
+    # (docs/benchmarks.md, "Where the time goes (2026-12-07): StoreKit validation, cache-hit generation and scan").
+    @functools.cached_property
+    def billing(self) -> Billing:
+        return Billing(self.connection, self.payments, self.settings)
+
     @functools.cached_property
     def recipe_sources(self) -> RecipeSources:
-        # One per worker, resolved as a single dependency: built per request from four, it cost the generation
-        # routes two anyio task groups a request in Litestar's parallel dependency resolution.
         return RecipeSources(self.connection, self.ai, self.settings, self.ranking)
 
 

@@ -72,6 +72,10 @@ async def test_operations_document_the_statuses_of_their_inputs_and_dependencies
     # A path parameter: 404; a creator-only route: its provider's 403.
     assert {"401", "403", "404"} - statuses("GET", "/api/v1/users/{user_id}") == {"403"}
     assert "403" in statuses("GET", "/api/v1/subscription/creator/balance")
+    # A group of long-lived parts (app/web/services.py) stands for its parts: the AI provider's and the
+    # database's statuses through RecipeSources, the database's through Billing.
+    assert {"429", "502", "503"} <= statuses("POST", "/api/v1/recipes/generate-previews")
+    assert "503" in statuses("POST", "/api/v1/subscription/webhook/stripe")
     # Nothing but the process: no error at all.
     assert statuses("GET", "/health") == {"200"}
     described = operations[("POST", "/api/v1/auth/signin")]["responses"]["401"]["description"]
