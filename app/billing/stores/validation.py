@@ -25,7 +25,7 @@ from app.billing.providers import PaymentProviders
 from app.billing.schemas import Status, TierSlug
 from app.billing.stores.purchase import StoreEnvironment, StoreProvider, StorePurchase
 from app.billing.stores.recording import supersede
-from app.billing.stores.transfer import TransferPolicy, claim
+from app.billing.stores.transfer import TransferPolicy, claim, made_for_another
 from app.core import metrics
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ratelimit import RateLimit, RateLimiter
@@ -150,8 +150,12 @@ async def _bind(
     state = purchase.state_for(user_id)
     try:
         async with conn.transaction():
-            transfer = await claim(conn, user_id, purchase, policy)
-            recorded = await history.record_with_state(conn, purchase, state, Cause("validation", request_ref), proof)
+            cause = Cause("validation", request_ref)
+            transfer = await claim(conn, user_id, purchase, policy) if made_for_another(purchase, user_id) else None
+            recorded = await history.record_with_state(conn, purchase, state, cause, proof)
+            if recorded.outcome == "owned_elsewhere":  # another account holds it (nothing was written): the claim
+                transfer = await claim(conn, user_id, purchase, policy)  # refuses it, or moves it here
+                recorded = await history.record_with_state(conn, purchase, state, cause, proof)
             await finish_recording(conn, state, recorded, hooks)
             if transfer is not None:
                 await transfer.record(conn, purchase, request_ref)
