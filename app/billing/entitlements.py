@@ -11,7 +11,7 @@ import logging
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, cast
 
 import msgspec
 
@@ -191,49 +191,71 @@ async def record_subscription_state(
         return "unchanged"
     async with nullcontext() if in_transaction else conn.transaction():
         recorded = await q.record_subscription_state(
-            conn,
-            user_id=state.user_id,
-            provider=state.provider,
-            provider_subscription_id=state.provider_subscription_id,
-            tier_slug=state.tier_slug,
-            status=state.status,
-            environment=state.environment,
-            billing_period=state.billing_period,
-            trial_ends_at=state.trial_ends_at,
-            current_period_start=state.current_period_start,
-            current_period_end=state.current_period_end,
-            cancel_at_period_end=state.cancel_at_period_end,
-            provider_updated_at=state.provider_updated_at,
-            grace_until=state.grace_until,
-            cause_kind=cause.kind,
-            cause_ref=cause.ref,
+            conn, **state_arguments(state), cause_kind=cause.kind, cause_ref=cause.ref
         )
-        assert recorded is not None and recorded.outcome is not None  # the function always answers
-        if recorded.outcome == "owned_elsewhere":
-            raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
-        if recorded.outcome == "no_account":
-            raise AccountGone()
-        outcome = cast("RecordOutcome", recorded.outcome)
-        if outcome in ("created", "changed"):
-            # e.g. a referred subscriber's paid period earns their creator a share; a revocation reverses it.
-            await hooks.subscription_recorded(conn, state)
-        if outcome in ("created", "changed") or recorded.before_tier != recorded.after_tier:
-            await publish(
-                conn,
-                state.user_id,
-                RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": recorded.after_tier, "status": state.status}),
-            )
+        assert recorded is not None  # the function always answers
+        return await finish_recording(conn, state, recorded, hooks)
+
+
+class Recording(Protocol):
+    """The answer of a statement that recorded a state with cookcam_record_subscription_state."""
+
+    @property
+    def outcome(self) -> str | None: ...
+
+    @property
+    def before_tier(self) -> str | None: ...
+
+    @property
+    def after_tier(self) -> str | None: ...
+
+
+async def finish_recording(
+    conn: Connection, state: ProviderState, recorded: Recording, hooks: BillingHooks
+) -> RecordOutcome:
+    """What follows the recording statement in its transaction: its refusals raised (it wrote nothing then), the
+    hooks when something changed, and the notice when anything the user sees changed."""
+    assert recorded.outcome is not None  # the function always answers
+    if recorded.outcome == "owned_elsewhere":
+        raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
+    if recorded.outcome == "no_account":
+        raise AccountGone()
+    outcome = cast("RecordOutcome", recorded.outcome)
+    if outcome in ("created", "changed"):
+        # e.g. a referred subscriber's paid period earns their creator a share; a revocation reverses it.
+        await hooks.subscription_recorded(conn, state)
+    if outcome in ("created", "changed") or recorded.before_tier != recorded.after_tier:
+        await publish(
+            conn,
+            state.user_id,
+            RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": recorded.after_tier, "status": state.status}),
+        )
     return outcome
 
 
-async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
-    """Whether the subscription was stored already as `state` says (same account, not ended, not newer) and only
-    its provider time was moved forward: the ordering rule's verdict is then "apply" and nothing the user sees moves."""
-    touched = await q.touch_unchanged_subscription(
-        conn,
+class StateArguments(TypedDict):
+    """A state as the statements that record it take it."""
+
+    user_id: uuid.UUID
+    provider: str
+    provider_subscription_id: str
+    tier_slug: str
+    status: str
+    environment: str
+    billing_period: str | None
+    trial_ends_at: datetime.datetime | None
+    current_period_start: datetime.datetime | None
+    current_period_end: datetime.datetime | None
+    cancel_at_period_end: bool
+    provider_updated_at: datetime.datetime
+    grace_until: datetime.datetime | None
+
+
+def state_arguments(state: ProviderState) -> StateArguments:
+    return StateArguments(
+        user_id=state.user_id,
         provider=state.provider,
         provider_subscription_id=state.provider_subscription_id,
-        user_id=state.user_id,
         tier_slug=state.tier_slug,
         status=state.status,
         environment=state.environment,
@@ -245,7 +267,12 @@ async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
         provider_updated_at=state.provider_updated_at,
         grace_until=state.grace_until,
     )
-    return touched is not None
+
+
+async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
+    """Whether the subscription was stored already as `state` says (same account, not ended, not newer) and only
+    its provider time was moved forward: the ordering rule's verdict is then "apply" and nothing the user sees moves."""
+    return await q.touch_unchanged_subscription(conn, **state_arguments(state)) is not None
 
 
 async def apply_provider_state(

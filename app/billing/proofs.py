@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import uuid
+from typing import TypedDict
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -44,21 +45,26 @@ def associated_data(user_id: uuid.UUID, provider: str, proof_kind: str) -> bytes
     return f"{user_id}|{provider}|{proof_kind}".encode()
 
 
+class SealedProof(TypedDict):
+    """A proof as it is stored: its sha256 (the same proof from the same account is kept once), encrypted."""
+
+    raw_sha256: str
+    key_id: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+def seal(cipher: ProofCipher, user_id: uuid.UUID, *, provider: str, proof_kind: str, raw: str) -> SealedProof:
+    data = raw.encode()
+    key_id, nonce, ciphertext = cipher.encrypt(data, associated_data(user_id, provider, proof_kind))
+    return SealedProof(raw_sha256=hashlib.sha256(data).hexdigest(), key_id=key_id, nonce=nonce, ciphertext=ciphertext)
+
+
 async def store_proof(
     conn: Connection, cipher: ProofCipher, user_id: uuid.UUID, *, provider: str, proof_kind: str, raw: str
 ) -> None:
-    data = raw.encode()
-    key_id, nonce, ciphertext = cipher.encrypt(data, associated_data(user_id, provider, proof_kind))
-    await q.store_proof(
-        conn,
-        user_id=user_id,
-        provider=provider,
-        proof_kind=proof_kind,
-        raw_sha256=hashlib.sha256(data).hexdigest(),
-        key_id=key_id,
-        nonce=nonce,
-        ciphertext=ciphertext,
-    )
+    sealed = seal(cipher, user_id, provider=provider, proof_kind=proof_kind, raw=raw)
+    await q.store_proof(conn, user_id=user_id, provider=provider, proof_kind=proof_kind, **sealed)
 
 
 async def read_proofs(conn: Connection, cipher: ProofCipher, user_id: uuid.UUID, limit: int = 100) -> list[str]:

@@ -80,11 +80,19 @@ class Transfer:
         )
 
 
+def made_for_another(purchase: StorePurchase, user_id: uuid.UUID) -> bool:
+    """Whether the app bound the purchase to another account (its account token names someone else)."""
+    token = purchase.account_token
+    return token is not None and token != "" and not account_token_matches(token, user_id)
+
+
 async def claim(
     conn: Connection, user_id: uuid.UUID, purchase: StorePurchase, policy: TransferPolicy
 ) -> Transfer | None:
     """Whether `user_id` may record `purchase` now, inside the restore's transaction: None when it is theirs or
-    nobody's, a Transfer when it changes accounts (a live holder's row is moved here first), else 409."""
+    nobody's, a Transfer when it changes accounts (a live holder's row is moved here first), else 409. Needed
+    before recording only for a purchase made for another account: otherwise the recording itself finds another
+    holder (and writes nothing), and the claim follows."""
     held = await billing_q.get_provider_subscription(
         conn, provider=purchase.provider, provider_subscription_id=purchase.identity
     )
@@ -96,7 +104,7 @@ async def claim(
             conn, to_user_id=user_id, provider=purchase.provider, provider_subscription_id=purchase.identity
         )
         return Transfer("transfer_policy", held.user_id)
-    if held is None and purchase.account_token and not account_token_matches(purchase.account_token, user_id):
+    if held is None and purchase.account_token is not None and made_for_another(purchase, user_id):
         hashed = _token_sha256(purchase.account_token)
         if hashed is not None and await q.is_deleted_account_token(conn, token_sha256=hashed):
             return Transfer("deleted_account", None)

@@ -12,24 +12,24 @@ from __future__ import annotations
 import datetime
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 
-from app.billing.entitlements import Cause, entitlement_for, record_subscription_state
+from app.billing.entitlements import Cause, ProviderState, entitlement_for, finish_recording, state_arguments
 from app.billing.fraud import identity_hash, record_security_event
 from app.billing.hooks import BillingHooks
-from app.billing.proofs import store_proof
+from app.billing.proofs import SealedProof, seal
 from app.billing.providers import PaymentProviders
 from app.billing.schemas import Status, TierSlug
 from app.billing.stores.purchase import StoreEnvironment, StoreProvider, StorePurchase
 from app.billing.stores.recording import supersede
-from app.billing.stores.transfer import TransferPolicy, claim
+from app.billing.stores.transfer import TransferPolicy, claim, made_for_another
 from app.core import metrics
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ratelimit import RateLimit, RateLimiter
 from app.core.request_context import current_request_id
-from app.db.queries import billing as billing_q
 from app.db.queries import purchases as q
 from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
@@ -38,6 +38,11 @@ ProofKind = Literal["signed_transaction", "receipt", "purchase_token"]
 RefusalKind = Literal["account_token_mismatch", "proof_owned_elsewhere"]
 # Each validation calls a store: 20 a minute per account is far above what an app needs.
 VALIDATION_LIMIT = RateLimit("purchase-validation", 20, 60)
+# The refusals recorded as security events, by the code of their 409.
+REFUSALS: dict[str, RefusalKind] = {
+    "SUBSCRIPTION_OWNED_ELSEWHERE": "proof_owned_elsewhere",
+    "PURCHASE_ACCOUNT_MISMATCH": "account_token_mismatch",
+}
 
 
 class ValidatePurchaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -91,19 +96,18 @@ async def validate_purchase(
         async with connect() as conn:
             await history.record(conn, None, "unavailable" if exc.status_code >= 500 else "invalid", exc.code)
         raise
+    proof = seal(payments.proof_cipher, user_id, provider=provider, proof_kind=kind, raw=raw)
     async with connect() as conn:
-        stored = await _bind(conn, history, user_id, purchase, payments.hooks, policy=settings.billing.transfer_policy)
-        if purchase.supersedes:
-            await supersede(conn, purchase, payments.hooks)
-        await store_proof(conn, payments.proof_cipher, user_id, provider=provider, proof_kind=kind, raw=raw)
-        await history.record(conn, purchase, _outcome(stored.status), None)
-        entitlement = await entitlement_for(conn, user_id)
+        bound = await _bind(
+            conn, history, user_id, purchase, payments.hooks, proof=proof, policy=settings.billing.transfer_policy
+        )
+    history.count(bound.outcome)
     if purchase.needs_acknowledgement:  # after binding: never acknowledge another account's purchase
         await payments.google.acknowledge(purchase)
     return ValidationResult(
-        status=stored.status,  # type: ignore[arg-type]  # subscriptions.status holds only Status values
-        tier=entitlement.tier.slug,  # type: ignore[arg-type]  # tiers.slug holds only TierSlug values
-        expires_at=stored.current_period_end,
+        status=bound.status,  # type: ignore[arg-type]  # subscriptions.status holds only Status values
+        tier=bound.tier,  # type: ignore[arg-type]  # tiers.slug holds only TierSlug values
+        expires_at=bound.current_period_end,
         environment=purchase.environment,
     )
 
@@ -116,6 +120,16 @@ async def _verify(payments: PaymentProviders, kind: ProofKind, raw: str) -> Stor
     return await payments.google.fetch(raw)
 
 
+@dataclass(frozen=True)
+class _Bound:
+    """The purchase's stored state after recording, the account's tier and the history row's outcome."""
+
+    status: str
+    current_period_end: datetime.datetime | None
+    tier: str
+    outcome: str
+
+
 async def _bind(
     conn: Connection,
     history: _History,
@@ -123,31 +137,40 @@ async def _bind(
     purchase: StorePurchase,
     hooks: BillingHooks,
     *,
+    proof: SealedProof,
     policy: TransferPolicy,
-) -> billing_q.GetProviderSubscriptionRow:
-    """Record the purchase for this account: refused (409) when another account holds it or the app bound it to
-    another account, unless that account was deleted or BILLING_TRANSFER_POLICY transfers it (app/billing/stores/
-    transfer.py). Answers the purchase's stored state after recording: the proof's when it moved it, the stored one
-    when that is newer (a refund that came after the signed transaction the app sent, a revocation Google reported)
-    under the ordering rule."""
+) -> _Bound:
+    """Record the purchase for this account with its proof and its history row, in one transaction: refused (409)
+    when another account holds it or the app bound it to another account, unless that account was deleted or
+    BILLING_TRANSFER_POLICY transfers it (app/billing/stores/transfer.py). Answers the purchase's stored state after
+    recording: the proof's when it moved it, the stored one when that is newer (a refund that came after the signed
+    transaction the app sent, a revocation Google reported) under the ordering rule. A refusal rolls all of it back
+    and is then recorded on its own."""
     request_ref = current_request_id() or "cli"
+    state = purchase.state_for(user_id)
     try:
         async with conn.transaction():
-            transfer = await claim(conn, user_id, purchase, policy)
-            await record_subscription_state(conn, purchase.state_for(user_id), Cause("validation", request_ref), hooks)
+            cause = Cause("validation", request_ref)
+            transfer = await claim(conn, user_id, purchase, policy) if made_for_another(purchase, user_id) else None
+            recorded = await history.record_with_state(conn, purchase, state, cause, proof)
+            if recorded.outcome == "owned_elsewhere":  # another account holds it (nothing was written): the claim
+                transfer = await claim(conn, user_id, purchase, policy)  # refuses it, or moves it here
+                recorded = await history.record_with_state(conn, purchase, state, cause, proof)
+            await finish_recording(conn, state, recorded, hooks)
             if transfer is not None:
                 await transfer.record(conn, purchase, request_ref)
+            tier = recorded.after_tier
+            if purchase.supersedes:
+                await supersede(conn, purchase, hooks)
+                tier = (await entitlement_for(conn, user_id)).slug  # the replaced purchase may have been its best
     except Conflict as refused:
-        mismatch = refused.code == "PURCHASE_ACCOUNT_MISMATCH"
-        await _refuse(
-            conn, history, user_id, purchase, "account_token_mismatch" if mismatch else "proof_owned_elsewhere"
-        )
+        refusal = REFUSALS.get(refused.code)
+        if refusal is None:  # not about who owns the purchase (the account was deleted meanwhile)
+            raise
+        await _refuse(conn, history, user_id, purchase, refusal)
         raise
-    stored = await billing_q.get_provider_subscription(
-        conn, provider=purchase.provider, provider_subscription_id=purchase.identity
-    )
-    assert stored is not None  # recorded just now for this account
-    return stored
+    assert recorded.stored_status is not None and tier is not None and recorded.validation_outcome is not None
+    return _Bound(recorded.stored_status, recorded.stored_period_end, tier, recorded.validation_outcome)
 
 
 async def _refuse(
@@ -161,14 +184,9 @@ async def _refuse(
     await history.record(conn, purchase, "owned_elsewhere", kind.upper())
 
 
-def _outcome(status: str) -> Literal["valid", "expired", "revoked"]:
-    if status == "revoked":
-        return "revoked"
-    return "expired" if status in ("expired", "billing_retry", "paused") else "valid"
-
-
 class _History:
-    """One validation attempt's row in purchase_validations (its own statement: kept even when refused)."""
+    """One validation attempt's row in purchase_validations: a refusal's or a failure's in its own statement (kept
+    although the recording rolled back), a recorded purchase's in the recording's statement."""
 
     def __init__(
         self,
@@ -195,6 +213,32 @@ class _History:
             environment=purchase.environment if purchase else None,
             server_environment=self._settings.app_env,
             product_id=purchase.product_id if purchase else None,
-            duration_ms=int((time.monotonic() - self._started) * 1000),
+            duration_ms=self._elapsed_ms(),
         )
+        self.count(outcome)
+
+    async def record_with_state(
+        self, conn: Connection, purchase: StorePurchase, state: ProviderState, cause: Cause, proof: SealedProof
+    ) -> q.RecordValidatedPurchaseRow:
+        """The purchase's state recorded with its proof and this attempt's row, whose outcome follows the stored
+        status (cookcam_record_validation); counted by `count` once committed."""
+        recorded = await q.record_validated_purchase(
+            conn,
+            **state_arguments(state),
+            cause_kind=cause.kind,
+            cause_ref=cause.ref,
+            proof_kind=self._kind,
+            proof_hash=identity_hash(purchase.identity),
+            product_id=purchase.product_id,
+            server_environment=self._settings.app_env,
+            duration_ms=self._elapsed_ms(),
+            **proof,
+        )
+        assert recorded is not None  # the function always answers
+        return recorded
+
+    def count(self, outcome: str) -> None:
         metrics.PURCHASE_VALIDATIONS.labels(self._provider, outcome).inc()
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)

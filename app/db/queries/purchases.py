@@ -91,6 +91,90 @@ async def record_validation(
     )
 
 
+RECORD_VALIDATED_PURCHASE = (
+    "select outcome, before_tier, after_tier, stored_status, stored_period_end, validation_outcome\n"
+    "from cookcam_record_validation(\n"
+    "    $1, $2, $3, $4, $5, $6, $7,\n"
+    "    $8, $9, $10, $11,\n"
+    "    $12, $13, $14, $15, $16, $17, $18,\n"
+    "    $19, $20, $21, $22, $23, $24)"
+)
+
+
+class RecordValidatedPurchaseRow(msgspec.Struct, frozen=True):
+    outcome: str | None
+    before_tier: str | None
+    after_tier: str | None
+    stored_status: str | None
+    stored_period_end: datetime.datetime | None
+    validation_outcome: str | None
+
+
+async def record_validated_purchase(
+    conn: Connection,
+    *,
+    user_id: uuid.UUID,
+    provider: str,
+    provider_subscription_id: str,
+    tier_slug: str,
+    status: str,
+    environment: str,
+    billing_period: str | None,
+    trial_ends_at: datetime.datetime | None,
+    current_period_start: datetime.datetime | None,
+    current_period_end: datetime.datetime | None,
+    cancel_at_period_end: bool,
+    provider_updated_at: datetime.datetime,
+    grace_until: datetime.datetime | None,
+    cause_kind: str,
+    cause_ref: str,
+    proof_kind: str,
+    proof_hash: str,
+    product_id: str,
+    server_environment: str,
+    duration_ms: int,
+    raw_sha256: str,
+    key_id: str,
+    nonce: bytes,
+    ciphertext: bytes,
+) -> RecordValidatedPurchaseRow | None:
+    """A verified purchase's state recorded for the account with its encrypted proof and its validation's history row,
+    in one statement (cookcam_record_validation, migration 0056): the recording's outcome and the entitled tier
+    before and after, the subscription's stored status and period end, and the history row's outcome. A refusal
+    (owned_elsewhere, no_account) writes nothing.
+    """
+    record = await conn.fetchrow(
+        RECORD_VALIDATED_PURCHASE,
+        user_id,
+        provider,
+        provider_subscription_id,
+        tier_slug,
+        status,
+        environment,
+        billing_period,
+        trial_ends_at,
+        current_period_start,
+        current_period_end,
+        cancel_at_period_end,
+        provider_updated_at,
+        grace_until,
+        cause_kind,
+        cause_ref,
+        proof_kind,
+        proof_hash,
+        product_id,
+        server_environment,
+        duration_ms,
+        raw_sha256,
+        key_id,
+        nonce,
+        ciphertext,
+    )
+    if record is None:
+        return None
+    return RecordValidatedPurchaseRow(*record)
+
+
 LIST_VALIDATIONS = """select provider, proof_kind, outcome, error_code, environment, product_id, duration_ms, created_at
 from purchase_validations
 where user_id = $1

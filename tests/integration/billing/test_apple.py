@@ -85,6 +85,43 @@ async def test_a_signed_trial_grants_its_tier_and_is_kept_encrypted(apple, signe
     assert transaction["originalTransactionId"] not in export.text
 
 
+async def test_a_validation_that_fails_midway_leaves_nothing_half_written(apple, signer, db) -> None:
+    """The subscription, its history, the revenue share's hook, the proof and the validation's row are one
+    transaction: a database fault at the last write (a trigger this test adds) leaves none of them."""
+    client, _ = apple
+    auth = await sign_up(client)
+    signed = signer.sign(signer.transaction())
+    await db.execute(
+        "create function test_refuse_validation() returns trigger language plpgsql as "
+        "$$ begin raise exception 'validation history refused by the test'; end $$"
+    )
+    try:
+        await db.execute(
+            "create trigger test_refuse_validation before insert on purchase_validations for each row "
+            "when (new.outcome = 'valid') execute function test_refuse_validation()"
+        )
+        failed = await _validate(client, auth, signed_transaction=signed)
+    finally:
+        await db.execute("drop function test_refuse_validation() cascade")
+    assert failed.status_code == 500
+    assert failed.json()["code"] == "INTERNAL_ERROR"
+    assert await _written(db) == (0, 0, 0, 0)
+    assert await _tier(client, auth) == "free"
+    # The app's retry then records all of it once.
+    assert (await _validate(client, auth, signed_transaction=signed)).status_code == 200
+    assert await _written(db) == (1, 1, 1, 1)
+    assert await _tier(client, auth) == "regular"
+
+
+async def _written(db: asyncpg.Connection) -> tuple[int, ...]:
+    """How many subscriptions, status history rows, proofs and validation rows are stored."""
+    row = await db.fetchrow(
+        "select (select count(*) from subscriptions), (select count(*) from subscription_status_history), "
+        "(select count(*) from purchase_proofs), (select count(*) from purchase_validations)"
+    )
+    return tuple(row)
+
+
 async def test_a_purchase_replayed_from_another_account_is_refused_and_flagged(apple, signer, db) -> None:
     client, _ = apple
     owner, thief = await sign_up(client), await sign_up(client)

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from app.billing.products import parse_products, tier_of
 from app.billing.schemas import Status
 from app.billing.stores.apple import chains
+from app.billing.stores.apple.decoding import UNSIGNED_ENVIRONMENTS, SingleParseVerifier
 from app.billing.stores.purchase import (
     StoreEnvironment,
     StorePurchase,
@@ -45,7 +46,6 @@ from app.settings import Settings
 log = logging.getLogger("cookcam.billing.apple")
 
 T = TypeVar("T")
-UNSIGNED_ENVIRONMENTS = (Environment.XCODE, Environment.LOCAL_TESTING)
 
 
 def load_root_certificates(paths: tuple[str, ...]) -> list[bytes]:
@@ -70,14 +70,14 @@ class AppStore:
         if roots:
             if apple.app_apple_id is not None:
                 self._verifiers[Environment.PRODUCTION] = chains.install(
-                    SignedDataVerifier(
+                    SingleParseVerifier(
                         roots, apple.online_checks, Environment.PRODUCTION, apple.bundle_id, apple.app_apple_id
                     ),
                     roots,
                 )
             if apple.allow_sandbox:
                 self._verifiers[Environment.SANDBOX] = chains.install(
-                    SignedDataVerifier(roots, apple.online_checks, Environment.SANDBOX, apple.bundle_id), roots
+                    SingleParseVerifier(roots, apple.online_checks, Environment.SANDBOX, apple.bundle_id), roots
                 )
         if apple.allow_unsigned:  # its own opt-in: no environment, least of all a default one, implies it
             for environment in UNSIGNED_ENVIRONMENTS:
