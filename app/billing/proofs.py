@@ -60,13 +60,6 @@ def seal(cipher: ProofCipher, user_id: uuid.UUID, *, provider: str, proof_kind: 
     return SealedProof(raw_sha256=hashlib.sha256(data).hexdigest(), key_id=key_id, nonce=nonce, ciphertext=ciphertext)
 
 
-async def store_proof(
-    conn: Connection, cipher: ProofCipher, user_id: uuid.UUID, *, provider: str, proof_kind: str, raw: str
-) -> None:
-    sealed = seal(cipher, user_id, provider=provider, proof_kind=proof_kind, raw=raw)
-    await q.store_proof(conn, user_id=user_id, provider=provider, proof_kind=proof_kind, **sealed)
-
-
 async def read_proofs(conn: Connection, cipher: ProofCipher, user_id: uuid.UUID, limit: int = 100) -> list[str]:
     """The user's stored proofs in clear, newest first (forensics; never served to clients)."""
     rows = await q.list_proofs(conn, user_id=user_id, max_rows=limit)

@@ -1,9 +1,3 @@
--- name: StoreProof :exec
--- The raw proof, encrypted; the same proof from the same account is kept once.
-insert into purchase_proofs (user_id, provider, proof_kind, raw_sha256, key_id, nonce, ciphertext)
-values (@user_id, @provider, @proof_kind, @raw_sha256, @key_id, @nonce, @ciphertext)
-on conflict (user_id, provider, raw_sha256) do nothing;
-
 -- name: ListProofs :many
 -- For forensics (newest first); the caller decrypts with the key named by key_id.
 select id, provider, proof_kind, key_id, nonce, ciphertext, created_at

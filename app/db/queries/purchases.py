@@ -10,26 +10,6 @@ import msgspec
 
 from app.db.types import Connection
 
-STORE_PROOF = """insert into purchase_proofs (user_id, provider, proof_kind, raw_sha256, key_id, nonce, ciphertext)
-values ($1, $2, $3, $4, $5, $6, $7)
-on conflict (user_id, provider, raw_sha256) do nothing"""
-
-
-async def store_proof(
-    conn: Connection,
-    *,
-    user_id: uuid.UUID,
-    provider: str,
-    proof_kind: str,
-    raw_sha256: str,
-    key_id: str,
-    nonce: bytes,
-    ciphertext: bytes,
-) -> None:
-    """The raw proof, encrypted; the same proof from the same account is kept once."""
-    await conn.execute(STORE_PROOF, user_id, provider, proof_kind, raw_sha256, key_id, nonce, ciphertext)
-
-
 LIST_PROOFS = """select id, provider, proof_kind, key_id, nonce, ciphertext, created_at
 from purchase_proofs
 where user_id = $1

@@ -14,7 +14,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from litestar.testing import AsyncTestClient
 
-from app.billing.proofs import ProofCipher, read_proofs, reencrypt_proofs, store_proof
+from app.billing.proofs import ProofCipher, read_proofs, reencrypt_proofs, seal
 from app.billing.providers import PaymentProviders
 from app.creators.billing_hooks import billing_hooks
 from app.db.pool import create_pool
@@ -445,7 +445,16 @@ async def test_proofs_are_re_encrypted_under_a_new_key(db: asyncpg.Connection) -
         "insert into users (email, password_hash, name) values ($1, 'x', 'C') returning id", f"{uuid.uuid4()}@t.io"
     )
     old_key, new_key = "old:" + "A" * 43 + "=", "new:" + "B" * 43 + "="
-    await store_proof(db, ProofCipher((old_key,)), user_id, provider="apple", proof_kind="receipt", raw="MIIT-receipt")
+    sealed = seal(ProofCipher((old_key,)), user_id, provider="apple", proof_kind="receipt", raw="MIIT-receipt")
+    await db.execute(
+        "insert into purchase_proofs (user_id, provider, proof_kind, raw_sha256, key_id, nonce, ciphertext)"
+        " values ($1, 'apple', 'receipt', $2, $3, $4, $5)",
+        user_id,
+        sealed["raw_sha256"],
+        sealed["key_id"],
+        sealed["nonce"],
+        sealed["ciphertext"],
+    )
     rotated = ProofCipher((new_key, old_key))
     assert await reencrypt_proofs(db, rotated) == 1
     assert await db.fetchval("select key_id from purchase_proofs") == "new"
