@@ -1,7 +1,8 @@
--- A cache-hit generation in one statement (docs/benchmarks.md, "Where the time goes (2026-12-07): cache-hit
--- generation"). A hit used to take five round trips and a transaction of its own after the caller's session read: the
--- tier's limits, BEGIN, the cache read, the usage counter, the session insert and COMMIT. The two billing rules it
--- needs become functions so that billing's queries and this one share them rather than each keeping a copy.
+-- A cache-hit generation in one statement (docs/benchmarks.md, "Where the time goes (2026-12-07): StoreKit
+-- validation, cache-hit generation and scan"). A hit used to take five round trips and a transaction of its own
+-- after the caller's session read: the tier's limits, BEGIN, the cache read, the usage counter, the session insert
+-- and COMMIT. The two billing rules it needs become functions so that billing's queries and this one share them
+-- rather than each keeping a copy.
 
 -- The slug of the tier the account is entitled to right now (cookcam_entitled_subscription's rule; free when none).
 create function cookcam_entitled_tier(account uuid) returns text language plpgsql stable as $$
