@@ -343,8 +343,9 @@ def latest_section(facts: RunFacts, measured: list[Measured]) -> str:
     if any(row.scenario.key in COOKING_SCENARIOS for row in measured):
         setup.append(
             "- Cooking: `AI_BASE_URL`/`AI_API_KEY` point at a loopback fake of the OpenAI-compatible provider "
-            "(tests/fakes/openai.py, a Python http.server in the bench process); the generate and scan accounts are "
-            "made paid by a `creator` Stripe subscription inserted in the bench database, and "
+            "(tests/fakes/openai.py, a Python http.server in the bench process, keeping connections alive); the "
+            "generate and scan accounts are made paid by a `creator` Stripe subscription inserted in the bench "
+            "database, and "
             "`RECIPES_GENERATIONS_FAIR_USE_PER_MONTH`, `SCAN_FAIR_USE_PER_DAY` and `SCAN_ATTEMPTS_PER_MINUTE` = "
             "100000000 (defaults 1000, 200 and 20) so the paid fair-use caps and the scan attempt limit never "
             "refuse a request; the usage and attempt counters are still updated on every request"
