@@ -91,8 +91,9 @@ class RunningNginx:
 
     def take_out(self, port: int, timeout: float = 10) -> None:
         """Mark one upstream `down` and reload, as an operator does before stopping that instance. Returns once the
-        new worker runs: new requests no longer go to that instance, while the old worker may still be finishing
-        requests it passed to it."""
+        new worker runs and the old one has exited: until then the old worker passes on, with the old upstream list,
+        the requests it had already read, and one written on an idle kept-alive connection just as the stopping
+        instance closed it would answer 502 (docs/scaling.md)."""
         master = psutil.Process(self.process.pid)
         old_workers = {worker.pid for worker in master.children()}
         self.site.write_text(self._render(down=[port]))
@@ -101,6 +102,10 @@ class RunningNginx:
         while not {worker.pid for worker in master.children()} - old_workers:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"nginx started no new worker {timeout}s after the reload")
+            time.sleep(0.01)
+        while old_workers & {worker.pid for worker in master.children()}:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nginx's old worker was still running {timeout}s after the reload")
             time.sleep(0.01)
 
     def tls(self) -> ssl.SSLContext:

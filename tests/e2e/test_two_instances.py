@@ -127,9 +127,9 @@ def _streak_count(metrics_text: str) -> float:
 
 async def test_sigterm_of_one_instance_loses_no_request(cluster: Cluster) -> None:
     """A steady stream of POSTs through nginx while instance A is stopped the way docs/scaling.md says: taken out
-    of nginx's upstream (reload), then SIGTERM at once, while nginx's old worker still has requests on A. nginx never
-    resends a POST it has passed on, so a request A dropped comes back 502 (as it does when A is killed with SIGKILL
-    instead); every answer must be 200 and A must exit 0.
+    of nginx's upstream (reload), then, once nginx's old worker has finished what it had passed on, SIGTERM. nginx
+    never resends a POST it has passed on, so a request A dropped comes back 502 (as it does when A is killed with
+    SIGKILL instead); every answer must be 200 and A must exit 0.
 
     Each request opens its own connection to nginx: a reload closes the old nginx worker's idle client connections,
     and a client that reuses one at that moment sees the close (a client's own retry, not a server's loss)."""
