@@ -166,7 +166,8 @@ async def session_of_refresh_token(connect: ConnectionSource, refresh_token: str
 
 async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token: str) -> AuthResponse:
     """Spend the refresh token and issue a new pair. Within the reuse grace the token just spent answers its
-    successor again (the one already issued, derived from it); any other reuse revokes the whole session."""
+    successor again (the one already issued, derived from it), an imported token just exchanged too; any other
+    reuse revokes the whole session (an imported token's is refused)."""
     token_hash = hash_refresh_token(refresh_token)
     successor = new_session_refresh_token(issuer, successor_refresh_token(issuer.refresh_successor_key, refresh_token))
     async with connect() as conn:
@@ -194,6 +195,15 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
             )
             if exchanged is not None:
                 return await auth_response(conn, issuer, exchanged.user_id, exchanged.session_id, successor.token)
+            if issuer.refresh_reuse_grace_seconds > 0:  # the app refreshing twice at once right after the move
+                first = await q.get_imported_grace_successor(
+                    conn,
+                    successor_hash=successor.token_hash,
+                    token_hash=token_hash,
+                    grace_seconds=issuer.refresh_reuse_grace_seconds,
+                )
+                if first is not None:
+                    return await auth_response(conn, issuer, first.user_id, first.session_id, successor.token)
         # Not spendable: find out why, and end the session if a spent token came back.
         async with conn.transaction():
             known = await q.get_refresh_token(conn, token_hash=token_hash)

@@ -133,6 +133,17 @@ with spent as (
 )
 select opened.user_id, opened.id as session_id from opened join first_token on first_token.session_id = opened.id;
 
+-- name: GetImportedGraceSuccessor :one
+-- The first refresh token an imported token was exchanged for less than @grace_seconds ago, provided it is still
+-- unspent and unexpired and its session live: the same grace as GetGraceSuccessor's, for the exchange.
+select successor.user_id, successor.session_id
+from imported_refresh_tokens imported
+join refresh_tokens successor on successor.token_hash = @successor_hash and successor.user_id = imported.user_id
+join sessions s on s.id = successor.session_id and s.revoked_at is null
+where imported.token_hash = @token_hash
+  and imported.exchanged_at > now() - make_interval(secs => @grace_seconds::int)
+  and successor.spent_at is null and successor.expires_at > now();
+
 -- name: GetImportedRefreshToken :one
 select user_id, imported_at, exchanged_at from imported_refresh_tokens where token_hash = @token_hash;
 

@@ -89,8 +89,9 @@ async def test_concurrent_exchanges_of_one_imported_refresh_token_give_one_pair(
             responses = await asyncio.gather(*(http.post("/api/v1/auth/refresh", json=body) for _ in range(8)))
     finally:
         server.terminate()
-    codes = sorted((r.status_code, r.json().get("code")) for r in responses)
-    assert codes == [(200, None)] + [(401, "REFRESH_TOKEN_REUSED")] * 7, codes
+    # One exchange wins; the others, within the reuse grace, answer its pair (JWT_REFRESH_REUSE_GRACE_SECONDS).
+    assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses]
+    assert len({r.json()["refresh_token"] for r in responses}) == 1
     conn = await asyncpg.connect(database_url)
     try:
         assert await conn.fetchval("select count(*) from sessions") == 1

@@ -216,6 +216,12 @@ async def test_the_cut_over_runbook_on_10000_generated_accounts(tmp_path: Path, 
             assert exchanged.status_code == 200, exchanged.text
             ours = {"Authorization": f"Bearer {exchanged.json()['access_token']}"}
             assert (await api.get("/auth/me", headers=ours)).json()["id"] == ada
+            # Sent again at once (a lost answer): the same pair, within the reuse grace; once that pair is
+            # spent, the imported token is refused.
+            again = await api.post("/auth/refresh", json=body)
+            assert again.json()["refresh_token"] == exchanged.json()["refresh_token"], again.text
+            spent = await api.post("/auth/refresh", json={"refresh_token": exchanged.json()["refresh_token"]})
+            assert spent.status_code == 200, spent.text
             reused = await api.post("/auth/refresh", json=body)
             assert (reused.status_code, reused.json()["code"]) == (401, "REFRESH_TOKEN_REUSED")
         assert (await conn.fetchval("select password_hash from users where id = $1", ada)).startswith("$argon2id$")

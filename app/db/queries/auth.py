@@ -362,6 +362,36 @@ async def exchange_imported_refresh_token(
     return ExchangeImportedRefreshTokenRow(*record)
 
 
+GET_IMPORTED_GRACE_SUCCESSOR = """select successor.user_id, successor.session_id
+from imported_refresh_tokens imported
+join refresh_tokens successor on successor.token_hash = $1 and successor.user_id = imported.user_id
+join sessions s on s.id = successor.session_id and s.revoked_at is null
+where imported.token_hash = $2
+  and imported.exchanged_at > now() - make_interval(secs => $3::int)
+  and successor.spent_at is null and successor.expires_at > now()"""
+
+
+class GetImportedGraceSuccessorRow(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+async def get_imported_grace_successor(
+    conn: Connection,
+    *,
+    successor_hash: bytes,
+    token_hash: bytes,
+    grace_seconds: int,
+) -> GetImportedGraceSuccessorRow | None:
+    """The first refresh token an imported token was exchanged for less than @grace_seconds ago, provided it is still
+    unspent and unexpired and its session live: the same grace as GetGraceSuccessor's, for the exchange.
+    """
+    record = await conn.fetchrow(GET_IMPORTED_GRACE_SUCCESSOR, successor_hash, token_hash, grace_seconds)
+    if record is None:
+        return None
+    return GetImportedGraceSuccessorRow(*record)
+
+
 GET_IMPORTED_REFRESH_TOKEN = (
     "select user_id, imported_at, exchanged_at from imported_refresh_tokens where token_hash = $1"  # noqa: S105
 )

@@ -3,6 +3,7 @@ POST /auth/refresh for this service's pair while JWT_IMPORTED_REFRESH_WINDOW_DAY
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -91,14 +92,35 @@ async def test_a_live_token_is_exchanged_once_for_a_working_pair(tmp_path: Path,
         assert (response.status_code, response.json()["code"]) == (401, "REFRESH_TOKEN_INVALID"), refused
 
 
+async def test_the_app_refreshing_twice_at_once_after_the_move_gets_one_pair(tmp_path: Path, db, window_client) -> None:
+    """The reuse grace (JWT_REFRESH_REUSE_GRACE_SECONDS) covers the exchange as it covers our own tokens: two
+    concurrent refreshes with the imported token answer the same pair, in one session."""
+    ada = OldAccount()
+    await _import(tmp_path, db, [_token_row(ada.id, "ada-live-token")], [ada])
+    first, second = await asyncio.gather(
+        *(window_client.post(REFRESH, json={"refresh_token": "ada-live-token"}) for _ in range(2))
+    )
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert first.json()["refresh_token"] == second.json()["refresh_token"]
+    assert await db.fetchval("select count(*) from sessions") == 1
+    # Past the grace (or once that pair is spent) the imported token is refused as before.
+    await db.execute("update imported_refresh_tokens set exchanged_at = now() - interval '11 seconds'")
+    late = await window_client.post(REFRESH, json={"refresh_token": "ada-live-token"})
+    assert (late.status_code, late.json()["code"]) == (401, "REFRESH_TOKEN_REUSED")
+    assert (await window_client.get("/api/v1/auth/me", headers=bearer(first.json()))).status_code == 200
+
+
 async def test_a_second_import_keeps_the_spent_state(tmp_path: Path, db, window_client) -> None:
     ada = OldAccount()
     rows = [_token_row(ada.id, "ada-live-token")]
     await _import(tmp_path, db, rows, [ada])
     assert (await window_client.post(REFRESH, json={"refresh_token": "ada-live-token"})).status_code == 200
+    exchanged_at = await db.fetchval("select exchanged_at from imported_refresh_tokens")
     second = await _import(tmp_path, db, rows, [ada])
     assert (second.refresh_tokens_imported, second.refresh_tokens_already) == (0, 1)
-    again = await window_client.post(REFRESH, json={"refresh_token": "ada-live-token"})
+    assert await db.fetchval("select exchanged_at from imported_refresh_tokens") == exchanged_at
+    await db.execute("update imported_refresh_tokens set exchanged_at = exchanged_at - interval '11 seconds'")
+    again = await window_client.post(REFRESH, json={"refresh_token": "ada-live-token"})  # past the reuse grace
     assert again.json()["code"] == "REFRESH_TOKEN_REUSED"
 
 
