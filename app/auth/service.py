@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import uuid
 import zoneinfo
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 import msgspec
@@ -176,15 +178,8 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
         )
         if rotated is not None:
             return await auth_response(conn, issuer, rotated.user_id, rotated.session_id, successor.token)
-        if issuer.refresh_reuse_grace_seconds > 0:
-            issued = await q.get_grace_successor(
-                conn,
-                successor_hash=successor.token_hash,
-                token_hash=token_hash,
-                grace_seconds=issuer.refresh_reuse_grace_seconds,
-            )
-            if issued is not None:
-                return await auth_response(conn, issuer, issued.user_id, issued.session_id, successor.token)
+        if again := await _issued_within_grace(conn, issuer, q.get_grace_successor, token_hash, successor):
+            return again
         if issuer.imported_refresh_window_days > 0:
             exchanged = await q.exchange_imported_refresh_token(
                 conn,
@@ -195,15 +190,9 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
             )
             if exchanged is not None:
                 return await auth_response(conn, issuer, exchanged.user_id, exchanged.session_id, successor.token)
-            if issuer.refresh_reuse_grace_seconds > 0:  # the app refreshing twice at once right after the move
-                first = await q.get_imported_grace_successor(
-                    conn,
-                    successor_hash=successor.token_hash,
-                    token_hash=token_hash,
-                    grace_seconds=issuer.refresh_reuse_grace_seconds,
-                )
-                if first is not None:
-                    return await auth_response(conn, issuer, first.user_id, first.session_id, successor.token)
+            # The app refreshing twice at once right after the move: the exchange's pair again.
+            if again := await _issued_within_grace(conn, issuer, q.get_imported_grace_successor, token_hash, successor):
+                return again
         # Not spendable: find out why, and end the session if a spent token came back.
         async with conn.transaction():
             known = await q.get_refresh_token(conn, token_hash=token_hash)
@@ -221,6 +210,36 @@ async def refresh(connect: ConnectionSource, issuer: Credentials, refresh_token:
     if known.expires_at <= datetime.datetime.now(datetime.UTC):
         raise Unauthorized("REFRESH_TOKEN_EXPIRED", "The refresh token has expired; sign in again.")
     raise Unauthorized("SESSION_REVOKED", "This session has ended; sign in again.")
+
+
+class _IssuedPair(Protocol):
+    @property
+    def user_id(self) -> uuid.UUID: ...
+
+    @property
+    def session_id(self) -> uuid.UUID: ...
+
+
+async def _issued_within_grace(
+    conn: Connection,
+    issuer: Credentials,
+    find: Callable[..., Awaitable[_IssuedPair | None]],
+    token_hash: bytes,
+    successor: NewRefreshToken,
+) -> AuthResponse | None:
+    """The answer again for a token spent (or exchanged) less than the reuse grace ago whose successor is unused:
+    `find` looks the successor up (GetGraceSuccessor, GetImportedGraceSuccessor)."""
+    if issuer.refresh_reuse_grace_seconds <= 0:
+        return None
+    issued = await find(
+        conn,
+        successor_hash=successor.token_hash,
+        token_hash=token_hash,
+        grace_seconds=issuer.refresh_reuse_grace_seconds,
+    )
+    if issued is None:
+        return None
+    return await auth_response(conn, issuer, issued.user_id, issued.session_id, successor.token)
 
 
 async def _refuse_imported_refresh_token(connect: ConnectionSource, issuer: Credentials, token_hash: bytes) -> None:
