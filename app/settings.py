@@ -423,6 +423,9 @@ MAX_HOLD_DAYS = 3 * 366
 class CreatorSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Affiliate links one creator may have.
     max_links: int = 20
+    # Visits through affiliate links counted per visitor network (an IPv4 address, an IPv6 /64) a minute; more
+    # answer 429 and are not counted.
+    clicks_per_address_per_minute: int = 60
     # The smallest payout, in cents (USD).
     minimum_payout_cents: int = 1000
     # Days an earning is held before it can be paid out: the provider's refund and chargeback window (docs/payments.md
@@ -649,6 +652,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("WS_AUTH_MESSAGE_MAX_BYTES", settings.ws.auth_message_max_bytes),
         ("WS_UNAUTHENTICATED_PER_ADDRESS", settings.ws.unauthenticated_per_address),
         ("CREATORS_MAX_LINKS", settings.creators.max_links),
+        ("CREATORS_CLICKS_PER_ADDRESS_PER_MINUTE", settings.creators.clicks_per_address_per_minute),
         ("CREATORS_MINIMUM_PAYOUT_CENTS", settings.creators.minimum_payout_cents),
         ("RATELIMIT_EMAILS_PER_ACCOUNT", settings.ratelimit.emails_per_account),
         ("MAIL_MAX_ATTEMPTS", settings.mail.max_attempts),

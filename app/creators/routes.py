@@ -39,7 +39,6 @@ from app.creators.schemas import (
 from app.db.types import Connection, ConnectionSource
 from app.settings import Settings
 
-CLICKS_PER_ADDRESS = RateLimit("affiliate-clicks", 60, 60)
 CALLER = {"caller": Provide(provide_caller)}
 
 
@@ -106,7 +105,8 @@ class CreatorController(Controller):
     ) -> TrackedClick:
         """Count a visit through a link (no sign-in: visitors have no account yet); once a day per visitor (an
         IPv4 address, an IPv6 /64)."""
-        await rate_limiter.check(db, [(CLICKS_PER_ADDRESS, links.visitor_network(client_address))])
+        clicks = RateLimit("affiliate-clicks", settings.creators.clicks_per_address_per_minute, 60)
+        await rate_limiter.check(db, [(clicks, links.visitor_network(client_address))])
         return await links.track_click(
             db,
             links.visitor_key(settings.jwt.secret),

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.server import create_app
-from app.settings import AnalyticsSettings, RateLimitSettings
+from app.settings import AnalyticsSettings, CreatorSettings, RateLimitSettings
 from tests.conftest import make_settings
 from tests.support import PASSWORD, new_email
 
@@ -136,6 +136,7 @@ def test_every_answer_is_documented_and_none_is_a_5xx(database_url: str) -> None
                 refresh_per_address=_NO_LIMITS,
             ),
             analytics=AnalyticsSettings(events_per_minute=_NO_LIMITS, events_per_day=_NO_LIMITS),
+            creators=CreatorSettings(clicks_per_address_per_minute=_NO_LIMITS),
         )
     )
     findings: list[Finding] = []

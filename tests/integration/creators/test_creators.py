@@ -13,10 +13,14 @@ import uuid
 import asyncpg
 import msgspec
 import pytest
+from litestar.testing import AsyncTestClient
 
 from app.billing.entitlements import Cause, ProviderState, record_subscription_state
 from app.creators.billing_hooks import billing_hooks
 from app.creators.links import CODE_LENGTH, track_click, visitor_key
+from app.server import create_app
+from app.settings import CreatorSettings
+from tests.conftest import make_settings
 from tests.integration.billing.stripe_support import deliver
 from tests.integration.billing.test_stripe_webhook import subscription_event
 from tests.support import PASSWORD, bearer, sign_up
@@ -231,6 +235,18 @@ async def test_a_signed_stripe_event_for_a_referred_account_earns(client, db) ->
     assert (await deliver(client, paid)).json()["outcome"] == "processed"
     earning = await db.fetchrow("select creator_id, amount_cents from creator_earnings")
     assert (str(earning["creator_id"]), earning["amount_cents"]) == (anna["user"]["id"], 290)  # creator 999 -3 % 30 %
+
+
+async def test_the_click_limit_is_a_setting(database_url, db) -> None:
+    settings = msgspec.structs.replace(
+        make_settings(database_url), creators=CreatorSettings(clicks_per_address_per_minute=3)
+    )
+    async with AsyncTestClient(app=create_app(settings)) as limited:
+        anna = await creator(limited, db)
+        await limited.post(f"{SUB}/affiliate/generate", headers=bearer(anna), json={"custom_slug": "anna"})
+        statuses = [(await limited.post(f"{SUB}/affiliate/track/anna")).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert await db.fetchval("select sum(clicks) from affiliate_clicks") == 3
 
 
 async def test_click_tracking_is_limited_per_address(client, db) -> None:
