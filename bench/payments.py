@@ -284,6 +284,34 @@ class UniqueEvents:
         write_signed(prefix, stripe_events(self.users, 0, self.count, self.run_tag), self.threads)
 
 
+@dataclass(frozen=True)
+class DuplicateEvents:
+    """The duplicates of a webhook scenario (the app's or a peer's): DUPLICATE_EVENTS events, each delivered once
+    before the warm-up, then replayed round and round."""
+
+    run_tag: str
+    threads: int
+    users: StripeUsers
+
+    @classmethod
+    def create(
+        cls, dsn: str, make_users: Callable[[str, int, str], StripeUsers], tag: str, threads: int
+    ) -> DuplicateEvents:
+        return cls(uuid.uuid4().hex[:8], threads, make_users(dsn, DUPLICATE_EVENTS, tag))
+
+    @property
+    def prefix(self) -> str:
+        return f"evt_bench_{self.run_tag}_"
+
+    def deliver_and_write(self, base_url: str, replays: Path) -> dict[str, int]:
+        """Deliver each event once (their first outcomes, answered) and write the replays, signed afresh as Stripe
+        signs each redelivery."""
+        events = stripe_events(self.users, 0, DUPLICATE_EVENTS, self.run_tag)
+        first_outcomes = deliver_once(base_url, events)
+        write_signed(replays, events, self.threads)
+        return first_outcomes
+
+
 def _query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(dsn)
@@ -527,23 +555,18 @@ class StripeDuplicatesProbe:
     def __init__(self, dsn: str, log: AccessLog, base_url: str, fixtures: Fixtures) -> None:
         self._dsn, self._log, self._base_url = dsn, log, base_url
         self.file = fixtures.stripe_duplicates_file
-        self._threads = fixtures.wrk_threads
-        self._run_tag = uuid.uuid4().hex[:8]
-        self._users = create_stripe_users(dsn, DUPLICATE_EVENTS, "d")
+        self._plan = DuplicateEvents.create(dsn, create_stripe_users, "d", fixtures.wrk_threads)
         self._before: EventCounts | None = None
         self._first_outcomes: dict[str, int] = {}
         self._mark = 0
 
     @property
     def _prefix(self) -> str:
-        return f"evt_bench_{self._run_tag}_"
+        return self._plan.prefix
 
     def before_warmup(self) -> None:
-        events = stripe_events(self._users, 0, DUPLICATE_EVENTS, self._run_tag)
-        self._first_outcomes = deliver_once(self._base_url, events)
+        self._first_outcomes = self._plan.deliver_and_write(self._base_url, self.file)
         self._before = settled(lambda: event_counts(self._dsn, self._prefix))
-        # Signed afresh, as Stripe signs each redelivery.
-        write_signed(self.file, events, self._threads)
 
     def before_measured(self) -> None:
         self._mark = settled(self._log.mark)

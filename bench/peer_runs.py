@@ -17,13 +17,11 @@ import asyncpg
 from bench.payments import (
     DUPLICATE_EVENTS,
     STRIPE_WEBHOOK_SECRET,
+    DuplicateEvents,
     Probe,
     StripeUsers,
     UniqueEvents,
-    deliver_once,
     settled,
-    stripe_events,
-    write_signed,
 )
 from bench.peers.webhook_fastapi import SCHEMA, create_tables
 from bench.report import Check
@@ -185,21 +183,17 @@ class PeerDuplicatesProbe:
     def __init__(self, dsn: str, base_url: str, fixtures: Fixtures) -> None:
         self._dsn, self._base_url = dsn, base_url
         self.file = fixtures.peer_stripe_duplicates_file
-        self._threads = fixtures.wrk_threads
-        self._run_tag = uuid.uuid4().hex[:8]
-        self._users = create_peer_subscriptions(dsn, DUPLICATE_EVENTS, "pd")
+        self._plan = DuplicateEvents.create(dsn, create_peer_subscriptions, "pd", fixtures.wrk_threads)
         self._first_outcomes: dict[str, int] = {}
         self._before = (0, 0, 0)
 
     @property
     def _prefix(self) -> str:
-        return f"evt_bench_{self._run_tag}_"
+        return self._plan.prefix
 
     def before_warmup(self) -> None:
-        events = stripe_events(self._users, 0, DUPLICATE_EVENTS, self._run_tag)
-        self._first_outcomes = deliver_once(self._base_url, events)
+        self._first_outcomes = self._plan.deliver_and_write(self._base_url, self.file)
         self._before = settled(lambda: peer_counts(self._dsn, self._prefix))
-        write_signed(self.file, events, self._threads)
 
     def before_measured(self) -> None:
         """The duplicates are the same set in the warm-up and the measured run."""

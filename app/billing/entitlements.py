@@ -252,21 +252,8 @@ class StateArguments(TypedDict):
 
 
 def state_arguments(state: ProviderState) -> StateArguments:
-    return StateArguments(
-        user_id=state.user_id,
-        provider=state.provider,
-        provider_subscription_id=state.provider_subscription_id,
-        tier_slug=state.tier_slug,
-        status=state.status,
-        environment=state.environment,
-        billing_period=state.billing_period,
-        trial_ends_at=state.trial_ends_at,
-        current_period_start=state.current_period_start,
-        current_period_end=state.current_period_end,
-        cancel_at_period_end=state.cancel_at_period_end,
-        provider_updated_at=state.provider_updated_at,
-        grace_until=state.grace_until,
-    )
+    """The state's stored fields (family_shared and order_id are read by the creators' share only)."""
+    return cast("StateArguments", {name: getattr(state, name) for name in StateArguments.__annotations__})
 
 
 async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
