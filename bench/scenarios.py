@@ -145,8 +145,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         "stripe-webhook-unique",
         "`POST /api/v1/subscription/webhook/stripe` (unique events)",
         "app",
-        "signed `customer.subscription.updated` events (~1.5 KB), each id sent once: signature check, event stored "
-        "and claimed, subscription updated with a history row and a real-time notice, event marked processed",
+        "signed `customer.subscription.updated` events (~1.5 KB), each id sent once: signature check, then one "
+        "statement: event stored processed, subscription updated with a history row, the revenue share's trigger and "
+        "a real-time notice",
     ),
     Scenario(
         "peer-webhook-fastapi",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, cast
+from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
 import msgspec
 
@@ -27,17 +26,16 @@ from app.billing.schemas import (
 from app.core.errors import Conflict, Forbidden
 from app.db.queries import billing as q
 from app.db.types import Connection
-from app.realtime.events import RealtimeEvent, publish
 
 if TYPE_CHECKING:  # hooks.py names ProviderState in its own types
     from app.billing.hooks import BillingHooks
+    from app.billing.inbox.processing import InboxEvent, StoreVerdict
 
 log = logging.getLogger("cookcam.billing")
 
 # Lowest to highest; the ranks seeded in sql/migrations/0002_entitlements.sql follow this order (a test checks).
 TIER_ORDER: tuple[TierSlug, ...] = ("free", "regular", "creator")
 TIER_RANK: dict[str, int] = {slug: rank for rank, slug in enumerate(TIER_ORDER)}
-SUBSCRIPTION_UPDATED = "subscription.updated"
 # Statuses that grant their tier (cancelled too, until its period ends; see cookcam_entitled_subscription).
 GRANTING_STATUSES = frozenset({"trialing", "active", "grace_period", "cancelled"})
 
@@ -173,64 +171,35 @@ async def record_subscription_state(
     conn: Connection, state: ProviderState, cause: Cause, hooks: BillingHooks
 ) -> RecordOutcome:
     """Create or update the subscription from verified provider data, keep the history of every status or tier
-    change with its cause, and publish `subscription.updated` to the user when anything they see changed.
+    change with its cause, run the hooks' triggers (the creators' revenue share) when something changed, and publish
+    `subscription.updated` to the user when anything they see changed.
 
     The ordering rule (cookcam_subscription_ordering, migration 0054) decides whether the state moves the stored
     one: out-of-order and same-second deliveries cannot move a subscription backwards, and an ended Stripe
     subscription or Google purchase stays ended. A subscription id already bound to another account is refused
     (Conflict), and so is a state for an account deleted meanwhile (AccountGone); neither refusal writes anything.
 
-    The recording is one statement (cookcam_record_subscription_state), then the hooks and the notice, in the
-    caller's transaction when there is one (the statement is atomic, so no savepoint is needed). Without one, a
-    state equal to the stored one (most of reconciliation's answers) is first tried by one statement that moves
-    only the provider's time forward, which is all the full recording would change then, so that it needs no
-    transaction; anything else is recorded in a transaction of its own.
+    All of it is one statement (cookcam_record_subscription_state, migrations 0054 and 0057), atomic on its own or
+    in the caller's transaction. A state equal to the stored one (most of reconciliation's answers) is first tried
+    by one statement that moves only the provider's time forward, which is all the full recording would change then.
     """
-    in_transaction = conn.is_in_transaction()
-    if not in_transaction and await _touch_unchanged(conn, state):
+    if not conn.is_in_transaction() and await _touch_unchanged(conn, state):
         return "unchanged"
-    async with nullcontext() if in_transaction else conn.transaction():
-        recorded = await q.record_subscription_state(
-            conn, **state_arguments(state), cause_kind=cause.kind, cause_ref=cause.ref
-        )
-        assert recorded is not None  # the function always answers
-        return await finish_recording(conn, state, recorded, hooks)
+    recorded = await q.record_subscription_state(
+        conn, **state_arguments(state), cause_kind=cause.kind, cause_ref=cause.ref, hook_context=hooks.context_of(state)
+    )
+    assert recorded is not None  # the function always answers
+    return recorded_outcome(recorded.outcome)
 
 
-class Recording(Protocol):
-    """The answer of a statement that recorded a state with cookcam_record_subscription_state."""
-
-    @property
-    def outcome(self) -> str | None: ...
-
-    @property
-    def before_tier(self) -> str | None: ...
-
-    @property
-    def after_tier(self) -> str | None: ...
-
-
-async def finish_recording(
-    conn: Connection, state: ProviderState, recorded: Recording, hooks: BillingHooks
-) -> RecordOutcome:
-    """What follows the recording statement in its transaction: its refusals raised (it wrote nothing then), the
-    hooks when something changed, and the notice when anything the user sees changed."""
-    assert recorded.outcome is not None  # the function always answers
-    if recorded.outcome == "owned_elsewhere":
+def recorded_outcome(outcome: str | None) -> RecordOutcome:
+    """A recording statement's outcome, its refusals raised (it wrote nothing then)."""
+    assert outcome is not None  # the function always answers
+    if outcome == "owned_elsewhere":
         raise Conflict("SUBSCRIPTION_OWNED_ELSEWHERE", "This purchase belongs to another account.")
-    if recorded.outcome == "no_account":
+    if outcome == "no_account":
         raise AccountGone()
-    outcome = cast("RecordOutcome", recorded.outcome)
-    if outcome in ("created", "changed"):
-        # e.g. a referred subscriber's paid period earns their creator a share; a revocation reverses it.
-        await hooks.subscription_recorded(conn, state)
-    if outcome in ("created", "changed") or recorded.before_tier != recorded.after_tier:
-        await publish(
-            conn,
-            state.user_id,
-            RealtimeEvent(SUBSCRIPTION_UPDATED, {"tier_slug": recorded.after_tier, "status": state.status}),
-        )
-    return outcome
+    return cast("RecordOutcome", outcome)
 
 
 class StateArguments(TypedDict):
@@ -262,6 +231,35 @@ async def _touch_unchanged(conn: Connection, state: ProviderState) -> bool:
     return await q.touch_unchanged_subscription(conn, **state_arguments(state)) is not None
 
 
+async def record_with_event(
+    conn: Connection, event: InboxEvent, state: ProviderState, hooks: BillingHooks
+) -> StoreVerdict:
+    """Store a provider event whose whole effect is `state`, with the state recorded as record_subscription_state
+    does (caused by the event), in one statement. Its refusals are logged and skipped, as apply_provider_state's."""
+    outcome = await q.store_subscription_event(
+        conn,
+        event_provider=event.provider,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        payload=event.payload,
+        **state_arguments(state),
+        cause_kind=f"{event.provider}_event",
+        hook_context=hooks.context_of(state),
+    )
+    assert outcome is not None  # the function always answers
+    if outcome in ("duplicate", "taken"):
+        return cast("StoreVerdict", outcome)
+    _refusal_skipped(outcome, Cause(f"{event.provider}_event", event.event_id), state)
+    return "processed"
+
+
+def _refusal_skipped(outcome: str, cause: Cause, state: ProviderState) -> None:
+    if outcome == "no_account":
+        log.warning("%s names a user that no longer exists; not applied", cause.ref)
+    elif outcome == "owned_elsewhere":
+        log.warning("%s: subscription %s is bound to another account", cause.ref, state.provider_subscription_id)
+
+
 async def apply_provider_state(
     conn: Connection, state: ProviderState | None, cause: Cause, hooks: BillingHooks
 ) -> RecordOutcome | None:
@@ -273,7 +271,7 @@ async def apply_provider_state(
         # A refusal writes nothing, so the event's transaction stays usable.
         return await record_subscription_state(conn, state, cause, hooks)
     except AccountGone:
-        log.warning("%s names a user that no longer exists; not applied", cause.ref)
+        _refusal_skipped("no_account", cause, state)
     except Conflict:
-        log.warning("%s: subscription %s is bound to another account", cause.ref, state.provider_subscription_id)
+        _refusal_skipped("owned_elsewhere", cause, state)
     return None

@@ -26,17 +26,11 @@ class RealtimeEvent(msgspec.Struct, frozen=True):
 
 
 class Envelope(msgspec.Struct, frozen=True):
-    """What travels through pg_notify: the recipient and the event."""
+    """What travels through pg_notify: the recipient and the event. The database writes it (cookcam_user_event,
+    migration 0057), for what is published here and for the notices its own functions send."""
 
     user_id: uuid.UUID
     event: RealtimeEvent
-
-
-def _payload(user_id: uuid.UUID, event: RealtimeEvent) -> str:
-    payload = msgspec.json.encode(Envelope(user_id=user_id, event=event))
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"real-time event {event.type} is {len(payload)} bytes; keep payloads to ids")
-    return payload.decode()
 
 
 def fits(event: RealtimeEvent) -> bool:
@@ -44,13 +38,21 @@ def fits(event: RealtimeEvent) -> bool:
     return len(msgspec.json.encode(Envelope(user_id=uuid.UUID(int=0), event=event))) <= MAX_PAYLOAD_BYTES
 
 
+def _checked(event: RealtimeEvent) -> RealtimeEvent:
+    if not fits(event):
+        raise ValueError(f"real-time event {event.type} is over {MAX_PAYLOAD_BYTES} bytes; keep payloads to ids")
+    return event
+
+
 async def publish(conn: Connection, user_id: uuid.UUID, event: RealtimeEvent) -> None:
     """Queue `event` for `user_id`'s sockets on every worker; it is delivered only if the transaction commits."""
-    await q.notify_user_event(conn, payload=_payload(user_id, event))
+    _checked(event)
+    await q.notify_user_event(conn, user_id=user_id, event_type=event.type, event_data=event.data)
 
 
 async def publish_each(conn: Connection, user_ids: Iterable[uuid.UUID], event: RealtimeEvent) -> None:
     """publish() `event` to each of `user_ids` (events are addressed to one user each), in one round trip."""
-    payloads = [_payload(user_id, event) for user_id in dict.fromkeys(user_ids)]
-    if payloads:
-        await q.notify_user_events(conn, payloads=payloads)
+    recipients = list(dict.fromkeys(user_ids))
+    if recipients:
+        _checked(event)
+        await q.notify_user_events(conn, user_ids=recipients, event_type=event.type, event_data=event.data)

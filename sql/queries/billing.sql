@@ -27,12 +27,24 @@ limit 100;
 
 -- name: RecordSubscriptionState :one
 -- Create or update a subscription from verified provider data with its history row, under the ordering rule, in one
--- statement: the outcome and the entitled tier before and after (cookcam_record_subscription_state, migration 0054).
+-- statement, with the hooks' triggers (revenue share) and the user's notice: the outcome and the entitled tier before
+-- and after (cookcam_record_subscription_state, migrations 0054 and 0057).
 select outcome, before_tier, after_tier
 from cookcam_record_subscription_state(
     @user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
     sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end), @cancel_at_period_end,
-    @provider_updated_at, sqlc.narg(grace_until), @cause_kind, @cause_ref);
+    @provider_updated_at, sqlc.narg(grace_until), @cause_kind, @cause_ref, @hook_context::jsonb);
+
+-- name: StoreSubscriptionEvent :one
+-- A provider event whose whole effect is one subscription state, in one statement: stored as processed with the
+-- state recorded (its outcome), or 'duplicate' (processed before) or 'taken' (held elsewhere or processed
+-- meanwhile), which write nothing (cookcam_store_subscription_event, migration 0057).
+select outcome
+from cookcam_store_subscription_event(
+    @event_provider, @event_id, @event_type, @payload::jsonb,
+    @user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
+    sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end), @cancel_at_period_end,
+    @provider_updated_at, sqlc.narg(grace_until), @cause_kind, @hook_context::jsonb);
 
 -- name: TouchUnchangedSubscription :one
 -- The recording of a state equal to the stored one in every stored field, for the same account, of a

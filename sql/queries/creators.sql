@@ -49,50 +49,10 @@ from referral_attributions a
 join affiliate_links l on l.id = a.link_id
 where a.user_id = @user_id;
 
--- name: InsertEarning :one
--- A paid period's share for the referrer of its subscriber, once per period whoever reports it and however often:
--- the tier's list price for the billing period, less the provider's fee, times the creator tier's share, payable
--- after @hold_days (the provider's refund and chargeback window). Null when the subscriber was not referred through
--- a link, the subscription is a sandbox (test) purchase, the period began before the subscriber was attributed
--- (periods count from the attribution on), or the period is already recorded: by its key, or as an earning of the
--- subscription with the same start (a Google period's key was its start before it became its order id).
-insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, kind,
-                              amount_cents, net_cents, share_percent, currency, period_key, payable_at)
-select l.creator_id, l.id, a.user_id, s.id, s.provider, @period_start, 'earning',
-       net.cents * share.percent / 100, net.cents, share.percent, t.currency, @period_key,
-       now() + make_interval(days => @hold_days::integer)
-from referral_attributions a
-join affiliate_links l on l.id = a.link_id
-join subscriptions s on s.provider = @provider and s.provider_subscription_id = @provider_subscription_id
-join tiers t on t.slug = s.tier_slug
-join provider_fees f on f.provider = s.provider
-cross join lateral (
-    select (case when @billing_period::text = 'yearly' then t.yearly_price_cents else t.monthly_price_cents end)
-           * (100 - f.fee_percent) / 100 as cents
-) net
-cross join lateral (select c.revenue_share_percent as percent from tiers c where c.slug = 'creator') share
-where a.user_id = @user_id and s.user_id = @user_id
-  and s.environment = 'production'
-  and a.linked_at <= @period_start
-  and not exists (
-      select from creator_earnings e
-      where e.creator_id = l.creator_id and e.subscription_id = s.id and e.period_start = @period_start
-        and e.kind = 'earning'
-  )
-on conflict (period_key, kind) do nothing
-returning id, creator_id, amount_cents, currency;
-
--- name: ReverseEarning :one
--- The reversal of a period's earning (refund or revocation), once; null when there is none to reverse.
--- It carries its earning's payable_at: during the hold both stay pending and cancel out there.
-insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, kind,
-                              amount_cents, net_cents, share_percent, currency, period_key, payable_at)
-select e.creator_id, e.link_id, e.referred_user_id, e.subscription_id, e.provider, e.period_start, 'reversal',
-       -e.amount_cents, e.net_cents, e.share_percent, e.currency, e.period_key, e.payable_at
-from creator_earnings e
-where e.period_key = @period_key and e.kind = 'earning'
-on conflict (period_key, kind) do nothing
-returning id, creator_id, amount_cents;
+-- name: ReverseEarning :exec
+-- The reversal of a period's earning (a voided order), once, with its creator's notice; nothing when there is none
+-- to reverse (cookcam_reverse_earning, migration 0057; paid periods are earned by its trigger on subscriptions).
+select reversed_creator_id from cookcam_reverse_earning(@period_key);
 
 -- name: ListCreatorEarnings :many
 -- row: Earning

@@ -14,23 +14,12 @@ where provider_events.status = 'failed'
 returning id, attempts;
 
 -- name: StoreEvent :one
--- An event whose effect calls no provider, stored in the transaction that applies its effect ('processed': that
--- transaction's commit is the claim, the effect and the completion at once), or after that transaction was rolled
--- back ('failed', with the error): the first delivery, or a takeover of a failed one (or of a claim whose lease ran
--- out). No row: the event is processed already, or another worker holds a live claim. A concurrent first delivery
--- waits here for the other's transaction, then finds the event processed (or takes over its failure).
-insert into provider_events (provider, event_id, event_type, status, attempts, payload, error, processed_at)
-values (@provider, @event_id, @event_type, @status, 1, @payload, sqlc.narg(error),
-        case when @status = 'processed' then now() end)
-on conflict (provider, event_id) do update set
-    status = excluded.status,
-    attempts = provider_events.attempts + 1,
-    claimed_until = null,
-    error = excluded.error,
-    processed_at = excluded.processed_at
-where provider_events.status = 'failed'
-   or (provider_events.status = 'processing' and provider_events.claimed_until < now())
-returning id, attempts;
+-- An event whose effect calls no provider, stored in the transaction that applies its effect ('processed'), or
+-- after that transaction was rolled back ('failed', with the error). No row: the event is processed already, or
+-- another worker holds a live claim (cookcam_store_event, migration 0057, says how concurrent deliveries meet).
+select stored_id as id, stored_attempts as attempts
+from cookcam_store_event(@provider, @event_id, @event_type, @status, @payload::jsonb, sqlc.narg(error))
+where stored_id is not null;
 
 -- name: GetEventStatus :one
 select status from provider_events where provider = @provider and event_id = @event_id;

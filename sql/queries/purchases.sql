@@ -17,15 +17,15 @@ insert into purchase_validations (
 
 -- name: RecordValidatedPurchase :one
 -- A verified purchase's state recorded for the account with its encrypted proof and its validation's history row,
--- in one statement (cookcam_record_validation, migration 0056): the recording's outcome and the entitled tier
--- before and after, the subscription's stored status and period end, and the history row's outcome. A refusal
--- (owned_elsewhere, no_account) writes nothing.
+-- in one statement (cookcam_record_validation, migration 0057): the recording's outcome and the entitled tier
+-- before and after, the subscription's stored status and period end, and the history row's outcome; the hooks'
+-- triggers and the notice run within it. A refusal (owned_elsewhere, no_account) writes nothing.
 select outcome, before_tier, after_tier, stored_status, stored_period_end, validation_outcome
 from cookcam_record_validation(
     @user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
     sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end), @cancel_at_period_end,
     @provider_updated_at, sqlc.narg(grace_until), @cause_kind, @cause_ref, @proof_kind, @proof_hash, @product_id,
-    @server_environment, @duration_ms, @raw_sha256, @key_id, @nonce, @ciphertext);
+    @server_environment, @duration_ms, @raw_sha256, @key_id, @nonce, @ciphertext, @hook_context);
 
 -- name: ListValidations :many
 -- The account's validation history for its data export (no proofs, no hashes).

@@ -1,9 +1,9 @@
 -- name: NotifyUserEvent :exec
--- Delivered to listeners only when the surrounding transaction commits.
-select pg_notify('cookcam_events', @payload::text);
+-- Delivered to listeners only when the surrounding transaction commits (the envelope: cookcam_user_event, migration 0057).
+select pg_notify('cookcam_events', cookcam_user_event(@user_id, @event_type, @event_data::jsonb));
 
 -- name: NotifyUserEvents :exec
--- One notification per payload (each names its recipient), in one round trip; delivered at commit, in order.
-select pg_notify('cookcam_events', payload)
-from unnest(@payloads::text[]) with ordinality as queued (payload, position)
+-- One notification per recipient, in one round trip; delivered at commit, in order.
+select pg_notify('cookcam_events', cookcam_user_event(recipient, @event_type, @event_data::jsonb))
+from unnest(@user_ids::uuid[]) with ordinality as queued (recipient, position)
 order by position;

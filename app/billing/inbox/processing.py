@@ -1,7 +1,12 @@
 """Inbound provider events, processed at most once in effect.
 
-An effect that needs nothing from its provider beyond the event (`Applying`: Stripe's subscription events, Connect
-events, unknown types) is stored, applied and marked processed in ONE transaction: the event row is inserted as
+An effect that is one subscription state (`StoredWith`: Stripe's subscription events) is stored with the event in
+ONE statement (cookcam_store_subscription_event): the event inserted as processed, the state recorded with
+everything that follows it (migration 0057). A statement is atomic, so the rest of what is said below of a
+transaction holds for it: a concurrent delivery waits on the event row, a failure or a killed worker leaves nothing.
+
+An effect that needs nothing else from its provider beyond the event (`Applying`: Connect events, transfer reversals,
+unknown types) is stored, applied and marked processed in ONE transaction: the event row is inserted as
 processed first (a concurrent delivery of the same event waits on that row, then finds it processed), the effect
 follows, and the commit makes all of it true at once. If the effect fails, the transaction is rolled back and the
 event is stored with its failure in the next statement, and the failure re-raised (5xx) so the provider delivers
@@ -38,11 +43,29 @@ log = logging.getLogger("cookcam.billing.events")
 
 DEFAULT_LEASE_SECONDS = 60.0
 EventOutcome = Literal["processed", "duplicate"]
+# What storing an event with its effect found: stored and applied ('processed'), processed before ('duplicate'), or
+# neither stored nor applied because another worker holds it or processed it meanwhile ('taken').
+StoreVerdict = Literal["processed", "duplicate", "taken"]
 # The part of an event's effect that writes: runs in the event's transaction, calls no provider.
 Apply = Callable[[Connection], Awaitable[None]]
-# An event's effect: gathers from the provider what the writes need, borrowing a connection only around its own
-# reads (never while a provider answers), and returns the Apply that records it.
-Effect = Callable[[ConnectionSource], Awaitable[Apply]]
+# The effect of an event that asks its provider first: gathers what the writes need, borrowing a connection only
+# around its own reads (never while a provider answers), and returns the Apply that records it.
+Fetch = Callable[[ConnectionSource], Awaitable[Apply]]
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    provider: EventSource
+    event_id: str
+    event_type: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class StoredWith:
+    """The effect of an event that one statement stores with the event (no status read first, no transaction)."""
+
+    store: Callable[[Connection, InboxEvent], Awaitable[StoreVerdict]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,21 @@ class Applying:
 
     async def __call__(self, _: ConnectionSource) -> Apply:
         return self.apply
+
+    async def store(self, conn: Connection, event: InboxEvent) -> StoreVerdict:
+        """Store the event as processed and apply it, in one transaction."""
+        # A redelivery of a processed event is answered from one read, writing nothing and opening no transaction.
+        if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
+            return "duplicate"
+        async with conn.transaction():
+            if await _store(conn, event, "processed") is None:
+                return "taken"
+            await self.apply(conn)
+        return "processed"
+
+
+# An event's effect, in one of the three forms above.
+Effect = StoredWith | Applying | Fetch
 
 
 async def no_writes(_: Connection) -> None:
@@ -86,42 +124,32 @@ async def process_once(
 ) -> EventOutcome:
     """Store the event and apply `effect` unless it was applied before; raise EventInProgress while another worker
     holds it, and re-raise the effect's failure after recording it."""
-    event = _Event(provider, event_id, event_type, payload)
-    if isinstance(effect, Applying):
-        return await _in_one_transaction(connect, event, effect.apply)
+    event = InboxEvent(provider, event_id, event_type, payload)
+    if isinstance(effect, Applying | StoredWith):
+        return await _stored_with_effect(connect, event, effect.store)
     return await _claimed_then_applied(connect, event, effect, lease_seconds)
 
 
-@dataclass(frozen=True)
-class _Event:
-    provider: EventSource
-    event_id: str
-    event_type: str
-    payload: Any
-
-
-async def _in_one_transaction(connect: ConnectionSource, event: _Event, apply: Apply) -> EventOutcome:
+async def _stored_with_effect(
+    connect: ConnectionSource, event: InboxEvent, store: Callable[[Connection, InboxEvent], Awaitable[StoreVerdict]]
+) -> EventOutcome:
     async with connect() as conn:
-        # A redelivery of a processed event is answered from one read, writing nothing and opening no transaction.
-        if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
-            return _duplicate(event.provider)
         try:
-            async with conn.transaction():
-                stored = await _store(conn, event, "processed")
-                if stored is not None:
-                    await apply(conn)
+            verdict = await store(conn, event)
         except Exception as exc:
             _log_failure(event, None, exc)
             await _store_failure(conn, event, exc)
             raise
-        if stored is None:
+        if verdict == "duplicate":
+            return _duplicate(event.provider)
+        if verdict == "taken":
             return await _taken_elsewhere(conn, event)
     metrics.PROVIDER_EVENTS.labels(event.provider, "processed").inc()
     return "processed"
 
 
 async def _store(
-    conn: Connection, event: _Event, status: Literal["processed", "failed"], exc: Exception | None = None
+    conn: Connection, event: InboxEvent, status: Literal["processed", "failed"], exc: Exception | None = None
 ) -> q.StoreEventRow | None:
     return await q.store_event(
         conn,
@@ -134,7 +162,7 @@ async def _store(
     )
 
 
-async def _store_failure(conn: Connection, event: _Event, exc: Exception) -> None:
+async def _store_failure(conn: Connection, event: InboxEvent, exc: Exception) -> None:
     """Keep the rolled-back attempt's failure on the event for operators and the retry job; if even that fails (the
     database is what failed), nothing is stored and the provider's redelivery processes the event."""
     try:
@@ -144,7 +172,7 @@ async def _store_failure(conn: Connection, event: _Event, exc: Exception) -> Non
 
 
 async def _claimed_then_applied(
-    connect: ConnectionSource, event: _Event, fetch: Effect, lease_seconds: float
+    connect: ConnectionSource, event: InboxEvent, fetch: Fetch, lease_seconds: float
 ) -> EventOutcome:
     async with connect() as conn:
         if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
@@ -183,7 +211,7 @@ def _duplicate(provider: EventSource) -> EventOutcome:
     return "duplicate"
 
 
-async def _taken_elsewhere(conn: Connection, event: _Event) -> EventOutcome:
+async def _taken_elsewhere(conn: Connection, event: InboxEvent) -> EventOutcome:
     """The event could not be stored or claimed: processed meanwhile, or another worker holds a live claim."""
     if await q.get_event_status(conn, provider=event.provider, event_id=event.event_id) == "processed":
         return _duplicate(event.provider)
@@ -191,7 +219,7 @@ async def _taken_elsewhere(conn: Connection, event: _Event) -> EventOutcome:
     raise EventInProgress()
 
 
-def _log_failure(event: _Event, attempt: int | None, exc: Exception) -> None:
+def _log_failure(event: InboxEvent, attempt: int | None, exc: Exception) -> None:
     metrics.PROVIDER_EVENTS.labels(event.provider, "failed").inc()
     on_attempt = f" on attempt {attempt}" if attempt is not None else ""
     log.exception("%s event %s (%s) failed%s", event.provider, event.event_id, event.event_type, on_attempt)

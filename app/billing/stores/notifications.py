@@ -13,7 +13,7 @@ import msgspec
 from appstoreserverlibrary.models.ResponseBodyV2DecodedPayload import ResponseBodyV2DecodedPayload
 
 from app.billing.entitlements import Cause, apply_provider_state
-from app.billing.inbox.processing import Apply, Effect, EventOutcome, no_writes, process_once
+from app.billing.inbox.processing import Apply, Effect, EventOutcome, Fetch, no_writes, process_once
 from app.billing.providers import PaymentProviders
 from app.billing.stores.google.push import PushMessage, VoidedPurchaseNotification, decode_push
 from app.billing.stores.purchase import StorePurchase
@@ -56,7 +56,7 @@ async def receive_apple(connect: ConnectionSource, payments: PaymentProviders, p
     )
 
 
-def apple_effect(payments: PaymentProviders, notification: ResponseBodyV2DecodedPayload) -> Effect:
+def apple_effect(payments: PaymentProviders, notification: ResponseBodyV2DecodedPayload) -> Fetch:
     """Whatever the notification type, the signed transaction and renewal info in it are the state."""
 
     async def verify_then_apply(connect: ConnectionSource) -> Apply:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.billing.entitlements import Cause, ProviderState, entitlement_for, finish_recording, state_arguments
+from app.billing.entitlements import Cause, ProviderState, entitlement_for, recorded_outcome, state_arguments
 from app.billing.fraud import identity_hash, record_security_event
 from app.billing.hooks import BillingHooks
 from app.billing.proofs import SealedProof, seal
@@ -152,11 +152,11 @@ async def _bind(
         async with conn.transaction():
             cause = Cause("validation", request_ref)
             transfer = await claim(conn, user_id, purchase, policy) if made_for_another(purchase, user_id) else None
-            recorded = await history.record_with_state(conn, purchase, state, cause, proof)
+            recorded = await history.record_with_state(conn, purchase, state, cause, proof, hooks=hooks)
             if recorded.outcome == "owned_elsewhere":  # another account holds it (nothing was written): the claim
                 transfer = await claim(conn, user_id, purchase, policy)  # refuses it, or moves it here
-                recorded = await history.record_with_state(conn, purchase, state, cause, proof)
-            await finish_recording(conn, state, recorded, hooks)
+                recorded = await history.record_with_state(conn, purchase, state, cause, proof, hooks=hooks)
+            recorded_outcome(recorded.outcome)  # its refusals raised
             if transfer is not None:
                 await transfer.record(conn, purchase, request_ref)
             tier = recorded.after_tier
@@ -218,10 +218,18 @@ class _History:
         self.count(outcome)
 
     async def record_with_state(
-        self, conn: Connection, purchase: StorePurchase, state: ProviderState, cause: Cause, proof: SealedProof
+        self,
+        conn: Connection,
+        purchase: StorePurchase,
+        state: ProviderState,
+        cause: Cause,
+        proof: SealedProof,
+        *,
+        hooks: BillingHooks,
     ) -> q.RecordValidatedPurchaseRow:
         """The purchase's state recorded with its proof and this attempt's row, whose outcome follows the stored
-        status (cookcam_record_validation); counted by `count` once committed."""
+        status, with the hooks' triggers and the user's notice (cookcam_record_validation); counted by `count` once
+        committed."""
         recorded = await q.record_validated_purchase(
             conn,
             **state_arguments(state),
@@ -233,6 +241,7 @@ class _History:
             server_environment=self._settings.app_env,
             duration_ms=self._elapsed_ms(),
             **proof,
+            hook_context=hooks.context_of(state),
         )
         assert recorded is not None  # the function always answers
         return recorded

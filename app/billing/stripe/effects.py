@@ -1,6 +1,7 @@
-"""What each Stripe event does. An event whose object is all its effect needs is recorded with the event in one
-transaction; for the others Stripe is asked first, holding no connection, and what it answers is then recorded in
-the event store's fenced transaction (app/billing/inbox/processing.py).
+"""What each Stripe event does. A subscription event is recorded with the event in one statement, and any other
+event whose object is all its effect needs in one transaction; for the others Stripe is asked first, holding no
+connection, and what it answers is then recorded in the event store's fenced transaction
+(app/billing/inbox/processing.py).
 
 - customer.subscription.created|updated|deleted|paused|resumed|pending_update_applied|pending_update_expired: the
   subscription object in the event is the state (its items, never a `pending_update` waiting for payment).
@@ -24,10 +25,18 @@ import uuid
 import msgspec
 import stripe
 
-from app.billing.entitlements import Cause, ProviderState, apply_provider_state
+from app.billing.entitlements import Cause, ProviderState, apply_provider_state, record_with_event
 from app.billing.fraud import record_security_event
 from app.billing.hooks import BillingHooks
-from app.billing.inbox.processing import Apply, Effect, applying, no_writes
+from app.billing.inbox.processing import (
+    Apply,
+    Effect,
+    InboxEvent,
+    StoredWith,
+    StoreVerdict,
+    applying,
+    no_writes,
+)
 from app.billing.providers import PaymentProviders
 from app.billing.stripe.client import require_stripe, stripe_call
 from app.billing.stripe.models import Event, Subscription, event_object, state_of
@@ -103,17 +112,27 @@ def event_effect(event: Event, payments: PaymentProviders, settings: StripeSetti
             return await _ask_stripe(connect, event, payments, settings)
 
         return fetch_then_apply
-    return applying(lambda conn: _apply(conn, event, payments.hooks, settings))
-
-
-async def _apply(conn: Connection, event: Event, hooks: BillingHooks, settings: StripeSettings) -> None:
-    """The events whose object is all their effect needs."""
     if event.type in SUBSCRIPTION_EVENTS:
-        subscription = event_object(event, Subscription)
-        # Stripe objects carry no modification time; the event's creation time orders deliveries.
-        observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
-        await apply_provider_state(conn, state_of(subscription, observed, settings), _cause(event), hooks)
-    elif event.type == "customer.subscription.trial_will_end":
+        return StoredWith(lambda conn, stored: _store_subscription_event(conn, stored, event, payments.hooks, settings))
+    return applying(lambda conn: _apply(conn, event, payments.hooks))
+
+
+async def _store_subscription_event(
+    conn: Connection, stored: InboxEvent, event: Event, hooks: BillingHooks, settings: StripeSettings
+) -> StoreVerdict:
+    """The subscription object in the event is the state, recorded with the event in one statement."""
+    subscription = event_object(event, Subscription)
+    # Stripe objects carry no modification time; the event's creation time orders deliveries.
+    observed = datetime.datetime.fromtimestamp(event.created, datetime.UTC)
+    state = state_of(subscription, observed, settings)
+    if state is None:  # not one of ours (no user, no known price): stored without effect
+        return await applying(no_writes).store(conn, stored)
+    return await record_with_event(conn, stored, state, hooks)
+
+
+async def _apply(conn: Connection, event: Event, hooks: BillingHooks) -> None:
+    """The other events whose object is all their effect needs."""
+    if event.type == "customer.subscription.trial_will_end":
         await _announce_trial_end(conn, event_object(event, Subscription))
     elif (handler := hooks.stripe_event_handler(event.type)) is not None:  # e.g. transfer.reversed: creators' payouts
         await handler(conn, event)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 
@@ -115,7 +115,7 @@ RECORD_SUBSCRIPTION_STATE = """select outcome, before_tier, after_tier
 from cookcam_record_subscription_state(
     $1, $2, $3, $4, $5, $6, $7,
     $8, $9, $10, $11,
-    $12, $13, $14, $15)"""
+    $12, $13, $14, $15, $16::jsonb)"""
 
 
 class RecordSubscriptionStateRow(msgspec.Struct, frozen=True):
@@ -142,10 +142,12 @@ async def record_subscription_state(
     grace_until: datetime.datetime | None,
     cause_kind: str,
     cause_ref: str,
+    hook_context: Any,
 ) -> RecordSubscriptionStateRow | None:
     """Create or update a subscription from verified provider data with its history row, under the ordering rule, in one
-    statement: the outcome and the entitled tier before and after (cookcam_record_subscription_state, migration
-    0054).
+    statement, with the hooks' triggers (revenue share) and the user's notice: the outcome and the entitled tier
+    before
+    and after (cookcam_record_subscription_state, migrations 0054 and 0057).
     """
     record = await conn.fetchrow(
         RECORD_SUBSCRIPTION_STATE,
@@ -164,10 +166,71 @@ async def record_subscription_state(
         grace_until,
         cause_kind,
         cause_ref,
+        hook_context,
     )
     if record is None:
         return None
     return RecordSubscriptionStateRow(*record)
+
+
+STORE_SUBSCRIPTION_EVENT = """select outcome
+from cookcam_store_subscription_event(
+    $1, $2, $3, $4::jsonb,
+    $5, $6, $7, $8, $9, $10, $11,
+    $12, $13, $14, $15,
+    $16, $17, $18, $19::jsonb)"""
+
+
+async def store_subscription_event(
+    conn: Connection,
+    *,
+    event_provider: str,
+    event_id: str,
+    event_type: str,
+    payload: Any,
+    user_id: uuid.UUID,
+    provider: str,
+    provider_subscription_id: str,
+    tier_slug: str,
+    status: str,
+    environment: str,
+    billing_period: str | None,
+    trial_ends_at: datetime.datetime | None,
+    current_period_start: datetime.datetime | None,
+    current_period_end: datetime.datetime | None,
+    cancel_at_period_end: bool,
+    provider_updated_at: datetime.datetime,
+    grace_until: datetime.datetime | None,
+    cause_kind: str,
+    hook_context: Any,
+) -> str | None:
+    """A provider event whose whole effect is one subscription state, in one statement: stored as processed with the
+    state recorded (its outcome), or 'duplicate' (processed before) or 'taken' (held elsewhere or processed
+    meanwhile), which write nothing (cookcam_store_subscription_event, migration 0057).
+    """
+    value = await conn.fetchval(
+        STORE_SUBSCRIPTION_EVENT,
+        event_provider,
+        event_id,
+        event_type,
+        payload,
+        user_id,
+        provider,
+        provider_subscription_id,
+        tier_slug,
+        status,
+        environment,
+        billing_period,
+        trial_ends_at,
+        current_period_start,
+        current_period_end,
+        cancel_at_period_end,
+        provider_updated_at,
+        grace_until,
+        cause_kind,
+        hook_context,
+    )
+    return cast("str | None", value)
 
 
 TOUCH_UNCHANGED_SUBSCRIPTION = """update subscriptions set provider_updated_at = $1, updated_at = now()

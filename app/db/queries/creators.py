@@ -152,103 +152,14 @@ async def referrer_of(conn: Connection, *, user_id: uuid.UUID) -> ReferrerOfRow 
     return ReferrerOfRow(*record)
 
 
-INSERT_EARNING = (
-    "insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, "
-    "kind,\n"
-    "                              amount_cents, net_cents, share_percent, currency, period_key, payable_at)\n"
-    "select l.creator_id, l.id, a.user_id, s.id, s.provider, $1, 'earning',\n"
-    "       net.cents * share.percent / 100, net.cents, share.percent, t.currency, $2,\n"
-    "       now() + make_interval(days => $3::integer)\n"
-    "from referral_attributions a\n"
-    "join affiliate_links l on l.id = a.link_id\n"
-    "join subscriptions s on s.provider = $4 and s.provider_subscription_id = $5\n"
-    "join tiers t on t.slug = s.tier_slug\n"
-    "join provider_fees f on f.provider = s.provider\n"
-    "cross join lateral (\n"
-    "    select (case when $6::text = 'yearly' then t.yearly_price_cents else t.monthly_price_cents end)\n"
-    "           * (100 - f.fee_percent) / 100 as cents\n"
-    ") net\n"
-    "cross join lateral (select c.revenue_share_percent as percent from tiers c where c.slug = 'creator') share\n"
-    "where a.user_id = $7 and s.user_id = $7\n"
-    "  and s.environment = 'production'\n"
-    "  and a.linked_at <= $1\n"
-    "  and not exists (\n"
-    "      select from creator_earnings e\n"
-    "      where e.creator_id = l.creator_id and e.subscription_id = s.id and e.period_start = $1\n"
-    "        and e.kind = 'earning'\n"
-    "  )\n"
-    "on conflict (period_key, kind) do nothing\n"
-    "returning id, creator_id, amount_cents, currency"
-)
+REVERSE_EARNING = """select reversed_creator_id from cookcam_reverse_earning($1)"""
 
 
-class InsertEarningRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    amount_cents: int
-    currency: str
-
-
-async def insert_earning(
-    conn: Connection,
-    *,
-    period_start: datetime.datetime,
-    period_key: str,
-    hold_days: int,
-    provider: str,
-    provider_subscription_id: str,
-    billing_period: str,
-    user_id: uuid.UUID,
-) -> InsertEarningRow | None:
-    """A paid period's share for the referrer of its subscriber, once per period whoever reports it and however often:
-    the tier's list price for the billing period, less the provider's fee, times the creator tier's share, payable
-    after @hold_days (the provider's refund and chargeback window). Null when the subscriber was not referred through
-    a link, the subscription is a sandbox (test) purchase, the period began before the subscriber was attributed
-    (periods count from the attribution on), or the period is already recorded: by its key, or as an earning of the
-    subscription with the same start (a Google period's key was its start before it became its order id).
+async def reverse_earning(conn: Connection, *, period_key: str) -> None:
+    """The reversal of a period's earning (a voided order), once, with its creator's notice; nothing when there is none
+    to reverse (cookcam_reverse_earning, migration 0057; paid periods are earned by its trigger on subscriptions).
     """
-    record = await conn.fetchrow(
-        INSERT_EARNING,
-        period_start,
-        period_key,
-        hold_days,
-        provider,
-        provider_subscription_id,
-        billing_period,
-        user_id,
-    )
-    if record is None:
-        return None
-    return InsertEarningRow(*record)
-
-
-REVERSE_EARNING = (
-    "insert into creator_earnings (creator_id, link_id, referred_user_id, subscription_id, provider, period_start, "
-    "kind,\n"
-    "                              amount_cents, net_cents, share_percent, currency, period_key, payable_at)\n"
-    "select e.creator_id, e.link_id, e.referred_user_id, e.subscription_id, e.provider, e.period_start, 'reversal',\n"
-    "       -e.amount_cents, e.net_cents, e.share_percent, e.currency, e.period_key, e.payable_at\n"
-    "from creator_earnings e\n"
-    "where e.period_key = $1 and e.kind = 'earning'\n"
-    "on conflict (period_key, kind) do nothing\n"
-    "returning id, creator_id, amount_cents"
-)
-
-
-class ReverseEarningRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    creator_id: uuid.UUID
-    amount_cents: int
-
-
-async def reverse_earning(conn: Connection, *, period_key: str) -> ReverseEarningRow | None:
-    """The reversal of a period's earning (refund or revocation), once; null when there is none to reverse.
-    It carries its earning's payable_at: during the hold both stay pending and cancel out there.
-    """
-    record = await conn.fetchrow(REVERSE_EARNING, period_key)
-    if record is None:
-        return None
-    return ReverseEarningRow(*record)
+    await conn.execute(REVERSE_EARNING, period_key)
 
 
 LIST_CREATOR_EARNINGS = (

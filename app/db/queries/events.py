@@ -47,25 +47,14 @@ async def claim_event(
     return ClaimEventRow(*record)
 
 
-STORE_EVENT = (
-    "insert into provider_events (provider, event_id, event_type, status, attempts, payload, error, processed_at)\n"
-    "values ($1, $2, $3, $4, 1, $5, $6,\n"
-    "        case when $4 = 'processed' then now() end)\n"
-    "on conflict (provider, event_id) do update set\n"
-    "    status = excluded.status,\n"
-    "    attempts = provider_events.attempts + 1,\n"
-    "    claimed_until = null,\n"
-    "    error = excluded.error,\n"
-    "    processed_at = excluded.processed_at\n"
-    "where provider_events.status = 'failed'\n"
-    "   or (provider_events.status = 'processing' and provider_events.claimed_until < now())\n"
-    "returning id, attempts"
-)
+STORE_EVENT = """select stored_id as id, stored_attempts as attempts
+from cookcam_store_event($1, $2, $3, $4, $5::jsonb, $6)
+where stored_id is not null"""
 
 
 class StoreEventRow(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    attempts: int
+    id: uuid.UUID | None
+    attempts: int | None
 
 
 async def store_event(
@@ -78,11 +67,9 @@ async def store_event(
     payload: Any,
     error: str | None,
 ) -> StoreEventRow | None:
-    """An event whose effect calls no provider, stored in the transaction that applies its effect ('processed': that
-    transaction's commit is the claim, the effect and the completion at once), or after that transaction was rolled
-    back ('failed', with the error): the first delivery, or a takeover of a failed one (or of a claim whose lease ran
-    out). No row: the event is processed already, or another worker holds a live claim. A concurrent first delivery
-    waits here for the other's transaction, then finds the event processed (or takes over its failure).
+    """An event whose effect calls no provider, stored in the transaction that applies its effect ('processed'), or
+    after that transaction was rolled back ('failed', with the error). No row: the event is processed already, or
+    another worker holds a live claim (cookcam_store_event, migration 0057, says how concurrent deliveries meet).
     """
     record = await conn.fetchrow(STORE_EVENT, provider, event_id, event_type, status, payload, error)
     if record is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any
 
 import msgspec
 
@@ -77,7 +78,7 @@ RECORD_VALIDATED_PURCHASE = (
     "    $1, $2, $3, $4, $5, $6, $7,\n"
     "    $8, $9, $10, $11,\n"
     "    $12, $13, $14, $15, $16, $17, $18,\n"
-    "    $19, $20, $21, $22, $23, $24)"
+    "    $19, $20, $21, $22, $23, $24, $25)"
 )
 
 
@@ -117,11 +118,12 @@ async def record_validated_purchase(
     key_id: str,
     nonce: bytes,
     ciphertext: bytes,
+    hook_context: Any,
 ) -> RecordValidatedPurchaseRow | None:
     """A verified purchase's state recorded for the account with its encrypted proof and its validation's history row,
-    in one statement (cookcam_record_validation, migration 0056): the recording's outcome and the entitled tier
-    before and after, the subscription's stored status and period end, and the history row's outcome. A refusal
-    (owned_elsewhere, no_account) writes nothing.
+    in one statement (cookcam_record_validation, migration 0057): the recording's outcome and the entitled tier
+    before and after, the subscription's stored status and period end, and the history row's outcome; the hooks'
+    triggers and the notice run within it. A refusal (owned_elsewhere, no_account) writes nothing.
     """
     record = await conn.fetchrow(
         RECORD_VALIDATED_PURCHASE,
@@ -149,6 +151,7 @@ async def record_validated_purchase(
         key_id,
         nonce,
         ciphertext,
+        hook_context,
     )
     if record is None:
         return None

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import asyncpg
+import msgspec
 
 from tests.integration.billing.stripe_support import deliver, event, subscribed
 from tests.support import bearer
@@ -108,6 +109,6 @@ async def test_trial_will_end_is_announced_to_the_users_sockets(stripe_setup, db
     trial_end = int(time.time()) + 3 * 86400
     subscription = {**stripe.subscriptions[auth["subscription_id"]], "trial_end": trial_end}
     assert (await deliver(client, event("customer.subscription.trial_will_end", subscription))).status_code == 200
-    notice = await asyncio.wait_for(notices.get(), timeout=5)
-    assert '"type":"subscription.trial_ending"' in notice
-    assert auth["user"]["id"] in notice
+    notice = msgspec.json.decode(await asyncio.wait_for(notices.get(), timeout=5))
+    assert notice["event"]["type"] == "subscription.trial_ending"
+    assert notice["user_id"] == auth["user"]["id"]
