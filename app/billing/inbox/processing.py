@@ -2,8 +2,9 @@
 
 An effect that is one subscription state (`StoredWith`: Stripe's subscription events) is stored with the event in
 ONE statement (cookcam_store_subscription_event): the event inserted as processed, the state recorded with
-everything that follows it (migration 0057). A statement is atomic, so the rest of what is said below of a
-transaction holds for it: a concurrent delivery waits on the event row, a failure or a killed worker leaves nothing.
+everything that follows it (migration 0057). A statement is atomic: a concurrent delivery waits on the event row, a
+failure leaves nothing, and the statement of a killed worker either finishes whole in its orphaned session (the
+provider's redelivery is then a duplicate) or leaves nothing (tests/e2e/test_webhook_crash.py).
 
 An effect that needs nothing else from its provider beyond the event (`Applying`: Connect events, transfer reversals,
 unknown types) is stored, applied and marked processed in ONE transaction: the event row is inserted as
