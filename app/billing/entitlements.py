@@ -241,7 +241,7 @@ async def record_with_event(
         event_provider=event.provider,
         event_id=event.event_id,
         event_type=event.event_type,
-        payload=event.payload,
+        payload=msgspec.json.encode(event.payload).decode(),  # as sent (a Raw body is not re-encoded)
         **state_arguments(state),
         cause_kind=f"{event.provider}_event",
         hook_context=hooks.context_of(state),

@@ -191,7 +191,7 @@ end $$;
 -- processed with the state recorded (caused by the event: `cause_kind`, the event's id): the recording's outcome
 -- (refusals record nothing, and the event completes).
 create function cookcam_store_subscription_event(
-    event_provider text, event_ref text, event_kind text, event_payload jsonb,
+    event_provider text, event_ref text, event_kind text, event_payload text,
     account uuid, state_provider text, state_subscription_id text, state_tier text, state_status text,
     state_environment text, state_billing_period text, state_trial_ends_at timestamptz,
     state_period_start timestamptz, state_period_end timestamptz, state_cancel_at_period_end boolean,
@@ -204,7 +204,8 @@ begin
         outcome := 'duplicate';
         return;
     end if;
-    if (cookcam_store_event(event_provider, event_ref, event_kind, 'processed', event_payload, null)).stored_id
+    -- The body is parsed as jsonb only here, once the event is known to be new.
+    if (cookcam_store_event(event_provider, event_ref, event_kind, 'processed', event_payload::jsonb, null)).stored_id
        is null then
         outcome := 'taken';
         return;

@@ -41,7 +41,7 @@ from cookcam_record_subscription_state(
 -- meanwhile), which write nothing (cookcam_store_subscription_event, migration 0057).
 select outcome
 from cookcam_store_subscription_event(
-    @event_provider, @event_id, @event_type, @payload::jsonb,
+    @event_provider, @event_id, @event_type, @payload::text,
     @user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),
     sqlc.narg(trial_ends_at), sqlc.narg(current_period_start), sqlc.narg(current_period_end), @cancel_at_period_end,
     @provider_updated_at, sqlc.narg(grace_until), @cause_kind, @hook_context::jsonb);

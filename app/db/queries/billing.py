@@ -175,7 +175,7 @@ async def record_subscription_state(
 
 STORE_SUBSCRIPTION_EVENT = """select outcome
 from cookcam_store_subscription_event(
-    $1, $2, $3, $4::jsonb,
+    $1, $2, $3, $4::text,
     $5, $6, $7, $8, $9, $10, $11,
     $12, $13, $14, $15,
     $16, $17, $18, $19::jsonb)"""
@@ -187,7 +187,7 @@ async def store_subscription_event(
     event_provider: str,
     event_id: str,
     event_type: str,
-    payload: Any,
+    payload: str,
     user_id: uuid.UUID,
     provider: str,
     provider_subscription_id: str,
