@@ -140,17 +140,21 @@ async def _bind(
     proof: SealedProof,
     policy: TransferPolicy,
 ) -> _Bound:
-    """Record the purchase for this account with its proof and its history row, in one transaction: refused (409)
-    when another account holds it or the app bound it to another account, unless that account was deleted or
+    """Record the purchase for this account with its proof and its history row, atomically: refused (409) when
+    another account holds it or the app bound it to another account, unless that account was deleted or
     BILLING_TRANSFER_POLICY transfers it (app/billing/stores/transfer.py). Answers the purchase's stored state after
     recording: the proof's when it moved it, the stored one when that is newer (a refund that came after the signed
     transaction the app sent, a revocation Google reported) under the ordering rule. A refusal rolls all of it back
-    and is then recorded on its own."""
+    and is then recorded on its own.
+
+    The common case, a purchase of this account's own that replaces none, is the recording's one statement; a claim,
+    a transfer or a replaced purchase makes it a transaction of several."""
     request_ref = current_request_id() or "cli"
     state = purchase.state_for(user_id)
-    try:
+    cause = Cause("validation", request_ref)
+
+    async def in_transaction() -> tuple[q.RecordValidatedPurchaseRow, str | None]:
         async with conn.transaction():
-            cause = Cause("validation", request_ref)
             transfer = await claim(conn, user_id, purchase, policy) if made_for_another(purchase, user_id) else None
             recorded = await history.record_with_state(conn, purchase, state, cause, proof, hooks=hooks)
             if recorded.outcome == "owned_elsewhere":  # another account holds it (nothing was written): the claim
@@ -163,6 +167,17 @@ async def _bind(
             if purchase.supersedes:
                 await supersede(conn, purchase, hooks)
                 tier = (await entitlement_for(conn, user_id)).slug  # the replaced purchase may have been its best
+        return recorded, tier
+
+    try:
+        if made_for_another(purchase, user_id) or purchase.supersedes:
+            recorded, tier = await in_transaction()
+        else:
+            recorded = await history.record_with_state(conn, purchase, state, cause, proof, hooks=hooks)
+            tier = recorded.after_tier
+            if recorded.outcome == "owned_elsewhere":  # nothing was written: the claim decides, in a transaction
+                recorded, tier = await in_transaction()
+            recorded_outcome(recorded.outcome)  # its refusals raised
     except Conflict as refused:
         refusal = REFUSALS.get(refused.code)
         if refusal is None:  # not about who owns the purchase (the account was deleted meanwhile)
