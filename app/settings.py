@@ -268,6 +268,9 @@ class BillingSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Unfinished provider events that `cookcam jobs run retry-events` reads (with their payloads) at a time; a run
     # goes through every batch, so this bounds its memory, not how far it looks.
     event_retry_batch_size: int = 100
+    # A `retry-events` run starts no event after this long; the next run takes the rest, likeliest first again. Under
+    # the job's 10-minute schedule, so runs do not pile up behind the lock, and the 15-minute kill of its timer.
+    event_retry_max_run_seconds: float = 540.0
     # An imported binding (`cookcam import supabase --subscriptions`) whose provider keeps saying the id does not
     # exist is given up ("dead": not asked again) after this many such answers, one per reconciliation run...
     imported_binding_max_refusals: int = 3
@@ -679,6 +682,7 @@ def _check_environment_rules(settings: Settings, environ: Mapping[str, str], pro
         ("MAIL_RETRY_INITIAL_SECONDS", settings.mail.retry_initial_seconds),
         ("MAIL_RETRY_MAX_SECONDS", settings.mail.retry_max_seconds),
         ("MAIL_LEASE_SECONDS", settings.mail.lease_seconds),
+        ("BILLING_EVENT_RETRY_MAX_RUN_SECONDS", settings.billing.event_retry_max_run_seconds),
     ):
         if seconds <= 0:
             problems.append(f"{name} must be greater than 0")

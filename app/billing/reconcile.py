@@ -15,7 +15,8 @@ supabase --subscriptions`): each pending one is fetched from its provider and, o
 through the same path for the binding's account and marked resolved; a provider error leaves it pending for the
 next run, until it is given up as `dead` (migration 0037): after BILLING_IMPORTED_BINDING_MAX_REFUSALS answers
 that the id does not exist, or at a failed attempt once older than BILLING_IMPORTED_BINDING_MAX_AGE_DAYS. Nothing is
-granted from the old backend's own tier or status.
+granted from the old backend's own tier or status. Then it retries unfinished provider events
+(app/billing/inbox/recovery.py) within what is left of the same time box.
 
 Run by `cookcam jobs run reconcile` (single runner: the job's advisory lock) and by the in-process scheduler. Each
 run also recovers unfinished provider events and writes a `reconciliation_runs` row; the SQL views
@@ -197,7 +198,7 @@ async def reconcile(connect: ConnectionSource, settings: Settings, payments: Pay
         for result in results:
             await _record_result(conn, run_id, result)
     imported = await resolve_imported_bindings(connect, settings, payments, cause)
-    recovery = await retry_unfinished_events(connect, settings, payments)
+    recovery = await retry_unfinished_events(connect, settings, payments, deadline=deadline)
     checked = sum(r.checked for r in results)
     drifted = sum(r.drifted.total() for r in results)
     errors = sum(r.errors for r in results)

@@ -3,11 +3,14 @@
 A job (`cookcam jobs run retry-events`, and the in-process scheduler) runs them again through the same
 `process_once`, from the payload stored when they arrived (verified then), so a provider that has stopped
 retrying does not leave a subscription out of date. A run goes through every unfinished event, in batches, the
-likeliest to recover first, so a crashed worker's claim never waits behind events that fail on every attempt.
+likeliest to recover first, so a crashed worker's claim never waits behind events that fail on every attempt, and
+starts none after its time box (BILLING_EVENT_RETRY_MAX_RUN_SECONDS, or the reconciliation's): the next run takes
+the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +41,8 @@ class RecoveryReport:
     skipped: int = 0
     # "provider event_id" of the events whose last allowed attempt failed in this run.
     given_up: list[str] = field(default_factory=list)
+    # Events not reached before the run's time box.
+    left: int = 0
 
     def __str__(self) -> str:
         text = (
@@ -47,14 +52,19 @@ class RecoveryReport:
         if self.given_up:
             more = len(self.given_up) - NAMED_GIVEN_UP
             text += f" ({', '.join(self.given_up[:NAMED_GIVEN_UP])}{f' and {more} more' if more > 0 else ''})"
-        return f"{text}, {self.skipped} skipped (in progress elsewhere)"
+        text += f", {self.skipped} skipped (in progress elsewhere)"
+        return f"{text}, {self.left} left for the next run (time box)" if self.left else text
 
 
 async def retry_unfinished_events(
-    connect: ConnectionSource, settings: Settings, payments: PaymentProviders
+    connect: ConnectionSource, settings: Settings, payments: PaymentProviders, *, deadline: float | None = None
 ) -> RecoveryReport:
     """Process again every unfinished event still under MAX_ATTEMPTS, once each per run; each in its own claim and
-    transaction."""
+    transaction. None is started after `deadline` (the event loop's clock; by default
+    BILLING_EVENT_RETRY_MAX_RUN_SECONDS from now)."""
+    clock = asyncio.get_running_loop().time
+    if deadline is None:
+        deadline = clock() + settings.billing.event_retry_max_run_seconds
     report = RecoveryReport()
     async with connect() as conn:
         ids = await q.list_retryable_event_ids(conn, max_attempts=MAX_ATTEMPTS)
@@ -63,6 +73,9 @@ async def retry_unfinished_events(
         async with connect() as conn:
             rows = await q.get_retryable_events(conn, ids=ids[start : start + size], max_attempts=MAX_ATTEMPTS)
         for row in rows:
+            if clock() >= deadline:
+                report.left = len(ids) - ids.index(row.id)
+                return report
             await _retry(connect, row, settings, payments, report)
     return report
 

@@ -144,3 +144,32 @@ async def test_one_run_goes_through_every_batch_once_and_says_what_it_recovered_
     attempts = dict(await db.fetch("select event_id, attempts from provider_events"))
     assert attempts == {"evt_always_1": 3, "evt_always_2": 7, "evt_always_3": MAX_ATTEMPTS, "evt_crashed": 2}
     assert await db.fetchval("select status from provider_events where event_id = 'evt_crashed'") == "processed"
+
+
+async def test_a_run_starts_no_event_after_its_time_box_and_the_next_run_takes_the_rest(
+    db: asyncpg.Connection, database_url
+) -> None:
+    for event_id in ("evt_boxed_1", "evt_boxed_2"):
+        failing = {"id": event_id, "type": "account.updated", "created": 1, "account": "acct_x", "data": {"object": {}}}
+        await q.claim_event(
+            db, provider="stripe_connect", event_id=event_id, event_type="account.updated", payload=failing,
+            lease_seconds=0,
+        )  # fmt: skip
+    settings = make_settings(database_url)
+    boxed = msgspec.structs.replace(
+        settings, billing=msgspec.structs.replace(settings.billing, event_retry_max_run_seconds=1e-9)
+    )
+    pool = await create_pool(database_url, settings.database)
+    without_hooks = PaymentProviders.create(settings, BillingHooks())  # every Connect event fails
+    try:
+        ended = await run_locked("retry-events", pool, boxed, without_hooks)
+        attempts_after_boxed = dict(await db.fetch("select event_id, attempts from provider_events"))
+        next_run = await run_locked("retry-events", pool, settings, without_hooks)
+    finally:
+        await without_hooks.close()
+        await pool.close()
+    assert "retried events: 0 retried" in ended and "2 left for the next run (time box)" in ended
+    assert attempts_after_boxed == {"evt_boxed_1": 1, "evt_boxed_2": 1}  # neither was started
+    assert "retried events: 2 retried, 0 recovered, 2 failed again" in next_run and "left for" not in next_run
+    attempts = dict(await db.fetch("select event_id, attempts from provider_events"))
+    assert attempts == {"evt_boxed_1": 2, "evt_boxed_2": 2}
