@@ -38,21 +38,20 @@ def fits(event: RealtimeEvent) -> bool:
     return len(msgspec.json.encode(Envelope(user_id=uuid.UUID(int=0), event=event))) <= MAX_PAYLOAD_BYTES
 
 
-def _checked(event: RealtimeEvent) -> RealtimeEvent:
+def _data(event: RealtimeEvent) -> str:
+    """The event's data as JSON text, once the event is known to fit."""
     if not fits(event):
         raise ValueError(f"real-time event {event.type} is over {MAX_PAYLOAD_BYTES} bytes; keep payloads to ids")
-    return event
+    return msgspec.json.encode(event.data).decode()
 
 
 async def publish(conn: Connection, user_id: uuid.UUID, event: RealtimeEvent) -> None:
     """Queue `event` for `user_id`'s sockets on every worker; it is delivered only if the transaction commits."""
-    _checked(event)
-    await q.notify_user_event(conn, user_id=user_id, event_type=event.type, event_data=event.data)
+    await q.notify_user_event(conn, user_id=user_id, event_type=event.type, event_data=_data(event))
 
 
 async def publish_each(conn: Connection, user_ids: Iterable[uuid.UUID], event: RealtimeEvent) -> None:
     """publish() `event` to each of `user_ids` (events are addressed to one user each), in one round trip."""
     recipients = list(dict.fromkeys(user_ids))
     if recipients:
-        _checked(event)
-        await q.notify_user_events(conn, user_ids=recipients, event_type=event.type, event_data=event.data)
+        await q.notify_user_events(conn, user_ids=recipients, event_type=event.type, event_data=_data(event))

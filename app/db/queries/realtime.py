@@ -4,25 +4,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from app.db.types import Connection
 
-NOTIFY_USER_EVENT = """select pg_notify('cookcam_events', cookcam_user_event($1, $2, $3::jsonb))"""
+NOTIFY_USER_EVENT = """select pg_notify('cookcam_events', cookcam_user_event($1, $2, ($3::text)::jsonb))"""
 
 
-async def notify_user_event(conn: Connection, *, user_id: uuid.UUID, event_type: str, event_data: Any) -> None:
+async def notify_user_event(conn: Connection, *, user_id: uuid.UUID, event_type: str, event_data: str) -> None:
     """Delivered to listeners only when the surrounding transaction commits (the envelope: cookcam_user_event, migration
-    0057).
+    0057). The data is JSON text, so that any connection can publish (no jsonb codec needed).
     """
     await conn.execute(NOTIFY_USER_EVENT, user_id, event_type, event_data)
 
 
-NOTIFY_USER_EVENTS = """select pg_notify('cookcam_events', cookcam_user_event(recipient, $1, $2::jsonb))
+NOTIFY_USER_EVENTS = """select pg_notify('cookcam_events', cookcam_user_event(recipient, $1, ($2::text)::jsonb))
 from unnest($3::uuid[]) with ordinality as queued (recipient, position)
 order by position"""
 
 
-async def notify_user_events(conn: Connection, *, event_type: str, event_data: Any, user_ids: list[uuid.UUID]) -> None:
+async def notify_user_events(conn: Connection, *, event_type: str, event_data: str, user_ids: list[uuid.UUID]) -> None:
     """One notification per recipient, in one round trip; delivered at commit, in order."""
     await conn.execute(NOTIFY_USER_EVENTS, event_type, event_data, user_ids)

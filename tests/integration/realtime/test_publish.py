@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, RealtimeEvent, publish
+from app.realtime.events import ACCOUNT_DELETED, SESSION_REVOKED, Envelope, RealtimeEvent, publish
 from app.realtime.hub import CLOSE_GOING_AWAY, CLOSE_UNAUTHENTICATED, Hub
 
 
@@ -138,3 +138,20 @@ async def test_oversized_event_is_refused(db: asyncpg.Connection) -> None:
         assert "keep payloads to ids" in str(exc)
     else:
         raise AssertionError("an oversized event was published")
+
+
+async def test_any_connection_can_publish_and_the_envelope_decodes(database_url) -> None:
+    """publish() needs nothing of the app's pool (no jsonb codec): the bench and one-off scripts publish on plain
+    connections, and the envelope written by PostgreSQL decodes into the hub's Envelope."""
+    user_id = uuid.uuid4()
+    received: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(database_url)
+    plain = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener("cookcam_events", lambda *args: received.put_nowait(args[3]))
+        await publish(plain, user_id, RealtimeEvent("test.plain", {"n": 1, "when": "2026-12-07T00:00:00+00:00"}))
+        envelope = msgspec.json.decode(await asyncio.wait_for(received.get(), timeout=5), type=Envelope)
+    finally:
+        await listener.close()
+        await plain.close()
+    assert envelope == Envelope(user_id, RealtimeEvent("test.plain", {"n": 1, "when": "2026-12-07T00:00:00+00:00"}))
