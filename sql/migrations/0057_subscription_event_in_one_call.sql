@@ -270,12 +270,13 @@ begin
        or new.current_period_start is null or new.billing_period is null
        or (share ->> 'family_shared')::boolean
        -- Most accounts were referred by nobody: one primary-key read, and nothing to earn or reverse. (An
-       -- attribution is deleted only with its account, and so with the account's subscriptions and earnings.)
+       -- attribution is deleted only with its account, whose subscriptions go with it: a subscription never
+       -- outlives its account's attribution.)
        or not exists (select from referral_attributions a where a.user_id = new.user_id) then
         return null;
     end if;
     earning_key := cookcam_period_key(new.provider, new.provider_subscription_id, share ->> 'order_id',
-                              new.current_period_start);
+                                      new.current_period_start);
     if new.status = 'revoked' then
         perform cookcam_reverse_earning(earning_key);
         return null;
