@@ -236,6 +236,7 @@ async def record_with_event(
 ) -> StoreVerdict:
     """Store a provider event whose whole effect is `state`, with the state recorded as record_subscription_state
     does (caused by the event), in one statement. Its refusals are logged and skipped, as apply_provider_state's."""
+    cause = Cause(f"{event.provider}_event", event.event_id)  # the function takes the event's id as the reference
     outcome = await q.store_subscription_event(
         conn,
         event_provider=event.provider,
@@ -243,13 +244,13 @@ async def record_with_event(
         event_type=event.event_type,
         payload=msgspec.json.encode(event.payload).decode(),  # as sent (a Raw body is not re-encoded)
         **state_arguments(state),
-        cause_kind=f"{event.provider}_event",
+        cause_kind=cause.kind,
         hook_context=hooks.context_of(state),
     )
     assert outcome is not None  # the function always answers
     if outcome in ("duplicate", "taken"):
         return cast("StoreVerdict", outcome)
-    _refusal_skipped(outcome, Cause(f"{event.provider}_event", event.event_id), state)
+    _refusal_skipped(outcome, cause, state)
     return "processed"
 
 

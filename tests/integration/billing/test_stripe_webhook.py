@@ -218,3 +218,35 @@ async def test_a_signed_event_with_an_impossible_time_is_refused_not_an_outage(s
     response = await deliver(stripe_client, created_far)
     assert (response.status_code, response.json()["code"]) == (400, "STRIPE_EVENT_INVALID"), response.text
     assert await db.fetchval("select count(*) from provider_events where event_id = 'evt_far_created'") == 0
+
+
+async def test_an_event_for_another_accounts_subscription_or_a_deleted_account_completes_without_effect(
+    stripe_client, db: asyncpg.Connection
+) -> None:
+    """The one-statement recording's refusals write nothing, and the event is stored processed all the same (a
+    redelivery would be refused again): 200, so that Stripe stops delivering it."""
+    owner, other = await sign_up(stripe_client), await sign_up(stripe_client)
+    start = int(time.time())
+    created = subscription_event(owner["user"]["id"], status="active", created=start, kind="created")
+    assert (await deliver(stripe_client, created)).json()["outcome"] == "processed"
+
+    claimed = subscription_event(other["user"]["id"], status="active", created=start + 10, event_id="evt_claimed")
+    ghost = subscription_event(
+        str(uuid.uuid4()), status="active", created=start + 20, event_id="evt_ghost", id="sub_ghost"
+    )
+    for payload in (claimed, ghost):
+        response = await deliver(stripe_client, payload)
+        assert (response.status_code, response.json()["outcome"]) == (200, "processed"), response.text
+
+    holder = await db.fetchval(
+        "select user_id::text from subscriptions where provider_subscription_id = 'sub_webhook_1'"
+    )
+    assert holder == owner["user"]["id"]
+    assert await db.fetchval("select count(*) from subscriptions where provider_subscription_id = 'sub_ghost'") == 0
+    caused = "select count(*) from subscription_status_history where cause_ref = any($1::text[])"
+    assert await db.fetchval(caused, ["evt_claimed", "evt_ghost"]) == 0
+    stored = "select event_id, status from provider_events where event_id = any($1::text[])"
+    assert dict(await db.fetch(stored, ["evt_claimed", "evt_ghost"])) == {
+        "evt_claimed": "processed",
+        "evt_ghost": "processed",
+    }
