@@ -179,7 +179,7 @@ async def record_subscription_state(
     subscription or Google purchase stays ended. A subscription id already bound to another account is refused
     (Conflict), and so is a state for an account deleted meanwhile (AccountGone); neither refusal writes anything.
 
-    All of it is one statement (cookcam_record_subscription_state, migrations 0054 and 0057), atomic on its own or
+    All of it is one statement (cookcam_record_subscription_state, migrations 0054, 0057 and 0058), atomic on its own or
     in the caller's transaction. A state equal to the stored one (most of reconciliation's answers) is first tried
     by one statement that moves only the provider's time forward, which is all the full recording would change then.
     """

@@ -13,9 +13,10 @@ where s.id = cookcam_entitled_subscription(@user_id);
 -- name: GetTierLimits :one
 -- The usage limits of the best tier the user is entitled to right now (free when none), in one read for the
 -- per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054, through cookcam_entitled_tier).
+-- As a subquery the tier is worked out once, not once for each tier the scan compares (migration 0058).
 select t.scans_per_day, t.recipes_per_month, t.saved_recipes
 from tiers t
-where t.slug = cookcam_entitled_tier(@user_id);
+where t.slug = (select cookcam_entitled_tier(@user_id));
 
 -- name: ListUserSubscriptions :many
 select id, provider, tier_slug, status, environment, billing_period, trial_ends_at, current_period_start,
@@ -28,7 +29,7 @@ limit 100;
 -- name: RecordSubscriptionState :one
 -- Create or update a subscription from verified provider data with its history row, under the ordering rule, in one
 -- statement, with the hooks' triggers (revenue share) and the user's notice: the outcome and the entitled tier before
--- and after (cookcam_record_subscription_state, migrations 0054 and 0057).
+-- and after (cookcam_record_subscription_state, migrations 0054, 0057 and 0058).
 select outcome, before_tier, after_tier
 from cookcam_record_subscription_state(
     @user_id, @provider, @provider_subscription_id, @tier_slug, @status, @environment, sqlc.narg(billing_period),

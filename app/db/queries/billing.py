@@ -61,7 +61,7 @@ async def get_entitled_subscription(conn: Connection, *, user_id: uuid.UUID) -> 
 
 GET_TIER_LIMITS = """select t.scans_per_day, t.recipes_per_month, t.saved_recipes
 from tiers t
-where t.slug = cookcam_entitled_tier($1)"""
+where t.slug = (select cookcam_entitled_tier($1))"""
 
 
 class GetTierLimitsRow(msgspec.Struct, frozen=True):
@@ -74,6 +74,7 @@ async def get_tier_limits(conn: Connection, *, user_id: uuid.UUID) -> GetTierLim
     """The usage limits of the best tier the user is entitled to right now (free when none), in one read for the
     per-request limit checks (the rule: cookcam_entitled_subscription, migration 0054, through
     cookcam_entitled_tier).
+    As a subquery the tier is worked out once, not once for each tier the scan compares (migration 0058).
     """
     record = await conn.fetchrow(GET_TIER_LIMITS, user_id)
     if record is None:
@@ -147,7 +148,7 @@ async def record_subscription_state(
     """Create or update a subscription from verified provider data with its history row, under the ordering rule, in one
     statement, with the hooks' triggers (revenue share) and the user's notice: the outcome and the entitled tier
     before
-    and after (cookcam_record_subscription_state, migrations 0054 and 0057).
+    and after (cookcam_record_subscription_state, migrations 0054, 0057 and 0058).
     """
     record = await conn.fetchrow(
         RECORD_SUBSCRIPTION_STATE,

@@ -23,6 +23,7 @@ from app.billing.usage import UsageLimitReached, consume
 from app.core.errors import Conflict, Forbidden
 from app.core.limits import period_bounds
 from app.creators.billing_hooks import billing_hooks
+from app.db.pool import connect
 from tests.support import bearer, sign_up
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -153,6 +154,44 @@ async def test_a_subscription_id_belongs_to_one_account(client, db: asyncpg.Conn
         await record_subscription_state(db, _state(thief, status="active"), CAUSE, billing_hooks())
     assert raised.value.code == "SUBSCRIPTION_OWNED_ELSEWHERE"
     assert (await entitlement_for(db, uuid.UUID(thief))).slug == "free"
+
+
+async def test_a_first_recording_that_meets_a_concurrent_one_waits_and_applies_to_the_stored_row(
+    client, database_url: str
+) -> None:
+    """The recording reads the stored subscription first and inserts only when there is none (migration 0058): a
+    recording that finds none while another transaction is creating it waits on that insert, then reads the row it
+    committed and applies the ordering rule to it, for its account or as another account's."""
+    owner = (await sign_up(client))["user"]["id"]
+    other = (await sign_up(client))["user"]["id"]
+    first, second, third = [await connect(database_url) for _ in range(3)]
+    try:
+        creating = first.transaction()
+        await creating.start()
+        assert await record_subscription_state(first, _state(owner, status="active"), CAUSE, billing_hooks()) == (
+            "created"
+        )
+        later = _state(owner, status="cancelled", provider_updated_at=NOW + datetime.timedelta(seconds=1))
+        same_account = asyncio.ensure_future(record_subscription_state(second, later, CAUSE, billing_hooks()))
+        another_account = asyncio.ensure_future(
+            record_subscription_state(third, _state(other, status="active"), CAUSE, billing_hooks())
+        )
+        await asyncio.sleep(0.3)
+        assert not same_account.done() and not another_account.done()  # both wait on the uncommitted insert
+        await creating.commit()
+        assert await same_account == "changed"
+        with pytest.raises(Conflict) as raised:
+            await another_account
+        assert raised.value.code == "SUBSCRIPTION_OWNED_ELSEWHERE"
+        history = await first.fetch(
+            "select from_status, to_status from subscription_status_history where user_id = $1::uuid order by id",
+            owner,
+        )
+        assert [(r["from_status"], r["to_status"]) for r in history] == [(None, "active"), ("active", "cancelled")]
+        stored = await first.fetchval("select count(*) from subscriptions where provider_subscription_id = 'sub_123'")
+        assert stored == 1
+    finally:
+        await asyncio.gather(*(conn.close() for conn in (first, second, third)))
 
 
 @pytest.mark.parametrize(
