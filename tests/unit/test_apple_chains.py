@@ -66,3 +66,22 @@ def test_the_cache_is_bounded() -> None:
     assert len(cache) == chains.MAX_CHAINS
     # the oldest was evicted and is verified in full again, successfully
     assert verifier.verify_and_decode_signed_transaction(signers[0].sign(signers[0].transaction())).bundleId == BUNDLE
+
+
+def test_a_jws_is_verified_before_only_offline_and_once_its_exact_chain_was_verified() -> None:
+    """What decides whether a validation's verification may run on the event loop (app/billing/stores/apple/
+    storekit.py): only the signature is left to check then."""
+    signer, stranger = AppleSigner(), AppleSigner()
+    verifier, _ = caching_verifier(signer, stranger)
+    signed = signer.sign(signer.transaction())
+    assert not chains.verified_before(verifier, signed)  # its chain is not known yet: a thread verifies it
+    verifier.verify_and_decode_signed_transaction(signed)
+    assert chains.verified_before(verifier, signer.sign(signer.transaction()))  # another JWS, the same chain
+    assert not chains.verified_before(verifier, stranger.sign(stranger.transaction()))  # another chain
+    assert not chains.verified_before(verifier, "not-base64!.x.y")
+    assert not chains.verified_before(verifier, "e30.x.y")  # `{}`: no x5c at all
+
+    roots = [signer.root_der]
+    online = chains.install(SignedDataVerifier(roots, True, Environment.SANDBOX, BUNDLE), roots)
+    online._chain_verifier = verifier._chain_verifier  # the same known chain: online checks still call out
+    assert not chains.verified_before(online, signed)

@@ -19,10 +19,11 @@ the library's shape changes).
 from __future__ import annotations
 
 import threading
-from base64 import b64decode
+from base64 import b64decode, urlsafe_b64decode
 from collections import OrderedDict
 from typing import NamedTuple
 
+import msgspec
 from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, _ChainVerifier
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -44,10 +45,14 @@ class CachingChainVerifier(_ChainVerifier):
         super().__init__(root_certificates)
         self._roots = [x509.load_der_x509_certificate(root) for root in root_certificates]
         self._verified: OrderedDict[tuple[str, ...], VerifiedChain] = OrderedDict()
-        self._lock = threading.Lock()  # verification runs in worker threads
+        self._lock = threading.Lock()  # verification runs in worker threads and on the event loop
 
     def __len__(self) -> int:
         return len(self._verified)
+
+    def knows(self, certificates: tuple[str, ...]) -> bool:
+        with self._lock:
+            return certificates in self._verified
 
     def verify_chain(  # type: ignore[override]  # returns a key object, which PyJWT takes like the PEM text
         self, certificates: list[str], perform_online_checks: bool, effective_date: int
@@ -88,3 +93,23 @@ def install(verifier: SignedDataVerifier, root_certificates: list[bytes]) -> Sig
     """`verifier`, now remembering the chains it verified offline."""
     verifier._chain_verifier = CachingChainVerifier(root_certificates)
     return verifier
+
+
+class _Header(msgspec.Struct):
+    x5c: list[str] = []
+
+
+def verified_before(verifier: SignedDataVerifier, signed: str) -> bool:
+    """Whether `verifier` checks `signed` offline against a chain it has verified before: only the JWS signature is
+    left to check then (about 0.3 ms with the parse), less than a worker thread's round trip costs. A chain not seen
+    yet, online checks (network calls) or a header that does not parse answer False, for a thread. The header is
+    decoded here with the standard library, not PyJWT, whose character checks cost most of a parse."""
+    chain_verifier = verifier._chain_verifier
+    if verifier._enable_online_checks or not isinstance(chain_verifier, CachingChainVerifier):
+        return False
+    segment = signed.partition(".")[0]
+    try:
+        header = msgspec.json.decode(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), type=_Header)
+    except (ValueError, msgspec.DecodeError):  # binascii.Error is a ValueError
+        return False
+    return chain_verifier.knows(tuple(header.x5c))
