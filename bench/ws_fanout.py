@@ -19,7 +19,8 @@ Measured, in order:
 
 Checks: every socket authenticated as its own user; the server counts them all; every event delivered exactly once,
 to its recipient; no socket closed before the end; every socket held longer than the server's heartbeat interval
-got a heartbeat (the server's heartbeats are one-way JSON messages: a client only has to keep reading).
+(and a few seconds for its delivery) got a heartbeat (the server's heartbeats are one-way JSON messages: a client
+only has to keep reading).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ DRAIN_TIMEOUT_SECONDS = 15.0
 DRAIN_POLL_SECONDS = 0.2
 # The server's gauge is refreshed every 5 s in each worker (app/ops/gauges.py).
 GAUGE_TIMEOUT_SECONDS = 15.0
+# A heartbeat due just before the end may still be on its way (sent by a worker busy with 5,000 sockets, read by a
+# client reading as many): only sockets held this much longer than the interval must have had one. A burst's last
+# delivery takes about 1.5 s here.
+HEARTBEAT_DELIVERY_SECONDS = 5.0
 PING = "bench.ping"
 BURST = "bench.burst"
 EMAIL_DOMAIN = "bench.invalid"
@@ -194,7 +199,7 @@ class Client:
 
     def summary(self, heartbeat_seconds: float) -> dict[str, Any]:
         now = time.monotonic()
-        long_held = [h for h in self.held if now - h.ready_at > heartbeat_seconds]
+        long_held = [h for h in self.held if now - h.ready_at > heartbeat_seconds + HEARTBEAT_DELIVERY_SECONDS]
         return {
             "deliveries": self.deliveries,
             "closed_early": dict(Counter(str(h.closed_early) for h in self.held if h.closed_early is not None)),
@@ -605,8 +610,8 @@ def _checks(p: Phases, steady: Deliveries, burst: Deliveries) -> tuple[Check, ..
             not closed_early and with_heartbeat == held_past,
             f"`{KEY}`: sockets closed before the end: {closed}; {_total(p, 'open_at_end'):,} open at the end; "
             f"{with_heartbeat:,} of the {held_past:,} held longer than the server's {p.heartbeat_seconds:.0f} s "
-            f"heartbeat interval got one ({_total(p, 'heartbeats'):,} in all); {_total(p, 'unexpected'):,} other "
-            "messages",
+            f"heartbeat interval (and {HEARTBEAT_DELIVERY_SECONDS:.0f} s for its delivery) got one "
+            f"({_total(p, 'heartbeats'):,} in all); {_total(p, 'unexpected'):,} other messages",
         ),
     )
 
